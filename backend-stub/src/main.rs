@@ -1,0 +1,81 @@
+//! `backend-stub [--port N] [--token T] [--knobs JSON] [--latency-ms N] ...`
+//!
+//! Binds 127.0.0.1 only. Environment: `STUB_PORT`, `ORIGIN_TOKEN`,
+//! `STUB_KNOBS` (JSON as for `POST /__knobs`); flags win over environment.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use backend_stub::knobs::{apply_flag, Knobs};
+use backend_stub::{app, Stub};
+
+const DEFAULT_PORT: u16 = 8790;
+const DEFAULT_TOKEN: &str = "dev-origin-token";
+
+struct Args {
+    port: u16,
+    token: String,
+    knobs: Knobs,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut port = match std::env::var("STUB_PORT") {
+        Ok(p) => p.parse().map_err(|_| format!("STUB_PORT must be a port number, got {p:?}"))?,
+        Err(_) => DEFAULT_PORT,
+    };
+    let mut token = std::env::var("ORIGIN_TOKEN").unwrap_or_else(|_| DEFAULT_TOKEN.to_owned());
+    let mut knobs = match std::env::var("STUB_KNOBS") {
+        Ok(json) => serde_json::from_str(&json).map_err(|e| format!("STUB_KNOBS: {e}"))?,
+        Err(_) => Knobs::default(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--port" => port = value.parse().map_err(|_| format!("--port must be a port number, got {value:?}"))?,
+            "--token" => token = value,
+            "--knobs" => knobs = serde_json::from_str(&value).map_err(|e| format!("--knobs: {e}"))?,
+            _ if apply_flag(&mut knobs, &flag, &value)? => {}
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    if token.is_empty() {
+        return Err("the origin token must not be empty".into());
+    }
+    Ok(Args { port, token, knobs })
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("backend-stub: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("backend-stub: cannot bind {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("backend-stub listening on http://{addr}");
+    let stub = Stub::new(args.token, args.knobs);
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    match axum::serve(listener, app(stub)).with_graceful_shutdown(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("backend-stub: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Mounts the player app on the page's body.
+
+fn main() {
+    leptos::mount::mount_to_body(client::App);
+}

@@ -1,0 +1,162 @@
+//! The edge's configuration, parsed once per request from the contract's
+//! names into a typed struct.
+//!
+//! A missing var takes the contract's default; a present but invalid one is
+//! an error that names the var and what is wrong, never a silent default.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// Without a trailing slash.
+    pub origin_base_url: String,
+    pub origin_token: String,
+    pub session_secret: String,
+    pub slots_per_business: u32,
+    pub slot_lease_ms: u64,
+    pub download_timeout_ms: u64,
+    pub max_attempts: u32,
+    pub failed_cooldown_ms: u64,
+    pub not_found_ttl_ms: u64,
+    pub dev_login: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.var, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub const DEFAULT_ORIGIN_BASE_URL: &str = "http://127.0.0.1:8790";
+
+impl EdgeConfig {
+    /// `lookup` returns a var's or secret's value by name, `None` when unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let origin_base_url = lookup("ORIGIN_BASE_URL").unwrap_or_else(|| DEFAULT_ORIGIN_BASE_URL.to_owned());
+        let origin_base_url = parse_base_url(&origin_base_url)?;
+        Ok(EdgeConfig {
+            origin_base_url,
+            origin_token: secret(&lookup, "ORIGIN_TOKEN")?,
+            session_secret: secret(&lookup, "SESSION_SECRET")?,
+            slots_per_business: number(&lookup, "SLOTS_PER_BUSINESS", 3, 1, 1_000)?,
+            slot_lease_ms: number(&lookup, "SLOT_LEASE_MS", 120_000, 1_000, 86_400_000)?,
+            download_timeout_ms: number(&lookup, "DOWNLOAD_TIMEOUT_MS", 60_000, 100, 3_600_000)?,
+            max_attempts: number(&lookup, "MAX_ATTEMPTS", 4, 1, 100)?,
+            failed_cooldown_ms: number(&lookup, "FAILED_COOLDOWN_MS", 60_000, 0, 86_400_000)?,
+            not_found_ttl_ms: number(&lookup, "NOT_FOUND_TTL_MS", 30_000, 0, 86_400_000)?,
+            dev_login: boolean(&lookup, "DEV_LOGIN", false)?,
+        })
+    }
+}
+
+fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
+    let err = |problem: &str| ConfigError { var: "ORIGIN_BASE_URL", problem: problem.to_owned() };
+    let rest = raw
+        .strip_prefix("http://")
+        .or_else(|| raw.strip_prefix("https://"))
+        .ok_or_else(|| err("must start with http:// or https://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || raw.contains(char::is_whitespace) || raw.contains(['?', '#']) {
+        return Err(err("must be an absolute URL with a host and no query"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn secret(lookup: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<String, ConfigError> {
+    match lookup(var) {
+        Some(v) if !v.is_empty() => Ok(v),
+        Some(_) => Err(ConfigError { var, problem: "is empty".into() }),
+        None => Err(ConfigError { var, problem: "is not set (a secret: .dev.vars locally, wrangler secret put in production)".into() }),
+    }
+}
+
+fn number<T>(lookup: &impl Fn(&str) -> Option<String>, var: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let Some(raw) = lookup(var) else { return Ok(default) };
+    let value: T = raw
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError { var, problem: format!("{raw:?} is not a whole number") })?;
+    if value < min || value > max {
+        return Err(ConfigError { var, problem: format!("{value} is outside {min}..={max}") });
+    }
+    Ok(value)
+}
+
+fn boolean(lookup: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match lookup(var).as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ConfigError { var, problem: format!("{other:?} is neither \"true\" nor \"false\"") }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
+        let mut map: HashMap<String, String> = [("ORIGIN_TOKEN", "o"), ("SESSION_SECRET", "s")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in pairs {
+            map.insert(k.to_string(), v.to_string());
+        }
+        EdgeConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn unset_vars_take_the_contract_defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.origin_base_url, "http://127.0.0.1:8790");
+        assert_eq!(
+            (c.slots_per_business, c.slot_lease_ms, c.download_timeout_ms, c.max_attempts),
+            (3, 120_000, 60_000, 4)
+        );
+        assert_eq!((c.failed_cooldown_ms, c.not_found_ttl_ms, c.dev_login), (60_000, 30_000, false));
+    }
+
+    #[test]
+    fn set_vars_are_used() {
+        let c = parse(&[("SLOTS_PER_BUSINESS", "5"), ("DEV_LOGIN", "true"), ("ORIGIN_BASE_URL", "http://x:1/")]).unwrap();
+        assert_eq!((c.slots_per_business, c.dev_login), (5, true));
+        assert_eq!(c.origin_base_url, "http://x:1");
+    }
+
+    #[test]
+    fn invalid_values_name_the_var_instead_of_falling_back() {
+        for (var, value) in [
+            ("SLOTS_PER_BUSINESS", "three"),
+            ("SLOTS_PER_BUSINESS", "0"),
+            ("SLOTS_PER_BUSINESS", "-1"),
+            ("MAX_ATTEMPTS", ""),
+            ("SLOT_LEASE_MS", "10"),
+            ("DEV_LOGIN", "yes"),
+            ("ORIGIN_BASE_URL", "ftp://x"),
+            ("ORIGIN_BASE_URL", "http://"),
+            ("ORIGIN_TOKEN", ""),
+        ] {
+            let err = parse(&[(var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value:?}");
+        }
+    }
+
+    #[test]
+    fn missing_secrets_are_errors() {
+        let err = EdgeConfig::from_lookup(|_| None).unwrap_err();
+        assert_eq!(err.var, "ORIGIN_TOKEN");
+    }
+}

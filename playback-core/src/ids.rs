@@ -1,0 +1,165 @@
+//! Identifiers that arrive from outside: a call's SID and a business id.
+//!
+//! Both are validated once, at the boundary, and carried as newtypes after
+//! that, so a storage key or an origin URL can never be built from an
+//! unchecked string.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+const CALL_SID_PREFIX: &str = "CA";
+const CALL_SID_HEX_DIGITS: usize = 32;
+const BUSINESS_ID_MAX_LEN: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdError {
+    InvalidCallSid,
+    InvalidBusinessId,
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IdError::InvalidCallSid => write!(f, "call_sid must be CA followed by 32 hex digits"),
+            IdError::InvalidBusinessId => write!(f, "business id must match [A-Za-z0-9_-]{{1,64}}"),
+        }
+    }
+}
+
+impl std::error::Error for IdError {}
+
+/// `CA` followed by exactly 32 hexadecimal digits (either case), as the
+/// telephony provider issues them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct CallSid(String);
+
+impl CallSid {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let hex = raw.strip_prefix(CALL_SID_PREFIX).ok_or(IdError::InvalidCallSid)?;
+        if hex.len() == CALL_SID_HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(CallSid(raw.to_owned()))
+        } else {
+            Err(IdError::InvalidCallSid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CallSid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallSid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        CallSid::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A business (tenant) id: `[A-Za-z0-9_-]{1,64}`. It appears in every R2 key
+/// and Durable Object name, so it must never contain a separator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct BusinessId(String);
+
+impl BusinessId {
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= BUSINESS_ID_MAX_LEN
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(BusinessId(raw.to_owned()))
+        } else {
+            Err(IdError::InvalidBusinessId)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BusinessId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BusinessId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        BusinessId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a business's cached recording lives in R2. The business id comes
+/// first so that one tenant's keys can never collide with another's.
+pub fn recording_key(business: &BusinessId, call: &CallSid) -> String {
+    format!("recordings/{business}/{call}")
+}
+
+/// The name of the Durable Object that decides for one recording.
+pub fn call_object_name(business: &BusinessId, call: &CallSid) -> String {
+    format!("{business}/{call}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "CA0123456789abcdef0123456789ABCDEF";
+
+    #[test]
+    fn accepts_ca_and_32_hex_digits_in_either_case() {
+        assert_eq!(CallSid::parse(GOOD).unwrap().as_str(), GOOD);
+    }
+
+    #[test]
+    fn refuses_wrong_prefix_length_or_digits() {
+        for bad in [
+            "",
+            "CA",
+            "ca0123456789abcdef0123456789abcdef",
+            "CB0123456789abcdef0123456789abcdef",
+            "CA0123456789abcdef0123456789abcde",
+            "CA0123456789abcdef0123456789abcdef0",
+            "CA0123456789abcdef0123456789abcdeg",
+            "CA0123456789abcdef0123456789abcd/f",
+            "CA0123456789abcdef0123456789abcdé",
+        ] {
+            assert_eq!(CallSid::parse(bad), Err(IdError::InvalidCallSid), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn business_ids_are_short_and_have_no_separators() {
+        assert!(BusinessId::parse("acme_co-1").is_ok());
+        assert!(BusinessId::parse(&"a".repeat(64)).is_ok());
+        for bad in ["", "a/b", "a b", "a.b", "ü", &"a".repeat(65)] {
+            assert_eq!(BusinessId::parse(bad), Err(IdError::InvalidBusinessId), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn keys_and_object_names_carry_the_business_id() {
+        let b = BusinessId::parse("acme").unwrap();
+        let c = CallSid::parse(GOOD).unwrap();
+        assert_eq!(recording_key(&b, &c), format!("recordings/acme/{GOOD}"));
+        assert_eq!(call_object_name(&b, &c), format!("acme/{GOOD}"));
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        let ok: Result<CallSid, _> = serde_json::from_str(&format!("\"{GOOD}\""));
+        assert!(ok.is_ok());
+        let bad: Result<CallSid, _> = serde_json::from_str("\"CAxyz\"");
+        assert!(bad.is_err());
+    }
+}

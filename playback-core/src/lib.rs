@@ -1,0 +1,15 @@
+//! The pure core of call-recording playback.
+//!
+//! Every decision the edge, the client and the tests share lives here as a
+//! plain function or a small state machine over plain data. Time and
+//! randomness come in as arguments. Nothing in this crate performs I/O or
+//! names a `worker`, `web_sys` or `tokio` type, so all of it is tested
+//! natively in milliseconds.
+
+pub mod config;
+pub mod ids;
+pub mod route;
+pub mod session;
+pub mod wire;
+
+pub use ids::{BusinessId, CallSid, IdError};

@@ -1,0 +1,249 @@
+//! The test harness: starts the real parts on free loopback ports and stops
+//! them when dropped, also when a test panics.
+//!
+//! - [`Stack::start`] runs the origin stub (its real router, on a real socket
+//!   in this process) and the real worker under `wrangler dev` (workerd with
+//!   local Durable Objects and R2) in its own process group with a fresh
+//!   persist directory.
+//! - [`browser`] drives Debian's Chromium through chromedriver (WebDriver),
+//!   whose element clicks are trusted.
+//!
+//! The worker and the client must be built first (`scripts/build`); the
+//! README's test command does that.
+
+pub mod browser;
+pub mod process;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backend_stub::knobs::Knobs;
+use backend_stub::stats::Snapshot;
+use backend_stub::Stub;
+use playback_core::session::{self, Claims};
+use playback_core::BusinessId;
+
+use crate::process::ChildGroup;
+
+pub const ORIGIN_TOKEN: &str = "test-origin-token";
+pub const SESSION_SECRET: &str = "test-session-secret";
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// A session token for `business`, valid for an hour, signed with the test secret.
+pub fn token_for(business: &str) -> String {
+    let claims = Claims { bid: BusinessId::parse(business).expect("a valid business id"), sub: "tester".into(), exp: now_s() + 3600 };
+    session::sign(&claims, SESSION_SECRET.as_bytes())
+}
+
+/// The origin stub serving on a free port for as long as this lives.
+pub struct Origin {
+    pub stub: Arc<Stub>,
+    pub url: String,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Origin {
+    pub async fn start(knobs: Knobs) -> Origin {
+        let stub = Stub::new(ORIGIN_TOKEN, knobs);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the stub");
+        let url = format!("http://{}", listener.local_addr().expect("stub address"));
+        let app = backend_stub::app(stub.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Origin { stub, url, server }
+    }
+
+    pub fn stats(&self) -> Snapshot {
+        self.stub.stats.snapshot()
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Options for the worker under test; `vars` become `--var NAME:VALUE`.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeOptions {
+    pub vars: Vec<(String, String)>,
+}
+
+impl EdgeOptions {
+    pub fn var(mut self, name: &str, value: impl ToString) -> Self {
+        self.vars.push((name.to_owned(), value.to_string()));
+        self
+    }
+}
+
+/// The worker under `wrangler dev` on a free port.
+pub struct Edge {
+    pub url: String,
+    pub port: u16,
+    process: Option<ChildGroup>,
+    persist_dir: PathBuf,
+    options: EdgeOptions,
+    origin_url: String,
+    pub log_path: PathBuf,
+}
+
+impl Edge {
+    pub async fn start(origin_url: &str, persist_dir: &Path, options: EdgeOptions) -> Edge {
+        let port = free_port();
+        let log_path = persist_dir.join(format!("wrangler-{port}.log"));
+        let mut edge = Edge {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            process: None,
+            persist_dir: persist_dir.to_path_buf(),
+            options,
+            origin_url: origin_url.to_owned(),
+            log_path,
+        };
+        edge.spawn().await;
+        edge
+    }
+
+    async fn spawn(&mut self) {
+        let root = repo_root();
+        let shim = root.join("edge/build/worker/shim.mjs");
+        assert!(shim.exists(), "{} is missing: run scripts/build first", shim.display());
+        assert!(root.join("dist/client/index.html").exists(), "dist/client is missing: run scripts/build first");
+        let wrangler = std::env::var("WRANGLER_BIN").unwrap_or_else(|_| root.join("tools/node_modules/.bin/wrangler").display().to_string());
+        let mut args: Vec<String> = vec![
+            "dev".into(),
+            "--config".into(),
+            root.join("wrangler.toml").display().to_string(),
+            "--ip".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            self.port.to_string(),
+            "--inspector-port".into(),
+            "0".into(),
+            "--persist-to".into(),
+            self.persist_dir.display().to_string(),
+            "--log-level".into(),
+            "log".into(),
+            "--show-interactive-dev-session=false".into(),
+        ];
+        let mut vars = vec![
+            ("ORIGIN_BASE_URL".to_owned(), self.origin_url.clone()),
+            ("ORIGIN_TOKEN".to_owned(), ORIGIN_TOKEN.to_owned()),
+            ("SESSION_SECRET".to_owned(), SESSION_SECRET.to_owned()),
+            ("DEV_LOGIN".to_owned(), "true".to_owned()),
+        ];
+        vars.extend(self.options.vars.iter().cloned());
+        for (name, value) in vars {
+            args.push("--var".into());
+            args.push(format!("{name}:{value}"));
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the wrangler log");
+        self.process = Some(ChildGroup::spawn(&wrangler, &args, &root, log));
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            if let Some(p) = self.process.as_mut() {
+                if let Some(status) = p.exited() {
+                    panic!("wrangler dev exited with {status}:\n{}", self.log_tail());
+                }
+            }
+            assert!(Instant::now() < deadline, "wrangler dev was not ready in {READY_TIMEOUT:?}:\n{}", self.log_tail());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGKILLs the whole process tree (wrangler, workerd) at once.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill_hard();
+        }
+    }
+
+    /// Starts the worker again on the same port and persisted state.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+}
+
+/// The origin and the worker together, with a fresh persisted state.
+pub struct Stack {
+    pub origin: Origin,
+    pub edge: Edge,
+    pub http: reqwest::Client,
+    _state: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(Knobs::default(), EdgeOptions::default()).await
+    }
+
+    pub async fn start_with(knobs: Knobs, options: EdgeOptions) -> Stack {
+        let origin = Origin::start(knobs).await;
+        let state = tempfile::Builder::new().prefix("playback-test-").tempdir().expect("a temp dir");
+        let edge = Edge::start(&origin.url, state.path(), options).await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("an HTTP client");
+        Stack { origin, edge, http, _state: state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.edge.url)
+    }
+
+    /// A GET with the business's session as a bearer token.
+    pub fn get_as(&self, business: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(token_for(business))
+    }
+
+    pub fn persist_dir(&self) -> &Path {
+        self._state.path()
+    }
+}
