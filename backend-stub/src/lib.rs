@@ -111,7 +111,8 @@ async fn handle_list_calls(
     if !stub.catalog.has_business(&bid) {
         return error(StatusCode::NOT_FOUND, "not_found");
     }
-    let calls: Vec<CallSummary> = stub.catalog.listed_calls(&bid).map(|c| c.summary.clone()).rev().collect();
+    let mut calls: Vec<CallSummary> = stub.catalog.listed_calls(&bid).map(|c| c.summary.clone()).collect();
+    calls.reverse();
     Json(calls).into_response()
 }
 
