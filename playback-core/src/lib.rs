@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod ids;
+pub mod range;
 pub mod route;
 pub mod session;
 pub mod wire;

@@ -122,7 +122,7 @@ impl Edge {
 
     async fn spawn(&mut self) {
         let root = repo_root();
-        let shim = root.join("edge/build/worker/shim.mjs");
+        let shim = root.join("edge/build/index.js");
         assert!(shim.exists(), "{} is missing: run scripts/build first", shim.display());
         assert!(root.join("dist/client/index.html").exists(), "dist/client is missing: run scripts/build first");
         let wrangler = std::env::var("WRANGLER_BIN").unwrap_or_else(|_| root.join("tools/node_modules/.bin/wrangler").display().to_string());
