@@ -7,10 +7,13 @@
 //! natively in milliseconds.
 
 pub mod config;
+pub mod download;
 pub mod ids;
 pub mod range;
 pub mod route;
+pub mod retry;
 pub mod session;
+pub mod slots;
 pub mod wire;
 
 pub use ids::{BusinessId, CallSid, IdError};

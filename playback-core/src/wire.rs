@@ -33,3 +33,61 @@ impl ErrorBody {
         ErrorBody { error: error.into(), detail: Some(detail.into()) }
     }
 }
+
+/// The 202 body of the stream endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedBody {
+    /// `queued` or `processing`.
+    pub status: String,
+    pub call_sid: CallSid,
+    pub retry_after_ms: u64,
+    pub queue_position: Option<u32>,
+}
+
+impl AcceptedBody {
+    pub fn new(status: &str, call_sid: &CallSid, retry_after_ms: u64, queue_position: Option<u32>) -> Self {
+        AcceptedBody { status: status.into(), call_sid: call_sid.clone(), retry_after_ms, queue_position }
+    }
+
+    /// `Retry-After` in whole seconds, at least 1.
+    pub fn retry_after_header(&self) -> String {
+        retry_after_seconds(self.retry_after_ms).to_string()
+    }
+}
+
+/// Whole seconds for a `Retry-After` header: rounded up, at least 1.
+pub fn retry_after_seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
+/// The 500 body of the stream endpoint while a failure is remembered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedBody {
+    pub status: String,
+    pub error: String,
+    pub retry_after_ms: u64,
+}
+
+/// The status endpoint's body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusBody {
+    /// `none`, `queued`, `processing`, `ready`, `failed` or `not_found`.
+    pub status: String,
+    pub call_sid: CallSid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+impl StatusBody {
+    pub fn new(status: &str, call_sid: &CallSid) -> Self {
+        StatusBody { status: status.into(), call_sid: call_sid.clone(), queue_position: None, attempts: None, retry_after_ms: None, error: None, size: None }
+    }
+}
