@@ -5,14 +5,23 @@
 //! once per recording is decided by that recording's Durable Object. A
 //! failed check returns before anything with a side effect runs.
 
+use playback_core::config::EdgeConfig;
+use playback_core::download::PlayAnswer;
+use playback_core::ids::recording_key;
+use playback_core::request::is_explicit_user_action;
 use playback_core::route::{route, Route};
+use playback_core::wire::{AcceptedBody, FailedBody, StatusBody};
+use serde_json::json;
 use playback_core::session::{self, Claims};
 use playback_core::{BusinessId, CallSid};
 use worker::{Date, Env, Request, Response};
 
+use crate::call_recording_do;
 use crate::config;
 use crate::error::{json_response, EdgeError};
 use crate::origin;
+use crate::rpc::CallIdentity;
+use crate::serve::serve_cached;
 
 /// How long a `/dev/login` session lasts.
 const DEV_SESSION_S: u64 = 8 * 3600;
@@ -24,7 +33,8 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
         Route::DevLogin => handle_dev_login(&req, env),
         Route::Calls => handle_calls(&req, env).await,
-        Route::Stream { call_sid, .. } | Route::Status { call_sid } => handle_recording(&req, env, call_sid),
+        Route::Stream { call_sid, head } => handle_stream(&req, env, call_sid, head).await,
+        Route::Status { call_sid } => handle_status(&req, env, call_sid).await,
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
     };
@@ -60,10 +70,12 @@ fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
     home.set_path("/");
     home.set_query(None);
     home.set_fragment(None);
-    let mut response = Response::redirect_with_status(home, 302)?;
     let cookie = session::session_cookie(&token, DEV_SESSION_S, url.scheme() == "https");
-    response.headers_mut().set("Set-Cookie", &cookie)?;
-    response.headers_mut().set("Cache-Control", "no-store")?;
+    let headers = worker::Headers::new();
+    headers.set("Location", home.as_str())?;
+    headers.set("Set-Cookie", &cookie)?;
+    headers.set("Cache-Control", "no-store")?;
+    let response = Response::builder().with_status(302).with_headers(headers).empty();
     Ok(response)
 }
 
@@ -74,9 +86,58 @@ async fn handle_calls(req: &Request, env: &Env) -> Result<Response, EdgeError> {
     Ok(json_response(200, &calls))
 }
 
-fn handle_recording(req: &Request, env: &Env, raw_sid: &str) -> Result<Response, EdgeError> {
+/// The checks every recording endpoint makes, in the contract's order:
+/// token, then call SID. Returns who is asking for which recording.
+fn check_recording_request(req: &Request, config: &EdgeConfig, raw_sid: &str) -> Result<CallIdentity, EdgeError> {
+    let claims = authenticate(req, &config.session_secret)?;
+    let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
+    Ok(CallIdentity { business: claims.bid, call_sid })
+}
+
+async fn handle_stream(req: &Request, env: &Env, raw_sid: &str, head: bool) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
-    let _claims = authenticate(req, &config.session_secret)?;
-    let _call = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
-    Err(EdgeError::NotFound)
+    let id = check_recording_request(req, &config, raw_sid)?;
+    let header = req.headers().get("X-User-Action").ok().flatten();
+    let query = req.url()?.query().map(str::to_owned);
+    if !is_explicit_user_action(header.as_deref(), query.as_deref()) {
+        return Err(EdgeError::MissingUserAction);
+    }
+    let bucket = env.bucket("RECORDINGS")?;
+    let key = recording_key(&id.business, &id.call_sid);
+    if let Some(cached) = serve_cached(req, &bucket, &key, head).await? {
+        return Ok(cached);
+    }
+    let answer = call_recording_do::play(env, &id).await?;
+    crate::log::event(json!({"event": "play", "business": id.business, "call_sid": id.call_sid, "answer": answer}));
+    match answer {
+        PlayAnswer::Ready => match serve_cached(req, &bucket, &key, head).await? {
+            Some(cached) => Ok(cached),
+            // Ready but gone again at once: ask the client to come back.
+            None => Ok(accepted(AcceptedBody::new("processing", &id.call_sid, 250, None))),
+        },
+        PlayAnswer::Accepted(body) => Ok(accepted(body)),
+        PlayAnswer::Failed { error, retry_after_ms } => {
+            Ok(json_response(500, &FailedBody { status: "failed".into(), error, retry_after_ms }))
+        }
+        PlayAnswer::NotFound => Err(EdgeError::NotFound),
+    }
+}
+
+fn accepted(body: AcceptedBody) -> Response {
+    let mut response = json_response(202, &body);
+    let _ = response.headers_mut().set("Retry-After", &body.retry_after_header());
+    response
+}
+
+async fn handle_status(req: &Request, env: &Env, raw_sid: &str) -> Result<Response, EdgeError> {
+    let config = config::load(env)?;
+    let id = check_recording_request(req, &config, raw_sid)?;
+    let bucket = env.bucket("RECORDINGS")?;
+    if let Some(object) = bucket.head(recording_key(&id.business, &id.call_sid)).await? {
+        let mut body = StatusBody::new("ready", &id.call_sid);
+        body.size = Some(object.size());
+        return Ok(json_response(200, &body));
+    }
+    let body = call_recording_do::status(env, &id).await?;
+    Ok(json_response(200, &body))
 }

@@ -3,10 +3,18 @@
 //! (wrangler.toml's `run_worker_first` sends only `/api/*`, `/healthz` and
 //! `/dev/*` here).
 
+mod business_slots_do;
+mod call_recording_do;
 mod config;
 mod error;
 mod frontend_worker;
+mod log;
 mod origin;
+mod rpc;
+mod serve;
+
+pub use business_slots_do::BusinessSlots;
+pub use call_recording_do::CallRecording;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

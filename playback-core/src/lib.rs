@@ -11,6 +11,7 @@ pub mod download;
 pub mod ids;
 pub mod range;
 pub mod route;
+pub mod request;
 pub mod retry;
 pub mod session;
 pub mod slots;
