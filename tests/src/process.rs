@@ -24,9 +24,17 @@ impl ChildGroup {
             .stdout(log)
             .stderr(err)
             .process_group(0)
+            // Keep wrangler offline and quiet whoever runs the tests.
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_HIDE_BANNER", "true")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         ChildGroup { child }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn exited(&mut self) -> Option<ExitStatus> {
