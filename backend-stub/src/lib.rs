@@ -184,7 +184,6 @@ impl RecordingBody {
         stream::unfold(self, |mut body| async move {
             if body.offset >= body.stop_at {
                 if body.stop_at == body.recording.len() {
-                    body.stats.mark_completed(&body.sid);
                     return None;
                 }
                 // Cut short: end the connection with an error instead of a clean end of body.
@@ -202,6 +201,10 @@ impl RecordingBody {
             let mut buf = vec![0; (end - body.offset) as usize];
             body.recording.read_at(body.offset, &mut buf);
             body.offset = end;
+            // Counted as the last byte is handed over: hyper may never poll a body past its Content-Length.
+            if end == body.recording.len() {
+                body.stats.mark_completed(&body.sid);
+            }
             Some((Ok(Bytes::from(buf)), body))
         })
     }

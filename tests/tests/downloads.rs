@@ -1,0 +1,227 @@
+//! Guarantees 2 to 5 under concurrency, faults and restarts: one download
+//! per recording, per-business slots, durable retries, nothing partial.
+
+use std::time::Duration;
+
+use backend_stub::knobs::{FaultSet, Knobs};
+use futures_util::future::join_all;
+use integration_tests::{bulk_call, origin_bytes, sha256_hex, EdgeOptions, Stack};
+use serde_json::Value;
+
+const READY: Duration = Duration::from_secs(90);
+
+fn latency(ms: u64) -> Knobs {
+    Knobs { all: FaultSet { latency_ms: ms, ..Default::default() }, ..Default::default() }
+}
+
+fn for_call(sid: &str, faults: FaultSet) -> Knobs {
+    Knobs { calls: [(sid.to_owned(), faults)].into(), ..Default::default() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_click_storm_of_300_causes_exactly_one_origin_download() {
+    let stack = Stack::start_with(latency(400), EdgeOptions::default()).await;
+    let sid = bulk_call(&stack, "acme", 0);
+    let answers = join_all((0..300).map(|_| async { stack.play("acme", &sid).send().await.map(|r| r.status().as_u16()) })).await;
+    let mut counts = std::collections::BTreeMap::new();
+    for a in &answers {
+        let status = *a.as_ref().expect("every request is answered");
+        *counts.entry(status).or_insert(0) += 1;
+        assert!(status == 202 || status == 200, "a storm request got {status}");
+    }
+    println!("storm answers: {counts:?}");
+    stack.wait_status("acme", &sid, "ready", READY).await;
+    let body = stack.cache("acme", &sid).await;
+    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &sid)));
+    let c = stack.origin.stats().call(&sid);
+    assert_eq!((c.attempts, c.completed), (1, 1), "origin downloads for one recording");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_calls_share_three_slots_first_come_first_served() {
+    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
+    let stack = Stack::start_with(latency(300), options).await;
+    let sids: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
+    // Queue them one after another: each click is in the business queue before the next.
+    let mut clicks = Vec::new();
+    for sid in &sids {
+        let request = stack.play("acme", sid).send();
+        clicks.push(tokio::spawn(request));
+        loop {
+            let s = stack.status("acme", sid).await;
+            let queued_in_business = s["status"] == "queued" && s["queue_position"].is_u64();
+            if queued_in_business || s["status"] == "processing" || s["status"] == "ready" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    for sid in &sids {
+        stack.wait_status("acme", sid, "ready", READY).await;
+    }
+    for c in clicks {
+        let status = c.await.unwrap().unwrap().status();
+        assert!(status == 202 || status == 200, "{status}");
+    }
+    let stats = stack.origin.stats();
+    let business = stats.business("acme");
+    assert_eq!(business.peak, 3, "peak concurrent origin downloads with 3 slots");
+    for sid in &sids {
+        assert_eq!(stats.call(sid).attempts, 1, "{sid} downloaded more than once");
+    }
+    // Started in queue order: nobody started more than one wave (3 calls) away from its place.
+    for (place, sid) in sids.iter().enumerate() {
+        let started = business.first_attempt_order.iter().position(|s| s == sid).unwrap();
+        assert!(started.abs_diff(place) < 3, "{sid} queued {place}th started {started}th: {:?}", business.first_attempt_order);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_business_queue_never_delays_another() {
+    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
+    let stack = Stack::start_with(latency(300), options).await;
+    let a: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
+    join_all(a.iter().map(|sid| stack.play("acme", sid).send())).await;
+    let b = bulk_call(&stack, "globex", 0);
+    let answer = stack.play("globex", &b).send().await.unwrap();
+    assert!(matches!(answer.status().as_u16(), 200 | 202));
+    stack.wait_status("globex", &b, "ready", READY).await;
+    // When B is ready, A has drained at most a few waves of its 10 (3 slots × 300 ms each).
+    let done_for_a = a.iter().filter(|sid| stack.origin.stats().call(sid).completed > 0).count();
+    assert!(done_for_a <= 12, "B waited behind A: {done_for_a} of A's calls were done first");
+    assert_eq!(stack.origin.stats().business("globex").peak, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transient_failures_are_retried_until_ready() {
+    let stack = Stack::start().await;
+    let failing = bulk_call(&stack, "acme", 0);
+    let cut = bulk_call(&stack, "acme", 1);
+    let mut knobs = for_call(&failing, FaultSet { fail_first: 2, ..Default::default() });
+    knobs.calls.insert(cut.clone(), FaultSet { truncate_first: 1, ..Default::default() });
+    stack.origin.stub.set_knobs(knobs);
+
+    stack.play("acme", &failing).send().await.unwrap();
+    stack.wait_status("acme", &failing, "ready", READY).await;
+    assert_eq!(stack.origin.stats().call(&failing).attempts, 3, "ready after 3 origin attempts");
+
+    // The cut body is never served: every answer until ready is a 202 or the whole file.
+    let expected = origin_bytes(&stack, "acme", &cut);
+    loop {
+        let r = stack.play("acme", &cut).send().await.unwrap();
+        match r.status().as_u16() {
+            202 => tokio::time::sleep(Duration::from_millis(100)).await,
+            200 => {
+                assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha256_hex(&expected));
+                break;
+            }
+            other => panic!("the cut call answered {other}"),
+        }
+    }
+    let c = stack.origin.stats().call(&cut);
+    assert_eq!((c.attempts, c.started, c.completed), (2, 2, 1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
+    let options = EdgeOptions::default()
+        .var("SLOTS_PER_BUSINESS", 1)
+        .var("DOWNLOAD_TIMEOUT_MS", 800)
+        .var("MAX_ATTEMPTS", 2)
+        .var("FAILED_COOLDOWN_MS", 60_000);
+    let stack = Stack::start_with(Knobs::default(), options).await;
+    let hung = bulk_call(&stack, "acme", 0);
+    let next = bulk_call(&stack, "acme", 1);
+    stack.origin.stub.set_knobs(for_call(&hung, FaultSet { hang_first: 1000, ..Default::default() }));
+    stack.play("acme", &hung).send().await.unwrap();
+    let failed = stack.wait_status("acme", &hung, "failed", READY).await;
+    assert_eq!(failed["attempts"], 2);
+    assert_eq!(stack.origin.stats().call(&hung).attempts, 2);
+    // While failed, a click is answered 500 with the error and when to retry; nothing starts.
+    let r = stack.play("acme", &hung).send().await.unwrap();
+    assert_eq!(r.status(), 500);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "failed");
+    assert!(body["error"].as_str().unwrap().contains("timed out"), "{body}");
+    assert!(body["retry_after_ms"].as_u64().unwrap() > 0);
+    assert_eq!(stack.origin.stats().call(&hung).attempts, 2);
+    // The only slot is free again: the business's next call downloads.
+    stack.play("acme", &next).send().await.unwrap();
+    stack.wait_status("acme", &next, "ready", READY).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_404_is_a_404_and_is_remembered() {
+    let stack = Stack::start().await;
+    let sid = bulk_call(&stack, "acme", 0);
+    stack.origin.stub.set_knobs(for_call(&sid, FaultSet { not_ready_secs: 3600, ..Default::default() }));
+    let r = stack.play("acme", &sid).send().await.unwrap();
+    let r = if r.status() == 202 {
+        stack.wait_status("acme", &sid, "not_found", READY).await;
+        stack.play("acme", &sid).send().await.unwrap()
+    } else {
+        r
+    };
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+    for _ in 0..5 {
+        assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 404);
+    }
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1, "no further origin call within NOT_FOUND_TTL_MS");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_origin_refusing_the_edge_credentials_fails_with_a_clear_error() {
+    let options = EdgeOptions::default().var("ORIGIN_TOKEN", "wrong-token");
+    let stack = Stack::start_with(Knobs::default(), options).await;
+    let sid = bulk_call(&stack, "acme", 0);
+    stack.play("acme", &sid).send().await.unwrap();
+    let failed = stack.wait_status("acme", &sid, "failed", READY).await;
+    assert!(failed["error"].as_str().unwrap().contains("credentials"), "{failed}");
+    assert_eq!(failed["attempts"], 1, "a refusal is not retried");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
+    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 2);
+    let mut stack = Stack::start_with(Knobs::default(), options).await;
+    let slow = bulk_call(&stack, "acme", 0);
+    stack.origin.stub.set_knobs(for_call(&slow, FaultSet { mid_body_delay_ms: 4_000, ..Default::default() }));
+    stack.play("acme", &slow).send().await.unwrap();
+    // Wait until the body is flowing, then SIGKILL wrangler and workerd together.
+    let deadline = std::time::Instant::now() + READY;
+    while stack.origin.stats().call(&slow).started == 0 {
+        assert!(std::time::Instant::now() < deadline, "the download never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.edge.kill();
+    assert_eq!(stack.origin.stats().call(&slow).completed, 0, "killed before the body completed");
+    stack.origin.stub.set_knobs(Knobs::default());
+    stack.edge.restart().await;
+    stack.play("acme", &slow).send().await.unwrap();
+    stack.wait_status("acme", &slow, "ready", READY).await;
+    let body = stack.cache("acme", &slow).await;
+    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &slow)));
+
+    // Both slots still work: two slow calls run at once.
+    stack.origin.stub.set_knobs(latency(1_500));
+    stack.origin.stub.stats.reset();
+    let (a, b) = (bulk_call(&stack, "acme", 1), bulk_call(&stack, "acme", 2));
+    join_all([stack.play("acme", &a).send(), stack.play("acme", &b).send()]).await;
+    stack.wait_status("acme", &a, "ready", READY).await;
+    stack.wait_status("acme", &b, "ready", READY).await;
+    assert_eq!(stack.origin.stats().business("acme").peak, 2, "a slot leaked across the restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refreshes_without_a_user_action_never_reach_the_origin() {
+    let stack = Stack::start().await;
+    let sid = bulk_call(&stack, "acme", 0);
+    for _ in 0..50 {
+        let r = stack.get_as("acme", &format!("/api/recordings/{sid}/stream")).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let s = stack.status("acme", &sid).await;
+        assert_eq!(s["status"], "none");
+    }
+    assert_eq!(stack.origin.stats().authorized_requests, 0);
+}
