@@ -9,6 +9,7 @@
 pub mod config;
 pub mod download;
 pub mod ids;
+pub mod player;
 pub mod range;
 pub mod route;
 pub mod request;
