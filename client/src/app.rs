@@ -1,9 +1,11 @@
-//! The page: a title, then the business's calls, or the sign-in state.
+//! The page: a title, then the business's calls with a player per row, or
+//! the sign-in state. Only one recording plays at a time.
 
 use leptos::prelude::*;
 use playback_core::wire::CallSummary;
 
 use crate::api::{fetch_calls, CallsError};
+use crate::row::CallRow;
 
 /// The demo business offered on the sign-in state (local development only;
 /// `/dev/login` answers 404 unless `DEV_LOGIN` is on).
@@ -12,12 +14,17 @@ const DEMO_BUSINESS: &str = "acme";
 #[component]
 pub fn App() -> impl IntoView {
     let calls = LocalResource::new(fetch_calls);
+    // Which row plays now; a row that starts playing pauses every other.
+    let now_playing = RwSignal::new(None::<String>);
+    // Announced by the live region: the latest state change of any row.
+    let announcement = RwSignal::new(String::new());
     view! {
         <main>
             <h1>"Call recordings"</h1>
+            <p id="announcer" class="sr-only" aria-live="polite" role="status">{move || announcement.get()}</p>
             <Suspense fallback=|| view! { <p class="notice">"Loading calls…"</p> }>
                 {move || calls.get().map(|result| match result {
-                    Ok(calls) => view! { <CallList calls/> }.into_any(),
+                    Ok(calls) => view! { <CallList calls now_playing announcement/> }.into_any(),
                     Err(CallsError::SignedOut) => view! { <SignIn/> }.into_any(),
                     Err(CallsError::Other(e)) => view! {
                         <p class="notice error" role="alert">"Could not load calls: " {e}</p>
@@ -29,7 +36,7 @@ pub fn App() -> impl IntoView {
 }
 
 #[component]
-fn SignIn() -> impl IntoView {
+pub fn SignIn() -> impl IntoView {
     view! {
         <div class="notice" id="sign-in">
             <p>"You are not signed in."</p>
@@ -39,28 +46,17 @@ fn SignIn() -> impl IntoView {
 }
 
 #[component]
-fn CallList(calls: Vec<CallSummary>) -> impl IntoView {
+fn CallList(calls: Vec<CallSummary>, now_playing: RwSignal<Option<String>>, announcement: RwSignal<String>) -> impl IntoView {
     if calls.is_empty() {
         return view! { <p class="notice">"No calls yet."</p> }.into_any();
     }
     view! {
         <table id="calls">
-            <thead><tr><th>"Time"</th><th>"From"</th><th>"To"</th><th>"Duration"</th></tr></thead>
+            <thead><tr><th>"Time"</th><th>"From"</th><th>"To"</th><th>"Duration"</th><th>"Recording"</th></tr></thead>
             <tbody>
-                {calls.into_iter().map(|c| view! {
-                    <tr data-call-sid=c.call_sid.to_string()>
-                        <td>{c.started_at.replace('T', " ").trim_end_matches('Z').to_owned()}</td>
-                        <td>{c.from}</td>
-                        <td>{c.to}</td>
-                        <td>{format_duration(c.duration_s)}</td>
-                    </tr>
-                }).collect_view()}
+                {calls.into_iter().map(|call| view! { <CallRow call now_playing announcement/> }).collect_view()}
             </tbody>
         </table>
     }
     .into_any()
-}
-
-fn format_duration(seconds: u32) -> String {
-    format!("{}:{:02}", seconds / 60, seconds % 60)
 }

@@ -1,7 +1,9 @@
-//! The browser player. `api` talks to the edge; `app` renders. The decisions
-//! (when to ask, how long to wait) live in `playback-core`.
+//! The browser player. `api` talks to the edge; `app` and `row` render and
+//! feed events to the pure row state machine in `playback-core`.
 
 pub mod api;
 mod app;
+pub mod row;
 
-pub use app::App;
+pub use app::{App, SignIn};
+pub use row::CallRow;

@@ -27,14 +27,25 @@ use crate::serve::serve_cached;
 const DEV_SESSION_S: u64 = 8 * 3600;
 
 pub async fn handle_request(req: Request, env: &Env) -> Response {
+    let started = Date::now().as_millis();
     let path = req.path();
     let method = req.method().to_string();
-    let result = match route(&method, &path) {
+    let response = route_request(&req, env, &method, &path).await;
+    // One line per request: never the token, the cookie or a secret.
+    let header = req.headers().get("X-User-Action").ok().flatten();
+    crate::log::event(json!({"event": "request", "method": method, "path": path, "status": response.status_code(),
+        "user_action_header": header.is_some(), "range": req.headers().get("Range").ok().flatten(),
+        "duration_ms": Date::now().as_millis() - started}));
+    response
+}
+
+async fn route_request(req: &Request, env: &Env, method: &str, path: &str) -> Response {
+    let result = match route(method, path) {
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
-        Route::DevLogin => handle_dev_login(&req, env),
-        Route::Calls => handle_calls(&req, env).await,
-        Route::Stream { call_sid, head } => handle_stream(&req, env, call_sid, head).await,
-        Route::Status { call_sid } => handle_status(&req, env, call_sid).await,
+        Route::DevLogin => handle_dev_login(req, env),
+        Route::Calls => handle_calls(req, env).await,
+        Route::Stream { call_sid, head } => handle_stream(req, env, call_sid, head).await,
+        Route::Status { call_sid } => handle_status(req, env, call_sid).await,
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
     };

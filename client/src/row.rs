@@ -1,0 +1,187 @@
+//! One call's row and its player. The row's decisions are
+//! `playback_core::player::RowModel`'s; this file only feeds it events (with
+//! the time and a random number) and applies its effects: the probe request
+//! (cancelled with an `AbortController`), the poll timer, the `<audio>`
+//! element. Everything in flight is cancelled when the row goes away.
+
+use std::time::Duration;
+
+use leptos::html::Audio;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use playback_core::player::{button, can_stop, describe, RowEffect, RowEvent, RowModel};
+use playback_core::wire::CallSummary;
+use web_sys::AbortController;
+
+use crate::api;
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// Everything a row's event handlers share; `Copy`, so handlers can capture it.
+#[derive(Clone, Copy)]
+struct RowCtx {
+    sid: StoredValue<String>,
+    model: RwSignal<RowModel>,
+    audio: NodeRef<Audio>,
+    in_flight: StoredValue<Option<AbortController>, LocalStorage>,
+    poll_timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
+    now_playing: RwSignal<Option<String>>,
+}
+
+impl RowCtx {
+    fn dispatch(self, event: RowEvent) {
+        let (next, effects) = self.model.get_untracked().step(event);
+        if next != self.model.get_untracked() {
+            self.model.set(next);
+        }
+        for effect in effects {
+            self.apply(effect);
+        }
+    }
+
+    fn apply(self, effect: RowEffect) {
+        match effect {
+            RowEffect::SendProbe => self.send_probe(),
+            RowEffect::SchedulePoll { delay_ms } => {
+                let handle = set_timeout_with_handle(move || self.dispatch(RowEvent::PollDue), Duration::from_millis(delay_ms)).ok();
+                self.poll_timer.set_value(handle);
+            }
+            RowEffect::CancelInFlight => self.cancel(),
+            RowEffect::StartAudio => {
+                if let Some(audio) = self.audio.get_untracked() {
+                    audio.set_src(&api::audio_url(&self.sid.get_value()));
+                    self.play(&audio);
+                }
+            }
+            RowEffect::ResumeAudio => {
+                if let Some(audio) = self.audio.get_untracked() {
+                    self.play(&audio);
+                }
+            }
+            RowEffect::PauseAudio => {
+                if let Some(audio) = self.audio.get_untracked() {
+                    let _ = audio.pause();
+                }
+            }
+        }
+    }
+
+    fn play(self, audio: &web_sys::HtmlAudioElement) {
+        self.now_playing.set(Some(self.sid.get_value()));
+        if let Ok(promise) = audio.play() {
+            spawn_local(async move {
+                if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
+                    let message = e.as_string().unwrap_or_else(|| "the browser refused to play".into());
+                    self.dispatch(RowEvent::AudioError(message));
+                }
+            });
+        }
+    }
+
+    fn send_probe(self) {
+        self.cancel();
+        let Ok(controller) = AbortController::new() else { return };
+        let signal = controller.signal();
+        self.in_flight.set_value(Some(controller));
+        let sid = self.sid.get_value();
+        spawn_local(async move {
+            let answer = api::probe(&sid, &signal).await;
+            if signal.aborted() {
+                return;
+            }
+            self.in_flight.set_value(None);
+            self.dispatch(RowEvent::Answer { answer, now_ms: now_ms(), unit: js_sys::Math::random() });
+        });
+    }
+
+    /// Aborts the probe in flight and the pending poll, if any.
+    fn cancel(self) {
+        if let Some(controller) = self.in_flight.try_update_value(Option::take).flatten() {
+            controller.abort();
+        }
+        if let Some(timer) = self.poll_timer.try_update_value(Option::take).flatten() {
+            timer.clear();
+        }
+    }
+}
+
+#[component]
+pub fn CallRow(call: CallSummary, now_playing: RwSignal<Option<String>>, announcement: RwSignal<String>) -> impl IntoView {
+    let sid = call.call_sid.to_string();
+    let ctx = RowCtx {
+        sid: StoredValue::new(sid.clone()),
+        model: RwSignal::new(RowModel::default()),
+        audio: NodeRef::new(),
+        in_flight: StoredValue::new_local(None),
+        poll_timer: StoredValue::new_local(None),
+        now_playing,
+    };
+    // A clock for elapsed seconds and the retry countdown, ticking only while something is shown.
+    let clock = RwSignal::new(now_ms());
+    let ticker = set_interval_with_handle(move || clock.set(now_ms()), Duration::from_millis(1000)).ok();
+    on_cleanup(move || {
+        ctx.cancel();
+        if let Some(t) = ticker {
+            t.clear();
+        }
+    });
+
+    // Another row started playing: pause this one.
+    let own_sid = sid.clone();
+    Effect::new(move |_| {
+        let playing = now_playing.get();
+        if playing.is_some() && playing.as_deref() != Some(own_sid.as_str()) {
+            ctx.dispatch(RowEvent::OtherStarted);
+        }
+    });
+
+    let description = Memo::new(move |_| describe(&ctx.model.get().phase, clock.get()));
+    // Announce state changes (not the ticking seconds) to screen readers.
+    Effect::new(move |previous: Option<String>| {
+        let text = description.get().0;
+        let headline = text.split(" · ").next().unwrap_or_default().to_owned();
+        if previous.as_ref() != Some(&headline) && !headline.is_empty() {
+            announcement.set(headline.clone());
+        }
+        headline
+    });
+
+    let on_main = move |ev: web_sys::MouseEvent| {
+        ctx.dispatch(RowEvent::Click { trusted: ev.is_trusted(), now_ms: now_ms() });
+    };
+    let on_stop = move |ev: web_sys::MouseEvent| {
+        if ev.is_trusted() {
+            ctx.dispatch(RowEvent::Stop);
+        }
+    };
+    let label = move || button(&ctx.model.get().phase, clock.get());
+    let when = call.started_at.replace('T', " ").trim_end_matches('Z').to_owned();
+    view! {
+        <tr data-call-sid=sid>
+            <td>{when}</td>
+            <td>{call.from}</td>
+            <td>{call.to}</td>
+            <td>{format_duration(call.duration_s)}</td>
+            <td class="player">
+                <button class="play" type="button" on:click=on_main aria-disabled=move || (!label().1).to_string()>{move || label().0}</button>
+                <button class="stop" type="button" on:click=on_stop hidden=move || !can_stop(&ctx.model.get().phase)>"Stop"</button>
+                <span class="state" class:error=move || description.get().1>{move || description.get().0}</span>
+                <audio
+                    node_ref=ctx.audio
+                    preload="none"
+                    controls=move || matches!(ctx.model.get().phase, playback_core::player::Phase::Loading | playback_core::player::Phase::Playing | playback_core::player::Phase::Paused)
+                    on:playing=move |_| ctx.dispatch(RowEvent::AudioPlaying)
+                    on:pause=move |_| ctx.dispatch(RowEvent::AudioPaused)
+                    on:ended=move |_| ctx.dispatch(RowEvent::AudioEnded)
+                    on:error=move |_| ctx.dispatch(RowEvent::AudioError("the recording could not be played".into()))
+                ></audio>
+            </td>
+        </tr>
+    }
+}
+
+fn format_duration(seconds: u32) -> String {
+    format!("{}:{:02}", seconds / 60, seconds % 60)
+}
