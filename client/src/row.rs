@@ -108,11 +108,18 @@ impl RowCtx {
 }
 
 #[component]
-pub fn CallRow(call: CallSummary, now_playing: RwSignal<Option<String>>, announcement: RwSignal<String>) -> impl IntoView {
+pub fn CallRow(
+    call: CallSummary,
+    now_playing: RwSignal<Option<String>>,
+    announcement: RwSignal<String>,
+    /// Where the row starts (tests render each state with it).
+    #[prop(optional)]
+    initial: Option<RowModel>,
+) -> impl IntoView {
     let sid = call.call_sid.to_string();
     let ctx = RowCtx {
         sid: StoredValue::new(sid.clone()),
-        model: RwSignal::new(RowModel::default()),
+        model: RwSignal::new(initial.unwrap_or_default()),
         audio: NodeRef::new(),
         in_flight: StoredValue::new_local(None),
         poll_timer: StoredValue::new_local(None),
