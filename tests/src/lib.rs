@@ -155,33 +155,47 @@ impl Edge {
             args.push("--var".into());
             args.push(format!("{name}:{value}"));
         }
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the wrangler log");
-        self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
-        self.wait_ready().await;
+        // wrangler has been seen to die at start-up on a loaded machine (its own tooling
+        // crashing); one more try then, with the first failure kept in the log.
+        for attempt in 1..=2 {
+            let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the wrangler log");
+            self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
+            match self.wait_ready().await {
+                Ok(()) => return,
+                Err(e) if attempt == 1 => eprintln!("wrangler dev did not start ({e}); trying once more"),
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
                 if r.status() == 200 {
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(p) = self.process.as_mut() {
                 if let Some(status) = p.exited() {
-                    panic!("wrangler dev exited with {status}:\n{}", self.log_tail());
+                    return Err(format!("wrangler dev exited with {status}:\n{}", self.log_tail()));
                 }
             }
-            assert!(Instant::now() < deadline, "wrangler dev was not ready in {READY_TIMEOUT:?}:\n{}", self.log_tail());
+            if Instant::now() >= deadline {
+                if let Some(mut p) = self.process.take() {
+                    p.kill_hard();
+                }
+                return Err(format!("wrangler dev was not ready in {READY_TIMEOUT:?}:\n{}", self.log_tail()));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    /// The log's last lines, without the goroutine dumps a crashing tool prints.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
+        let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with(char::is_whitespace) && !l.starts_with("goroutine ") && !l.starts_with("github.com/")).collect();
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
