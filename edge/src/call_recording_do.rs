@@ -170,7 +170,7 @@ impl CallRecording {
             }
             Acquire::Granted { .. } => {
                 let step = download::on_slot_granted(&state, now_ms());
-                let (state, effects) = self.commit(&state, step, &id).await?;
+                let (_, effects) = self.commit(&state, step, &id).await?;
                 for effect in effects {
                     match effect {
                         Effect::StartAttempt { attempt } => self.run_attempt(&id, &config, &p, attempt).await?,
@@ -178,7 +178,6 @@ impl CallRecording {
                         _ => {}
                     }
                 }
-                let _ = state;
                 Ok(())
             }
         }

@@ -33,7 +33,7 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
     let response = route_request(&req, env, &method, &path).await;
     // One line per request: never the token, the cookie or a secret.
     let header = req.headers().get("X-User-Action").ok().flatten();
-    crate::log::event(json!({"event": "request", "method": method, "path": path, "status": response.status_code(),
+    crate::log::event(json!({"event": "request", "at": started, "method": method, "path": path, "status": response.status_code(),
         "user_action_header": header.is_some(), "range": req.headers().get("Range").ok().flatten(),
         "duration_ms": Date::now().as_millis() - started}));
     response
