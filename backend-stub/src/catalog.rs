@@ -1,4 +1,4 @@
-//! The seeded demo data set: three businesses, each with several calls of
+//! The seeded demo data set: five businesses, each with several calls of
 //! different lengths, and one hour-long call (57.6 MB of audio) for
 //! streaming tests. Everything is derived from fixed seeds, so every run and
 //! every machine sees the same SIDs and the same bytes.
@@ -8,13 +8,15 @@ use playback_core::CallSid;
 
 use crate::audio::Recording;
 
-pub const BUSINESSES: [&str; 3] = ["acme", "globex", "initech"];
+pub const BUSINESSES: [&str; 5] = ["acme", "globex", "initech", "hooli", "umbrella"];
 
 /// Call lengths in seconds, per business. The hour-long one is acme's last.
-const DURATIONS_S: [&[u32]; 3] = [
+const DURATIONS_S: [&[u32]; 5] = [
     &[4, 9, 17, 32, 75, 140, 210, 3600],
     &[5, 12, 28, 61, 95, 180],
     &[3, 8, 20, 45, 120, 240],
+    &[6, 14, 26, 50, 110, 200],
+    &[7, 16, 35, 70, 150, 320],
 ];
 
 /// Extra calls per business with short recordings, so that tests and

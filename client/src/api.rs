@@ -1,10 +1,18 @@
-//! Requests to the edge's public API. The session travels as the
-//! `rec_session` cookie, which the browser sends on same-origin requests.
+//! Requests to the edge's public API, through the browser's `fetch`. The
+//! session travels as the `rec_session` cookie, which the browser sends on
+//! same-origin requests.
+//!
+//! Bodies are read with the browser's own JSON parser and picked apart field
+//! by field: a JSON library compiled into the wasm would cost more bytes than
+//! the whole player logic.
 
-use gloo_net::http::{Request, Response};
+use js_sys::{Array, Reflect};
 use playback_core::player::ProbeAnswer;
-use playback_core::wire::{AcceptedBody, CallSummary, FailedBody};
-use web_sys::AbortSignal;
+use playback_core::wire::CallSummary;
+use playback_core::CallSid;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Headers, RequestInit, Response};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallsError {
@@ -14,10 +22,58 @@ pub enum CallsError {
     Other(String),
 }
 
+fn describe_js(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| "network error".into())
+}
+
+async fn fetch(path: &str, headers: &[(&str, &str)], signal: Option<&AbortSignal>) -> Result<Response, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let h = Headers::new().map_err(describe_js)?;
+    for (name, value) in headers {
+        h.set(name, value).map_err(describe_js)?;
+    }
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&h);
+    init.set_signal(signal);
+    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init)).await.map_err(describe_js)?;
+    response.dyn_into().map_err(|_| "not a response".to_string())
+}
+
+async fn json(response: &Response) -> Option<JsValue> {
+    JsFuture::from(response.json().ok()?).await.ok()
+}
+
+fn field(object: &JsValue, key: &str) -> JsValue {
+    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn text(object: &JsValue, key: &str) -> Option<String> {
+    field(object, key).as_string()
+}
+
+fn number(object: &JsValue, key: &str) -> Option<u64> {
+    field(object, key).as_f64().filter(|n| *n >= 0.0).map(|n| n as u64)
+}
+
+fn call_summary(v: &JsValue) -> Option<CallSummary> {
+    Some(CallSummary {
+        call_sid: CallSid::parse(&text(v, "call_sid")?).ok()?,
+        started_at: text(v, "started_at")?,
+        duration_s: number(v, "duration_s")? as u32,
+        from: text(v, "from")?,
+        to: text(v, "to")?,
+    })
+}
+
 pub async fn fetch_calls() -> Result<Vec<CallSummary>, CallsError> {
-    let response = Request::get("/api/calls").send().await.map_err(|e| CallsError::Other(e.to_string()))?;
+    let response = fetch("/api/calls", &[], None).await.map_err(CallsError::Other)?;
     match response.status() {
-        200 => response.json().await.map_err(|e| CallsError::Other(e.to_string())),
+        200 => {
+            let list = json(&response).await.ok_or_else(|| CallsError::Other("the call list is not JSON".into()))?;
+            let list: Array = list.dyn_into().map_err(|_| CallsError::Other("the call list is not a list".into()))?;
+            Ok(list.iter().filter_map(|v| call_summary(&v)).collect())
+        }
         401 => Err(CallsError::SignedOut),
         status => Err(CallsError::Other(format!("the server answered {status}"))),
     }
@@ -37,15 +93,10 @@ pub fn audio_url(call_sid: &str) -> String {
 /// cached recording answers one byte instead of the whole file, which the
 /// audio element then loads itself.
 pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
-    let sent = Request::get(&stream_path(call_sid))
-        .header("X-User-Action", "play")
-        .header("Range", "bytes=0-0")
-        .abort_signal(Some(signal))
-        .send()
-        .await;
-    match sent {
+    let headers = [("X-User-Action", "play"), ("Range", "bytes=0-0")];
+    match fetch(&stream_path(call_sid), &headers, Some(signal)).await {
         Ok(response) => read_answer(response).await,
-        Err(e) => ProbeAnswer::NetworkError(e.to_string()),
+        Err(e) => ProbeAnswer::NetworkError(e),
     }
 }
 
@@ -53,21 +104,22 @@ async fn read_answer(response: Response) -> ProbeAnswer {
     match response.status() {
         200 | 206 => ProbeAnswer::Playable,
         202 => {
-            let header_ms = response.headers().get("Retry-After").and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s * 1000);
-            match response.json::<AcceptedBody>().await {
+            let header_ms = response.headers().get("Retry-After").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s * 1000);
+            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
+            ProbeAnswer::Accepted {
+                queued: text(&body, "status").as_deref() == Some("queued"),
+                queue_position: number(&body, "queue_position").map(|n| n as u32),
                 // The JSON's estimate is finer than the header's whole seconds, so it is preferred.
-                Ok(body) => ProbeAnswer::Accepted {
-                    queued: body.status == "queued",
-                    queue_position: body.queue_position,
-                    retry_after_ms: Some(body.retry_after_ms),
-                },
-                Err(_) => ProbeAnswer::Accepted { queued: false, queue_position: None, retry_after_ms: header_ms },
+                retry_after_ms: number(&body, "retry_after_ms").or(header_ms),
             }
         }
-        500 => match response.json::<FailedBody>().await {
-            Ok(body) => ProbeAnswer::Failed { error: body.error, retry_after_ms: body.retry_after_ms },
-            Err(_) => ProbeAnswer::Unexpected(500),
-        },
+        500 => {
+            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
+            match text(&body, "error") {
+                Some(error) => ProbeAnswer::Failed { error, retry_after_ms: number(&body, "retry_after_ms").unwrap_or(0) },
+                None => ProbeAnswer::Unexpected(500),
+            }
+        }
         404 => ProbeAnswer::NotFound,
         401 => ProbeAnswer::Unauthorized,
         status => ProbeAnswer::Unexpected(status),

@@ -65,6 +65,17 @@ async fn storm(rows: &mut Vec<Row>) {
     let requests = calls.iter().flat_map(|sid| (0..300).map(move |_| sid.clone())).collect::<Vec<_>>();
     let answered = join_all(requests.iter().map(|sid| stack.play("initech", sid).send())).await;
     let ok = answered.iter().filter(|r| r.as_ref().map(|r| matches!(r.status().as_u16(), 200 | 202)).unwrap_or(false)).count();
+    let mut others = std::collections::BTreeMap::new();
+    for r in &answered {
+        let key = match r {
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(e) if e.is_connect() => "connect error".to_string(),
+            Err(e) if e.is_timeout() => "timeout".to_string(),
+            Err(_) => "other client error".to_string(),
+        };
+        *others.entry(key).or_insert(0) += 1;
+    }
+    eprintln!("storm answers: {others:?}");
     for sid in &calls {
         stack.wait_status("initech", sid, "ready", Duration::from_secs(120)).await;
     }
@@ -72,7 +83,7 @@ async fn storm(rows: &mut Vec<Row>) {
     let downloads: u64 = calls.iter().map(|s| stats.call(s).attempts as u64).sum();
     rows.push(Row {
         scenario: format!("click storm: {} concurrent plays over {} uncached calls", requests.len(), calls.len()),
-        figure: format!("{:.3} origin downloads per recording; {ok}/{} answered 200/202", downloads as f64 / calls.len() as f64, requests.len()),
+        figure: format!("{:.3} origin downloads per recording; {ok}/{} answered 200/202 ({others:?})", downloads as f64 / calls.len() as f64, requests.len()),
         baseline: "goal 1.000".into(),
         ratio: format!("{:.3}", downloads as f64 / calls.len() as f64),
     });
@@ -139,9 +150,24 @@ fn rand_unit() -> f64 {
     (nanos % 1000) as f64 / 1000.0
 }
 
+/// Median requests/s over `WRK_RUNS` runs of wrk, with the spread and the last run's latencies.
+fn wrk_median(url: &str, connections: u32, headers: &[(&str, String)]) -> (f64, String, String) {
+    let mut rps = Vec::new();
+    let mut lat = String::new();
+    for _ in 0..WRK_RUNS {
+        let (r, l) = wrk(url, connections, headers);
+        rps.push(r);
+        lat = l;
+    }
+    let spread = spread(&rps);
+    (median(&mut rps), spread, lat)
+}
+
+const WRK_RUNS: usize = 3;
+
 fn wrk(url: &str, connections: u32, headers: &[(&str, String)]) -> (f64, String) {
     let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", &format!("-c{connections}"), "-d8s", "--latency"]);
+    cmd.args([if connections > 1 { "-t2" } else { "-t1" }, &format!("-c{connections}"), "-d3s", "--latency"]);
     for (k, v) in headers {
         cmd.arg("-H").arg(format!("{k}: {v}"));
     }
@@ -161,21 +187,45 @@ struct Nginx {
 }
 
 impl Nginx {
-    fn start(files: &[(&str, &[u8])]) -> Nginx {
+    /// nginx serving `files` from disk.
+    fn static_files(files: &[(&str, &[u8])]) -> Nginx {
+        Self::start(|d, _| {
+            let www = d.join("www");
+            std::fs::create_dir_all(&www).unwrap();
+            for (name, bytes) in files {
+                std::fs::write(www.join(name), bytes).unwrap();
+            }
+            format!("root {}; location / {{ }}", www.display())
+        })
+    }
+
+    /// nginx as the standard pull-through cache in front of the origin:
+    /// `proxy_cache` with `proxy_cache_lock` collapsing concurrent misses.
+    /// (The stub ignores `Range`, so the `slice` module cannot be used; nginx
+    /// caches whole bodies and answers ranges from the cache.)
+    fn pull_through(origin: &str, token: &str) -> Nginx {
+        Self::start(|d, _| {
+            format!(
+                "location / {{ proxy_pass {origin}; proxy_set_header Authorization \"Bearer {token}\"; proxy_http_version 1.1;\n\
+                 proxy_cache rec; proxy_cache_key $uri; proxy_cache_lock on; proxy_cache_lock_timeout 300s; proxy_cache_lock_age 300s;\n\
+                 proxy_cache_valid 200 1h; proxy_max_temp_file_size 0; proxy_read_timeout 300s; }}\n\
+                 # cache under {}",
+                d.display()
+            )
+        })
+    }
+
+    fn start(server_body: impl FnOnce(&Path, u16) -> String) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let www = dir.path().join("www");
-        std::fs::create_dir_all(&www).unwrap();
-        for (name, bytes) in files {
-            std::fs::write(www.join(name), bytes).unwrap();
-        }
         let port = free_port();
+        let body = server_body(dir.path(), port);
         let d = dir.path().display();
         let conf = format!(
-            "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
-             events {{ worker_connections 1024; }}\n\
+            "worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log; worker_rlimit_nofile 65536;\n\
+             events {{ worker_connections 32768; }}\n\
              http {{ access_log off; client_body_temp_path {d}/cb; proxy_temp_path {d}/px; fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n\
-             server {{ listen 127.0.0.1:{port}; root {www}; location / {{ }} }} }}\n",
-            www = www.display()
+             proxy_cache_path {d}/cache levels=1:2 keys_zone=rec:10m max_size=4g inactive=1h use_temp_path=off;\n\
+             server {{ listen 127.0.0.1:{port} backlog=65535; {body} }} }}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
         let child = Command::new("nginx").arg("-c").arg(dir.path().join("nginx.conf")).spawn().expect("nginx (scripts/bench installs it)");
@@ -197,32 +247,176 @@ impl Drop for Nginx {
 
 async fn cached_serving(rows: &mut Vec<Row>) {
     let stack = Stack::start().await;
-    // globex's 61 s call: 976 044 bytes, about 1 MB.
-    let call = stack.origin.stub.catalog().listed_calls("globex").find(|c| c.summary.duration_s == 61).unwrap().clone();
-    let sid = call.summary.call_sid.to_string();
+    let catalog = stack.origin.stub.catalog().clone();
+    let by_duration = |b: &str, d: u32| catalog.listed_calls(b).find(|c| c.summary.duration_s == d).unwrap().clone();
+    let auth = |b: &str| [("Authorization", format!("Bearer {}", token_for(b))), ("X-User-Action", "play".to_string())];
+
+    // Issue 3's figure: a 1 MB recording against a plain static file server.
+    let one_mb = by_duration("globex", 61);
+    let sid = one_mb.summary.call_sid.to_string();
     let bytes = stack.cache("globex", &sid).await;
-    let nginx = Nginx::start(&[("recording.wav", &bytes)]);
-    let headers = [("Authorization", format!("Bearer {}", token_for("globex"))), ("X-User-Action", "play".into())];
-    let url = stack.url(&format!("/api/recordings/{sid}/stream"));
-    for connections in [16] {
-        let (edge_rps, edge_lat) = wrk(&url, connections, &headers);
-        let (nginx_rps, nginx_lat) = wrk(&format!("http://127.0.0.1:{}/recording.wav", nginx.port), connections, &[]);
-        rows.push(Row {
-            scenario: format!("cached 200 of a {:.2} MB recording, {connections} connections", bytes.len() as f64 / 1e6),
-            figure: format!("{edge_rps:.0} req/s ({edge_lat})"),
-            baseline: format!("nginx static file: {nginx_rps:.0} req/s ({nginx_lat})"),
-            ratio: format!("{:.2}", edge_rps / nginx_rps.max(1.0)),
-        });
-        let ranged = [headers[0].clone(), headers[1].clone(), ("Range", "bytes=100000-199999".into())];
-        let (edge_rps, edge_lat) = wrk(&url, connections, &ranged);
-        let (nginx_rps, nginx_lat) = wrk(&format!("http://127.0.0.1:{}/recording.wav", nginx.port), connections, &[("Range", "bytes=100000-199999".into())]);
-        rows.push(Row {
-            scenario: format!("cached 206 of 100 KB from it, {connections} connections"),
-            figure: format!("{edge_rps:.0} req/s ({edge_lat})"),
-            baseline: format!("nginx: {nginx_rps:.0} req/s ({nginx_lat})"),
-            ratio: format!("{:.2}", edge_rps / nginx_rps.max(1.0)),
-        });
+    let nginx = Nginx::static_files(&[("recording.wav", &bytes)]);
+    let (edge, edge_spread, edge_lat) = wrk_median(&stack.url(&format!("/api/recordings/{sid}/stream")), 16, &auth("globex"));
+    let (peer, peer_spread, peer_lat) = wrk_median(&format!("http://127.0.0.1:{}/recording.wav", nginx.port), 16, &[]);
+    rows.push(Row {
+        scenario: format!("cached 200 of a {:.2} MB recording, 16 connections", bytes.len() as f64 / 1e6),
+        figure: format!("{edge:.0} req/s (runs {edge_spread}; {edge_lat})"),
+        baseline: format!("nginx static file: {peer:.0} req/s (runs {peer_spread}; {peer_lat})"),
+        ratio: format!("{:.2}", edge / peer.max(1.0)),
+    });
+    drop(nginx);
+
+    // Against nginx as a pull-through cache of the same origin, warmed first.
+    let pull = Nginx::pull_through(&stack.origin.url, integration_tests::ORIGIN_TOKEN);
+    for (business, duration) in [("hooli", 6), ("umbrella", 320)] {
+        let call = by_duration(business, duration);
+        let sid = call.summary.call_sid.to_string();
+        let size = call.recording.len();
+        stack.cache(business, &sid).await;
+        let peer_url = format!("http://127.0.0.1:{}/v1/businesses/{business}/calls/{sid}/recording", pull.port);
+        let warmed = reqwest::get(&peer_url).await.unwrap().bytes().await.unwrap();
+        assert_eq!(warmed.len() as u64, size);
+        let edge_url = stack.url(&format!("/api/recordings/{sid}/stream"));
+        let half = size / 2;
+        for ranged in [false, true] {
+            for connections in [1, 16, 64] {
+                let mut edge_headers = auth(business).to_vec();
+                let mut peer_headers = Vec::new();
+                if ranged {
+                    let range = format!("bytes={half}-{}", half + 65_535);
+                    edge_headers.push(("Range", range.clone()));
+                    peer_headers.push(("Range", range));
+                }
+                let (edge, edge_spread, edge_lat) = wrk_median(&edge_url, connections, &edge_headers);
+                let (peer, peer_spread, peer_lat) = wrk_median(&peer_url, connections, &peer_headers);
+                rows.push(Row {
+                    scenario: format!("cached {} of a {} recording, {connections} conn", if ranged { "64 KB range" } else { "full body" }, human(size)),
+                    figure: format!("{edge:.0} req/s (runs {edge_spread}; {edge_lat})"),
+                    baseline: format!("nginx pull-through: {peer:.0} req/s (runs {peer_spread}; {peer_lat})"),
+                    ratio: format!("{:.2}", edge / peer.max(1.0)),
+                });
+            }
+        }
     }
+}
+
+fn human(bytes: u64) -> String {
+    if bytes >= 1_000_000 {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    } else {
+        format!("{:.0} KB", bytes as f64 / 1e3)
+    }
+}
+
+/// 50 uncached calls across 5 businesses, 300 concurrent plays each, at once;
+/// the same load against nginx's pull-through cache of the same origin.
+async fn amplification(rows: &mut Vec<Row>) {
+    let businesses = backend_stub::catalog::BUSINESSES;
+    let stack = Stack::start_with(latency(500), EdgeOptions::default().var("SLOTS_PER_BUSINESS", 10)).await;
+    let calls: Vec<(&str, String)> = businesses.iter().flat_map(|b| (0..10).map(|n| (*b, bulk_call(&stack, b, 40 + n))).collect::<Vec<_>>()).collect();
+    let per_call = 300;
+    let t = Instant::now();
+    let stack_ref = &stack;
+    let answers = join_all(calls.iter().flat_map(|(b, sid)| (0..per_call).map(move |_| stack_ref.play(b, sid).send()))).await;
+    let answered = answers.iter().filter(|r| r.as_ref().map(|r| matches!(r.status().as_u16(), 200 | 202)).unwrap_or(false)).count();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for r in &answers {
+        let key = match r {
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(e) if e.is_connect() => "connect error".to_string(),
+            Err(_) => "other client error".to_string(),
+        };
+        *outcomes.entry(key).or_insert(0) += 1;
+    }
+    for (b, sid) in &calls {
+        stack.wait_status(b, sid, "ready", Duration::from_secs(300)).await;
+    }
+    let took = t.elapsed().as_millis();
+    let stats = stack.origin.stats();
+    let downloads: u64 = calls.iter().map(|(_, s)| stats.call(s).attempts as u64).sum();
+    let total = calls.len() * per_call;
+
+    stack.origin.stub.stats.reset();
+    let pull = Nginx::pull_through(&stack.origin.url, integration_tests::ORIGIN_TOKEN);
+    let http = reqwest::Client::new();
+    let t = Instant::now();
+    let peer_answers = join_all(calls.iter().flat_map(|(b, sid)| {
+        let url = format!("http://127.0.0.1:{}/v1/businesses/{b}/calls/{sid}/recording", pull.port);
+        let http = http.clone();
+        (0..per_call).map(move |_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move { http.get(&url).send().await.ok()?.bytes().await.ok().map(|b| b.len()) }
+        })
+    }))
+    .await;
+    let peer_took = t.elapsed().as_millis();
+    let peer_ok = peer_answers.iter().filter(|a| a.is_some()).count();
+    let peer_stats = stack.origin.stats();
+    let peer_downloads: u64 = calls.iter().map(|(_, s)| peer_stats.call(s).attempts as u64).sum();
+    rows.push(Row {
+        scenario: format!("origin amplification: {} uncached calls × {per_call} concurrent plays ({total} requests) across {} businesses, 500 ms origin", calls.len(), businesses.len()),
+        figure: format!("{:.3} downloads per recording; {answered}/{total} answered 200/202 ({outcomes:?}); all ready in {took} ms", downloads as f64 / calls.len() as f64),
+        baseline: format!("nginx proxy_cache_lock: {:.3} downloads per recording; {peer_ok}/{total} answered; {peer_took} ms (every request waits for the whole body)", peer_downloads as f64 / calls.len() as f64),
+        ratio: format!("{:.3}", downloads as f64 / peer_downloads.max(1) as f64),
+    });
+}
+
+/// The worker's resident memory while 16 clients stream the 57.6 MB recording.
+async fn memory(rows: &mut Vec<Row>) {
+    use futures_util::StreamExt;
+    let stack = Stack::start().await;
+    let long = stack.origin.stub.catalog().longest().clone();
+    let sid = long.summary.call_sid.to_string();
+    stack.play(long.business, &sid).send().await.unwrap();
+    stack.wait_status(long.business, &sid, "ready", Duration::from_secs(120)).await;
+    let group = stack.edge.process_group().unwrap();
+    let rss = move || -> u64 {
+        let mut total = 0;
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let pgrp = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(2)?.parse::<u32>().ok());
+            if stat.contains("(workerd)") && pgrp == Some(group) {
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                total += status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+        total
+    };
+    let before = rss();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampler = {
+        let (sampling, peak) = (sampling.clone(), peak.clone());
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                peak.fetch_max(rss(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let t = Instant::now();
+    let totals = join_all((0..16).map(|_| async {
+        let r = stack.play(long.business, &sid).send().await.unwrap();
+        let mut body = r.bytes_stream();
+        let mut n = 0u64;
+        while let Some(chunk) = body.next().await {
+            n += chunk.unwrap().len() as u64;
+        }
+        n
+    }))
+    .await;
+    let secs = t.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    sampler.await.unwrap();
+    assert!(totals.iter().all(|&n| n == long.recording.len()));
+    let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
+    rows.push(Row {
+        scenario: format!("worker memory while 16 clients stream the {} recording at once", human(long.recording.len())),
+        figure: format!("RSS {} MiB before, peak {} MiB ({:+} MiB); {:.0} MB/s in all", before / 1024, peak / 1024, (peak as i64 - before as i64) / 1024, 16.0 * long.recording.len() as f64 / 1e6 / secs),
+        baseline: format!("{} MB of bodies in flight", 16 * long.recording.len() / 1_000_000),
+        ratio: format!("{:.3}", (peak.saturating_sub(before)) as f64 * 1024.0 / (16 * long.recording.len()) as f64),
+    });
 }
 
 /// Trusted click → the audio element's `playing` event, measured in the page
@@ -284,8 +478,13 @@ async fn main() {
     for lat in [0, 200, 500, 1000] {
         cold_to_ready(&mut rows, lat, if lat == 500 { 20 } else { 10 }).await;
     }
+    eprintln!("amplification…");
+    amplification(&mut rows).await;
     eprintln!("cached serving…");
     cached_serving(&mut rows).await;
+    eprintln!("memory…");
+    memory(&mut rows).await;
+    eprintln!("browser…");
     click_to_playing(&mut rows, 10).await;
 
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
