@@ -30,7 +30,10 @@ pub struct Recording {
 
 impl Recording {
     pub fn new(seed: u64, duration_s: u32) -> Self {
-        Recording { seed, samples: duration_s as u64 * SAMPLE_RATE as u64 }
+        Recording {
+            seed,
+            samples: duration_s as u64 * SAMPLE_RATE as u64,
+        }
     }
 
     /// Length of the whole WAV file in bytes.
@@ -59,7 +62,9 @@ impl Recording {
             buf[i] = if pos < HEADER_LEN {
                 header[pos as usize]
             } else {
-                let sample = self.sample((pos - HEADER_LEN) / BYTES_PER_SAMPLE).to_le_bytes();
+                let sample = self
+                    .sample((pos - HEADER_LEN) / BYTES_PER_SAMPLE)
+                    .to_le_bytes();
                 sample[((pos - HEADER_LEN) % BYTES_PER_SAMPLE) as usize]
             };
         }
@@ -103,7 +108,9 @@ fn sine_table() -> &'static [i16] {
     static TABLE: OnceLock<Vec<i16>> = OnceLock::new();
     TABLE.get_or_init(|| {
         (0..SAMPLE_RATE)
-            .map(|i| (AMPLITUDE * (std::f64::consts::TAU * i as f64 / SAMPLE_RATE as f64).sin()) as i16)
+            .map(|i| {
+                (AMPLITUDE * (std::f64::consts::TAU * i as f64 / SAMPLE_RATE as f64).sin()) as i16
+            })
             .collect()
     })
 }
@@ -119,14 +126,24 @@ mod tests {
         assert_eq!(bytes.len() as u64, 44 + 3 * 8000 * 2);
         assert_eq!(&bytes[0..4], b"RIFF");
         assert_eq!(&bytes[8..12], b"WAVE");
-        assert_eq!(u32::from_le_bytes(bytes[40..44].try_into().unwrap()) as usize, bytes.len() - 44);
+        assert_eq!(
+            u32::from_le_bytes(bytes[40..44].try_into().unwrap()) as usize,
+            bytes.len() - 44
+        );
     }
 
     #[test]
     fn any_range_equals_the_same_slice_of_the_whole() {
         let r = Recording::new(99, 2);
         let whole = r.to_vec();
-        for (offset, len) in [(0, 10), (40, 9), (43, 1), (45, 3), (1000, 4096), (whole.len() - 3, 10)] {
+        for (offset, len) in [
+            (0, 10),
+            (40, 9),
+            (43, 1),
+            (45, 3),
+            (1000, 4096),
+            (whole.len() - 3, 10),
+        ] {
             let mut buf = vec![0; len];
             let n = r.read_at(offset as u64, &mut buf);
             assert_eq!(&buf[..n], &whole[offset..(offset + len).min(whole.len())]);

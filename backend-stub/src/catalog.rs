@@ -57,8 +57,13 @@ impl Catalog {
     }
 
     /// The listed calls of one business, newest first.
-    pub fn listed_calls<'a>(&'a self, business: &'a str) -> impl Iterator<Item = &'a DemoCall> + 'a {
-        self.calls.iter().filter(move |c| c.business == business && c.listed)
+    pub fn listed_calls<'a>(
+        &'a self,
+        business: &'a str,
+    ) -> impl Iterator<Item = &'a DemoCall> + 'a {
+        self.calls
+            .iter()
+            .filter(move |c| c.business == business && c.listed)
     }
 
     /// Every call of one business, listed or not, in a stable order.
@@ -69,33 +74,52 @@ impl Catalog {
     /// A call of this business; another business's call is `None`, as an
     /// unknown one is.
     pub fn find(&self, business: &str, call_sid: &str) -> Option<&DemoCall> {
-        self.calls.iter().find(|c| c.business == business && c.summary.call_sid.as_str() == call_sid)
+        self.calls
+            .iter()
+            .find(|c| c.business == business && c.summary.call_sid.as_str() == call_sid)
     }
 
     /// The longest recording of the data set.
     pub fn longest(&self) -> &DemoCall {
-        self.calls.iter().max_by_key(|c| c.recording.len()).expect("the catalog is never empty")
+        self.calls
+            .iter()
+            .max_by_key(|c| c.recording.len())
+            .expect("the catalog is never empty")
     }
 }
 
 fn demo_call(business: &'static str, index: usize, duration_s: u32, listed: bool) -> DemoCall {
-    let seed = splitmix(fnv1a(business.as_bytes()) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let seed =
+        splitmix(fnv1a(business.as_bytes()) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let sid = format!("CA{:016x}{:016x}", seed, splitmix(seed));
     let call_sid = CallSid::parse(&sid).expect("generated SIDs are well-formed");
     // Calls on 2026-11-02 from 08:00 UTC on, one every 37 minutes, newest first in listings.
     let minutes = 8 * 60 + 37 * index as u64;
-    let started_at = format!("2026-11-{:02}T{:02}:{:02}:00Z", 2 + minutes / (24 * 60), (minutes / 60) % 24, minutes % 60);
+    let started_at = format!(
+        "2026-11-{:02}T{:02}:{:02}:00Z",
+        2 + minutes / (24 * 60),
+        (minutes / 60) % 24,
+        minutes % 60
+    );
     let number = |salt: u64| format!("+1555{:07}", splitmix(seed ^ salt) % 10_000_000);
     DemoCall {
         business,
-        summary: CallSummary { call_sid, started_at, duration_s, from: number(1), to: number(2) },
+        summary: CallSummary {
+            call_sid,
+            started_at,
+            duration_s,
+            from: number(1),
+            to: number(2),
+        },
         recording: Recording::new(seed, duration_s),
         listed,
     }
 }
 
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 pub(crate) fn splitmix(mut x: u64) -> u64 {
@@ -125,8 +149,18 @@ mod tests {
     fn sids_are_unique_and_stable() {
         let a = Catalog::demo();
         let b = Catalog::demo();
-        let mut sids: Vec<&str> = a.calls.iter().map(|c| c.summary.call_sid.as_str()).collect();
-        assert_eq!(sids, b.calls.iter().map(|c| c.summary.call_sid.as_str()).collect::<Vec<_>>());
+        let mut sids: Vec<&str> = a
+            .calls
+            .iter()
+            .map(|c| c.summary.call_sid.as_str())
+            .collect();
+        assert_eq!(
+            sids,
+            b.calls
+                .iter()
+                .map(|c| c.summary.call_sid.as_str())
+                .collect::<Vec<_>>()
+        );
         sids.sort();
         sids.dedup();
         assert_eq!(sids.len(), a.calls.len());
@@ -140,7 +174,14 @@ mod tests {
     #[test]
     fn another_business_cannot_find_a_call() {
         let c = Catalog::demo();
-        let sid = c.listed_calls("acme").next().unwrap().summary.call_sid.as_str().to_owned();
+        let sid = c
+            .listed_calls("acme")
+            .next()
+            .unwrap()
+            .summary
+            .call_sid
+            .as_str()
+            .to_owned();
         assert!(c.find("acme", &sid).is_some());
         assert!(c.find("globex", &sid).is_none());
     }

@@ -62,15 +62,25 @@ impl FaultSet {
         } else if secs_since_set < self.not_ready_secs {
             AttemptPlan::NotReady
         } else {
-            AttemptPlan::Serve { truncate: attempt <= self.truncate_first }
+            AttemptPlan::Serve {
+                truncate: attempt <= self.truncate_first,
+            }
         }
     }
 }
 
 /// Parses the command line's knob flags on top of `base`.
 pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, String> {
-    let number = || value.parse::<u64>().map_err(|_| format!("{flag} needs a whole number, got {value:?}"));
-    let count = || value.parse::<u32>().map_err(|_| format!("{flag} needs a whole number, got {value:?}"));
+    let number = || {
+        value
+            .parse::<u64>()
+            .map_err(|_| format!("{flag} needs a whole number, got {value:?}"))
+    };
+    let count = || {
+        value
+            .parse::<u32>()
+            .map_err(|_| format!("{flag} needs a whole number, got {value:?}"))
+    };
     let all = &mut knobs.all;
     match flag {
         "--latency-ms" => all.latency_ms = number()?,
@@ -90,7 +100,13 @@ mod tests {
 
     #[test]
     fn attempts_are_planned_in_the_order_hang_fail_not_ready_truncate() {
-        let f = FaultSet { hang_first: 1, fail_first: 2, truncate_first: 3, not_ready_secs: 0, ..Default::default() };
+        let f = FaultSet {
+            hang_first: 1,
+            fail_first: 2,
+            truncate_first: 3,
+            not_ready_secs: 0,
+            ..Default::default()
+        };
         assert_eq!(f.plan(1, 0), AttemptPlan::Hang);
         assert_eq!(f.plan(2, 0), AttemptPlan::Fail);
         assert_eq!(f.plan(3, 0), AttemptPlan::Serve { truncate: true });
@@ -99,7 +115,10 @@ mod tests {
 
     #[test]
     fn not_ready_lasts_its_seconds() {
-        let f = FaultSet { not_ready_secs: 5, ..Default::default() };
+        let f = FaultSet {
+            not_ready_secs: 5,
+            ..Default::default()
+        };
         assert_eq!(f.plan(1, 4), AttemptPlan::NotReady);
         assert_eq!(f.plan(1, 5), AttemptPlan::Serve { truncate: false });
     }

@@ -61,7 +61,11 @@ impl Stub {
     }
 
     pub fn knobs(&self) -> Knobs {
-        self.knobs.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+        self.knobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -78,19 +82,27 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use sha2::{Digest, Sha256};
     // Comparing digests keeps the time independent of where the inputs differ and of their lengths.
     let (da, db) = (Sha256::digest(a), Sha256::digest(b));
-    da.iter().zip(db.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    da.iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 pub fn app(stub: Arc<Stub>) -> Router {
     Router::new()
         .route("/v1/businesses/{bid}/calls", get(handle_list_calls))
-        .route("/v1/businesses/{bid}/calls/{call_sid}/recording", get(handle_recording))
+        .route(
+            "/v1/businesses/{bid}/calls/{call_sid}/recording",
+            get(handle_recording),
+        )
         .route("/__knobs", get(handle_get_knobs).post(handle_set_knobs))
         .route("/__stats", get(handle_stats))
         .route("/__stats/reset", post(handle_reset_stats))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
-        .method_not_allowed_fallback(|| async { error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed") })
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+        })
         .with_state(stub)
 }
 
@@ -107,11 +119,17 @@ async fn handle_list_calls(
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     stub.stats.count_authorized();
-    let Ok(Path(bid)) = path else { return error(StatusCode::BAD_REQUEST, "bad_path") };
+    let Ok(Path(bid)) = path else {
+        return error(StatusCode::BAD_REQUEST, "bad_path");
+    };
     if !stub.catalog.has_business(&bid) {
         return error(StatusCode::NOT_FOUND, "not_found");
     }
-    let mut calls: Vec<CallSummary> = stub.catalog.listed_calls(&bid).map(|c| c.summary.clone()).collect();
+    let mut calls: Vec<CallSummary> = stub
+        .catalog
+        .listed_calls(&bid)
+        .map(|c| c.summary.clone())
+        .collect();
     calls.reverse();
     Json(calls).into_response()
 }
@@ -125,11 +143,15 @@ async fn handle_recording(
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     stub.stats.count_authorized();
-    let Ok(Path((bid, sid))) = path else { return error(StatusCode::BAD_REQUEST, "bad_path") };
+    let Ok(Path((bid, sid))) = path else {
+        return error(StatusCode::BAD_REQUEST, "bad_path");
+    };
     if CallSid::parse(&sid).is_err() {
         return error(StatusCode::BAD_REQUEST, "invalid_call_sid");
     }
-    let Some(call) = stub.catalog.find(&bid, &sid) else { return error(StatusCode::NOT_FOUND, "not_found") };
+    let Some(call) = stub.catalog.find(&bid, &sid) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
     let recording = call.recording;
 
     let (attempt, in_flight) = stub.stats.begin_attempt(&bid, &sid);
@@ -150,7 +172,11 @@ async fn handle_recording(
             let body = RecordingBody {
                 recording,
                 offset: 0,
-                stop_at: if truncate { recording.len() / 2 } else { recording.len() },
+                stop_at: if truncate {
+                    recording.len() / 2
+                } else {
+                    recording.len()
+                },
                 pause_at: (faults.mid_body_delay_ms > 0).then_some(recording.len() / 2),
                 pause: Duration::from_millis(faults.mid_body_delay_ms),
                 stats: stub.stats.clone(),
@@ -214,13 +240,20 @@ async fn handle_get_knobs(State(stub): State<Arc<Stub>>) -> Json<Knobs> {
     Json(stub.knobs())
 }
 
-async fn handle_set_knobs(State(stub): State<Arc<Stub>>, body: Result<Json<Knobs>, JsonRejection>) -> Response {
+async fn handle_set_knobs(
+    State(stub): State<Arc<Stub>>,
+    body: Result<Json<Knobs>, JsonRejection>,
+) -> Response {
     match body {
         Ok(Json(knobs)) => {
             stub.set_knobs(knobs.clone());
             Json(knobs).into_response()
         }
-        Err(e) => (StatusCode::BAD_REQUEST, Json(ErrorBody::with_detail("bad_knobs", e.body_text()))).into_response(),
+        Err(e) => (
+            StatusCode::BAD_REQUEST,
+            Json(ErrorBody::with_detail("bad_knobs", e.body_text())),
+        )
+            .into_response(),
     }
 }
 

@@ -20,7 +20,9 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut port = match std::env::var("STUB_PORT") {
-        Ok(p) => p.parse().map_err(|_| format!("STUB_PORT must be a port number, got {p:?}"))?,
+        Ok(p) => p
+            .parse()
+            .map_err(|_| format!("STUB_PORT must be a port number, got {p:?}"))?,
         Err(_) => DEFAULT_PORT,
     };
     let mut token = std::env::var("ORIGIN_TOKEN").unwrap_or_else(|_| DEFAULT_TOKEN.to_owned());
@@ -32,9 +34,15 @@ fn parse_args() -> Result<Args, String> {
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
-            "--port" => port = value.parse().map_err(|_| format!("--port must be a port number, got {value:?}"))?,
+            "--port" => {
+                port = value
+                    .parse()
+                    .map_err(|_| format!("--port must be a port number, got {value:?}"))?
+            }
             "--token" => token = value,
-            "--knobs" => knobs = serde_json::from_str(&value).map_err(|e| format!("--knobs: {e}"))?,
+            "--knobs" => {
+                knobs = serde_json::from_str(&value).map_err(|e| format!("--knobs: {e}"))?
+            }
             _ if apply_flag(&mut knobs, &flag, &value)? => {}
             _ => return Err(format!("unknown flag {flag}")),
         }
@@ -65,13 +73,17 @@ async fn main() -> ExitCode {
     println!("backend-stub listening on http://{addr}");
     let stub = Stub::new(args.token, args.knobs);
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
     };
-    match axum::serve(listener, app(stub)).with_graceful_shutdown(shutdown).await {
+    match axum::serve(listener, app(stub))
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("backend-stub: {e}");

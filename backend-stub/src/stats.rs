@@ -74,7 +74,13 @@ impl Stats {
         if attempt == 1 {
             b.first_attempt_order.push(sid.to_owned());
         }
-        (attempt, InFlight { stats: self.clone(), business: business.to_owned() })
+        (
+            attempt,
+            InFlight {
+                stats: self.clone(),
+                business: business.to_owned(),
+            },
+        )
     }
 
     pub fn mark_started(&self, sid: &str) {
@@ -82,7 +88,11 @@ impl Stats {
     }
 
     pub fn mark_completed(&self, sid: &str) {
-        self.lock().calls.entry(sid.to_owned()).or_default().completed += 1;
+        self.lock()
+            .calls
+            .entry(sid.to_owned())
+            .or_default()
+            .completed += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {

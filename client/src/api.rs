@@ -23,10 +23,17 @@ pub enum CallsError {
 }
 
 fn describe_js(e: JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| "network error".into())
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "network error".into())
 }
 
-async fn fetch(path: &str, headers: &[(&str, &str)], signal: Option<&AbortSignal>) -> Result<Response, String> {
+async fn fetch(
+    path: &str,
+    headers: &[(&str, &str)],
+    signal: Option<&AbortSignal>,
+) -> Result<Response, String> {
     let window = web_sys::window().ok_or("no window")?;
     let h = Headers::new().map_err(describe_js)?;
     for (name, value) in headers {
@@ -36,8 +43,12 @@ async fn fetch(path: &str, headers: &[(&str, &str)], signal: Option<&AbortSignal
     init.set_method("GET");
     init.set_headers(&h);
     init.set_signal(signal);
-    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init)).await.map_err(describe_js)?;
-    response.dyn_into().map_err(|_| "not a response".to_string())
+    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+        .await
+        .map_err(describe_js)?;
+    response
+        .dyn_into()
+        .map_err(|_| "not a response".to_string())
 }
 
 async fn json(response: &Response) -> Option<JsValue> {
@@ -53,7 +64,10 @@ fn text(object: &JsValue, key: &str) -> Option<String> {
 }
 
 fn number(object: &JsValue, key: &str) -> Option<u64> {
-    field(object, key).as_f64().filter(|n| *n >= 0.0).map(|n| n as u64)
+    field(object, key)
+        .as_f64()
+        .filter(|n| *n >= 0.0)
+        .map(|n| n as u64)
 }
 
 fn call_summary(v: &JsValue) -> Option<CallSummary> {
@@ -67,11 +81,17 @@ fn call_summary(v: &JsValue) -> Option<CallSummary> {
 }
 
 pub async fn fetch_calls() -> Result<Vec<CallSummary>, CallsError> {
-    let response = fetch("/api/calls", &[], None).await.map_err(CallsError::Other)?;
+    let response = fetch("/api/calls", &[], None)
+        .await
+        .map_err(CallsError::Other)?;
     match response.status() {
         200 => {
-            let list = json(&response).await.ok_or_else(|| CallsError::Other("the call list is not JSON".into()))?;
-            let list: Array = list.dyn_into().map_err(|_| CallsError::Other("the call list is not a list".into()))?;
+            let list = json(&response)
+                .await
+                .ok_or_else(|| CallsError::Other("the call list is not JSON".into()))?;
+            let list: Array = list
+                .dyn_into()
+                .map_err(|_| CallsError::Other("the call list is not a list".into()))?;
             Ok(list.iter().filter_map(|v| call_summary(&v)).collect())
         }
         401 => Err(CallsError::SignedOut),
@@ -104,7 +124,13 @@ async fn read_answer(response: Response) -> ProbeAnswer {
     match response.status() {
         200 | 206 => ProbeAnswer::Playable,
         202 => {
-            let header_ms = response.headers().get("Retry-After").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()).map(|s| s * 1000);
+            let header_ms = response
+                .headers()
+                .get("Retry-After")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| s * 1000);
             let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
             ProbeAnswer::Accepted {
                 queued: text(&body, "status").as_deref() == Some("queued"),
@@ -116,7 +142,10 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         500 => {
             let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
             match text(&body, "error") {
-                Some(error) => ProbeAnswer::Failed { error, retry_after_ms: number(&body, "retry_after_ms").unwrap_or(0) },
+                Some(error) => ProbeAnswer::Failed {
+                    error,
+                    retry_after_ms: number(&body, "retry_after_ms").unwrap_or(0),
+                },
                 None => ProbeAnswer::Unexpected(500),
             }
         }

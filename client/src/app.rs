@@ -46,7 +46,11 @@ pub fn SignIn() -> impl IntoView {
 }
 
 #[component]
-fn CallList(calls: Vec<CallSummary>, now_playing: RwSignal<Option<String>>, announcement: RwSignal<String>) -> impl IntoView {
+fn CallList(
+    calls: Vec<CallSummary>,
+    now_playing: RwSignal<Option<String>>,
+    announcement: RwSignal<String>,
+) -> impl IntoView {
     if calls.is_empty() {
         return view! { <p class="notice">"No calls yet."</p> }.into_any();
     }

@@ -45,7 +45,11 @@ impl RowCtx {
         match effect {
             RowEffect::SendProbe => self.send_probe(),
             RowEffect::SchedulePoll { delay_ms } => {
-                let handle = set_timeout_with_handle(move || self.dispatch(RowEvent::PollDue), Duration::from_millis(delay_ms)).ok();
+                let handle = set_timeout_with_handle(
+                    move || self.dispatch(RowEvent::PollDue),
+                    Duration::from_millis(delay_ms),
+                )
+                .ok();
                 self.poll_timer.set_value(handle);
             }
             RowEffect::CancelInFlight => self.cancel(),
@@ -73,7 +77,9 @@ impl RowCtx {
         if let Ok(promise) = audio.play() {
             spawn_local(async move {
                 if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
-                    let message = e.as_string().unwrap_or_else(|| "the browser refused to play".into());
+                    let message = e
+                        .as_string()
+                        .unwrap_or_else(|| "the browser refused to play".into());
                     self.dispatch(RowEvent::AudioError(message));
                 }
             });
@@ -82,7 +88,9 @@ impl RowCtx {
 
     fn send_probe(self) {
         self.cancel();
-        let Ok(controller) = AbortController::new() else { return };
+        let Ok(controller) = AbortController::new() else {
+            return;
+        };
         let signal = controller.signal();
         self.in_flight.set_value(Some(controller));
         let sid = self.sid.get_value();
@@ -92,7 +100,11 @@ impl RowCtx {
                 return;
             }
             self.in_flight.set_value(None);
-            self.dispatch(RowEvent::Answer { answer, now_ms: now_ms(), unit: js_sys::Math::random() });
+            self.dispatch(RowEvent::Answer {
+                answer,
+                now_ms: now_ms(),
+                unit: js_sys::Math::random(),
+            });
         });
     }
 
@@ -127,7 +139,8 @@ pub fn CallRow(
     };
     // A clock for elapsed seconds and the retry countdown, ticking only while something is shown.
     let clock = RwSignal::new(now_ms());
-    let ticker = set_interval_with_handle(move || clock.set(now_ms()), Duration::from_millis(1000)).ok();
+    let ticker =
+        set_interval_with_handle(move || clock.set(now_ms()), Duration::from_millis(1000)).ok();
     on_cleanup(move || {
         ctx.cancel();
         if let Some(t) = ticker {
@@ -156,7 +169,10 @@ pub fn CallRow(
     });
 
     let on_main = move |ev: web_sys::MouseEvent| {
-        ctx.dispatch(RowEvent::Click { trusted: ev.is_trusted(), now_ms: now_ms() });
+        ctx.dispatch(RowEvent::Click {
+            trusted: ev.is_trusted(),
+            now_ms: now_ms(),
+        });
     };
     let on_stop = move |ev: web_sys::MouseEvent| {
         if ev.is_trusted() {
@@ -164,7 +180,11 @@ pub fn CallRow(
         }
     };
     let label = move || button(&ctx.model.get().phase, clock.get());
-    let when = call.started_at.replace('T', " ").trim_end_matches('Z').to_owned();
+    let when = call
+        .started_at
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned();
     view! {
         <tr data-call-sid=sid>
             <td>{when}</td>

@@ -30,7 +30,12 @@ pub struct BusinessSlots {
 
 impl BusinessSlots {
     async fn load(&self) -> Result<SlotTable> {
-        Ok(self.state.storage().get(TABLE_KEY).await?.unwrap_or_default())
+        Ok(self
+            .state
+            .storage()
+            .get(TABLE_KEY)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Stores the table and points the alarm at its next expiry.
@@ -47,12 +52,16 @@ impl BusinessSlots {
 
     /// Tells each newly granted call object to come and take its slot.
     async fn wake(&self, owners: Vec<String>) {
-        let Ok(namespace) = self.env.durable_object("CALL_RECORDING") else { return };
+        let Ok(namespace) = self.env.durable_object("CALL_RECORDING") else {
+            return;
+        };
         for owner in owners {
             crate::log::event(json!({"event": "slot_granted_to_waiter", "owner": owner}));
             if let Ok(stub) = namespace.get_by_name(&owner) {
                 if let Err(e) = stub.fetch_with_str("https://object/wake").await {
-                    crate::log::event(json!({"event": "wake_failed", "owner": owner, "error": e.to_string()}));
+                    crate::log::event(
+                        json!({"event": "wake_failed", "owner": owner, "error": e.to_string()}),
+                    );
                 }
             }
         }
@@ -71,14 +80,22 @@ impl BusinessSlots {
                 (serde_json::to_value(answer).unwrap_or_default(), woken)
             }
             "/renew" => (json!(table.renew(&body.owner, now, lease_ms)), Vec::new()),
-            "/release" => (json!(true), table.release(&body.owner, now, slots, lease_ms)),
-            "/position" => (json!(table.position(&body.owner)), table.expire(now, slots, lease_ms)),
+            "/release" => (
+                json!(true),
+                table.release(&body.owner, now, slots, lease_ms),
+            ),
+            "/position" => (
+                json!(table.position(&body.owner)),
+                table.expire(now, slots, lease_ms),
+            ),
             _ => return Err(EdgeError::NotFound),
         };
         self.store(&table).await?;
         if path != "/position" {
-            crate::log::event(json!({"event": "slots", "op": path.trim_start_matches('/'), "owner": body.owner,
-                "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}));
+            crate::log::event(
+                json!({"event": "slots", "op": path.trim_start_matches('/'), "owner": body.owner,
+                "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}),
+            );
         }
         self.wake(woken).await;
         Ok(json_response(200, &answer))
@@ -91,7 +108,10 @@ impl worker::DurableObject for BusinessSlots {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        Ok(self.handle(req).await.unwrap_or_else(EdgeError::into_response))
+        Ok(self
+            .handle(req)
+            .await
+            .unwrap_or_else(EdgeError::into_response))
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -109,23 +129,67 @@ impl worker::DurableObject for BusinessSlots {
 }
 
 /// What a call object asks of its business's slot table.
-pub async fn acquire(env: &Env, business: &str, owner: &str) -> std::result::Result<Acquire, EdgeError> {
-    let stub = env.durable_object("BUSINESS_SLOTS")?.get_by_name(business)?;
-    crate::rpc::call(&stub, "/acquire", &SlotRequest { owner: owner.into() }).await
+pub async fn acquire(
+    env: &Env,
+    business: &str,
+    owner: &str,
+) -> std::result::Result<Acquire, EdgeError> {
+    let stub = env
+        .durable_object("BUSINESS_SLOTS")?
+        .get_by_name(business)?;
+    crate::rpc::call(
+        &stub,
+        "/acquire",
+        &SlotRequest {
+            owner: owner.into(),
+        },
+    )
+    .await
 }
 
 pub async fn release(env: &Env, business: &str, owner: &str) -> std::result::Result<(), EdgeError> {
-    let stub = env.durable_object("BUSINESS_SLOTS")?.get_by_name(business)?;
-    let _: bool = crate::rpc::call(&stub, "/release", &SlotRequest { owner: owner.into() }).await?;
+    let stub = env
+        .durable_object("BUSINESS_SLOTS")?
+        .get_by_name(business)?;
+    let _: bool = crate::rpc::call(
+        &stub,
+        "/release",
+        &SlotRequest {
+            owner: owner.into(),
+        },
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn renew(env: &Env, business: &str, owner: &str) -> std::result::Result<bool, EdgeError> {
-    let stub = env.durable_object("BUSINESS_SLOTS")?.get_by_name(business)?;
-    crate::rpc::call(&stub, "/renew", &SlotRequest { owner: owner.into() }).await
+    let stub = env
+        .durable_object("BUSINESS_SLOTS")?
+        .get_by_name(business)?;
+    crate::rpc::call(
+        &stub,
+        "/renew",
+        &SlotRequest {
+            owner: owner.into(),
+        },
+    )
+    .await
 }
 
-pub async fn position(env: &Env, business: &str, owner: &str) -> std::result::Result<Option<u32>, EdgeError> {
-    let stub = env.durable_object("BUSINESS_SLOTS")?.get_by_name(business)?;
-    crate::rpc::call(&stub, "/position", &SlotRequest { owner: owner.into() }).await
+pub async fn position(
+    env: &Env,
+    business: &str,
+    owner: &str,
+) -> std::result::Result<Option<u32>, EdgeError> {
+    let stub = env
+        .durable_object("BUSINESS_SLOTS")?
+        .get_by_name(business)?;
+    crate::rpc::call(
+        &stub,
+        "/position",
+        &SlotRequest {
+            owner: owner.into(),
+        },
+    )
+    .await
 }

@@ -54,7 +54,11 @@ pub struct CallRecording {
 }
 
 fn policy(c: &EdgeConfig) -> DownloadPolicy {
-    DownloadPolicy { max_attempts: c.max_attempts, failed_cooldown_ms: c.failed_cooldown_ms, not_found_ttl_ms: c.not_found_ttl_ms }
+    DownloadPolicy {
+        max_attempts: c.max_attempts,
+        failed_cooldown_ms: c.failed_cooldown_ms,
+        not_found_ttl_ms: c.not_found_ttl_ms,
+    }
 }
 
 fn now_ms() -> u64 {
@@ -63,7 +67,12 @@ fn now_ms() -> u64 {
 
 impl CallRecording {
     async fn load(&self) -> Result<CallState> {
-        Ok(self.state.storage().get(STATE_KEY).await?.unwrap_or(CallState::None))
+        Ok(self
+            .state
+            .storage()
+            .get(STATE_KEY)
+            .await?
+            .unwrap_or(CallState::None))
     }
 
     async fn identity(&self) -> Result<Option<CallIdentity>> {
@@ -72,11 +81,18 @@ impl CallRecording {
 
     /// Stores a step's state (logging the transition) and arms its alarms.
     /// Returns the effects that remain for the caller.
-    async fn commit(&self, before: &CallState, step: Step, id: &CallIdentity) -> Result<(CallState, Vec<Effect>)> {
+    async fn commit(
+        &self,
+        before: &CallState,
+        step: Step,
+        id: &CallIdentity,
+    ) -> Result<(CallState, Vec<Effect>)> {
         if &step.state != before {
             self.state.storage().put(STATE_KEY, &step.state).await?;
-            crate::log::event(json!({"event": "transition", "business": id.business, "call_sid": id.call_sid,
-                "from": state_name(before), "to": state_name(&step.state), "state": step.state}));
+            crate::log::event(
+                json!({"event": "transition", "business": id.business, "call_sid": id.call_sid,
+                "from": state_name(before), "to": state_name(&step.state), "state": step.state}),
+            );
         }
         let mut rest = Vec::new();
         for effect in step.effects {
@@ -118,17 +134,27 @@ impl CallRecording {
             "/status" => {
                 let state = self.load().await?;
                 let position = self.queue_position(&state, &id).await;
-                Ok(json_response(200, &download::status_of(&state, &id.call_sid, now_ms(), position, &p)))
+                Ok(json_response(
+                    200,
+                    &download::status_of(&state, &id.call_sid, now_ms(), position, &p),
+                ))
             }
             _ => Err(EdgeError::NotFound),
         }
     }
 
-    async fn handle_play(&self, id: &CallIdentity, p: &DownloadPolicy) -> std::result::Result<Response, EdgeError> {
+    async fn handle_play(
+        &self,
+        id: &CallIdentity,
+        p: &DownloadPolicy,
+    ) -> std::result::Result<Response, EdgeError> {
         let before = self.load().await?;
         let step = download::on_play(&before, now_ms(), self.running.get(), p);
         let (mut state, _) = self.commit(&before, step, id).await?;
-        if matches!(state, CallState::Queued { .. } | CallState::Downloading { .. } | CallState::RetryWait { .. }) {
+        if matches!(
+            state,
+            CallState::Queued { .. } | CallState::Downloading { .. } | CallState::RetryWait { .. }
+        ) {
             // Hold the request until the download ends or HOLD_MS passes.
             let (tx, rx) = oneshot::channel();
             {
@@ -140,18 +166,28 @@ impl CallRecording {
             state = self.load().await?;
         }
         let position = self.queue_position(&state, id).await;
-        Ok(json_response(200, &download::play_answer(&state, &id.call_sid, now_ms(), position, p)))
+        Ok(json_response(
+            200,
+            &download::play_answer(&state, &id.call_sid, now_ms(), position, p),
+        ))
     }
 
     async fn queue_position(&self, state: &CallState, id: &CallIdentity) -> Option<u32> {
         match state {
-            CallState::Queued { .. } => slots::position(&self.env, id.business.as_str(), &id.object_name()).await.ok().flatten(),
+            CallState::Queued { .. } => {
+                slots::position(&self.env, id.business.as_str(), &id.object_name())
+                    .await
+                    .ok()
+                    .flatten()
+            }
             _ => None,
         }
     }
 
     async fn run_alarm(&self) -> std::result::Result<(), EdgeError> {
-        let Some(id) = self.identity().await? else { return Ok(()) };
+        let Some(id) = self.identity().await? else {
+            return Ok(());
+        };
         let config = config::load(&self.env)?;
         let p = policy(&config);
         let before = self.load().await?;
@@ -164,7 +200,9 @@ impl CallRecording {
         match slots::acquire(&self.env, id.business.as_str(), &owner).await? {
             Acquire::Queued { position } => {
                 // The business object wakes us when a slot frees; this alarm is a safety net only.
-                crate::log::event(json!({"event": "queued", "business": id.business, "call_sid": id.call_sid, "position": position}));
+                crate::log::event(
+                    json!({"event": "queued", "business": id.business, "call_sid": id.call_sid, "position": position}),
+                );
                 self.arm(now_ms() + config.slot_lease_ms).await?;
                 Ok(())
             }
@@ -173,8 +211,12 @@ impl CallRecording {
                 let (_, effects) = self.commit(&state, step, &id).await?;
                 for effect in effects {
                     match effect {
-                        Effect::StartAttempt { attempt } => self.run_attempt(&id, &config, &p, attempt).await?,
-                        Effect::ReleaseSlot => slots::release(&self.env, id.business.as_str(), &owner).await?,
+                        Effect::StartAttempt { attempt } => {
+                            self.run_attempt(&id, &config, &p, attempt).await?
+                        }
+                        Effect::ReleaseSlot => {
+                            slots::release(&self.env, id.business.as_str(), &owner).await?
+                        }
                         _ => {}
                     }
                 }
@@ -183,19 +225,34 @@ impl CallRecording {
         }
     }
 
-    async fn run_attempt(&self, id: &CallIdentity, config: &EdgeConfig, p: &DownloadPolicy, attempt: u32) -> std::result::Result<(), EdgeError> {
+    async fn run_attempt(
+        &self,
+        id: &CallIdentity,
+        config: &EdgeConfig,
+        p: &DownloadPolicy,
+        attempt: u32,
+    ) -> std::result::Result<(), EdgeError> {
         self.running.set(true);
         let started = now_ms();
-        self.arm(started + config.download_timeout_ms + WATCHDOG_GRACE_MS).await?;
-        crate::log::event(json!({"event": "attempt_start", "business": id.business, "call_sid": id.call_sid, "attempt": attempt}));
+        self.arm(started + config.download_timeout_ms + WATCHDOG_GRACE_MS)
+            .await?;
+        crate::log::event(
+            json!({"event": "attempt_start", "business": id.business, "call_sid": id.call_sid, "attempt": attempt}),
+        );
         let bucket = self.env.bucket("RECORDINGS")?;
         let owner = id.object_name();
-        let outcome = origin::download_to_r2(config, &bucket, id, || slots::renew(&self.env, id.business.as_str(), &owner)).await;
+        let outcome = origin::download_to_r2(config, &bucket, id, || {
+            slots::renew(&self.env, id.business.as_str(), &owner)
+        })
+        .await;
         self.running.set(false);
-        crate::log::event(json!({"event": "attempt_end", "business": id.business, "call_sid": id.call_sid, "attempt": attempt,
-            "outcome": format!("{outcome:?}"), "duration_ms": now_ms() - started}));
+        crate::log::event(
+            json!({"event": "attempt_end", "business": id.business, "call_sid": id.call_sid, "attempt": attempt,
+            "outcome": format!("{outcome:?}"), "duration_ms": now_ms() - started}),
+        );
         let before = self.load().await?;
-        let step = download::on_attempt_finished(&before, outcome, now_ms(), js_sys::Math::random(), p);
+        let step =
+            download::on_attempt_finished(&before, outcome, now_ms(), js_sys::Math::random(), p);
         let (_, effects) = self.commit(&before, step, id).await?;
         if effects.contains(&Effect::ReleaseSlot) {
             slots::release(&self.env, id.business.as_str(), &owner).await?;
@@ -218,11 +275,19 @@ fn state_name(s: &CallState) -> &'static str {
 
 impl worker::DurableObject for CallRecording {
     fn new(state: State, env: Env) -> Self {
-        CallRecording { state, env, running: Cell::new(false), waiters: RefCell::new(Vec::new()) }
+        CallRecording {
+            state,
+            env,
+            running: Cell::new(false),
+            waiters: RefCell::new(Vec::new()),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        Ok(self.handle(req).await.unwrap_or_else(EdgeError::into_response))
+        Ok(self
+            .handle(req)
+            .await
+            .unwrap_or_else(EdgeError::into_response))
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -239,11 +304,18 @@ impl worker::DurableObject for CallRecording {
 
 /// The frontend's view: ask the call object about a play request that missed R2.
 pub async fn play(env: &Env, id: &CallIdentity) -> std::result::Result<PlayAnswer, EdgeError> {
-    let stub = env.durable_object("CALL_RECORDING")?.get_by_name(&id.object_name())?;
+    let stub = env
+        .durable_object("CALL_RECORDING")?
+        .get_by_name(&id.object_name())?;
     crate::rpc::call(&stub, "/play", id).await
 }
 
-pub async fn status(env: &Env, id: &CallIdentity) -> std::result::Result<playback_core::wire::StatusBody, EdgeError> {
-    let stub = env.durable_object("CALL_RECORDING")?.get_by_name(&id.object_name())?;
+pub async fn status(
+    env: &Env,
+    id: &CallIdentity,
+) -> std::result::Result<playback_core::wire::StatusBody, EdgeError> {
+    let stub = env
+        .durable_object("CALL_RECORDING")?
+        .get_by_name(&id.object_name())?;
     crate::rpc::call(&stub, "/status", id).await
 }

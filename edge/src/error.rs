@@ -11,7 +11,9 @@ pub enum EdgeError {
     InvalidCallSid,
     MissingUserAction,
     NotFound,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     Config(ConfigError),
     /// The origin answered in a way the edge cannot use.
     Origin(String),
@@ -29,14 +31,19 @@ impl EdgeError {
             EdgeError::MethodNotAllowed { .. } => (405, ErrorBody::new("method_not_allowed")),
             EdgeError::Config(e) => (500, ErrorBody::with_detail("config", e.to_string())),
             EdgeError::Origin(detail) => (502, ErrorBody::with_detail("origin", detail.clone())),
-            EdgeError::Internal(detail) => (500, ErrorBody::with_detail("internal", detail.clone())),
+            EdgeError::Internal(detail) => {
+                (500, ErrorBody::with_detail("internal", detail.clone()))
+            }
         }
     }
 
     pub fn into_response(self) -> Response {
         let (status, body) = self.status_and_body();
         if status >= 500 {
-            worker::console_error!("{}", serde_json::json!({"event": "error", "status": status, "error": body.error, "detail": body.detail}));
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "error", "status": status, "error": body.error, "detail": body.detail})
+            );
         }
         let mut response = json_response(status, &body);
         if let EdgeError::MethodNotAllowed { allow } = self {
@@ -62,8 +69,11 @@ impl From<ConfigError> for EdgeError {
 /// does not fail, and if building the response did, a bare status remains.
 pub fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
-    let mut response = Response::ok(text).unwrap_or_else(|_| Response::empty().expect("an empty response builds"));
-    let _ = response.headers_mut().set("Content-Type", "application/json");
+    let mut response =
+        Response::ok(text).unwrap_or_else(|_| Response::empty().expect("an empty response builds"));
+    let _ = response
+        .headers_mut()
+        .set("Content-Type", "application/json");
     let _ = response.headers_mut().set("Cache-Control", "no-store");
     response.with_status(status)
 }

@@ -10,10 +10,10 @@ use playback_core::download::PlayAnswer;
 use playback_core::ids::recording_key;
 use playback_core::request::is_explicit_user_action;
 use playback_core::route::{route, Route};
-use playback_core::wire::{AcceptedBody, FailedBody, StatusBody};
-use serde_json::json;
 use playback_core::session::{self, Claims};
+use playback_core::wire::{AcceptedBody, FailedBody, StatusBody};
 use playback_core::{BusinessId, CallSid};
+use serde_json::json;
 use worker::{Date, Env, Request, Response};
 
 use crate::call_recording_do;
@@ -33,9 +33,11 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
     let response = route_request(&req, env, &method, &path).await;
     // One line per request: never the token, the cookie or a secret.
     let header = req.headers().get("X-User-Action").ok().flatten();
-    crate::log::event(json!({"event": "request", "at": started, "method": method, "path": path, "status": response.status_code(),
+    crate::log::event(
+        json!({"event": "request", "at": started, "method": method, "path": path, "status": response.status_code(),
         "user_action_header": header.is_some(), "range": req.headers().get("Range").ok().flatten(),
-        "duration_ms": Date::now().as_millis() - started}));
+        "duration_ms": Date::now().as_millis() - started}),
+    );
     response
 }
 
@@ -61,7 +63,8 @@ fn authenticate(req: &Request, secret: &str) -> Result<Claims, EdgeError> {
     let headers = req.headers();
     let authorization = headers.get("Authorization").ok().flatten();
     let cookie = headers.get("Cookie").ok().flatten();
-    let token = session::token_from_headers(authorization.as_deref(), cookie.as_deref()).ok_or(EdgeError::Unauthorized)?;
+    let token = session::token_from_headers(authorization.as_deref(), cookie.as_deref())
+        .ok_or(EdgeError::Unauthorized)?;
     session::verify(token, secret.as_bytes(), now_s()).map_err(|_| EdgeError::Unauthorized)
 }
 
@@ -71,11 +74,22 @@ fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
         return Err(EdgeError::NotFound);
     }
     let url = req.url()?;
-    let business = url.query_pairs().find(|(k, _)| k == "business").map(|(_, v)| v.into_owned()).unwrap_or_default();
+    let business = url
+        .query_pairs()
+        .find(|(k, _)| k == "business")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     let Ok(bid) = BusinessId::parse(&business) else {
-        return Ok(json_response(400, &playback_core::wire::ErrorBody::new("invalid_business")));
+        return Ok(json_response(
+            400,
+            &playback_core::wire::ErrorBody::new("invalid_business"),
+        ));
     };
-    let claims = Claims { bid, sub: "dev".into(), exp: now_s() + DEV_SESSION_S };
+    let claims = Claims {
+        bid,
+        sub: "dev".into(),
+        exp: now_s() + DEV_SESSION_S,
+    };
     let token = session::sign(&claims, config.session_secret.as_bytes());
     let mut home = url.clone();
     home.set_path("/");
@@ -86,7 +100,10 @@ fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
     headers.set("Location", home.as_str())?;
     headers.set("Set-Cookie", &cookie)?;
     headers.set("Cache-Control", "no-store")?;
-    let response = Response::builder().with_status(302).with_headers(headers).empty();
+    let response = Response::builder()
+        .with_status(302)
+        .with_headers(headers)
+        .empty();
     Ok(response)
 }
 
@@ -99,13 +116,25 @@ async fn handle_calls(req: &Request, env: &Env) -> Result<Response, EdgeError> {
 
 /// The checks every recording endpoint makes, in the contract's order:
 /// token, then call SID. Returns who is asking for which recording.
-fn check_recording_request(req: &Request, config: &EdgeConfig, raw_sid: &str) -> Result<CallIdentity, EdgeError> {
+fn check_recording_request(
+    req: &Request,
+    config: &EdgeConfig,
+    raw_sid: &str,
+) -> Result<CallIdentity, EdgeError> {
     let claims = authenticate(req, &config.session_secret)?;
     let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
-    Ok(CallIdentity { business: claims.bid, call_sid })
+    Ok(CallIdentity {
+        business: claims.bid,
+        call_sid,
+    })
 }
 
-async fn handle_stream(req: &Request, env: &Env, raw_sid: &str, head: bool) -> Result<Response, EdgeError> {
+async fn handle_stream(
+    req: &Request,
+    env: &Env,
+    raw_sid: &str,
+    head: bool,
+) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
     let id = check_recording_request(req, &config, raw_sid)?;
     let header = req.headers().get("X-User-Action").ok().flatten();
@@ -119,24 +148,41 @@ async fn handle_stream(req: &Request, env: &Env, raw_sid: &str, head: bool) -> R
         return Ok(cached);
     }
     let answer = call_recording_do::play(env, &id).await?;
-    crate::log::event(json!({"event": "play", "business": id.business, "call_sid": id.call_sid, "answer": answer}));
+    crate::log::event(
+        json!({"event": "play", "business": id.business, "call_sid": id.call_sid, "answer": answer}),
+    );
     match answer {
         PlayAnswer::Ready => match serve_cached(req, &bucket, &key, head).await? {
             Some(cached) => Ok(cached),
             // Ready but gone again at once: ask the client to come back.
-            None => Ok(accepted(AcceptedBody::new("processing", &id.call_sid, 250, None))),
+            None => Ok(accepted(AcceptedBody::new(
+                "processing",
+                &id.call_sid,
+                250,
+                None,
+            ))),
         },
         PlayAnswer::Accepted(body) => Ok(accepted(body)),
-        PlayAnswer::Failed { error, retry_after_ms } => {
-            Ok(json_response(500, &FailedBody { status: "failed".into(), error, retry_after_ms }))
-        }
+        PlayAnswer::Failed {
+            error,
+            retry_after_ms,
+        } => Ok(json_response(
+            500,
+            &FailedBody {
+                status: "failed".into(),
+                error,
+                retry_after_ms,
+            },
+        )),
         PlayAnswer::NotFound => Err(EdgeError::NotFound),
     }
 }
 
 fn accepted(body: AcceptedBody) -> Response {
     let mut response = json_response(202, &body);
-    let _ = response.headers_mut().set("Retry-After", &body.retry_after_header());
+    let _ = response
+        .headers_mut()
+        .set("Retry-After", &body.retry_after_header());
     response
 }
 
@@ -144,7 +190,10 @@ async fn handle_status(req: &Request, env: &Env, raw_sid: &str) -> Result<Respon
     let config = config::load(env)?;
     let id = check_recording_request(req, &config, raw_sid)?;
     let bucket = env.bucket("RECORDINGS")?;
-    if let Some(object) = bucket.head(recording_key(&id.business, &id.call_sid)).await? {
+    if let Some(object) = bucket
+        .head(recording_key(&id.business, &id.call_sid))
+        .await?
+    {
         let mut body = StatusBody::new("ready", &id.call_sid);
         body.size = Some(object.size());
         return Ok(json_response(200, &body));

@@ -22,7 +22,10 @@ use playback_core::download::AttemptOutcome;
 use playback_core::ids::recording_key;
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
-use worker::{AbortController, AbortSignal, Bucket, Data, Delay, Fetch, Headers, HttpMetadata, Method, Request, RequestInit, ResponseBody};
+use worker::{
+    AbortController, AbortSignal, Bucket, Data, Delay, Fetch, Headers, HttpMetadata, Method,
+    Request, RequestInit, ResponseBody,
+};
 
 use crate::error::EdgeError;
 use crate::rpc::CallIdentity;
@@ -33,35 +36,56 @@ fn origin_request(config: &EdgeConfig, path: &str) -> Result<Request, EdgeError>
     headers.set("Authorization", &format!("Bearer {}", config.origin_token))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    Ok(Request::new_with_init(&format!("{}{path}", config.origin_base_url), &init)?)
+    Ok(Request::new_with_init(
+        &format!("{}{path}", config.origin_base_url),
+        &init,
+    )?)
 }
 
 /// The business's calls. A business the origin does not know has none.
-pub async fn list_calls(config: &EdgeConfig, business: &BusinessId) -> Result<Vec<CallSummary>, EdgeError> {
+pub async fn list_calls(
+    config: &EdgeConfig,
+    business: &BusinessId,
+) -> Result<Vec<CallSummary>, EdgeError> {
     let request = origin_request(config, &format!("/v1/businesses/{business}/calls"))?;
     let mut response = Fetch::Request(request)
         .send()
         .await
         .map_err(|e| EdgeError::Origin(format!("calls: {e}")))?;
     match response.status_code() {
-        200 => response.json().await.map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}"))),
+        200 => response
+            .json()
+            .await
+            .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}"))),
         404 => Ok(Vec::new()),
-        401 | 403 => Err(EdgeError::Origin(playback_core::download::REFUSED_ERROR.into())),
-        status => Err(EdgeError::Origin(format!("calls: origin answered {status}"))),
+        401 | 403 => Err(EdgeError::Origin(
+            playback_core::download::REFUSED_ERROR.into(),
+        )),
+        status => Err(EdgeError::Origin(format!(
+            "calls: origin answered {status}"
+        ))),
     }
 }
 
 /// One origin attempt: fetch the recording and stream it into R2 under its
 /// served key, within `DOWNLOAD_TIMEOUT_MS`, calling `renew` every third of
 /// `SLOT_LEASE_MS` while it runs.
-pub async fn download_to_r2<F, Fut>(config: &EdgeConfig, bucket: &Bucket, id: &CallIdentity, renew: F) -> AttemptOutcome
+pub async fn download_to_r2<F, Fut>(
+    config: &EdgeConfig,
+    bucket: &Bucket,
+    id: &CallIdentity,
+    renew: F,
+) -> AttemptOutcome
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<bool, EdgeError>>,
 {
     let controller = AbortController::default();
     let key = recording_key(&id.business, &id.call_sid);
-    let path = format!("/v1/businesses/{}/calls/{}/recording", id.business, id.call_sid);
+    let path = format!(
+        "/v1/businesses/{}/calls/{}/recording",
+        id.business, id.call_sid
+    );
     let attempt = Box::pin(fetch_into(config, bucket, &key, &path, controller.signal()));
     let timeout = Delay::from(Duration::from_millis(config.download_timeout_ms));
     let mut work = Box::pin(select(attempt, timeout));
@@ -71,21 +95,32 @@ where
             Either::Left((Either::Left((outcome, _)), _)) => return outcome,
             Either::Left((Either::Right(_), _)) => {
                 controller.abort();
-                return AttemptOutcome::Transient(format!("timed out after {} ms", config.download_timeout_ms));
+                return AttemptOutcome::Transient(format!(
+                    "timed out after {} ms",
+                    config.download_timeout_ms
+                ));
             }
             Either::Right((_, pending)) => {
                 work = pending;
                 if let Ok(false) = renew().await {
                     // The lease expired under us (the business reclaimed it). Finishing is still
                     // right: the bytes are wanted, and the release afterwards is a no-op.
-                    crate::log::event(serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid}));
+                    crate::log::event(
+                        serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid}),
+                    );
                 }
             }
         }
     }
 }
 
-async fn fetch_into(config: &EdgeConfig, bucket: &Bucket, key: &str, path: &str, signal: AbortSignal) -> AttemptOutcome {
+async fn fetch_into(
+    config: &EdgeConfig,
+    bucket: &Bucket,
+    key: &str,
+    path: &str,
+    signal: AbortSignal,
+) -> AttemptOutcome {
     let request = match origin_request(config, path) {
         Ok(r) => r,
         Err(e) => return AttemptOutcome::Permanent(format!("{e:?}")),
@@ -103,10 +138,19 @@ async fn fetch_into(config: &EdgeConfig, bucket: &Bucket, key: &str, path: &str,
         s => return AttemptOutcome::Permanent(format!("origin answered {s}")),
     }
     let headers = response.headers();
-    let Some(length) = headers.get("Content-Length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok()) else {
+    let Some(length) = headers
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
         return AttemptOutcome::Transient("origin sent no Content-Length".into());
     };
-    let content_type = headers.get("Content-Type").ok().flatten().unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into());
+    let content_type = headers
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into());
     let origin_etag = headers.get("ETag").ok().flatten().unwrap_or_default();
     let (_, body) = response.into_parts();
     let data = match body {
@@ -114,9 +158,22 @@ async fn fetch_into(config: &EdgeConfig, bucket: &Bucket, key: &str, path: &str,
         ResponseBody::Body(bytes) => Data::Bytes(bytes),
         ResponseBody::Empty => Data::Empty,
     };
-    let metadata = HttpMetadata { content_type: Some(content_type), ..Default::default() };
-    let custom: HashMap<String, String> = [("origin_etag".to_string(), origin_etag), ("length".to_string(), length.to_string())].into();
-    match bucket.put(key, data).http_metadata(metadata).custom_metadata(custom).execute().await {
+    let metadata = HttpMetadata {
+        content_type: Some(content_type),
+        ..Default::default()
+    };
+    let custom: HashMap<String, String> = [
+        ("origin_etag".to_string(), origin_etag),
+        ("length".to_string(), length.to_string()),
+    ]
+    .into();
+    match bucket
+        .put(key, data)
+        .http_metadata(metadata)
+        .custom_metadata(custom)
+        .execute()
+        .await
+    {
         Ok(Some(object)) if object.size() == length => AttemptOutcome::Stored { size: length },
         Ok(Some(object)) => {
             let _ = bucket.delete(key).await;

@@ -27,17 +27,26 @@ pub struct SlotRequest {
 }
 
 /// Sends `body` as JSON to `path` on a Durable Object and reads its JSON answer.
-pub async fn call<B: Serialize, T: DeserializeOwned>(stub: &Stub, path: &str, body: &B) -> Result<T, EdgeError> {
+pub async fn call<B: Serialize, T: DeserializeOwned>(
+    stub: &Stub,
+    path: &str,
+    body: &B,
+) -> Result<T, EdgeError> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json")?;
     let mut init = RequestInit::new();
     let json = serde_json::to_string(body).map_err(|e| EdgeError::Internal(e.to_string()))?;
-    init.with_method(Method::Post).with_headers(headers).with_body(Some(json.into()));
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(json.into()));
     let request = Request::new_with_init(&format!("https://object{path}"), &init)?;
     let mut response = stub.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
-        return Err(EdgeError::Internal(format!("{path}: object answered {}: {text}", response.status_code())));
+        return Err(EdgeError::Internal(format!(
+            "{path}: object answered {}: {text}",
+            response.status_code()
+        )));
     }
     Ok(response.json().await?)
 }

@@ -40,7 +40,8 @@ pub const DEFAULT_ORIGIN_BASE_URL: &str = "http://127.0.0.1:8790";
 impl EdgeConfig {
     /// `lookup` returns a var's or secret's value by name, `None` when unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let origin_base_url = lookup("ORIGIN_BASE_URL").unwrap_or_else(|| DEFAULT_ORIGIN_BASE_URL.to_owned());
+        let origin_base_url =
+            lookup("ORIGIN_BASE_URL").unwrap_or_else(|| DEFAULT_ORIGIN_BASE_URL.to_owned());
         let origin_base_url = parse_base_url(&origin_base_url)?;
         Ok(EdgeConfig {
             origin_base_url,
@@ -58,7 +59,10 @@ impl EdgeConfig {
 }
 
 fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
-    let err = |problem: &str| ConfigError { var: "ORIGIN_BASE_URL", problem: problem.to_owned() };
+    let err = |problem: &str| ConfigError {
+        var: "ORIGIN_BASE_URL",
+        problem: problem.to_owned(),
+    };
     let rest = raw
         .strip_prefix("http://")
         .or_else(|| raw.strip_prefix("https://"))
@@ -70,35 +74,63 @@ fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
-fn secret(lookup: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<String, ConfigError> {
+fn secret(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+) -> Result<String, ConfigError> {
     match lookup(var) {
         Some(v) if !v.is_empty() => Ok(v),
-        Some(_) => Err(ConfigError { var, problem: "is empty".into() }),
-        None => Err(ConfigError { var, problem: "is not set (a secret: .dev.vars locally, wrangler secret put in production)".into() }),
+        Some(_) => Err(ConfigError {
+            var,
+            problem: "is empty".into(),
+        }),
+        None => Err(ConfigError {
+            var,
+            problem: "is not set (a secret: .dev.vars locally, wrangler secret put in production)"
+                .into(),
+        }),
     }
 }
 
-fn number<T>(lookup: &impl Fn(&str) -> Option<String>, var: &'static str, default: T, min: T, max: T) -> Result<T, ConfigError>
+fn number<T>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
-    let Some(raw) = lookup(var) else { return Ok(default) };
-    let value: T = raw
-        .trim()
-        .parse()
-        .map_err(|_| ConfigError { var, problem: format!("{raw:?} is not a whole number") })?;
+    let Some(raw) = lookup(var) else {
+        return Ok(default);
+    };
+    let value: T = raw.trim().parse().map_err(|_| ConfigError {
+        var,
+        problem: format!("{raw:?} is not a whole number"),
+    })?;
     if value < min || value > max {
-        return Err(ConfigError { var, problem: format!("{value} is outside {min}..={max}") });
+        return Err(ConfigError {
+            var,
+            problem: format!("{value} is outside {min}..={max}"),
+        });
     }
     Ok(value)
 }
 
-fn boolean(lookup: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+fn boolean(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
     match lookup(var).as_deref() {
         None => Ok(default),
         Some("true") => Ok(true),
         Some("false") => Ok(false),
-        Some(other) => Err(ConfigError { var, problem: format!("{other:?} is neither \"true\" nor \"false\"") }),
+        Some(other) => Err(ConfigError {
+            var,
+            problem: format!("{other:?} is neither \"true\" nor \"false\""),
+        }),
     }
 }
 
@@ -123,15 +155,28 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!(c.origin_base_url, "http://127.0.0.1:8790");
         assert_eq!(
-            (c.slots_per_business, c.slot_lease_ms, c.download_timeout_ms, c.max_attempts),
+            (
+                c.slots_per_business,
+                c.slot_lease_ms,
+                c.download_timeout_ms,
+                c.max_attempts
+            ),
             (3, 120_000, 60_000, 4)
         );
-        assert_eq!((c.failed_cooldown_ms, c.not_found_ttl_ms, c.dev_login), (60_000, 30_000, false));
+        assert_eq!(
+            (c.failed_cooldown_ms, c.not_found_ttl_ms, c.dev_login),
+            (60_000, 30_000, false)
+        );
     }
 
     #[test]
     fn set_vars_are_used() {
-        let c = parse(&[("SLOTS_PER_BUSINESS", "5"), ("DEV_LOGIN", "true"), ("ORIGIN_BASE_URL", "http://x:1/")]).unwrap();
+        let c = parse(&[
+            ("SLOTS_PER_BUSINESS", "5"),
+            ("DEV_LOGIN", "true"),
+            ("ORIGIN_BASE_URL", "http://x:1/"),
+        ])
+        .unwrap();
         assert_eq!((c.slots_per_business, c.dev_login), (5, true));
         assert_eq!(c.origin_base_url, "http://x:1");
     }

@@ -24,14 +24,32 @@ use crate::CallSid;
 pub enum CallState {
     None,
     /// Waiting for a slot; `attempts` were made before.
-    Queued { attempts: u32, since_ms: u64 },
+    Queued {
+        attempts: u32,
+        since_ms: u64,
+    },
     /// Attempt number `attempt` is running (it holds a slot).
-    Downloading { attempt: u32, started_ms: u64 },
+    Downloading {
+        attempt: u32,
+        started_ms: u64,
+    },
     /// Attempt `attempt` failed transiently; the next one may start at `next_at_ms`.
-    RetryWait { attempt: u32, next_at_ms: u64, last_error: String },
-    Ready { size: u64 },
-    Failed { at_ms: u64, error: String, attempts: u32 },
-    NotFound { at_ms: u64 },
+    RetryWait {
+        attempt: u32,
+        next_at_ms: u64,
+        last_error: String,
+    },
+    Ready {
+        size: u64,
+    },
+    Failed {
+        at_ms: u64,
+        error: String,
+        attempts: u32,
+    },
+    NotFound {
+        at_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +81,19 @@ pub struct Step {
 
 impl Step {
     fn stay(state: &CallState) -> Step {
-        Step { state: state.clone(), effects: vec![] }
+        Step {
+            state: state.clone(),
+            effects: vec![],
+        }
     }
 }
 
 /// How one origin attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    Stored { size: u64 },
+    Stored {
+        size: u64,
+    },
     OriginNotFound,
     /// 401/403: the origin refused the edge's credentials. Retrying cannot help.
     OriginRefused,
@@ -85,13 +108,22 @@ pub const REFUSED_ERROR: &str = "the origin refused the edge's credentials (chec
 /// A play request that missed R2. `running_here` says whether this object
 /// instance is running an attempt right now (false after a restart).
 pub fn on_play(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
-    let start = || Step { state: CallState::Queued { attempts: 0, since_ms: now }, effects: vec![Effect::SetAlarm { at_ms: now }] };
+    let start = || Step {
+        state: CallState::Queued {
+            attempts: 0,
+            since_ms: now,
+        },
+        effects: vec![Effect::SetAlarm { at_ms: now }],
+    };
     match state {
         CallState::None | CallState::Ready { .. } => start(),
         CallState::Failed { at_ms, .. } if now >= at_ms + p.failed_cooldown_ms => start(),
         CallState::NotFound { at_ms } if now >= at_ms + p.not_found_ttl_ms => start(),
         // An attempt recorded as running that no instance runs died with a restart: resume it now.
-        CallState::Downloading { .. } if !running_here => Step { state: state.clone(), effects: vec![Effect::SetAlarm { at_ms: now }] },
+        CallState::Downloading { .. } if !running_here => Step {
+            state: state.clone(),
+            effects: vec![Effect::SetAlarm { at_ms: now }],
+        },
         _ => Step::stay(state),
     }
 }
@@ -103,16 +135,36 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool) -> Step {
         return Step::stay(state);
     }
     match state {
-        CallState::Queued { .. } => Step { state: state.clone(), effects: vec![Effect::AcquireSlot] },
+        CallState::Queued { .. } => Step {
+            state: state.clone(),
+            effects: vec![Effect::AcquireSlot],
+        },
         CallState::Downloading { attempt, .. } => {
             // The instance that ran this attempt is gone; the interrupted attempt does not count.
-            let resumed = CallState::Queued { attempts: attempt.saturating_sub(1), since_ms: now };
-            Step { state: resumed, effects: vec![Effect::AcquireSlot] }
+            let resumed = CallState::Queued {
+                attempts: attempt.saturating_sub(1),
+                since_ms: now,
+            };
+            Step {
+                state: resumed,
+                effects: vec![Effect::AcquireSlot],
+            }
         }
-        CallState::RetryWait { attempt, next_at_ms, .. } if now >= *next_at_ms => {
-            Step { state: CallState::Queued { attempts: *attempt, since_ms: now }, effects: vec![Effect::AcquireSlot] }
-        }
-        CallState::RetryWait { next_at_ms, .. } => Step { state: state.clone(), effects: vec![Effect::SetAlarm { at_ms: *next_at_ms }] },
+        CallState::RetryWait {
+            attempt,
+            next_at_ms,
+            ..
+        } if now >= *next_at_ms => Step {
+            state: CallState::Queued {
+                attempts: *attempt,
+                since_ms: now,
+            },
+            effects: vec![Effect::AcquireSlot],
+        },
+        CallState::RetryWait { next_at_ms, .. } => Step {
+            state: state.clone(),
+            effects: vec![Effect::SetAlarm { at_ms: *next_at_ms }],
+        },
         _ => Step::stay(state),
     }
 }
@@ -122,31 +174,66 @@ pub fn on_slot_granted(state: &CallState, now: u64) -> Step {
     match state {
         CallState::Queued { attempts, .. } => {
             let attempt = attempts + 1;
-            Step { state: CallState::Downloading { attempt, started_ms: now }, effects: vec![Effect::StartAttempt { attempt }] }
+            Step {
+                state: CallState::Downloading {
+                    attempt,
+                    started_ms: now,
+                },
+                effects: vec![Effect::StartAttempt { attempt }],
+            }
         }
         // A slot we no longer need (the state moved on): give it back.
-        _ => Step { state: state.clone(), effects: vec![Effect::ReleaseSlot] },
+        _ => Step {
+            state: state.clone(),
+            effects: vec![Effect::ReleaseSlot],
+        },
     }
 }
 
 /// An attempt ended. `unit` is a random number in `[0, 1)` for the jitter.
-pub fn on_attempt_finished(state: &CallState, outcome: AttemptOutcome, now: u64, unit: f64, p: &DownloadPolicy) -> Step {
+pub fn on_attempt_finished(
+    state: &CallState,
+    outcome: AttemptOutcome,
+    now: u64,
+    unit: f64,
+    p: &DownloadPolicy,
+) -> Step {
     let CallState::Downloading { attempt, .. } = *state else {
-        return Step { state: state.clone(), effects: vec![Effect::ReleaseSlot] };
+        return Step {
+            state: state.clone(),
+            effects: vec![Effect::ReleaseSlot],
+        };
     };
-    let done = |state| Step { state, effects: vec![Effect::ReleaseSlot, Effect::NotifyWaiters] };
+    let done = |state| Step {
+        state,
+        effects: vec![Effect::ReleaseSlot, Effect::NotifyWaiters],
+    };
     match outcome {
         AttemptOutcome::Stored { size } => done(CallState::Ready { size }),
         AttemptOutcome::OriginNotFound => done(CallState::NotFound { at_ms: now }),
-        AttemptOutcome::OriginRefused => done(CallState::Failed { at_ms: now, error: REFUSED_ERROR.into(), attempts: attempt }),
-        AttemptOutcome::Permanent(error) => done(CallState::Failed { at_ms: now, error, attempts: attempt }),
-        AttemptOutcome::Transient(error) if attempt >= p.max_attempts => {
-            done(CallState::Failed { at_ms: now, error, attempts: attempt })
-        }
+        AttemptOutcome::OriginRefused => done(CallState::Failed {
+            at_ms: now,
+            error: REFUSED_ERROR.into(),
+            attempts: attempt,
+        }),
+        AttemptOutcome::Permanent(error) => done(CallState::Failed {
+            at_ms: now,
+            error,
+            attempts: attempt,
+        }),
+        AttemptOutcome::Transient(error) if attempt >= p.max_attempts => done(CallState::Failed {
+            at_ms: now,
+            error,
+            attempts: attempt,
+        }),
         AttemptOutcome::Transient(last_error) => {
             let next_at_ms = now + ORIGIN_RETRY.equal_jitter_ms(attempt, unit);
             Step {
-                state: CallState::RetryWait { attempt, next_at_ms, last_error },
+                state: CallState::RetryWait {
+                    attempt,
+                    next_at_ms,
+                    last_error,
+                },
                 effects: vec![Effect::ReleaseSlot, Effect::SetAlarm { at_ms: next_at_ms }],
             }
         }
@@ -160,12 +247,20 @@ pub enum PlayAnswer {
     /// Serve from R2.
     Ready,
     Accepted(AcceptedBody),
-    Failed { error: String, retry_after_ms: u64 },
+    Failed {
+        error: String,
+        retry_after_ms: u64,
+    },
     NotFound,
 }
 
 /// How long a client should wait before asking again.
-pub fn retry_after_ms(state: &CallState, now: u64, queue_position: Option<u32>, p: &DownloadPolicy) -> u64 {
+pub fn retry_after_ms(
+    state: &CallState,
+    now: u64,
+    queue_position: Option<u32>,
+    p: &DownloadPolicy,
+) -> u64 {
     match state {
         CallState::Queued { .. } => 500 + 250 * queue_position.unwrap_or(0).min(30) as u64,
         CallState::Downloading { .. } => 250,
@@ -176,22 +271,42 @@ pub fn retry_after_ms(state: &CallState, now: u64, queue_position: Option<u32>, 
     }
 }
 
-pub fn play_answer(state: &CallState, call_sid: &CallSid, now: u64, queue_position: Option<u32>, p: &DownloadPolicy) -> PlayAnswer {
+pub fn play_answer(
+    state: &CallState,
+    call_sid: &CallSid,
+    now: u64,
+    queue_position: Option<u32>,
+    p: &DownloadPolicy,
+) -> PlayAnswer {
     let retry_after_ms = retry_after_ms(state, now, queue_position, p);
     match state {
         CallState::Ready { .. } | CallState::None => PlayAnswer::Ready,
-        CallState::Queued { .. } => PlayAnswer::Accepted(AcceptedBody::new("queued", call_sid, retry_after_ms, queue_position)),
-        CallState::Downloading { .. } | CallState::RetryWait { .. } => {
-            PlayAnswer::Accepted(AcceptedBody::new("processing", call_sid, retry_after_ms, None))
-        }
-        CallState::Failed { error, .. } => PlayAnswer::Failed { error: error.clone(), retry_after_ms },
+        CallState::Queued { .. } => PlayAnswer::Accepted(AcceptedBody::new(
+            "queued",
+            call_sid,
+            retry_after_ms,
+            queue_position,
+        )),
+        CallState::Downloading { .. } | CallState::RetryWait { .. } => PlayAnswer::Accepted(
+            AcceptedBody::new("processing", call_sid, retry_after_ms, None),
+        ),
+        CallState::Failed { error, .. } => PlayAnswer::Failed {
+            error: error.clone(),
+            retry_after_ms,
+        },
         CallState::NotFound { .. } => PlayAnswer::NotFound,
     }
 }
 
 /// The status endpoint's answer for a state (the shell answers `ready`
 /// itself when R2 has the object).
-pub fn status_of(state: &CallState, call_sid: &CallSid, now: u64, queue_position: Option<u32>, p: &DownloadPolicy) -> StatusBody {
+pub fn status_of(
+    state: &CallState,
+    call_sid: &CallSid,
+    now: u64,
+    queue_position: Option<u32>,
+    p: &DownloadPolicy,
+) -> StatusBody {
     let retry = retry_after_ms(state, now, queue_position, p);
     let mut body = StatusBody::new("none", call_sid);
     match state {
@@ -207,7 +322,11 @@ pub fn status_of(state: &CallState, call_sid: &CallSid, now: u64, queue_position
             body.attempts = Some(*attempt);
             body.retry_after_ms = Some(retry);
         }
-        CallState::RetryWait { attempt, last_error, .. } => {
+        CallState::RetryWait {
+            attempt,
+            last_error,
+            ..
+        } => {
             body.status = "processing".into();
             body.attempts = Some(*attempt);
             body.error = Some(last_error.clone());
@@ -217,13 +336,19 @@ pub fn status_of(state: &CallState, call_sid: &CallSid, now: u64, queue_position
             body.status = "ready".into();
             body.size = Some(*size);
         }
-        CallState::Failed { at_ms, error, attempts } if now < at_ms + p.failed_cooldown_ms => {
+        CallState::Failed {
+            at_ms,
+            error,
+            attempts,
+        } if now < at_ms + p.failed_cooldown_ms => {
             body.status = "failed".into();
             body.error = Some(error.clone());
             body.attempts = Some(*attempts);
             body.retry_after_ms = Some(retry);
         }
-        CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => body.status = "not_found".into(),
+        CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => {
+            body.status = "not_found".into()
+        }
         // Past their time, failed and not_found are as good as none: the next click starts afresh.
         CallState::Failed { .. } | CallState::NotFound { .. } => {}
     }
@@ -234,26 +359,50 @@ pub fn status_of(state: &CallState, call_sid: &CallSid, now: u64, queue_position
 mod tests {
     use super::*;
 
-    const P: DownloadPolicy = DownloadPolicy { max_attempts: 3, failed_cooldown_ms: 60_000, not_found_ttl_ms: 30_000 };
+    const P: DownloadPolicy = DownloadPolicy {
+        max_attempts: 3,
+        failed_cooldown_ms: 60_000,
+        not_found_ttl_ms: 30_000,
+    };
 
     fn sid() -> CallSid {
         CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap()
     }
 
     fn downloading(attempt: u32) -> CallState {
-        CallState::Downloading { attempt, started_ms: 0 }
+        CallState::Downloading {
+            attempt,
+            started_ms: 0,
+        }
     }
 
     #[test]
     fn a_first_play_queues_and_arms_the_alarm() {
         let s = on_play(&CallState::None, 5, false, &P);
-        assert_eq!(s.state, CallState::Queued { attempts: 0, since_ms: 5 });
+        assert_eq!(
+            s.state,
+            CallState::Queued {
+                attempts: 0,
+                since_ms: 5
+            }
+        );
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
     }
 
     #[test]
     fn plays_while_queued_or_running_start_nothing() {
-        for state in [CallState::Queued { attempts: 0, since_ms: 0 }, downloading(1), CallState::RetryWait { attempt: 1, next_at_ms: 9, last_error: "x".into() }] {
+        for state in [
+            CallState::Queued {
+                attempts: 0,
+                since_ms: 0,
+            },
+            downloading(1),
+            CallState::RetryWait {
+                attempt: 1,
+                next_at_ms: 9,
+                last_error: "x".into(),
+            },
+        ] {
             let s = on_play(&state, 5, true, &P);
             assert_eq!(s.state, state);
             assert!(s.effects.is_empty(), "{state:?}");
@@ -265,41 +414,84 @@ mod tests {
         let s = on_play(&downloading(2), 50, false, &P);
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
         let a = on_alarm(&s.state, 50, false);
-        assert_eq!(a.state, CallState::Queued { attempts: 1, since_ms: 50 });
+        assert_eq!(
+            a.state,
+            CallState::Queued {
+                attempts: 1,
+                since_ms: 50
+            }
+        );
         assert_eq!(a.effects, vec![Effect::AcquireSlot]);
     }
 
     #[test]
     fn a_play_during_the_cooldown_is_answered_failed_and_after_it_starts_again() {
-        let failed = CallState::Failed { at_ms: 1000, error: "boom".into(), attempts: 3 };
+        let failed = CallState::Failed {
+            at_ms: 1000,
+            error: "boom".into(),
+            attempts: 3,
+        };
         let during = on_play(&failed, 1000 + 59_999, false, &P);
         assert_eq!(during.state, failed);
         assert!(during.effects.is_empty());
         assert_eq!(
             play_answer(&during.state, &sid(), 1000 + 59_999, None, &P),
-            PlayAnswer::Failed { error: "boom".into(), retry_after_ms: 1 }
+            PlayAnswer::Failed {
+                error: "boom".into(),
+                retry_after_ms: 1
+            }
         );
         let after = on_play(&failed, 1000 + 60_000, false, &P);
-        assert_eq!(after.state, CallState::Queued { attempts: 0, since_ms: 61_000 });
+        assert_eq!(
+            after.state,
+            CallState::Queued {
+                attempts: 0,
+                since_ms: 61_000
+            }
+        );
     }
 
     #[test]
     fn not_found_is_remembered_for_its_ttl() {
         let nf = CallState::NotFound { at_ms: 0 };
         assert!(on_play(&nf, 29_999, false, &P).effects.is_empty());
-        assert_eq!(play_answer(&nf, &sid(), 29_999, None, &P), PlayAnswer::NotFound);
-        assert_eq!(on_play(&nf, 30_000, false, &P).state, CallState::Queued { attempts: 0, since_ms: 30_000 });
+        assert_eq!(
+            play_answer(&nf, &sid(), 29_999, None, &P),
+            PlayAnswer::NotFound
+        );
+        assert_eq!(
+            on_play(&nf, 30_000, false, &P).state,
+            CallState::Queued {
+                attempts: 0,
+                since_ms: 30_000
+            }
+        );
     }
 
     #[test]
     fn ready_without_the_object_downloads_again() {
-        assert!(matches!(on_play(&CallState::Ready { size: 1 }, 0, false, &P).state, CallState::Queued { .. }));
+        assert!(matches!(
+            on_play(&CallState::Ready { size: 1 }, 0, false, &P).state,
+            CallState::Queued { .. }
+        ));
     }
 
     #[test]
     fn a_granted_slot_starts_the_next_attempt() {
-        let s = on_slot_granted(&CallState::Queued { attempts: 1, since_ms: 0 }, 7);
-        assert_eq!(s.state, CallState::Downloading { attempt: 2, started_ms: 7 });
+        let s = on_slot_granted(
+            &CallState::Queued {
+                attempts: 1,
+                since_ms: 0,
+            },
+            7,
+        );
+        assert_eq!(
+            s.state,
+            CallState::Downloading {
+                attempt: 2,
+                started_ms: 7
+            }
+        );
         assert_eq!(s.effects, vec![Effect::StartAttempt { attempt: 2 }]);
     }
 
@@ -314,53 +506,125 @@ mod tests {
         let s = on_alarm(&downloading(1), 5, true);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
-        let q = CallState::Queued { attempts: 0, since_ms: 0 };
+        let q = CallState::Queued {
+            attempts: 0,
+            since_ms: 0,
+        };
         assert!(on_alarm(&q, 5, true).effects.is_empty());
-        for settled in [CallState::None, CallState::Ready { size: 3 }, CallState::NotFound { at_ms: 0 }] {
+        for settled in [
+            CallState::None,
+            CallState::Ready { size: 3 },
+            CallState::NotFound { at_ms: 0 },
+        ] {
             assert!(on_alarm(&settled, 5, false).effects.is_empty());
         }
     }
 
     #[test]
     fn a_stored_body_is_ready_and_releases_the_slot() {
-        let s = on_attempt_finished(&downloading(1), AttemptOutcome::Stored { size: 10 }, 9, 0.5, &P);
+        let s = on_attempt_finished(
+            &downloading(1),
+            AttemptOutcome::Stored { size: 10 },
+            9,
+            0.5,
+            &P,
+        );
         assert_eq!(s.state, CallState::Ready { size: 10 });
         assert_eq!(s.effects, vec![Effect::ReleaseSlot, Effect::NotifyWaiters]);
     }
 
     #[test]
     fn transient_failures_retry_with_backoff_then_fail_after_max_attempts() {
-        let s = on_attempt_finished(&downloading(1), AttemptOutcome::Transient("500".into()), 1000, 0.0, &P);
-        assert_eq!(s.state, CallState::RetryWait { attempt: 1, next_at_ms: 1125, last_error: "500".into() });
-        assert_eq!(s.effects, vec![Effect::ReleaseSlot, Effect::SetAlarm { at_ms: 1125 }]);
+        let s = on_attempt_finished(
+            &downloading(1),
+            AttemptOutcome::Transient("500".into()),
+            1000,
+            0.0,
+            &P,
+        );
+        assert_eq!(
+            s.state,
+            CallState::RetryWait {
+                attempt: 1,
+                next_at_ms: 1125,
+                last_error: "500".into()
+            }
+        );
+        assert_eq!(
+            s.effects,
+            vec![Effect::ReleaseSlot, Effect::SetAlarm { at_ms: 1125 }]
+        );
         // Too early: re-arm; on time: queue for the next attempt.
-        assert_eq!(on_alarm(&s.state, 1100, false).effects, vec![Effect::SetAlarm { at_ms: 1125 }]);
+        assert_eq!(
+            on_alarm(&s.state, 1100, false).effects,
+            vec![Effect::SetAlarm { at_ms: 1125 }]
+        );
         let q = on_alarm(&s.state, 1125, false);
-        assert_eq!(q.state, CallState::Queued { attempts: 1, since_ms: 1125 });
-        assert_eq!(on_slot_granted(&q.state, 1130).state, CallState::Downloading { attempt: 2, started_ms: 1130 });
-        let last = on_attempt_finished(&downloading(3), AttemptOutcome::Transient("timeout".into()), 5000, 0.0, &P);
-        assert_eq!(last.state, CallState::Failed { at_ms: 5000, error: "timeout".into(), attempts: 3 });
-        assert_eq!(last.effects, vec![Effect::ReleaseSlot, Effect::NotifyWaiters]);
+        assert_eq!(
+            q.state,
+            CallState::Queued {
+                attempts: 1,
+                since_ms: 1125
+            }
+        );
+        assert_eq!(
+            on_slot_granted(&q.state, 1130).state,
+            CallState::Downloading {
+                attempt: 2,
+                started_ms: 1130
+            }
+        );
+        let last = on_attempt_finished(
+            &downloading(3),
+            AttemptOutcome::Transient("timeout".into()),
+            5000,
+            0.0,
+            &P,
+        );
+        assert_eq!(
+            last.state,
+            CallState::Failed {
+                at_ms: 5000,
+                error: "timeout".into(),
+                attempts: 3
+            }
+        );
+        assert_eq!(
+            last.effects,
+            vec![Effect::ReleaseSlot, Effect::NotifyWaiters]
+        );
     }
 
     #[test]
     fn origin_404_and_401_end_at_once() {
         let nf = on_attempt_finished(&downloading(1), AttemptOutcome::OriginNotFound, 3, 0.0, &P);
         assert_eq!(nf.state, CallState::NotFound { at_ms: 3 });
-        let refused = on_attempt_finished(&downloading(1), AttemptOutcome::OriginRefused, 3, 0.0, &P);
-        assert!(matches!(refused.state, CallState::Failed { ref error, attempts: 1, .. } if error.contains("credentials")));
+        let refused =
+            on_attempt_finished(&downloading(1), AttemptOutcome::OriginRefused, 3, 0.0, &P);
+        assert!(
+            matches!(refused.state, CallState::Failed { ref error, attempts: 1, .. } if error.contains("credentials"))
+        );
     }
 
     #[test]
     fn an_attempt_finishing_after_the_state_moved_on_only_releases() {
-        let s = on_attempt_finished(&CallState::Ready { size: 1 }, AttemptOutcome::Stored { size: 1 }, 0, 0.0, &P);
+        let s = on_attempt_finished(
+            &CallState::Ready { size: 1 },
+            AttemptOutcome::Stored { size: 1 },
+            0,
+            0.0,
+            &P,
+        );
         assert_eq!(s.state, CallState::Ready { size: 1 });
         assert_eq!(s.effects, vec![Effect::ReleaseSlot]);
     }
 
     #[test]
     fn answers_and_statuses_follow_the_state() {
-        let q = CallState::Queued { attempts: 0, since_ms: 0 };
+        let q = CallState::Queued {
+            attempts: 0,
+            since_ms: 0,
+        };
         match play_answer(&q, &sid(), 0, Some(4), &P) {
             PlayAnswer::Accepted(a) => {
                 assert_eq!((a.status.as_str(), a.queue_position), ("queued", Some(4)));
@@ -368,11 +632,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(status_of(&downloading(2), &sid(), 0, None, &P).attempts, Some(2));
-        assert_eq!(status_of(&CallState::Ready { size: 5 }, &sid(), 0, None, &P).status, "ready");
-        let failed = CallState::Failed { at_ms: 0, error: "e".into(), attempts: 3 };
+        assert_eq!(
+            status_of(&downloading(2), &sid(), 0, None, &P).attempts,
+            Some(2)
+        );
+        assert_eq!(
+            status_of(&CallState::Ready { size: 5 }, &sid(), 0, None, &P).status,
+            "ready"
+        );
+        let failed = CallState::Failed {
+            at_ms: 0,
+            error: "e".into(),
+            attempts: 3,
+        };
         assert_eq!(status_of(&failed, &sid(), 1, None, &P).status, "failed");
         assert_eq!(status_of(&failed, &sid(), 60_000, None, &P).status, "none");
-        assert_eq!(status_of(&CallState::NotFound { at_ms: 0 }, &sid(), 1, None, &P).status, "not_found");
+        assert_eq!(
+            status_of(&CallState::NotFound { at_ms: 0 }, &sid(), 1, None, &P).status,
+            "not_found"
+        );
     }
 }

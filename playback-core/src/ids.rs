@@ -37,7 +37,9 @@ pub struct CallSid(String);
 
 impl CallSid {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
-        let hex = raw.strip_prefix(CALL_SID_PREFIX).ok_or(IdError::InvalidCallSid)?;
+        let hex = raw
+            .strip_prefix(CALL_SID_PREFIX)
+            .ok_or(IdError::InvalidCallSid)?;
         if hex.len() == CALL_SID_HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(CallSid(raw.to_owned()))
         } else {
@@ -73,7 +75,9 @@ impl BusinessId {
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         let ok = !raw.is_empty()
             && raw.len() <= BUSINESS_ID_MAX_LEN
-            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if ok {
             Ok(BusinessId(raw.to_owned()))
         } else {
@@ -143,7 +147,11 @@ mod tests {
         assert!(BusinessId::parse("acme_co-1").is_ok());
         assert!(BusinessId::parse(&"a".repeat(64)).is_ok());
         for bad in ["", "a/b", "a b", "a.b", "ü", &"a".repeat(65)] {
-            assert_eq!(BusinessId::parse(bad), Err(IdError::InvalidBusinessId), "{bad:?}");
+            assert_eq!(
+                BusinessId::parse(bad),
+                Err(IdError::InvalidBusinessId),
+                "{bad:?}"
+            );
         }
     }
 

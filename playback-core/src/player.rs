@@ -13,7 +13,11 @@ use crate::retry::Backoff;
 
 pub const DEBOUNCE_MS: u64 = 600;
 pub const GIVE_UP_MS: u64 = 120_000;
-pub const POLL: Backoff = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000 };
+pub const POLL: Backoff = Backoff {
+    base_ms: 500,
+    factor: 2,
+    cap_ms: 8_000,
+};
 
 /// What the edge said about the recording, as the row waits for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,14 +31,26 @@ pub struct Progress {
 pub enum Phase {
     Idle,
     /// A probe is in flight. `since_ms` is the click that started the cycle.
-    Requesting { since_ms: u64, attempt: u32, progress: Option<Progress> },
+    Requesting {
+        since_ms: u64,
+        attempt: u32,
+        progress: Option<Progress>,
+    },
     /// Waiting `delay_ms` before the next probe.
-    Waiting { since_ms: u64, attempt: u32, delay_ms: u64, progress: Option<Progress> },
+    Waiting {
+        since_ms: u64,
+        attempt: u32,
+        delay_ms: u64,
+        progress: Option<Progress>,
+    },
     /// The audio element has the URL and is loading.
     Loading,
     Playing,
     Paused,
-    Failed { error: String, retry_at_ms: u64 },
+    Failed {
+        error: String,
+        retry_at_ms: u64,
+    },
     GaveUp,
     NotFound,
     SignedOut,
@@ -46,9 +62,16 @@ pub enum ProbeAnswer {
     /// 200 or 206: cached, hand the URL to the audio element.
     Playable,
     /// 202, with the JSON's fields and the `Retry-After` header in ms.
-    Accepted { queued: bool, queue_position: Option<u32>, retry_after_ms: Option<u64> },
+    Accepted {
+        queued: bool,
+        queue_position: Option<u32>,
+        retry_after_ms: Option<u64>,
+    },
     /// 500 `failed`.
-    Failed { error: String, retry_after_ms: u64 },
+    Failed {
+        error: String,
+        retry_after_ms: u64,
+    },
     NotFound,
     Unauthorized,
     NetworkError(String),
@@ -57,9 +80,16 @@ pub enum ProbeAnswer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowEvent {
-    Click { trusted: bool, now_ms: u64 },
+    Click {
+        trusted: bool,
+        now_ms: u64,
+    },
     Stop,
-    Answer { answer: ProbeAnswer, now_ms: u64, unit: f64 },
+    Answer {
+        answer: ProbeAnswer,
+        now_ms: u64,
+        unit: f64,
+    },
     PollDue,
     AudioPlaying,
     AudioPaused,
@@ -72,7 +102,9 @@ pub enum RowEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowEffect {
     SendProbe,
-    SchedulePoll { delay_ms: u64 },
+    SchedulePoll {
+        delay_ms: u64,
+    },
     /// Abort the in-flight probe and the pending poll timer.
     CancelInFlight,
     StartAudio,
@@ -88,7 +120,10 @@ pub struct RowModel {
 
 impl Default for RowModel {
     fn default() -> Self {
-        RowModel { phase: Phase::Idle, last_click_ms: None }
+        RowModel {
+            phase: Phase::Idle,
+            last_click_ms: None,
+        }
     }
 }
 
@@ -104,11 +139,18 @@ impl RowModel {
         match event {
             RowEvent::Click { trusted: false, .. } => vec![],
             RowEvent::Click { now_ms, .. } => {
-                if self.last_click_ms.is_some_and(|last| now_ms < last + DEBOUNCE_MS) {
+                if self
+                    .last_click_ms
+                    .is_some_and(|last| now_ms < last + DEBOUNCE_MS)
+                {
                     return vec![];
                 }
                 let start = |row: &mut RowModel| {
-                    row.phase = Phase::Requesting { since_ms: now_ms, attempt: 0, progress: None };
+                    row.phase = Phase::Requesting {
+                        since_ms: now_ms,
+                        attempt: 0,
+                        progress: None,
+                    };
                     vec![SendProbe]
                 };
                 let effects = match &self.phase {
@@ -138,8 +180,17 @@ impl RowModel {
                 }
                 _ => vec![],
             },
-            RowEvent::Answer { answer, now_ms, unit } => {
-                let Phase::Requesting { since_ms, attempt, progress } = self.phase.clone() else {
+            RowEvent::Answer {
+                answer,
+                now_ms,
+                unit,
+            } => {
+                let Phase::Requesting {
+                    since_ms,
+                    attempt,
+                    progress,
+                } = self.phase.clone()
+                else {
                     // A stale answer (the user stopped meanwhile): ignore it.
                     return vec![];
                 };
@@ -148,16 +199,45 @@ impl RowModel {
                         self.phase = Phase::Loading;
                         vec![StartAudio]
                     }
-                    ProbeAnswer::Accepted { queued, queue_position, retry_after_ms } => {
-                        let progress = Some(Progress { queued, queue_position });
-                        self.wait(since_ms, attempt + 1, retry_after_ms.unwrap_or(0), progress, now_ms, unit, None)
+                    ProbeAnswer::Accepted {
+                        queued,
+                        queue_position,
+                        retry_after_ms,
+                    } => {
+                        let progress = Some(Progress {
+                            queued,
+                            queue_position,
+                        });
+                        self.wait(
+                            since_ms,
+                            attempt + 1,
+                            retry_after_ms.unwrap_or(0),
+                            progress,
+                            now_ms,
+                            unit,
+                            None,
+                        )
                     }
                     ProbeAnswer::NetworkError(e) => {
                         let error = format!("network error: {e}");
-                        self.wait(since_ms, attempt + 1, 0, progress, now_ms, unit, Some(error))
+                        self.wait(
+                            since_ms,
+                            attempt + 1,
+                            0,
+                            progress,
+                            now_ms,
+                            unit,
+                            Some(error),
+                        )
                     }
-                    ProbeAnswer::Failed { error, retry_after_ms } => {
-                        self.phase = Phase::Failed { error, retry_at_ms: now_ms + retry_after_ms };
+                    ProbeAnswer::Failed {
+                        error,
+                        retry_after_ms,
+                    } => {
+                        self.phase = Phase::Failed {
+                            error,
+                            retry_at_ms: now_ms + retry_after_ms,
+                        };
                         vec![]
                     }
                     ProbeAnswer::NotFound => {
@@ -169,14 +249,26 @@ impl RowModel {
                         vec![]
                     }
                     ProbeAnswer::Unexpected(status) => {
-                        self.phase = Phase::Failed { error: format!("unexpected answer {status}"), retry_at_ms: now_ms };
+                        self.phase = Phase::Failed {
+                            error: format!("unexpected answer {status}"),
+                            retry_at_ms: now_ms,
+                        };
                         vec![]
                     }
                 }
             }
             RowEvent::PollDue => match self.phase.clone() {
-                Phase::Waiting { since_ms, attempt, progress, .. } => {
-                    self.phase = Phase::Requesting { since_ms, attempt, progress };
+                Phase::Waiting {
+                    since_ms,
+                    attempt,
+                    progress,
+                    ..
+                } => {
+                    self.phase = Phase::Requesting {
+                        since_ms,
+                        attempt,
+                        progress,
+                    };
                     vec![SendProbe]
                 }
                 _ => vec![],
@@ -195,7 +287,10 @@ impl RowModel {
             }
             RowEvent::AudioError(error) => {
                 if matches!(self.phase, Phase::Loading | Phase::Playing | Phase::Paused) {
-                    self.phase = Phase::Failed { error, retry_at_ms: 0 };
+                    self.phase = Phase::Failed {
+                        error,
+                        retry_at_ms: 0,
+                    };
                 }
                 vec![]
             }
@@ -212,16 +307,33 @@ impl RowModel {
 
     /// Schedules the next probe, or gives up after `GIVE_UP_MS`.
     #[allow(clippy::too_many_arguments)]
-    fn wait(&mut self, since_ms: u64, attempt: u32, floor_ms: u64, progress: Option<Progress>, now_ms: u64, unit: f64, error: Option<String>) -> Vec<RowEffect> {
+    fn wait(
+        &mut self,
+        since_ms: u64,
+        attempt: u32,
+        floor_ms: u64,
+        progress: Option<Progress>,
+        now_ms: u64,
+        unit: f64,
+        error: Option<String>,
+    ) -> Vec<RowEffect> {
         let delay_ms = POLL.full_jitter_ms(attempt, unit).max(floor_ms);
         if now_ms.saturating_sub(since_ms) + delay_ms >= GIVE_UP_MS {
             self.phase = match error {
-                Some(error) => Phase::Failed { error, retry_at_ms: now_ms },
+                Some(error) => Phase::Failed {
+                    error,
+                    retry_at_ms: now_ms,
+                },
                 None => Phase::GaveUp,
             };
             return vec![];
         }
-        self.phase = Phase::Waiting { since_ms, attempt, delay_ms, progress };
+        self.phase = Phase::Waiting {
+            since_ms,
+            attempt,
+            delay_ms,
+            progress,
+        };
         vec![RowEffect::SchedulePoll { delay_ms }]
     }
 }
@@ -230,20 +342,32 @@ impl RowModel {
 pub fn describe(phase: &Phase, now_ms: u64) -> (String, bool) {
     let elapsed = |since: u64| now_ms.saturating_sub(since) / 1000;
     let waiting = |since: u64, progress: &Option<Progress>| match progress {
-        Some(Progress { queued: true, queue_position: Some(n) }) => format!("queued ({n} ahead) · {} s", elapsed(since)),
+        Some(Progress {
+            queued: true,
+            queue_position: Some(n),
+        }) => format!("queued ({n} ahead) · {} s", elapsed(since)),
         Some(Progress { queued: true, .. }) => format!("queued · {} s", elapsed(since)),
         Some(Progress { queued: false, .. }) => format!("preparing · {} s", elapsed(since)),
         None => "requesting…".to_owned(),
     };
     match phase {
         Phase::Idle => (String::new(), false),
-        Phase::Requesting { since_ms, progress, .. } | Phase::Waiting { since_ms, progress, .. } => (waiting(*since_ms, progress), false),
+        Phase::Requesting {
+            since_ms, progress, ..
+        }
+        | Phase::Waiting {
+            since_ms, progress, ..
+        } => (waiting(*since_ms, progress), false),
         Phase::Loading => ("loading…".into(), false),
         Phase::Playing => ("playing".into(), false),
         Phase::Paused => ("paused".into(), false),
-        Phase::Failed { error, retry_at_ms } if *retry_at_ms > now_ms => {
-            (format!("failed: {error} · retry in {} s", (retry_at_ms - now_ms).div_ceil(1000)), true)
-        }
+        Phase::Failed { error, retry_at_ms } if *retry_at_ms > now_ms => (
+            format!(
+                "failed: {error} · retry in {} s",
+                (retry_at_ms - now_ms).div_ceil(1000)
+            ),
+            true,
+        ),
         Phase::Failed { error, .. } => (format!("failed: {error} · you can retry now"), true),
         Phase::GaveUp => ("still preparing, try again".into(), true),
         Phase::NotFound => ("no recording for this call".into(), true),
@@ -266,7 +390,14 @@ pub fn button(phase: &Phase, now_ms: u64) -> (&'static str, bool) {
 
 /// Whether the row has something the Stop button can stop.
 pub fn can_stop(phase: &Phase) -> bool {
-    matches!(phase, Phase::Requesting { .. } | Phase::Waiting { .. } | Phase::Loading | Phase::Playing | Phase::Paused)
+    matches!(
+        phase,
+        Phase::Requesting { .. }
+            | Phase::Waiting { .. }
+            | Phase::Loading
+            | Phase::Playing
+            | Phase::Paused
+    )
 }
 
 #[cfg(test)]
@@ -274,20 +405,39 @@ mod tests {
     use super::*;
 
     fn click(row: &RowModel, now_ms: u64) -> (RowModel, Vec<RowEffect>) {
-        row.step(RowEvent::Click { trusted: true, now_ms })
+        row.step(RowEvent::Click {
+            trusted: true,
+            now_ms,
+        })
     }
 
     fn accepted(retry_after_ms: Option<u64>) -> ProbeAnswer {
-        ProbeAnswer::Accepted { queued: true, queue_position: Some(2), retry_after_ms }
+        ProbeAnswer::Accepted {
+            queued: true,
+            queue_position: Some(2),
+            retry_after_ms,
+        }
     }
 
-    fn answer(row: &RowModel, a: ProbeAnswer, now_ms: u64, unit: f64) -> (RowModel, Vec<RowEffect>) {
-        row.step(RowEvent::Answer { answer: a, now_ms, unit })
+    fn answer(
+        row: &RowModel,
+        a: ProbeAnswer,
+        now_ms: u64,
+        unit: f64,
+    ) -> (RowModel, Vec<RowEffect>) {
+        row.step(RowEvent::Answer {
+            answer: a,
+            now_ms,
+            unit,
+        })
     }
 
     #[test]
     fn an_untrusted_click_does_nothing() {
-        let (row, effects) = RowModel::default().step(RowEvent::Click { trusted: false, now_ms: 1 });
+        let (row, effects) = RowModel::default().step(RowEvent::Click {
+            trusted: false,
+            now_ms: 1,
+        });
         assert_eq!(row, RowModel::default());
         assert!(effects.is_empty());
     }
@@ -296,7 +446,14 @@ mod tests {
     fn the_first_trusted_click_sends_at_once() {
         let (row, effects) = click(&RowModel::default(), 1000);
         assert_eq!(effects, vec![RowEffect::SendProbe]);
-        assert_eq!(row.phase, Phase::Requesting { since_ms: 1000, attempt: 0, progress: None });
+        assert_eq!(
+            row.phase,
+            Phase::Requesting {
+                since_ms: 1000,
+                attempt: 0,
+                progress: None
+            }
+        );
     }
 
     #[test]
@@ -332,13 +489,26 @@ mod tests {
     #[test]
     fn retry_after_larger_than_the_backoff_wins_and_smaller_does_not() {
         let (row, _) = click(&RowModel::default(), 0);
-        assert_eq!(answer(&row, accepted(Some(3000)), 10, 1.0).1, vec![RowEffect::SchedulePoll { delay_ms: 3000 }]);
-        assert_eq!(answer(&row, accepted(Some(100)), 10, 1.0).1, vec![RowEffect::SchedulePoll { delay_ms: 500 }]);
+        assert_eq!(
+            answer(&row, accepted(Some(3000)), 10, 1.0).1,
+            vec![RowEffect::SchedulePoll { delay_ms: 3000 }]
+        );
+        assert_eq!(
+            answer(&row, accepted(Some(100)), 10, 1.0).1,
+            vec![RowEffect::SchedulePoll { delay_ms: 500 }]
+        );
     }
 
     #[test]
     fn the_backoff_is_capped_at_8_seconds() {
-        let mut row = RowModel { phase: Phase::Requesting { since_ms: 0, attempt: 20, progress: None }, last_click_ms: Some(0) };
+        let mut row = RowModel {
+            phase: Phase::Requesting {
+                since_ms: 0,
+                attempt: 20,
+                progress: None,
+            },
+            last_click_ms: Some(0),
+        };
         let (next, effects) = answer(&row, accepted(None), 10, 1.0);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 8000 }]);
         row = next;
@@ -347,7 +517,14 @@ mod tests {
 
     #[test]
     fn it_gives_up_after_two_minutes() {
-        let row = RowModel { phase: Phase::Requesting { since_ms: 0, attempt: 3, progress: None }, last_click_ms: Some(0) };
+        let row = RowModel {
+            phase: Phase::Requesting {
+                since_ms: 0,
+                attempt: 3,
+                progress: None,
+            },
+            last_click_ms: Some(0),
+        };
         let (row, effects) = answer(&row, accepted(None), GIVE_UP_MS - 100, 1.0);
         assert!(effects.is_empty());
         assert_eq!(row.phase, Phase::GaveUp);
@@ -360,16 +537,42 @@ mod tests {
         let (row, _) = click(&RowModel::default(), 0);
         let (row, effects) = answer(&row, ProbeAnswer::NetworkError("offline".into()), 10, 0.0);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 0 }]);
-        let late = RowModel { phase: Phase::Requesting { since_ms: 0, attempt: 9, progress: None }, ..row };
-        let (late, _) = answer(&late, ProbeAnswer::NetworkError("offline".into()), GIVE_UP_MS, 0.0);
+        let late = RowModel {
+            phase: Phase::Requesting {
+                since_ms: 0,
+                attempt: 9,
+                progress: None,
+            },
+            ..row
+        };
+        let (late, _) = answer(
+            &late,
+            ProbeAnswer::NetworkError("offline".into()),
+            GIVE_UP_MS,
+            0.0,
+        );
         assert!(matches!(late.phase, Phase::Failed { ref error, .. } if error.contains("offline")));
     }
 
     #[test]
     fn failed_shows_the_error_and_enables_retry_when_its_time_comes() {
         let (row, _) = click(&RowModel::default(), 0);
-        let (row, _) = answer(&row, ProbeAnswer::Failed { error: "origin answered 500".into(), retry_after_ms: 30_000 }, 1000, 0.0);
-        assert_eq!(describe(&row.phase, 1000), ("failed: origin answered 500 · retry in 30 s".to_owned(), true));
+        let (row, _) = answer(
+            &row,
+            ProbeAnswer::Failed {
+                error: "origin answered 500".into(),
+                retry_after_ms: 30_000,
+            },
+            1000,
+            0.0,
+        );
+        assert_eq!(
+            describe(&row.phase, 1000),
+            (
+                "failed: origin answered 500 · retry in 30 s".to_owned(),
+                true
+            )
+        );
         assert_eq!(button(&row.phase, 1000), ("Retry", false));
         assert!(click(&row, 2000).1.is_empty());
         assert_eq!(button(&row.phase, 31_000), ("Retry", true));
@@ -379,47 +582,111 @@ mod tests {
     #[test]
     fn answers_map_to_their_states() {
         let (row, _) = click(&RowModel::default(), 0);
-        assert_eq!(answer(&row, ProbeAnswer::Playable, 5, 0.0), (RowModel { phase: Phase::Loading, last_click_ms: Some(0) }, vec![RowEffect::StartAudio]));
-        assert_eq!(answer(&row, ProbeAnswer::NotFound, 5, 0.0).0.phase, Phase::NotFound);
-        assert_eq!(answer(&row, ProbeAnswer::Unauthorized, 5, 0.0).0.phase, Phase::SignedOut);
-        assert!(matches!(answer(&row, ProbeAnswer::Unexpected(418), 5, 0.0).0.phase, Phase::Failed { .. }));
+        assert_eq!(
+            answer(&row, ProbeAnswer::Playable, 5, 0.0),
+            (
+                RowModel {
+                    phase: Phase::Loading,
+                    last_click_ms: Some(0)
+                },
+                vec![RowEffect::StartAudio]
+            )
+        );
+        assert_eq!(
+            answer(&row, ProbeAnswer::NotFound, 5, 0.0).0.phase,
+            Phase::NotFound
+        );
+        assert_eq!(
+            answer(&row, ProbeAnswer::Unauthorized, 5, 0.0).0.phase,
+            Phase::SignedOut
+        );
+        assert!(matches!(
+            answer(&row, ProbeAnswer::Unexpected(418), 5, 0.0).0.phase,
+            Phase::Failed { .. }
+        ));
     }
 
     #[test]
     fn stop_cancels_at_each_state() {
         let (requesting, _) = click(&RowModel::default(), 0);
-        assert_eq!(requesting.step(RowEvent::Stop), (RowModel { phase: Phase::Idle, last_click_ms: Some(0) }, vec![RowEffect::CancelInFlight]));
+        assert_eq!(
+            requesting.step(RowEvent::Stop),
+            (
+                RowModel {
+                    phase: Phase::Idle,
+                    last_click_ms: Some(0)
+                },
+                vec![RowEffect::CancelInFlight]
+            )
+        );
         let (waiting, _) = answer(&requesting, accepted(None), 5, 0.5);
-        assert_eq!(waiting.step(RowEvent::Stop).1, vec![RowEffect::CancelInFlight]);
+        assert_eq!(
+            waiting.step(RowEvent::Stop).1,
+            vec![RowEffect::CancelInFlight]
+        );
         let (stopped, _) = waiting.step(RowEvent::Stop);
         // A poll timer or answer that fires after the stop changes nothing.
         assert!(stopped.step(RowEvent::PollDue).1.is_empty());
         assert!(answer(&stopped, ProbeAnswer::Playable, 9, 0.0).1.is_empty());
-        let playing = RowModel { phase: Phase::Playing, last_click_ms: None };
+        let playing = RowModel {
+            phase: Phase::Playing,
+            last_click_ms: None,
+        };
         assert_eq!(playing.step(RowEvent::Stop).1, vec![RowEffect::PauseAudio]);
         assert!(RowModel::default().step(RowEvent::Stop).1.is_empty());
     }
 
     #[test]
     fn a_click_on_a_playing_row_pauses_and_another_resumes() {
-        let playing = RowModel { phase: Phase::Playing, last_click_ms: Some(0) };
+        let playing = RowModel {
+            phase: Phase::Playing,
+            last_click_ms: Some(0),
+        };
         let (paused, effects) = click(&playing, 5000);
-        assert_eq!((paused.phase.clone(), effects), (Phase::Paused, vec![RowEffect::PauseAudio]));
+        assert_eq!(
+            (paused.phase.clone(), effects),
+            (Phase::Paused, vec![RowEffect::PauseAudio])
+        );
         assert_eq!(click(&paused, 6000).1, vec![RowEffect::ResumeAudio]);
     }
 
     #[test]
     fn another_row_starting_pauses_this_one() {
-        let playing = RowModel { phase: Phase::Playing, last_click_ms: None };
-        assert_eq!(playing.step(RowEvent::OtherStarted).1, vec![RowEffect::PauseAudio]);
-        assert!(RowModel::default().step(RowEvent::OtherStarted).1.is_empty());
+        let playing = RowModel {
+            phase: Phase::Playing,
+            last_click_ms: None,
+        };
+        assert_eq!(
+            playing.step(RowEvent::OtherStarted).1,
+            vec![RowEffect::PauseAudio]
+        );
+        assert!(RowModel::default()
+            .step(RowEvent::OtherStarted)
+            .1
+            .is_empty());
     }
 
     #[test]
     fn waiting_describes_queue_position_and_elapsed_seconds() {
-        let p = Phase::Waiting { since_ms: 0, attempt: 1, delay_ms: 500, progress: Some(Progress { queued: true, queue_position: Some(3) }) };
+        let p = Phase::Waiting {
+            since_ms: 0,
+            attempt: 1,
+            delay_ms: 500,
+            progress: Some(Progress {
+                queued: true,
+                queue_position: Some(3),
+            }),
+        };
         assert_eq!(describe(&p, 4_200).0, "queued (3 ahead) · 4 s");
-        let p = Phase::Waiting { since_ms: 0, attempt: 1, delay_ms: 500, progress: Some(Progress { queued: false, queue_position: None }) };
+        let p = Phase::Waiting {
+            since_ms: 0,
+            attempt: 1,
+            delay_ms: 500,
+            progress: Some(Progress {
+                queued: false,
+                queue_position: None,
+            }),
+        };
         assert_eq!(describe(&p, 2_000).0, "preparing · 2 s");
     }
 }

@@ -26,7 +26,10 @@ pub enum ServeDecision {
     NotModified,
     Full,
     /// Inclusive byte positions, `first <= last < size`.
-    Partial { first: u64, last: u64 },
+    Partial {
+        first: u64,
+        last: u64,
+    },
     Unsatisfiable,
 }
 
@@ -51,8 +54,12 @@ pub fn parse_range(header: &str) -> Option<RangeSpec> {
     let (first, last) = (first.trim(), last.trim());
     match (first.is_empty(), last.is_empty()) {
         (true, true) => None,
-        (true, false) => Some(RangeSpec::Suffix { len: digits(last)?.unwrap_or(u64::MAX) }),
-        (false, true) => Some(digits(first)?.map_or(RangeSpec::PastAnyEnd, |first| RangeSpec::From { first })),
+        (true, false) => Some(RangeSpec::Suffix {
+            len: digits(last)?.unwrap_or(u64::MAX),
+        }),
+        (false, true) => {
+            Some(digits(first)?.map_or(RangeSpec::PastAnyEnd, |first| RangeSpec::From { first }))
+        }
         (false, false) => {
             let Some(first) = digits(first)? else {
                 // Both numbers valid but the first overflows: a valid range, beyond any file.
@@ -97,7 +104,9 @@ pub struct Conditions<'a> {
 
 /// Decides the answer for a cached object of `size` bytes with `etag`.
 pub fn decide(c: Conditions<'_>, size: u64, etag: &str) -> ServeDecision {
-    if c.if_none_match.is_some_and(|inm| if_none_match_matches(inm, etag)) {
+    if c.if_none_match
+        .is_some_and(|inm| if_none_match_matches(inm, etag))
+    {
         return ServeDecision::NotModified;
     }
     let range_applies = c.if_range.is_none_or(|v| strong_match(v.trim(), etag));
@@ -110,7 +119,10 @@ pub fn decide(c: Conditions<'_>, size: u64, etag: &str) -> ServeDecision {
 /// Weak comparison over a list of entity tags, or `*`.
 pub fn if_none_match_matches(header: &str, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
-    header.trim() == "*" || header.split(',').any(|candidate| bare(candidate) == bare(etag))
+    header.trim() == "*"
+        || header
+            .split(',')
+            .any(|candidate| bare(candidate) == bare(etag))
 }
 
 fn strong_match(candidate: &str, etag: &str) -> bool {
@@ -132,28 +144,65 @@ mod tests {
     use ServeDecision::*;
 
     fn range(h: &str, size: u64) -> ServeDecision {
-        decide(Conditions { range: Some(h), ..Default::default() }, size, "\"e\"")
+        decide(
+            Conditions {
+                range: Some(h),
+                ..Default::default()
+            },
+            size,
+            "\"e\"",
+        )
     }
 
     #[test]
     fn the_three_forms_select_the_right_bytes() {
         assert_eq!(range("bytes=0-0", 100), Partial { first: 0, last: 0 });
-        assert_eq!(range("bytes=10-19", 100), Partial { first: 10, last: 19 });
-        assert_eq!(range("bytes=90-", 100), Partial { first: 90, last: 99 });
-        assert_eq!(range("bytes=-10", 100), Partial { first: 90, last: 99 });
+        assert_eq!(
+            range("bytes=10-19", 100),
+            Partial {
+                first: 10,
+                last: 19
+            }
+        );
+        assert_eq!(
+            range("bytes=90-", 100),
+            Partial {
+                first: 90,
+                last: 99
+            }
+        );
+        assert_eq!(
+            range("bytes=-10", 100),
+            Partial {
+                first: 90,
+                last: 99
+            }
+        );
         assert_eq!(range("BYTES = 5 - 6", 100), Partial { first: 5, last: 6 });
     }
 
     #[test]
     fn a_last_position_past_the_end_is_clamped() {
-        assert_eq!(range("bytes=50-1000", 100), Partial { first: 50, last: 99 });
-        assert_eq!(range("bytes=0-99999999999999999999999", 100), Partial { first: 0, last: 99 });
+        assert_eq!(
+            range("bytes=50-1000", 100),
+            Partial {
+                first: 50,
+                last: 99
+            }
+        );
+        assert_eq!(
+            range("bytes=0-99999999999999999999999", 100),
+            Partial { first: 0, last: 99 }
+        );
     }
 
     #[test]
     fn a_suffix_longer_than_the_file_is_the_whole_file() {
         assert_eq!(range("bytes=-500", 100), Partial { first: 0, last: 99 });
-        assert_eq!(range("bytes=-99999999999999999999999", 100), Partial { first: 0, last: 99 });
+        assert_eq!(
+            range("bytes=-99999999999999999999999", 100),
+            Partial { first: 0, last: 99 }
+        );
     }
 
     #[test]
@@ -162,7 +211,10 @@ mod tests {
         assert_eq!(range("bytes=100-200", 100), Unsatisfiable);
         assert_eq!(range("bytes=-0", 100), Unsatisfiable);
         assert_eq!(range("bytes=99999999999999999999999-", 100), Unsatisfiable);
-        assert_eq!(range("bytes=99999999999999999999999-99999999999999999999999", 100), Unsatisfiable);
+        assert_eq!(
+            range("bytes=99999999999999999999999-99999999999999999999999", 100),
+            Unsatisfiable
+        );
     }
 
     #[test]
@@ -175,34 +227,69 @@ mod tests {
 
     #[test]
     fn malformed_other_unit_and_multi_ranges_are_ignored() {
-        for h in ["", "bytes", "bytes=", "bytes=-", "bytes=a-b", "bytes=5-4", "bytes=1-2,4-5", "items=0-1", "bytes=+1-2", "bytes=1--2", "bytes=0x1-2"] {
+        for h in [
+            "",
+            "bytes",
+            "bytes=",
+            "bytes=-",
+            "bytes=a-b",
+            "bytes=5-4",
+            "bytes=1-2,4-5",
+            "items=0-1",
+            "bytes=+1-2",
+            "bytes=1--2",
+            "bytes=0x1-2",
+        ] {
             assert_eq!(range(h, 100), Full, "{h:?}");
         }
     }
 
     #[test]
     fn if_none_match_is_a_weak_comparison_over_a_list() {
-        let c = |inm| Conditions { if_none_match: Some(inm), range: Some("bytes=0-1"), ..Default::default() };
+        let c = |inm| Conditions {
+            if_none_match: Some(inm),
+            range: Some("bytes=0-1"),
+            ..Default::default()
+        };
         assert_eq!(decide(c("\"e\""), 10, "\"e\""), NotModified);
         assert_eq!(decide(c("W/\"e\""), 10, "\"e\""), NotModified);
         assert_eq!(decide(c("\"x\", \"e\""), 10, "\"e\""), NotModified);
         assert_eq!(decide(c("*"), 10, "\"e\""), NotModified);
-        assert_eq!(decide(c("\"x\""), 10, "\"e\""), Partial { first: 0, last: 1 });
+        assert_eq!(
+            decide(c("\"x\""), 10, "\"e\""),
+            Partial { first: 0, last: 1 }
+        );
     }
 
     #[test]
     fn if_range_honours_the_range_only_for_the_same_strong_etag() {
-        let c = |ir| Conditions { if_range: Some(ir), range: Some("bytes=0-1"), ..Default::default() };
-        assert_eq!(decide(c("\"e\""), 10, "\"e\""), Partial { first: 0, last: 1 });
+        let c = |ir| Conditions {
+            if_range: Some(ir),
+            range: Some("bytes=0-1"),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide(c("\"e\""), 10, "\"e\""),
+            Partial { first: 0, last: 1 }
+        );
         assert_eq!(decide(c("\"old\""), 10, "\"e\""), Full);
         assert_eq!(decide(c("W/\"e\""), 10, "\"e\""), Full);
-        assert_eq!(decide(c("Sat, 28 Nov 2026 10:00:00 GMT"), 10, "\"e\""), Full);
+        assert_eq!(
+            decide(c("Sat, 28 Nov 2026 10:00:00 GMT"), 10, "\"e\""),
+            Full
+        );
     }
 
     #[test]
     fn content_range_values() {
-        assert_eq!(content_range(Partial { first: 0, last: 9 }, 10).as_deref(), Some("bytes 0-9/10"));
-        assert_eq!(content_range(Unsatisfiable, 10).as_deref(), Some("bytes */10"));
+        assert_eq!(
+            content_range(Partial { first: 0, last: 9 }, 10).as_deref(),
+            Some("bytes 0-9/10")
+        );
+        assert_eq!(
+            content_range(Unsatisfiable, 10).as_deref(),
+            Some("bytes */10")
+        );
         assert_eq!(content_range(Full, 10), None);
     }
 }

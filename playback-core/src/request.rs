@@ -19,16 +19,31 @@ mod tests {
     fn the_header_or_the_query_marks_a_user_action() {
         assert!(is_explicit_user_action(Some("play"), None));
         assert!(is_explicit_user_action(Some(" PLAY "), None));
-        assert!(is_explicit_user_action(None, Some("a=1&explicit_user_action=true")));
-        assert!(is_explicit_user_action(Some("nope"), Some("explicit_user_action=true")));
+        assert!(is_explicit_user_action(
+            None,
+            Some("a=1&explicit_user_action=true")
+        ));
+        assert!(is_explicit_user_action(
+            Some("nope"),
+            Some("explicit_user_action=true")
+        ));
     }
 
     #[test]
     fn anything_else_is_not_one() {
         assert!(!is_explicit_user_action(None, None));
         assert!(!is_explicit_user_action(Some("pause"), None));
-        assert!(!is_explicit_user_action(Some(""), Some("explicit_user_action=false")));
-        assert!(!is_explicit_user_action(None, Some("explicit_user_action=true1")));
-        assert!(!is_explicit_user_action(None, Some("xexplicit_user_action=true")));
+        assert!(!is_explicit_user_action(
+            Some(""),
+            Some("explicit_user_action=false")
+        ));
+        assert!(!is_explicit_user_action(
+            None,
+            Some("explicit_user_action=true1")
+        ));
+        assert!(!is_explicit_user_action(
+            None,
+            Some("xexplicit_user_action=true")
+        ));
     }
 }

@@ -34,7 +34,11 @@ impl Backoff {
 }
 
 /// Between the edge's origin attempts.
-pub const ORIGIN_RETRY: Backoff = Backoff { base_ms: 250, factor: 2, cap_ms: 10_000 };
+pub const ORIGIN_RETRY: Backoff = Backoff {
+    base_ms: 250,
+    factor: 2,
+    cap_ms: 10_000,
+};
 
 #[cfg(test)]
 mod tests {
@@ -42,7 +46,11 @@ mod tests {
 
     #[test]
     fn ceilings_grow_by_the_factor_up_to_the_cap() {
-        let b = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000 };
+        let b = Backoff {
+            base_ms: 500,
+            factor: 2,
+            cap_ms: 8_000,
+        };
         let c: Vec<u64> = (1..=7).map(|n| b.ceiling_ms(n)).collect();
         assert_eq!(c, vec![500, 1000, 2000, 4000, 8000, 8000, 8000]);
         assert_eq!(b.ceiling_ms(0), 500);
@@ -51,7 +59,11 @@ mod tests {
 
     #[test]
     fn full_jitter_spans_zero_to_the_ceiling() {
-        let b = Backoff { base_ms: 500, factor: 2, cap_ms: 8_000 };
+        let b = Backoff {
+            base_ms: 500,
+            factor: 2,
+            cap_ms: 8_000,
+        };
         assert_eq!(b.full_jitter_ms(2, 0.0), 0);
         assert_eq!(b.full_jitter_ms(2, 0.5), 500);
         assert_eq!(b.full_jitter_ms(2, 1.0), 1000);

@@ -19,7 +19,13 @@ pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
         ["healthz"] => (Route::Healthz, "GET, HEAD"),
         ["dev", "login"] => (Route::DevLogin, "GET"),
         ["api", "calls"] => (Route::Calls, "GET"),
-        ["api", "recordings", sid, "stream"] => (Route::Stream { call_sid: sid, head: method == "HEAD" }, "GET, HEAD"),
+        ["api", "recordings", sid, "stream"] => (
+            Route::Stream {
+                call_sid: sid,
+                head: method == "HEAD",
+            },
+            "GET, HEAD",
+        ),
         ["api", "recordings", sid, "status"] => (Route::Status { call_sid: sid }, "GET"),
         _ => return Route::NotFound,
     };
@@ -43,27 +49,65 @@ mod tests {
         assert_eq!(route("GET", "/healthz"), Route::Healthz);
         assert_eq!(route("GET", "/api/calls"), Route::Calls);
         assert_eq!(route("GET", "/dev/login"), Route::DevLogin);
-        assert_eq!(route("GET", "/api/recordings/CAx/stream"), Route::Stream { call_sid: "CAx", head: false });
-        assert_eq!(route("HEAD", "/api/recordings/CAx/stream"), Route::Stream { call_sid: "CAx", head: true });
-        assert_eq!(route("GET", "/api/recordings/CAx/status"), Route::Status { call_sid: "CAx" });
+        assert_eq!(
+            route("GET", "/api/recordings/CAx/stream"),
+            Route::Stream {
+                call_sid: "CAx",
+                head: false
+            }
+        );
+        assert_eq!(
+            route("HEAD", "/api/recordings/CAx/stream"),
+            Route::Stream {
+                call_sid: "CAx",
+                head: true
+            }
+        );
+        assert_eq!(
+            route("GET", "/api/recordings/CAx/status"),
+            Route::Status { call_sid: "CAx" }
+        );
     }
 
     #[test]
     fn wrong_methods_are_405_with_the_allowed_ones() {
-        assert_eq!(route("POST", "/api/calls"), Route::MethodNotAllowed { allow: "GET" });
-        assert_eq!(route("DELETE", "/api/recordings/x/stream"), Route::MethodNotAllowed { allow: "GET, HEAD" });
-        assert_eq!(route("HEAD", "/api/recordings/x/status"), Route::MethodNotAllowed { allow: "GET" });
+        assert_eq!(
+            route("POST", "/api/calls"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
+        assert_eq!(
+            route("DELETE", "/api/recordings/x/stream"),
+            Route::MethodNotAllowed { allow: "GET, HEAD" }
+        );
+        assert_eq!(
+            route("HEAD", "/api/recordings/x/status"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
     }
 
     #[test]
     fn anything_else_is_not_found() {
-        for p in ["/api", "/api/", "/api/calls/", "/api/recordings/x", "/api/recordings/x/stream/more", "//api/calls", "/API/calls"] {
+        for p in [
+            "/api",
+            "/api/",
+            "/api/calls/",
+            "/api/recordings/x",
+            "/api/recordings/x/stream/more",
+            "//api/calls",
+            "/API/calls",
+        ] {
             assert_eq!(route("GET", p), Route::NotFound, "{p}");
         }
     }
 
     #[test]
     fn an_empty_sid_segment_still_routes_and_fails_validation_later() {
-        assert_eq!(route("GET", "/api/recordings//stream"), Route::Stream { call_sid: "", head: false });
+        assert_eq!(
+            route("GET", "/api/recordings//stream"),
+            Route::Stream {
+                call_sid: "",
+                head: false
+            }
+        );
     }
 }

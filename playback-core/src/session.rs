@@ -47,7 +47,11 @@ pub fn sign(claims: &Claims, secret: &[u8]) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
     let signing_input = format!("{header}.{payload}");
-    let signature = URL_SAFE_NO_PAD.encode(mac(secret, signing_input.as_bytes()).finalize().into_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(
+        mac(secret, signing_input.as_bytes())
+            .finalize()
+            .into_bytes(),
+    );
     format!("{signing_input}.{signature}")
 }
 
@@ -63,19 +67,25 @@ pub fn verify(token: &str, secret: &[u8], now: u64) -> Result<Claims, TokenError
         return Err(TokenError::Malformed);
     };
 
-    let header_json = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| TokenError::Malformed)?;
+    let header_json = URL_SAFE_NO_PAD
+        .decode(header_b64)
+        .map_err(|_| TokenError::Malformed)?;
     let header: Header = serde_json::from_slice(&header_json).map_err(|_| TokenError::Malformed)?;
     if header.alg != "HS256" {
         return Err(TokenError::UnsupportedAlgorithm);
     }
 
-    let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| TokenError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature_b64)
+        .map_err(|_| TokenError::Malformed)?;
     let signed_len = header_b64.len() + 1 + payload_b64.len();
     mac(secret, &token.as_bytes()[..signed_len])
         .verify_slice(&signature)
         .map_err(|_| TokenError::BadSignature)?;
 
-    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| TokenError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| TokenError::Malformed)?;
     let claims: Claims = serde_json::from_slice(&payload).map_err(|_| TokenError::BadClaims)?;
     if claims.exp <= now {
         return Err(TokenError::Expired);
@@ -92,10 +102,16 @@ fn mac(secret: &[u8], input: &[u8]) -> HmacSha256 {
 
 /// Finds the session token in an `Authorization` header value or a `Cookie`
 /// header value; the header wins when both are present.
-pub fn token_from_headers<'a>(authorization: Option<&'a str>, cookie: Option<&'a str>) -> Option<&'a str> {
+pub fn token_from_headers<'a>(
+    authorization: Option<&'a str>,
+    cookie: Option<&'a str>,
+) -> Option<&'a str> {
     if let Some(auth) = authorization {
         let (scheme, rest) = auth.trim().split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim()).filter(|t| !t.is_empty());
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| rest.trim())
+            .filter(|t| !t.is_empty());
     }
     cookie?
         .split(';')
@@ -121,7 +137,11 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn claims(exp: u64) -> Claims {
-        Claims { bid: BusinessId::parse("acme").unwrap(), sub: "agent-7".into(), exp }
+        Claims {
+            bid: BusinessId::parse("acme").unwrap(),
+            sub: "agent-7".into(),
+            exp,
+        }
     }
 
     fn forge(header: &str, payload: &str, secret: &[u8]) -> String {
@@ -157,18 +177,34 @@ mod tests {
         let mut parts: Vec<&str> = token.split('.').collect();
         let evil = URL_SAFE_NO_PAD.encode(r#"{"bid":"globex","sub":"x","exp":9999999999}"#);
         parts[1] = &evil;
-        assert_eq!(verify(&parts.join("."), SECRET, NOW), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(&parts.join("."), SECRET, NOW),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let payload = r#"{"bid":"acme","sub":"x","exp":9999999999}"#;
-        let none = format!("{}.{}.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#), URL_SAFE_NO_PAD.encode(payload));
-        assert_eq!(verify(&none, SECRET, NOW), Err(TokenError::UnsupportedAlgorithm));
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
+        assert_eq!(
+            verify(&none, SECRET, NOW),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
         let hs512 = forge(r#"{"alg":"HS512"}"#, payload, SECRET);
-        assert_eq!(verify(&hs512, SECRET, NOW), Err(TokenError::UnsupportedAlgorithm));
+        assert_eq!(
+            verify(&hs512, SECRET, NOW),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
         let lower = forge(r#"{"alg":"hs256"}"#, payload, SECRET);
-        assert_eq!(verify(&lower, SECRET, NOW), Err(TokenError::UnsupportedAlgorithm));
+        assert_eq!(
+            verify(&lower, SECRET, NOW),
+            Err(TokenError::UnsupportedAlgorithm)
+        );
     }
 
     #[test]
@@ -181,7 +217,11 @@ mod tests {
             r#"{"bid":"acme","sub":"x","exp":"soon"}"#,
         ] {
             let t = forge(r#"{"alg":"HS256"}"#, payload, SECRET);
-            assert_eq!(verify(&t, SECRET, NOW), Err(TokenError::BadClaims), "{payload}");
+            assert_eq!(
+                verify(&t, SECRET, NOW),
+                Err(TokenError::BadClaims),
+                "{payload}"
+            );
         }
     }
 
@@ -196,8 +236,14 @@ mod tests {
     fn token_is_found_in_bearer_header_or_cookie() {
         assert_eq!(token_from_headers(Some("Bearer abc"), None), Some("abc"));
         assert_eq!(token_from_headers(Some("bearer  abc "), None), Some("abc"));
-        assert_eq!(token_from_headers(Some("Basic abc"), Some("rec_session=x")), None);
-        assert_eq!(token_from_headers(None, Some("a=1; rec_session=xyz; b=2")), Some("xyz"));
+        assert_eq!(
+            token_from_headers(Some("Basic abc"), Some("rec_session=x")),
+            None
+        );
+        assert_eq!(
+            token_from_headers(None, Some("a=1; rec_session=xyz; b=2")),
+            Some("xyz")
+        );
         assert_eq!(token_from_headers(None, Some("rec_sessionx=1")), None);
         assert_eq!(token_from_headers(None, None), None);
     }
@@ -205,7 +251,10 @@ mod tests {
     #[test]
     fn the_dev_cookie_is_http_only_lax_and_scoped_to_root() {
         let c = session_cookie("t", 3600, false);
-        assert_eq!(c, "rec_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600");
+        assert_eq!(
+            c,
+            "rec_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600"
+        );
         assert!(session_cookie("t", 1, true).ends_with("; Secure"));
     }
 }

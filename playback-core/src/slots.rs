@@ -25,34 +25,66 @@ pub struct SlotTable {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Acquire {
-    Granted { expires_ms: u64 },
+    Granted {
+        expires_ms: u64,
+    },
     /// `position` 0 is the head of the queue.
-    Queued { position: u32 },
+    Queued {
+        position: u32,
+    },
 }
 
 impl SlotTable {
     /// Takes a slot for `owner`, or queues it. Idempotent: an owner that
     /// holds a lease gets it renewed, one already queued keeps its place.
     /// Returns the answer and the owners newly granted a lease by expiries.
-    pub fn acquire(&mut self, owner: &str, now: u64, slots: u32, lease_ms: u64) -> (Acquire, Vec<String>) {
+    pub fn acquire(
+        &mut self,
+        owner: &str,
+        now: u64,
+        slots: u32,
+        lease_ms: u64,
+    ) -> (Acquire, Vec<String>) {
         let woken = self.expire(now, slots, lease_ms);
         if let Some(lease) = self.leases.iter_mut().find(|l| l.owner == owner) {
             lease.expires_ms = now + lease_ms;
-            return (Acquire::Granted { expires_ms: lease.expires_ms }, woken);
+            return (
+                Acquire::Granted {
+                    expires_ms: lease.expires_ms,
+                },
+                woken,
+            );
         }
         if !self.queue.iter().any(|q| q == owner) {
             if self.queue.is_empty() && self.leases.len() < slots as usize {
-                self.leases.push(SlotLease { owner: owner.to_owned(), expires_ms: now + lease_ms });
-                return (Acquire::Granted { expires_ms: now + lease_ms }, woken);
+                self.leases.push(SlotLease {
+                    owner: owner.to_owned(),
+                    expires_ms: now + lease_ms,
+                });
+                return (
+                    Acquire::Granted {
+                        expires_ms: now + lease_ms,
+                    },
+                    woken,
+                );
             }
             self.queue.push_back(owner.to_owned());
         }
-        (Acquire::Queued { position: self.position(owner).unwrap_or(0) }, woken)
+        (
+            Acquire::Queued {
+                position: self.position(owner).unwrap_or(0),
+            },
+            woken,
+        )
     }
 
     /// Extends `owner`'s lease; `false` when it no longer holds one.
     pub fn renew(&mut self, owner: &str, now: u64, lease_ms: u64) -> bool {
-        match self.leases.iter_mut().find(|l| l.owner == owner && l.expires_ms > now) {
+        match self
+            .leases
+            .iter_mut()
+            .find(|l| l.owner == owner && l.expires_ms > now)
+        {
             Some(lease) => {
                 lease.expires_ms = now + lease_ms;
                 true
@@ -75,8 +107,13 @@ impl SlotTable {
         self.leases.retain(|l| l.expires_ms > now);
         let mut granted = Vec::new();
         while self.leases.len() < slots as usize {
-            let Some(next) = self.queue.pop_front() else { break };
-            self.leases.push(SlotLease { owner: next.clone(), expires_ms: now + lease_ms });
+            let Some(next) = self.queue.pop_front() else {
+                break;
+            };
+            self.leases.push(SlotLease {
+                owner: next.clone(),
+                expires_ms: now + lease_ms,
+            });
             granted.push(next);
         }
         granted
@@ -87,7 +124,9 @@ impl SlotTable {
     }
 
     pub fn holds(&self, owner: &str, now: u64) -> bool {
-        self.leases.iter().any(|l| l.owner == owner && l.expires_ms > now)
+        self.leases
+            .iter()
+            .any(|l| l.owner == owner && l.expires_ms > now)
     }
 
     /// When the next lease expires, for the business object's alarm.
@@ -111,8 +150,14 @@ mod tests {
         let mut t = SlotTable::default();
         assert!(granted(t.acquire("a", 0, 2, LEASE).0));
         assert!(granted(t.acquire("b", 0, 2, LEASE).0));
-        assert_eq!(t.acquire("c", 0, 2, LEASE).0, Acquire::Queued { position: 0 });
-        assert_eq!(t.acquire("d", 0, 2, LEASE).0, Acquire::Queued { position: 1 });
+        assert_eq!(
+            t.acquire("c", 0, 2, LEASE).0,
+            Acquire::Queued { position: 0 }
+        );
+        assert_eq!(
+            t.acquire("d", 0, 2, LEASE).0,
+            Acquire::Queued { position: 1 }
+        );
         assert_eq!(t.leases.len(), 2);
     }
 
@@ -120,10 +165,16 @@ mod tests {
     fn acquire_is_idempotent_for_holders_and_waiters() {
         let mut t = SlotTable::default();
         t.acquire("a", 0, 1, LEASE);
-        assert_eq!(t.acquire("a", 500, 1, LEASE).0, Acquire::Granted { expires_ms: 1500 });
+        assert_eq!(
+            t.acquire("a", 500, 1, LEASE).0,
+            Acquire::Granted { expires_ms: 1500 }
+        );
         t.acquire("b", 0, 1, LEASE);
         t.acquire("c", 0, 1, LEASE);
-        assert_eq!(t.acquire("b", 0, 1, LEASE).0, Acquire::Queued { position: 0 });
+        assert_eq!(
+            t.acquire("b", 0, 1, LEASE).0,
+            Acquire::Queued { position: 0 }
+        );
         assert_eq!(t.queue.len(), 2);
     }
 
@@ -135,7 +186,10 @@ mod tests {
         t.acquire("c", 0, 1, LEASE);
         assert_eq!(t.release("a", 10, 1, LEASE), vec!["b".to_string()]);
         assert!(t.holds("b", 10));
-        assert_eq!(t.acquire("b", 20, 1, LEASE).0, Acquire::Granted { expires_ms: 1020 });
+        assert_eq!(
+            t.acquire("b", 20, 1, LEASE).0,
+            Acquire::Granted { expires_ms: 1020 }
+        );
         assert_eq!(t.position("c"), Some(0));
     }
 
@@ -145,7 +199,10 @@ mod tests {
         t.acquire("a", 0, 1, LEASE);
         t.acquire("b", 0, 1, LEASE);
         t.release("a", 10, 1, LEASE);
-        assert_eq!(t.acquire("z", 10, 1, LEASE).0, Acquire::Queued { position: 0 });
+        assert_eq!(
+            t.acquire("z", 10, 1, LEASE).0,
+            Acquire::Queued { position: 0 }
+        );
         assert!(t.holds("b", 10));
     }
 

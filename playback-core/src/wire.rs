@@ -26,11 +26,17 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(error: impl Into<String>) -> Self {
-        ErrorBody { error: error.into(), detail: None }
+        ErrorBody {
+            error: error.into(),
+            detail: None,
+        }
     }
 
     pub fn with_detail(error: impl Into<String>, detail: impl Into<String>) -> Self {
-        ErrorBody { error: error.into(), detail: Some(detail.into()) }
+        ErrorBody {
+            error: error.into(),
+            detail: Some(detail.into()),
+        }
     }
 }
 
@@ -45,8 +51,18 @@ pub struct AcceptedBody {
 }
 
 impl AcceptedBody {
-    pub fn new(status: &str, call_sid: &CallSid, retry_after_ms: u64, queue_position: Option<u32>) -> Self {
-        AcceptedBody { status: status.into(), call_sid: call_sid.clone(), retry_after_ms, queue_position }
+    pub fn new(
+        status: &str,
+        call_sid: &CallSid,
+        retry_after_ms: u64,
+        queue_position: Option<u32>,
+    ) -> Self {
+        AcceptedBody {
+            status: status.into(),
+            call_sid: call_sid.clone(),
+            retry_after_ms,
+            queue_position,
+        }
     }
 
     /// `Retry-After` in whole seconds, at least 1.
@@ -88,6 +104,14 @@ pub struct StatusBody {
 
 impl StatusBody {
     pub fn new(status: &str, call_sid: &CallSid) -> Self {
-        StatusBody { status: status.into(), call_sid: call_sid.clone(), queue_position: None, attempts: None, retry_after_ms: None, error: None, size: None }
+        StatusBody {
+            status: status.into(),
+            call_sid: call_sid.clone(),
+            queue_position: None,
+            attempts: None,
+            retry_after_ms: None,
+            error: None,
+            size: None,
+        }
     }
 }

@@ -14,7 +14,11 @@ use proptest::prelude::*;
 
 const CALLS: usize = 5;
 const LEASE_MS: u64 = 10_000;
-const P: DownloadPolicy = DownloadPolicy { max_attempts: 3, failed_cooldown_ms: 5_000, not_found_ttl_ms: 3_000 };
+const P: DownloadPolicy = DownloadPolicy {
+    max_attempts: 3,
+    failed_cooldown_ms: 5_000,
+    not_found_ttl_ms: 3_000,
+};
 
 #[derive(Debug, Clone)]
 enum Ev {
@@ -81,11 +85,15 @@ impl World {
             match e {
                 Effect::SetAlarm { .. } => self.alarm[c] = true,
                 Effect::ReleaseSlot => {
-                    let woken = self.table.release(&Self::owner(c), self.now, self.slots, LEASE_MS);
+                    let woken = self
+                        .table
+                        .release(&Self::owner(c), self.now, self.slots, LEASE_MS);
                     self.wake(woken);
                 }
                 Effect::AcquireSlot => {
-                    let (answer, woken) = self.table.acquire(&Self::owner(c), self.now, self.slots, LEASE_MS);
+                    let (answer, woken) =
+                        self.table
+                            .acquire(&Self::owner(c), self.now, self.slots, LEASE_MS);
                     self.wake(woken);
                     if let Acquire::Granted { .. } = answer {
                         let granted = download::on_slot_granted(&self.state[c], self.now);
@@ -133,7 +141,8 @@ impl World {
                     if matches!(outcome, AttemptOutcome::Stored { .. }) {
                         self.cached[c] = true;
                     }
-                    let step = download::on_attempt_finished(&self.state[c], outcome, self.now, 0.5, &P);
+                    let step =
+                        download::on_attempt_finished(&self.state[c], outcome, self.now, 0.5, &P);
                     self.apply(c, step);
                 }
             }
@@ -166,12 +175,27 @@ impl World {
         for c in 0..CALLS {
             assert!(self.in_flight[c] <= 1, "two downloads of call {c} at once");
         }
-        assert!(self.table.leases.len() <= self.slots as usize, "more leases than slots: {:?}", self.table);
+        assert!(
+            self.table.leases.len() <= self.slots as usize,
+            "more leases than slots: {:?}",
+            self.table
+        );
         let running: u32 = self.in_flight.iter().sum();
-        assert!(running <= self.slots, "{running} downloads at once with {} slots", self.slots);
+        assert!(
+            running <= self.slots,
+            "{running} downloads at once with {} slots",
+            self.slots
+        );
         let owners: BTreeSet<&str> = self.table.leases.iter().map(|l| l.owner.as_str()).collect();
-        assert_eq!(owners.len(), self.table.leases.len(), "an owner holds two leases");
-        assert_eq!(self.downloads_after_ready, 0, "a ready call downloaded again");
+        assert_eq!(
+            owners.len(),
+            self.table.leases.len(),
+            "an owner holds two leases"
+        );
+        assert_eq!(
+            self.downloads_after_ready, 0,
+            "a ready call downloaded again"
+        );
     }
 
     /// Lets every download finish well and every alarm fire, with time passing,
@@ -187,13 +211,23 @@ impl World {
         }
         for c in 0..CALLS {
             assert!(
-                matches!(self.state[c], CallState::None | CallState::Ready { .. } | CallState::Failed { .. } | CallState::NotFound { .. }),
+                matches!(
+                    self.state[c],
+                    CallState::None
+                        | CallState::Ready { .. }
+                        | CallState::Failed { .. }
+                        | CallState::NotFound { .. }
+                ),
                 "call {c} stuck in {:?} (table {:?})",
                 self.state[c],
                 self.table
             );
         }
-        assert!(self.table.leases.is_empty() && self.table.queue.is_empty(), "leases or waiters left: {:?}", self.table);
+        assert!(
+            self.table.leases.is_empty() && self.table.queue.is_empty(),
+            "leases or waiters left: {:?}",
+            self.table
+        );
     }
 }
 

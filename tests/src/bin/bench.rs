@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::future::join_all;
+use futures_util::StreamExt;
 use integration_tests::browser::Browser;
 use integration_tests::{bulk_call, free_port, repo_root, token_for, EdgeOptions, Stack};
 use playback_core::player::POLL;
@@ -37,34 +38,74 @@ fn spread(v: &[f64]) -> String {
 }
 
 fn latency(ms: u64) -> Knobs {
-    Knobs { all: FaultSet { latency_ms: ms, ..Default::default() }, ..Default::default() }
+    Knobs {
+        all: FaultSet {
+            latency_ms: ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 fn gz_len(path: &Path) -> u64 {
-    let out = Command::new("gzip").arg("-9c").arg(path).output().expect("gzip");
+    let out = Command::new("gzip")
+        .arg("-9c")
+        .arg(path)
+        .output()
+        .expect("gzip");
     out.stdout.len() as u64
 }
 
 fn sizes(rows: &mut Vec<Row>) {
     let root = repo_root();
     let mut client = 0;
-    for entry in std::fs::read_dir(root.join("dist/client")).expect("dist/client: run scripts/build").flatten() {
+    for entry in std::fs::read_dir(root.join("dist/client"))
+        .expect("dist/client: run scripts/build")
+        .flatten()
+    {
         let p = entry.path();
-        if matches!(p.extension().and_then(|e| e.to_str()), Some("wasm" | "js" | "css" | "html")) {
+        if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("wasm" | "js" | "css" | "html")
+        ) {
             client += gz_len(&p);
         }
     }
-    rows.push(Row { scenario: "browser download (wasm+JS+CSS+HTML, gzip -9)".into(), figure: format!("{:.1} KB", client as f64 / 1000.0), baseline: "target 100 KB".into(), ratio: format!("{:.2}", client as f64 / 100_000.0) });
+    rows.push(Row {
+        scenario: "browser download (wasm+JS+CSS+HTML, gzip -9)".into(),
+        figure: format!("{:.1} KB", client as f64 / 1000.0),
+        baseline: "target 100 KB".into(),
+        ratio: format!("{:.2}", client as f64 / 100_000.0),
+    });
     let worker = gz_len(&root.join("edge/build/index_bg.wasm"));
-    rows.push(Row { scenario: "worker wasm (gzip -9)".into(), figure: format!("{:.1} KB", worker as f64 / 1000.0), baseline: "target 400 KB; free plan 3 MB".into(), ratio: format!("{:.2}", worker as f64 / 400_000.0) });
+    rows.push(Row {
+        scenario: "worker wasm (gzip -9)".into(),
+        figure: format!("{:.1} KB", worker as f64 / 1000.0),
+        baseline: "target 400 KB; free plan 3 MB".into(),
+        ratio: format!("{:.2}", worker as f64 / 400_000.0),
+    });
 }
 
 async fn storm(rows: &mut Vec<Row>) {
-    let stack = Stack::start_with(latency(500), EdgeOptions::default().var("SLOTS_PER_BUSINESS", 10)).await;
+    let stack = Stack::start_with(
+        latency(500),
+        EdgeOptions::default().var("SLOTS_PER_BUSINESS", 10),
+    )
+    .await;
     let calls: Vec<String> = (0..10).map(|n| bulk_call(&stack, "initech", n)).collect();
-    let requests = calls.iter().flat_map(|sid| (0..300).map(move |_| sid.clone())).collect::<Vec<_>>();
+    let requests = calls
+        .iter()
+        .flat_map(|sid| (0..300).map(move |_| sid.clone()))
+        .collect::<Vec<_>>();
     let answered = join_all(requests.iter().map(|sid| stack.play("initech", sid).send())).await;
-    let ok = answered.iter().filter(|r| r.as_ref().map(|r| matches!(r.status().as_u16(), 200 | 202)).unwrap_or(false)).count();
+    let ok = answered
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .map(|r| matches!(r.status().as_u16(), 200 | 202))
+                .unwrap_or(false)
+        })
+        .count();
     let mut others = std::collections::BTreeMap::new();
     for r in &answered {
         let key = match r {
@@ -77,13 +118,23 @@ async fn storm(rows: &mut Vec<Row>) {
     }
     eprintln!("storm answers: {others:?}");
     for sid in &calls {
-        stack.wait_status("initech", sid, "ready", Duration::from_secs(120)).await;
+        stack
+            .wait_status("initech", sid, "ready", Duration::from_secs(120))
+            .await;
     }
     let stats = stack.origin.stats();
     let downloads: u64 = calls.iter().map(|s| stats.call(s).attempts as u64).sum();
     rows.push(Row {
-        scenario: format!("click storm: {} concurrent plays over {} uncached calls", requests.len(), calls.len()),
-        figure: format!("{:.3} origin downloads per recording; {ok}/{} answered 200/202 ({others:?})", downloads as f64 / calls.len() as f64, requests.len()),
+        scenario: format!(
+            "click storm: {} concurrent plays over {} uncached calls",
+            requests.len(),
+            calls.len()
+        ),
+        figure: format!(
+            "{:.3} origin downloads per recording; {ok}/{} answered 200/202 ({others:?})",
+            downloads as f64 / calls.len() as f64,
+            requests.len()
+        ),
         baseline: "goal 1.000".into(),
         ratio: format!("{:.3}", downloads as f64 / calls.len() as f64),
     });
@@ -92,20 +143,46 @@ async fn storm(rows: &mut Vec<Row>) {
 async fn slots(rows: &mut Vec<Row>) {
     let slots = 3u64;
     let lat = 300u64;
-    let stack = Stack::start_with(latency(lat), EdgeOptions::default().var("SLOTS_PER_BUSINESS", slots)).await;
+    let stack = Stack::start_with(
+        latency(lat),
+        EdgeOptions::default().var("SLOTS_PER_BUSINESS", slots),
+    )
+    .await;
     let calls: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
     let t = Instant::now();
-    join_all(calls.iter().map(|sid| stack.play("acme", sid).send())).await;
-    for sid in &calls {
-        stack.wait_status("acme", sid, "ready", Duration::from_secs(120)).await;
+    let clicks: Vec<_> = calls
+        .iter()
+        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
+        .collect();
+    // Drained when the origin has sent the last body (read in-process: no polling requests add to it).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while calls
+        .iter()
+        .any(|sid| stack.origin.stats().call(sid).completed == 0)
+    {
+        assert!(Instant::now() < deadline, "the queue did not drain");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let drain = t.elapsed().as_millis() as f64;
+    for c in clicks {
+        c.await.unwrap().unwrap();
+    }
+    for sid in &calls {
+        stack
+            .wait_status("acme", sid, "ready", Duration::from_secs(120))
+            .await;
+    }
     let ideal = (calls.len() as u64).div_ceil(slots) * lat;
     let peak = stack.origin.stats().business("acme").peak;
-    rows.push(Row { scenario: format!("peak concurrent origin downloads, SLOTS_PER_BUSINESS={slots}"), figure: peak.to_string(), baseline: slots.to_string(), ratio: format!("{:.2}", peak as f64 / slots as f64) });
+    rows.push(Row {
+        scenario: format!("peak concurrent origin downloads, SLOTS_PER_BUSINESS={slots}"),
+        figure: peak.to_string(),
+        baseline: slots.to_string(),
+        ratio: format!("{:.2}", peak as f64 / slots as f64),
+    });
     rows.push(Row {
         scenario: format!("drain 30 queued calls at {lat} ms origin latency"),
-        figure: format!("{drain:.0} ms (status polled every 50 ms)"),
+        figure: format!("{drain:.0} ms (first click to the origin's last byte)"),
         baseline: format!("ideal ceil(30/{slots})×{lat} = {ideal} ms"),
         ratio: format!("{:.2}", drain / ideal as f64),
     });
@@ -120,7 +197,12 @@ async fn cold_to_ready(rows: &mut Vec<Row>, lat: u64, runs: usize) {
         let t = Instant::now();
         let mut attempt = 0;
         loop {
-            let r = stack.play("globex", &sid).header("Range", "bytes=0-0").send().await.unwrap();
+            let r = stack
+                .play("globex", &sid)
+                .header("Range", "bytes=0-0")
+                .send()
+                .await
+                .unwrap();
             match r.status().as_u16() {
                 206 | 200 => break,
                 202 => {
@@ -141,12 +223,19 @@ async fn cold_to_ready(rows: &mut Vec<Row>, lat: u64, runs: usize) {
         scenario: format!("cold first click → ready, origin latency {lat} ms (median of {runs})"),
         figure: format!("{m:.0} ms (range {spread})"),
         baseline: format!("origin latency alone {lat} ms"),
-        ratio: if lat > 0 { format!("{:.2}", m / lat as f64) } else { "n/a".into() },
+        ratio: if lat > 0 {
+            format!("{:.2}", m / lat as f64)
+        } else {
+            "n/a".into()
+        },
     });
 }
 
 fn rand_unit() -> f64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     (nanos % 1000) as f64 / 1000.0
 }
 
@@ -167,15 +256,35 @@ const WRK_RUNS: usize = 3;
 
 fn wrk(url: &str, connections: u32, headers: &[(&str, String)]) -> (f64, String) {
     let mut cmd = Command::new("wrk");
-    cmd.args([if connections > 1 { "-t2" } else { "-t1" }, &format!("-c{connections}"), "-d3s", "--latency"]);
+    cmd.args([
+        if connections > 1 { "-t2" } else { "-t1" },
+        &format!("-c{connections}"),
+        "-d3s",
+        "--latency",
+    ]);
     for (k, v) in headers {
         cmd.arg("-H").arg(format!("{k}: {v}"));
     }
-    let out = cmd.arg(url).output().expect("wrk (scripts/bench installs it)");
+    let out = cmd
+        .arg(url)
+        .output()
+        .expect("wrk (scripts/bench installs it)");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let rps = text.lines().find(|l| l.starts_with("Requests/sec:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0.0);
-    let p50 = text.lines().find(|l| l.trim_start().starts_with("50%")).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned()).unwrap_or_default();
-    let p99 = text.lines().find(|l| l.trim_start().starts_with("99%")).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned()).unwrap_or_default();
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0);
+    let p50 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("50%"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
+        .unwrap_or_default();
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
+        .unwrap_or_default();
     (rps, format!("p50 {p50}, p99 {p99}"))
 }
 
@@ -228,19 +337,30 @@ impl Nginx {
              server {{ listen 127.0.0.1:{port} backlog=65535; {body} }} }}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let child = Command::new("nginx").arg("-c").arg(dir.path().join("nginx.conf")).spawn().expect("nginx (scripts/bench installs it)");
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .spawn()
+            .expect("nginx (scripts/bench installs it)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "nginx did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Nginx { child, port, _dir: dir }
+        Nginx {
+            child,
+            port,
+            _dir: dir,
+        }
     }
 }
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM lets the master stop its workers; SIGKILL would orphan them.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
         let _ = self.child.wait();
     }
 }
@@ -248,18 +368,40 @@ impl Drop for Nginx {
 async fn cached_serving(rows: &mut Vec<Row>) {
     let stack = Stack::start().await;
     let catalog = stack.origin.stub.catalog().clone();
-    let by_duration = |b: &str, d: u32| catalog.listed_calls(b).find(|c| c.summary.duration_s == d).unwrap().clone();
-    let auth = |b: &str| [("Authorization", format!("Bearer {}", token_for(b))), ("X-User-Action", "play".to_string())];
+    let by_duration = |b: &str, d: u32| {
+        catalog
+            .listed_calls(b)
+            .find(|c| c.summary.duration_s == d)
+            .unwrap()
+            .clone()
+    };
+    let auth = |b: &str| {
+        [
+            ("Authorization", format!("Bearer {}", token_for(b))),
+            ("X-User-Action", "play".to_string()),
+        ]
+    };
 
     // Issue 3's figure: a 1 MB recording against a plain static file server.
     let one_mb = by_duration("globex", 61);
     let sid = one_mb.summary.call_sid.to_string();
     let bytes = stack.cache("globex", &sid).await;
     let nginx = Nginx::static_files(&[("recording.wav", &bytes)]);
-    let (edge, edge_spread, edge_lat) = wrk_median(&stack.url(&format!("/api/recordings/{sid}/stream")), 16, &auth("globex"));
-    let (peer, peer_spread, peer_lat) = wrk_median(&format!("http://127.0.0.1:{}/recording.wav", nginx.port), 16, &[]);
+    let (edge, edge_spread, edge_lat) = wrk_median(
+        &stack.url(&format!("/api/recordings/{sid}/stream")),
+        16,
+        &auth("globex"),
+    );
+    let (peer, peer_spread, peer_lat) = wrk_median(
+        &format!("http://127.0.0.1:{}/recording.wav", nginx.port),
+        16,
+        &[],
+    );
     rows.push(Row {
-        scenario: format!("cached 200 of a {:.2} MB recording, 16 connections", bytes.len() as f64 / 1e6),
+        scenario: format!(
+            "cached 200 of a {:.2} MB recording, 16 connections",
+            bytes.len() as f64 / 1e6
+        ),
         figure: format!("{edge:.0} req/s (runs {edge_spread}; {edge_lat})"),
         baseline: format!("nginx static file: {peer:.0} req/s (runs {peer_spread}; {peer_lat})"),
         ratio: format!("{:.2}", edge / peer.max(1.0)),
@@ -273,8 +415,16 @@ async fn cached_serving(rows: &mut Vec<Row>) {
         let sid = call.summary.call_sid.to_string();
         let size = call.recording.len();
         stack.cache(business, &sid).await;
-        let peer_url = format!("http://127.0.0.1:{}/v1/businesses/{business}/calls/{sid}/recording", pull.port);
-        let warmed = reqwest::get(&peer_url).await.unwrap().bytes().await.unwrap();
+        let peer_url = format!(
+            "http://127.0.0.1:{}/v1/businesses/{business}/calls/{sid}/recording",
+            pull.port
+        );
+        let warmed = reqwest::get(&peer_url)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         assert_eq!(warmed.len() as u64, size);
         let edge_url = stack.url(&format!("/api/recordings/{sid}/stream"));
         let half = size / 2;
@@ -287,12 +437,20 @@ async fn cached_serving(rows: &mut Vec<Row>) {
                     edge_headers.push(("Range", range.clone()));
                     peer_headers.push(("Range", range));
                 }
-                let (edge, edge_spread, edge_lat) = wrk_median(&edge_url, connections, &edge_headers);
-                let (peer, peer_spread, peer_lat) = wrk_median(&peer_url, connections, &peer_headers);
+                let (edge, edge_spread, edge_lat) =
+                    wrk_median(&edge_url, connections, &edge_headers);
+                let (peer, peer_spread, peer_lat) =
+                    wrk_median(&peer_url, connections, &peer_headers);
                 rows.push(Row {
-                    scenario: format!("cached {} of a {} recording, {connections} conn", if ranged { "64 KB range" } else { "full body" }, human(size)),
+                    scenario: format!(
+                        "cached {} of a {} recording, {connections} conn",
+                        if ranged { "64 KB range" } else { "full body" },
+                        human(size)
+                    ),
                     figure: format!("{edge:.0} req/s (runs {edge_spread}; {edge_lat})"),
-                    baseline: format!("nginx pull-through: {peer:.0} req/s (runs {peer_spread}; {peer_lat})"),
+                    baseline: format!(
+                        "nginx pull-through: {peer:.0} req/s (runs {peer_spread}; {peer_lat})"
+                    ),
                     ratio: format!("{:.2}", edge / peer.max(1.0)),
                 });
             }
@@ -308,17 +466,46 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// 50 uncached calls across 5 businesses, 300 concurrent plays each, at once;
+/// Requests in flight at once: the machine's descriptor limit (20 000, for
+/// client and server sockets together) does not allow all 15 000 at once.
+const IN_FLIGHT: usize = 4_000;
+
+/// 50 uncached calls across 5 businesses, 300 plays each, 4 000 in flight at a time;
 /// the same load against nginx's pull-through cache of the same origin.
 async fn amplification(rows: &mut Vec<Row>) {
     let businesses = backend_stub::catalog::BUSINESSES;
-    let stack = Stack::start_with(latency(500), EdgeOptions::default().var("SLOTS_PER_BUSINESS", 10)).await;
-    let calls: Vec<(&str, String)> = businesses.iter().flat_map(|b| (0..10).map(|n| (*b, bulk_call(&stack, b, 40 + n))).collect::<Vec<_>>()).collect();
+    let stack = Stack::start_with(
+        latency(500),
+        EdgeOptions::default().var("SLOTS_PER_BUSINESS", 10),
+    )
+    .await;
+    let calls: Vec<(&str, String)> = businesses
+        .iter()
+        .flat_map(|b| {
+            (0..10)
+                .map(|n| (*b, bulk_call(&stack, b, 40 + n)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
     let per_call = 300;
     let t = Instant::now();
     let stack_ref = &stack;
-    let answers = join_all(calls.iter().flat_map(|(b, sid)| (0..per_call).map(move |_| stack_ref.play(b, sid).send()))).await;
-    let answered = answers.iter().filter(|r| r.as_ref().map(|r| matches!(r.status().as_u16(), 200 | 202)).unwrap_or(false)).count();
+    let answers: Vec<_> = futures_util::stream::iter(
+        calls
+            .iter()
+            .flat_map(|(b, sid)| (0..per_call).map(move |_| stack_ref.play(b, sid).send())),
+    )
+    .buffer_unordered(IN_FLIGHT)
+    .collect()
+    .await;
+    let answered = answers
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .map(|r| matches!(r.status().as_u16(), 200 | 202))
+                .unwrap_or(false)
+        })
+        .count();
     let mut outcomes = std::collections::BTreeMap::new();
     for r in &answers {
         let key = match r {
@@ -329,32 +516,54 @@ async fn amplification(rows: &mut Vec<Row>) {
         *outcomes.entry(key).or_insert(0) += 1;
     }
     for (b, sid) in &calls {
-        stack.wait_status(b, sid, "ready", Duration::from_secs(300)).await;
+        stack
+            .wait_status(b, sid, "ready", Duration::from_secs(300))
+            .await;
     }
     let took = t.elapsed().as_millis();
     let stats = stack.origin.stats();
-    let downloads: u64 = calls.iter().map(|(_, s)| stats.call(s).attempts as u64).sum();
+    let downloads: u64 = calls
+        .iter()
+        .map(|(_, s)| stats.call(s).attempts as u64)
+        .sum();
     let total = calls.len() * per_call;
 
     stack.origin.stub.stats.reset();
     let pull = Nginx::pull_through(&stack.origin.url, integration_tests::ORIGIN_TOKEN);
     let http = reqwest::Client::new();
     let t = Instant::now();
-    let peer_answers = join_all(calls.iter().flat_map(|(b, sid)| {
-        let url = format!("http://127.0.0.1:{}/v1/businesses/{b}/calls/{sid}/recording", pull.port);
+    let peer_answers: Vec<_> = futures_util::stream::iter(calls.iter().flat_map(|(b, sid)| {
+        let url = format!(
+            "http://127.0.0.1:{}/v1/businesses/{b}/calls/{sid}/recording",
+            pull.port
+        );
         let http = http.clone();
         (0..per_call).map(move |_| {
             let (http, url) = (http.clone(), url.clone());
-            async move { http.get(&url).send().await.ok()?.bytes().await.ok().map(|b| b.len()) }
+            async move {
+                http.get(&url)
+                    .send()
+                    .await
+                    .ok()?
+                    .bytes()
+                    .await
+                    .ok()
+                    .map(|b| b.len())
+            }
         })
     }))
+    .buffer_unordered(IN_FLIGHT)
+    .collect()
     .await;
     let peer_took = t.elapsed().as_millis();
     let peer_ok = peer_answers.iter().filter(|a| a.is_some()).count();
     let peer_stats = stack.origin.stats();
-    let peer_downloads: u64 = calls.iter().map(|(_, s)| peer_stats.call(s).attempts as u64).sum();
+    let peer_downloads: u64 = calls
+        .iter()
+        .map(|(_, s)| peer_stats.call(s).attempts as u64)
+        .sum();
     rows.push(Row {
-        scenario: format!("origin amplification: {} uncached calls × {per_call} concurrent plays ({total} requests) across {} businesses, 500 ms origin", calls.len(), businesses.len()),
+        scenario: format!("origin amplification: {} uncached calls × {per_call} plays ({total} requests, {IN_FLIGHT} in flight) across {} businesses, 500 ms origin", calls.len(), businesses.len()),
         figure: format!("{:.3} downloads per recording; {answered}/{total} answered 200/202 ({outcomes:?}); all ready in {took} ms", downloads as f64 / calls.len() as f64),
         baseline: format!("nginx proxy_cache_lock: {:.3} downloads per recording; {peer_ok}/{total} answered; {peer_took} ms (every request waits for the whole body)", peer_downloads as f64 / calls.len() as f64),
         ratio: format!("{:.3}", downloads as f64 / peer_downloads.max(1) as f64),
@@ -363,26 +572,15 @@ async fn amplification(rows: &mut Vec<Row>) {
 
 /// The worker's resident memory while 16 clients stream the 57.6 MB recording.
 async fn memory(rows: &mut Vec<Row>) {
-    use futures_util::StreamExt;
     let stack = Stack::start().await;
     let long = stack.origin.stub.catalog().longest().clone();
     let sid = long.summary.call_sid.to_string();
     stack.play(long.business, &sid).send().await.unwrap();
-    stack.wait_status(long.business, &sid, "ready", Duration::from_secs(120)).await;
-    let group = stack.edge.process_group().unwrap();
-    let rss = move || -> u64 {
-        let mut total = 0;
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let pgrp = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(2)?.parse::<u32>().ok());
-            if stat.contains("(workerd)") && pgrp == Some(group) {
-                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                total += status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).unwrap_or(0);
-            }
-        }
-        total
-    };
+    stack
+        .wait_status(long.business, &sid, "ready", Duration::from_secs(120))
+        .await;
+    let group = stack.edge.process_group().expect("the worker runs");
+    let rss = move || integration_tests::workerd_rss_kib(group);
     let before = rss();
     let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
@@ -412,10 +610,25 @@ async fn memory(rows: &mut Vec<Row>) {
     assert!(totals.iter().all(|&n| n == long.recording.len()));
     let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
     rows.push(Row {
-        scenario: format!("worker memory while 16 clients stream the {} recording at once", human(long.recording.len())),
-        figure: format!("RSS {} MiB before, peak {} MiB ({:+} MiB); {:.0} MB/s in all", before / 1024, peak / 1024, (peak as i64 - before as i64) / 1024, 16.0 * long.recording.len() as f64 / 1e6 / secs),
-        baseline: format!("{} MB of bodies in flight", 16 * long.recording.len() / 1_000_000),
-        ratio: format!("{:.3}", (peak.saturating_sub(before)) as f64 * 1024.0 / (16 * long.recording.len()) as f64),
+        scenario: format!(
+            "worker memory while 16 clients stream the {} recording at once",
+            human(long.recording.len())
+        ),
+        figure: format!(
+            "RSS {} MiB before, peak {} MiB ({:+} MiB); {:.0} MB/s in all",
+            before / 1024,
+            peak / 1024,
+            (peak as i64 - before as i64) / 1024,
+            16.0 * long.recording.len() as f64 / 1e6 / secs
+        ),
+        baseline: format!(
+            "{} MB of bodies in flight",
+            16 * long.recording.len() / 1_000_000
+        ),
+        ratio: format!(
+            "{:.3}",
+            (peak.saturating_sub(before)) as f64 * 1024.0 / (16 * long.recording.len()) as f64
+        ),
     });
 }
 
@@ -429,17 +642,27 @@ async fn click_to_playing(rows: &mut Vec<Row>, runs: usize) {
     let catalog = stack.origin.stub.catalog().clone();
     let calls: Vec<(String, String)> = ["acme", "globex", "initech"]
         .iter()
-        .flat_map(|b| catalog.listed_calls(b).filter(|c| c.summary.duration_s < 600).map(|c| (b.to_string(), c.summary.call_sid.to_string())).collect::<Vec<_>>())
+        .flat_map(|b| {
+            catalog
+                .listed_calls(b)
+                .filter(|c| c.summary.duration_s < 600)
+                .map(|c| (b.to_string(), c.summary.call_sid.to_string()))
+                .collect::<Vec<_>>()
+        })
         .take(runs)
         .collect();
     let mut cold = Vec::new();
     let mut cached = Vec::new();
     for (business, sid) in &calls {
-        browser.goto(&stack.url(&format!("/dev/login?business={business}"))).await;
+        browser
+            .goto(&stack.url(&format!("/dev/login?business={business}")))
+            .await;
         for times in [&mut cold, &mut cached] {
             browser.goto(&stack.url("/")).await;
             let row = format!("tr[data-call-sid='{sid}']");
-            let button = browser.wait_for(&format!("{row} button.play"), Duration::from_secs(30)).await;
+            let button = browser
+                .wait_for(&format!("{row} button.play"), Duration::from_secs(30))
+                .await;
             browser
                 .execute(
                     "const [row] = arguments; window.__t = {};
@@ -449,11 +672,23 @@ async fn click_to_playing(rows: &mut Vec<Row>, runs: usize) {
                 )
                 .await;
             browser.click(&button).await;
-            let ms = browser.wait_until("return window.__t.playing && (window.__t.playing - window.__t.click)", Duration::from_secs(60)).await;
+            let ms = browser
+                .wait_until(
+                    "return window.__t.playing && (window.__t.playing - window.__t.click)",
+                    Duration::from_secs(60),
+                )
+                .await;
             times.push(ms.as_f64().unwrap_or(0.0));
         }
     }
-    for (label, times, target) in [("cached", &mut cached, "target ≤ 150 ms".to_string()), ("cold, origin latency 500 ms", &mut cold, format!("origin latency {lat} ms; target ≤ {} ms", lat + 250))] {
+    for (label, times, target) in [
+        ("cached", &mut cached, "target ≤ 150 ms".to_string()),
+        (
+            "cold, origin latency 500 ms",
+            &mut cold,
+            format!("origin latency {lat} ms; target ≤ {} ms", lat + 250),
+        ),
+    ] {
         let spread = spread(times);
         let n = times.len();
         let m = median(times);
@@ -461,7 +696,11 @@ async fn click_to_playing(rows: &mut Vec<Row>, runs: usize) {
             scenario: format!("browser: trusted click → playing, {label} (median of {n})"),
             figure: format!("{m:.0} ms (range {spread})"),
             baseline: target,
-            ratio: if label == "cached" { format!("{:.2}", m / 150.0) } else { format!("{:.2}", m / lat as f64) },
+            ratio: if label == "cached" {
+                format!("{:.2}", m / 150.0)
+            } else {
+                format!("{:.2}", m / lat as f64)
+            },
         });
     }
 }
@@ -487,11 +726,21 @@ async fn main() {
     eprintln!("browser…");
     click_to_playing(&mut rows, 10).await;
 
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     let mut md = format!("# Benchmarks\n\nMeasured by `scripts/bench` on {date}, {cores} cores, everything on loopback (the real stub, `wrangler dev` with workerd, wrk, nginx).\n\n| scenario | figure | baseline | ratio |\n| --- | --- | --- | --- |\n");
     for r in &rows {
-        md.push_str(&format!("| {} | {} | {} | {} |\n", r.scenario, r.figure, r.baseline, r.ratio));
+        md.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.scenario, r.figure, r.baseline, r.ratio
+        ));
     }
     println!("{md}");
     let mut f = std::fs::File::create(repo_root().join("BENCHMARKS.md")).unwrap();
