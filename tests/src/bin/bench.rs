@@ -314,13 +314,11 @@ impl Nginx {
     /// (The stub ignores `Range`, so the `slice` module cannot be used; nginx
     /// caches whole bodies and answers ranges from the cache.)
     fn pull_through(origin: &str, token: &str) -> Nginx {
-        Self::start(|d, _| {
+        Self::start(|_, _| {
             format!(
                 "location / {{ proxy_pass {origin}; proxy_set_header Authorization \"Bearer {token}\"; proxy_http_version 1.1;\n\
                  proxy_cache rec; proxy_cache_key $uri; proxy_cache_lock on; proxy_cache_lock_timeout 300s; proxy_cache_lock_age 300s;\n\
-                 proxy_cache_valid 200 1h; proxy_max_temp_file_size 0; proxy_read_timeout 300s; }}\n\
-                 # cache under {}",
-                d.display()
+                 proxy_cache_valid 200 1h; proxy_read_timeout 300s; proxy_force_ranges on; }}\n"
             )
         })
     }
