@@ -221,6 +221,22 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
+    let stack = Stack::start_with(Knobs::default(), EdgeOptions::default().var("SLOTS_PER_BUSINESS", 1)).await;
+    let (busy, waiting) = (listed(&stack, 1), listed(&stack, 2));
+    stack.origin.stub.set_knobs(Knobs { calls: [(busy.clone(), FaultSet { latency_ms: 6_000, ..Default::default() })].into(), ..Default::default() });
+    let browser = signed_in(&stack).await;
+    click_play(&browser, &busy).await;
+    wait_state(&browser, &busy, &["preparing"], UI).await;
+    click_play(&browser, &waiting).await;
+    let text = wait_state(&browser, &waiting, &["queued (0 ahead)"], UI).await;
+    assert!(text.contains("queued"), "{text}");
+    browser.screenshot(&screenshot_path("queued")).await;
+    // When the slot frees, the waiting call downloads and plays by itself.
+    wait_state(&browser, &waiting, &["playing"], Duration::from_secs(60)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_double_click_and_a_burst_send_one_play_request_each() {
     let stack = Stack::start().await;
     let (a, b) = (listed(&stack, 2), listed(&stack, 3));
@@ -243,6 +259,7 @@ async fn a_double_click_and_a_burst_send_one_play_request_each() {
     // Only one recording plays at a time: b's start paused a.
     wait_state(&browser, &b, &["playing", "paused"], UI).await;
     wait_state(&browser, &a, &["paused"], UI).await;
+    browser.screenshot(&screenshot_path("paused-and-playing")).await;
     assert_eq!(
         play_requests(&stack, &a) - before.0,
         1,
