@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use playback_core::config::EdgeConfig;
-use playback_core::download::AttemptOutcome;
+use playback_core::download::{classify_origin_status, AttemptOutcome};
 use playback_core::ids::recording_key;
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
@@ -129,13 +129,8 @@ async fn fetch_into(
         Ok(r) => r,
         Err(e) => return AttemptOutcome::Transient(format!("origin unreachable: {e}")),
     };
-    match response.status_code() {
-        200 => {}
-        404 => return AttemptOutcome::OriginNotFound,
-        401 | 403 => return AttemptOutcome::OriginRefused,
-        s @ 500..=599 => return AttemptOutcome::Transient(format!("origin answered {s}")),
-        429 => return AttemptOutcome::Transient("origin answered 429".into()),
-        s => return AttemptOutcome::Permanent(format!("origin answered {s}")),
+    if let Some(outcome) = classify_origin_status(response.status_code()) {
+        return outcome;
     }
     let headers = response.headers();
     let Some(length) = headers

@@ -103,6 +103,22 @@ pub enum AttemptOutcome {
     Transient(String),
 }
 
+/// What an origin answer's status means for the attempt: `None` for 200
+/// (read the body), otherwise how the attempt ended.
+pub fn classify_origin_status(status: u16) -> Option<AttemptOutcome> {
+    match status {
+        200 => None,
+        404 => Some(AttemptOutcome::OriginNotFound),
+        401 | 403 => Some(AttemptOutcome::OriginRefused),
+        429 | 500..=599 => Some(AttemptOutcome::Transient(format!(
+            "origin answered {status}"
+        ))),
+        other => Some(AttemptOutcome::Permanent(format!(
+            "origin answered {other}"
+        ))),
+    }
+}
+
 pub const REFUSED_ERROR: &str = "the origin refused the edge's credentials (check ORIGIN_TOKEN)";
 
 /// A play request that missed R2. `running_here` says whether this object
@@ -617,6 +633,39 @@ mod tests {
         );
         assert_eq!(s.state, CallState::Ready { size: 1 });
         assert_eq!(s.effects, vec![Effect::ReleaseSlot]);
+    }
+
+    #[test]
+    fn origin_statuses_are_classified() {
+        assert_eq!(classify_origin_status(200), None);
+        assert_eq!(
+            classify_origin_status(404),
+            Some(AttemptOutcome::OriginNotFound)
+        );
+        assert_eq!(
+            classify_origin_status(401),
+            Some(AttemptOutcome::OriginRefused)
+        );
+        assert_eq!(
+            classify_origin_status(403),
+            Some(AttemptOutcome::OriginRefused)
+        );
+        assert!(matches!(
+            classify_origin_status(503),
+            Some(AttemptOutcome::Transient(_))
+        ));
+        assert!(matches!(
+            classify_origin_status(429),
+            Some(AttemptOutcome::Transient(_))
+        ));
+        assert!(matches!(
+            classify_origin_status(410),
+            Some(AttemptOutcome::Permanent(_))
+        ));
+        assert!(matches!(
+            classify_origin_status(206),
+            Some(AttemptOutcome::Permanent(_))
+        ));
     }
 
     #[test]

@@ -356,6 +356,25 @@ impl Stack {
     }
 }
 
+/// Knobs that delay every origin answer by `ms`.
+pub fn latency(ms: u64) -> Knobs {
+    Knobs {
+        all: backend_stub::knobs::FaultSet {
+            latency_ms: ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Knobs with `faults` for one call only.
+pub fn for_call(sid: &str, faults: backend_stub::knobs::FaultSet) -> Knobs {
+    Knobs {
+        calls: [(sid.to_owned(), faults)].into(),
+        ..Default::default()
+    }
+}
+
 /// A uncached call's SID for tests: the `n`th unlisted short call of `business`.
 pub fn bulk_call(stack: &Stack, business: &str, n: usize) -> String {
     stack

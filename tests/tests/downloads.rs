@@ -5,27 +5,12 @@ use std::time::Duration;
 
 use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::future::join_all;
-use integration_tests::{bulk_call, origin_bytes, sha256_hex, EdgeOptions, Stack};
+use integration_tests::{
+    bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Stack,
+};
 use serde_json::Value;
 
 const READY: Duration = Duration::from_secs(90);
-
-fn latency(ms: u64) -> Knobs {
-    Knobs {
-        all: FaultSet {
-            latency_ms: ms,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-fn for_call(sid: &str, faults: FaultSet) -> Knobs {
-    Knobs {
-        calls: [(sid.to_owned(), faults)].into(),
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_click_storm_of_300_causes_exactly_one_origin_download() {

@@ -222,9 +222,23 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
-    let stack = Stack::start_with(Knobs::default(), EdgeOptions::default().var("SLOTS_PER_BUSINESS", 1)).await;
+    let stack = Stack::start_with(
+        Knobs::default(),
+        EdgeOptions::default().var("SLOTS_PER_BUSINESS", 1),
+    )
+    .await;
     let (busy, waiting) = (listed(&stack, 1), listed(&stack, 2));
-    stack.origin.stub.set_knobs(Knobs { calls: [(busy.clone(), FaultSet { latency_ms: 6_000, ..Default::default() })].into(), ..Default::default() });
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            busy.clone(),
+            FaultSet {
+                latency_ms: 6_000,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
     let browser = signed_in(&stack).await;
     click_play(&browser, &busy).await;
     wait_state(&browser, &busy, &["preparing"], UI).await;
@@ -259,7 +273,9 @@ async fn a_double_click_and_a_burst_send_one_play_request_each() {
     // Only one recording plays at a time: b's start paused a.
     wait_state(&browser, &b, &["playing", "paused"], UI).await;
     wait_state(&browser, &a, &["paused"], UI).await;
-    browser.screenshot(&screenshot_path("paused-and-playing")).await;
+    browser
+        .screenshot(&screenshot_path("paused-and-playing"))
+        .await;
     assert_eq!(
         play_requests(&stack, &a) - before.0,
         1,

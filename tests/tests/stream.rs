@@ -443,7 +443,7 @@ async fn three_hundred_malformed_requests_get_no_5xx_and_reach_no_origin() {
         if let Ok(v) = reqwest::header::HeaderValue::from_bytes(action.as_bytes()) {
             req = req.header("X-User-Action", v);
         }
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             req = req.header("Cookie", "rec_session=; rec_session=%%%; =;;");
         }
         let r = req.send().await.expect("the worker answers");

@@ -11,11 +11,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use integration_tests::browser::Browser;
-use integration_tests::{bulk_call, free_port, repo_root, token_for, EdgeOptions, Stack};
+use integration_tests::{bulk_call, free_port, latency, repo_root, token_for, EdgeOptions, Stack};
 use playback_core::player::POLL;
 use serde_json::json;
 
@@ -35,16 +34,6 @@ fn spread(v: &[f64]) -> String {
     let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
     let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     format!("{min:.0}–{max:.0}")
-}
-
-fn latency(ms: u64) -> Knobs {
-    Knobs {
-        all: FaultSet {
-            latency_ms: ms,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
 }
 
 fn gz_len(path: &Path) -> u64 {
@@ -98,7 +87,14 @@ async fn storm(rows: &mut Vec<Row>) {
         .flat_map(|sid| (0..300).map(move |_| sid.clone()))
         .collect::<Vec<_>>();
     let stack_ref = &stack;
-    let answered: Vec<_> = futures_util::stream::iter(requests.iter().map(|sid| stack_ref.play("initech", sid).send())).buffer_unordered(IN_FLIGHT).collect().await;
+    let answered: Vec<_> = futures_util::stream::iter(
+        requests
+            .iter()
+            .map(|sid| stack_ref.play("initech", sid).send()),
+    )
+    .buffer_unordered(IN_FLIGHT)
+    .collect()
+    .await;
     let ok = answered
         .iter()
         .filter(|r| {

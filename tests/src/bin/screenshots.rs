@@ -14,11 +14,35 @@ use serde_json::json;
 async fn main() {
     let options = EdgeOptions::default().var("DOWNLOAD_TIMEOUT_MS", 600_000);
     let stack = Stack::start_with(Knobs::default(), options).await;
-    let sid = stack.origin.stub.catalog().listed_calls("acme").nth(1).unwrap().summary.call_sid.to_string();
-    stack.origin.stub.set_knobs(Knobs { calls: [(sid.clone(), FaultSet { hang_first: 100, ..Default::default() })].into(), ..Default::default() });
+    let sid = stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls("acme")
+        .nth(1)
+        .unwrap()
+        .summary
+        .call_sid
+        .to_string();
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            sid.clone(),
+            FaultSet {
+                hang_first: 100,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
     let browser = Browser::start().await;
     browser.goto(&stack.url("/dev/login?business=acme")).await;
-    let button = browser.wait_for(&format!("tr[data-call-sid='{sid}'] button.play"), Duration::from_secs(30)).await;
+    let button = browser
+        .wait_for(
+            &format!("tr[data-call-sid='{sid}'] button.play"),
+            Duration::from_secs(30),
+        )
+        .await;
     browser.click(&button).await;
     let started = Instant::now();
     browser
