@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use playback_core::player::{button, can_stop, describe, RowEffect, RowEvent, RowModel};
 use playback_core::wire::CallSummary;
+use wasm_bindgen::JsCast;
 use web_sys::AbortController;
 
 use crate::api;
@@ -77,10 +78,23 @@ impl RowCtx {
         if let Ok(promise) = audio.play() {
             spawn_local(async move {
                 if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
-                    let message = e
-                        .as_string()
-                        .unwrap_or_else(|| "the browser refused to play".into());
-                    self.dispatch(RowEvent::AudioError(message));
+                    let name = e
+                        .dyn_ref::<web_sys::DomException>()
+                        .map(|d| d.name())
+                        .unwrap_or_default();
+                    match name.as_str() {
+                        // Interrupted by our own pause() (another row started, or the user paused): not an error.
+                        "AbortError" => {}
+                        // The browser wants a gesture first: the row shows paused and Play resumes it.
+                        "NotAllowedError" => self.dispatch(RowEvent::AudioPaused),
+                        _ => {
+                            let message = e
+                                .dyn_ref::<web_sys::DomException>()
+                                .map(|d| d.message())
+                                .unwrap_or_else(|| "the browser refused to play".into());
+                            self.dispatch(RowEvent::AudioError(message));
+                        }
+                    }
                 }
             });
         }

@@ -246,8 +246,22 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
     let text = wait_state(&browser, &waiting, &["queued (0 ahead)"], UI).await;
     assert!(text.contains("queued"), "{text}");
     browser.screenshot(&screenshot_path("queued")).await;
-    // When the slot frees, the waiting call downloads and plays by itself.
-    wait_state(&browser, &waiting, &["playing"], Duration::from_secs(60)).await;
+    // When the slot frees, the waiting call downloads and plays by itself (and is
+    // paused again if the first call's row starts playing after it: one at a time).
+    wait_state(
+        &browser,
+        &waiting,
+        &["playing", "paused"],
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_state(
+        &browser,
+        &busy,
+        &["playing", "paused"],
+        Duration::from_secs(60),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
