@@ -27,7 +27,9 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::select;
 use playback_core::config::EdgeConfig;
-use playback_core::download::{self, CallState, DownloadPolicy, Effect, PlayAnswer, Step};
+use playback_core::download::{
+    self, AttemptOutcome, CallState, DownloadPolicy, Effect, PlayAnswer, Step,
+};
 use playback_core::slots::Acquire;
 use serde_json::json;
 use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State};
@@ -241,10 +243,20 @@ impl CallRecording {
         );
         let bucket = self.env.bucket("RECORDINGS")?;
         let owner = id.object_name();
-        let outcome = origin::download_to_r2(config, &bucket, id, || {
-            slots::renew(&self.env, id.business.as_str(), &owner)
-        })
-        .await;
+        // R2 first: a previous instance may have stored the body and died before
+        // recording it, and a stored recording must never be downloaded again.
+        let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
+        let outcome = match bucket.head(key).await? {
+            Some(object) => AttemptOutcome::Stored {
+                size: object.size(),
+            },
+            None => {
+                origin::download_to_r2(config, &bucket, id, || {
+                    slots::renew(&self.env, id.business.as_str(), &owner)
+                })
+                .await
+            }
+        };
         self.running.set(false);
         crate::log::event(
             json!({"event": "attempt_end", "business": id.business, "call_sid": id.call_sid, "attempt": attempt,
