@@ -36,6 +36,24 @@ fn spread(v: &[f64]) -> String {
     format!("{min:.0}–{max:.0}")
 }
 
+/// How many answers were 200/202, and the count of every status or client error.
+fn tally(
+    answers: &[reqwest::Result<reqwest::Response>],
+) -> (usize, std::collections::BTreeMap<String, usize>) {
+    let mut outcomes = std::collections::BTreeMap::new();
+    for r in answers {
+        let key = match r {
+            Ok(r) => r.status().as_u16().to_string(),
+            Err(e) if e.is_connect() => "connect error".to_string(),
+            Err(e) if e.is_timeout() => "timeout".to_string(),
+            Err(_) => "other client error".to_string(),
+        };
+        *outcomes.entry(key).or_insert(0) += 1;
+    }
+    let ok = outcomes.get("200").unwrap_or(&0) + outcomes.get("202").unwrap_or(&0);
+    (ok, outcomes)
+}
+
 fn gz_len(path: &Path) -> u64 {
     let out = Command::new("gzip")
         .arg("-9c")
@@ -95,24 +113,7 @@ async fn storm(rows: &mut Vec<Row>) {
     .buffer_unordered(IN_FLIGHT)
     .collect()
     .await;
-    let ok = answered
-        .iter()
-        .filter(|r| {
-            r.as_ref()
-                .map(|r| matches!(r.status().as_u16(), 200 | 202))
-                .unwrap_or(false)
-        })
-        .count();
-    let mut others = std::collections::BTreeMap::new();
-    for r in &answered {
-        let key = match r {
-            Ok(r) => r.status().as_u16().to_string(),
-            Err(e) if e.is_connect() => "connect error".to_string(),
-            Err(e) if e.is_timeout() => "timeout".to_string(),
-            Err(_) => "other client error".to_string(),
-        };
-        *others.entry(key).or_insert(0) += 1;
-    }
+    let (ok, others) = tally(&answered);
     eprintln!("storm answers: {others:?}");
     for sid in &calls {
         stack
@@ -494,23 +495,7 @@ async fn amplification(rows: &mut Vec<Row>) {
     .buffer_unordered(IN_FLIGHT)
     .collect()
     .await;
-    let answered = answers
-        .iter()
-        .filter(|r| {
-            r.as_ref()
-                .map(|r| matches!(r.status().as_u16(), 200 | 202))
-                .unwrap_or(false)
-        })
-        .count();
-    let mut outcomes = std::collections::BTreeMap::new();
-    for r in &answers {
-        let key = match r {
-            Ok(r) => r.status().as_u16().to_string(),
-            Err(e) if e.is_connect() => "connect error".to_string(),
-            Err(_) => "other client error".to_string(),
-        };
-        *outcomes.entry(key).or_insert(0) += 1;
-    }
+    let (answered, outcomes) = tally(&answers);
     for (b, sid) in &calls {
         stack
             .wait_status(b, sid, "ready", Duration::from_secs(300))
