@@ -16,7 +16,10 @@
 //!   stays set past its timeout so a restart resumes it even without a click.
 //! - The slot is taken here, in the alarm, from the business object, and
 //!   released on every way out of an attempt (the state machine emits
-//!   `ReleaseSlot` on each).
+//!   `ReleaseSlot` on each). When no slot is free, the business object
+//!   holds the acquire open and answers it with the next free slot, so the
+//!   attempt starts in the same alarm; a safety alarm armed before asking
+//!   covers an instance that dies while it waits.
 //! - Play requests are held open (up to `HOLD_MS`) on a oneshot channel and
 //!   answered as soon as the download ends, so a cold click is answered
 //!   about one origin latency after it arrives instead of a poll later.
@@ -30,7 +33,7 @@ use playback_core::config::EdgeConfig;
 use playback_core::download::{
     self, AttemptOutcome, CallState, DownloadPolicy, Effect, PlayAnswer, Step,
 };
-use playback_core::slots::Acquire;
+use playback_core::slots::{acquire_hold_ms, Acquire};
 use serde_json::json;
 use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State};
 
@@ -93,7 +96,7 @@ impl CallRecording {
             self.state.storage().put(STATE_KEY, &step.state).await?;
             crate::log::event(
                 json!({"event": "transition", "business": id.business, "call_sid": id.call_sid,
-                "from": state_name(before), "to": state_name(&step.state), "state": step.state}),
+                "from": before.name(), "to": step.state.name(), "state": step.state}),
             );
         }
         let mut rest = Vec::new();
@@ -194,37 +197,45 @@ impl CallRecording {
         let p = policy(&config);
         let before = self.load().await?;
         let step = download::on_alarm(&before, now_ms(), self.running.get());
-        let (state, effects) = self.commit(&before, step, &id).await?;
+        let (_, effects) = self.commit(&before, step, &id).await?;
         if !effects.contains(&Effect::AcquireSlot) {
             return Ok(());
         }
         let owner = id.object_name();
-        match slots::acquire(&self.env, id.business.as_str(), &owner).await? {
+        // If this instance dies while the business holds the acquire, this alarm asks again.
+        let hold = acquire_hold_ms(config.slot_lease_ms);
+        self.arm(now_ms() + hold + WATCHDOG_GRACE_MS).await?;
+        let answer = slots::acquire(&self.env, id.business.as_str(), &owner).await?;
+        // Re-read: play requests may have run while the business held the acquire.
+        let state = self.load().await?;
+        let step = match answer {
             Acquire::Queued { position } => {
-                // The business object wakes us when a slot frees; this alarm is a safety net only.
                 crate::log::event(
                     json!({"event": "queued", "business": id.business, "call_sid": id.call_sid, "position": position}),
                 );
-                self.arm(now_ms() + config.slot_lease_ms).await?;
-                Ok(())
+                download::on_slot_queued(&state, now_ms())
             }
             Acquire::Granted { .. } => {
-                let step = download::on_slot_granted(&state, now_ms());
-                let (_, effects) = self.commit(&state, step, &id).await?;
-                for effect in effects {
-                    match effect {
-                        Effect::StartAttempt { attempt } => {
-                            self.run_attempt(&id, &config, &p, attempt).await?
-                        }
-                        Effect::ReleaseSlot => {
-                            slots::release(&self.env, id.business.as_str(), &owner).await?
-                        }
-                        _ => {}
-                    }
+                download::on_slot_granted(&state, now_ms(), self.running.get())
+            }
+        };
+        let (_, effects) = self.commit(&state, step, &id).await?;
+        for effect in effects {
+            match effect {
+                Effect::StartAttempt {
+                    attempt,
+                    check_store,
+                } => {
+                    self.run_attempt(&id, &config, &p, attempt, check_store)
+                        .await?
                 }
-                Ok(())
+                Effect::ReleaseSlot => {
+                    slots::release(&self.env, id.business.as_str(), &owner).await?
+                }
+                _ => {}
             }
         }
+        Ok(())
     }
 
     async fn run_attempt(
@@ -233,6 +244,7 @@ impl CallRecording {
         config: &EdgeConfig,
         p: &DownloadPolicy,
         attempt: u32,
+        check_store: bool,
     ) -> std::result::Result<(), EdgeError> {
         self.running.set(true);
         let started = now_ms();
@@ -243,20 +255,34 @@ impl CallRecording {
         );
         let bucket = self.env.bucket("RECORDINGS")?;
         let owner = id.object_name();
-        // R2 first: a previous instance may have stored the body and died before
-        // recording it, and a stored recording must never be downloaded again.
+
+        // R2 first after an earlier attempt: it may have stored the body and
+        // died (or timed out) before recording it, and a stored recording
+        // must never be downloaded again.
         let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
-        let outcome = match bucket.head(key).await? {
-            Some(object) => AttemptOutcome::Stored {
-                size: object.size(),
+        let stored = match check_store {
+            true => bucket.head(key).await?,
+            false => None,
+        };
+        let attempt_run = match stored {
+            Some(object) => origin::Attempt {
+                outcome: AttemptOutcome::Stored {
+                    size: object.size(),
+                },
+                released: false,
             },
             None => {
-                origin::download_to_r2(config, &bucket, id, || {
-                    slots::renew(&self.env, id.business.as_str(), &owner)
-                })
+                origin::download_to_r2(
+                    config,
+                    &bucket,
+                    id,
+                    || slots::renew(&self.env, id.business.as_str(), &owner),
+                    || slots::release(&self.env, id.business.as_str(), &owner),
+                )
                 .await
             }
         };
+        let outcome = attempt_run.outcome;
         self.running.set(false);
         crate::log::event(
             json!({"event": "attempt_end", "business": id.business, "call_sid": id.call_sid, "attempt": attempt,
@@ -266,22 +292,10 @@ impl CallRecording {
         let step =
             download::on_attempt_finished(&before, outcome, now_ms(), js_sys::Math::random(), p);
         let (_, effects) = self.commit(&before, step, id).await?;
-        if effects.contains(&Effect::ReleaseSlot) {
+        if effects.contains(&Effect::ReleaseSlot) && !attempt_run.released {
             slots::release(&self.env, id.business.as_str(), &owner).await?;
         }
         Ok(())
-    }
-}
-
-fn state_name(s: &CallState) -> &'static str {
-    match s {
-        CallState::None => "none",
-        CallState::Queued { .. } => "queued",
-        CallState::Downloading { .. } => "downloading",
-        CallState::RetryWait { .. } => "retry_wait",
-        CallState::Ready { .. } => "ready",
-        CallState::Failed { .. } => "failed",
-        CallState::NotFound { .. } => "not_found",
     }
 }
 

@@ -12,6 +12,12 @@
 //! ```
 //! A play request starts a download only from `none`, from `ready` whose
 //! object has gone from R2, or from `failed` / `not_found` after their time.
+//!
+//! Slots: the alarm of a `queued` call asks the business object for one.
+//! When none is free, the business keeps the call in its queue and holds
+//! the request open, answering it with the lease of the next download that
+//! ends; a call whose request was not held (after a hold ran out, or a
+//! restart) is woken instead, and its alarm asks again.
 
 use serde::{Deserialize, Serialize};
 
@@ -23,10 +29,13 @@ use crate::CallSid;
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallState {
     None,
-    /// Waiting for a slot; `attempts` were made before.
+    /// Waiting for a slot; `attempts` were made before. `resumed`: the last
+    /// attempt was cut off by a restart, so R2 may already hold its body.
     Queued {
         attempts: u32,
         since_ms: u64,
+        #[serde(default)]
+        resumed: bool,
     },
     /// Attempt number `attempt` is running (it holds a slot).
     Downloading {
@@ -65,8 +74,11 @@ pub enum Effect {
     SetAlarm { at_ms: u64 },
     /// Ask the business object for a slot.
     AcquireSlot,
-    /// Fetch from the origin into R2, holding the slot.
-    StartAttempt { attempt: u32 },
+    /// Fetch from the origin into R2, holding the slot. `check_store`: look
+    /// in R2 first, because an earlier attempt may have stored the body
+    /// (a restart between the store and the state write, or a timeout that
+    /// raced the store).
+    StartAttempt { attempt: u32, check_store: bool },
     /// Give the slot back (also when not holding one: a no-op there).
     ReleaseSlot,
     /// Answer the play requests held open for this recording.
@@ -77,6 +89,30 @@ pub enum Effect {
 pub struct Step {
     pub state: CallState,
     pub effects: Vec<Effect>,
+}
+
+impl CallState {
+    /// A call waiting for a slot after `attempts` attempts.
+    pub fn queued(attempts: u32, since_ms: u64) -> CallState {
+        CallState::Queued {
+            attempts,
+            since_ms,
+            resumed: false,
+        }
+    }
+
+    /// The name of the state, as logged.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallState::None => "none",
+            CallState::Queued { .. } => "queued",
+            CallState::Downloading { .. } => "downloading",
+            CallState::RetryWait { .. } => "retry_wait",
+            CallState::Ready { .. } => "ready",
+            CallState::Failed { .. } => "failed",
+            CallState::NotFound { .. } => "not_found",
+        }
+    }
 }
 
 impl Step {
@@ -125,10 +161,7 @@ pub const REFUSED_ERROR: &str = "the origin refused the edge's credentials (chec
 /// instance is running an attempt right now (false after a restart).
 pub fn on_play(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
     let start = || Step {
-        state: CallState::Queued {
-            attempts: 0,
-            since_ms: now,
-        },
+        state: CallState::queued(0, now),
         effects: vec![Effect::SetAlarm { at_ms: now }],
     };
     match state {
@@ -150,19 +183,19 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool) -> Step {
         // A duplicate alarm while the attempt runs: nothing to do.
         return Step::stay(state);
     }
-    match state {
+    match *state {
         CallState::Queued { .. } => Step {
             state: state.clone(),
             effects: vec![Effect::AcquireSlot],
         },
         CallState::Downloading { attempt, .. } => {
             // The instance that ran this attempt is gone; the interrupted attempt does not count.
-            let resumed = CallState::Queued {
-                attempts: attempt.saturating_sub(1),
-                since_ms: now,
-            };
             Step {
-                state: resumed,
+                state: CallState::Queued {
+                    attempts: attempt.saturating_sub(1),
+                    since_ms: now,
+                    resumed: true,
+                },
                 effects: vec![Effect::AcquireSlot],
             }
         }
@@ -170,39 +203,59 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool) -> Step {
             attempt,
             next_at_ms,
             ..
-        } if now >= *next_at_ms => Step {
-            state: CallState::Queued {
-                attempts: *attempt,
-                since_ms: now,
-            },
+        } if now >= next_at_ms => Step {
+            state: CallState::queued(attempt, now),
             effects: vec![Effect::AcquireSlot],
         },
         CallState::RetryWait { next_at_ms, .. } => Step {
             state: state.clone(),
-            effects: vec![Effect::SetAlarm { at_ms: *next_at_ms }],
+            effects: vec![Effect::SetAlarm { at_ms: next_at_ms }],
         },
         _ => Step::stay(state),
     }
 }
 
-/// The business object granted a slot.
-pub fn on_slot_granted(state: &CallState, now: u64) -> Step {
-    match state {
-        CallState::Queued { attempts, .. } => {
-            let attempt = attempts + 1;
-            Step {
-                state: CallState::Downloading {
-                    attempt,
-                    started_ms: now,
-                },
-                effects: vec![Effect::StartAttempt { attempt }],
-            }
-        }
+fn start_attempt(attempts: u32, resumed: bool, now: u64) -> Step {
+    let attempt = attempts + 1;
+    Step {
+        state: CallState::Downloading {
+            attempt,
+            started_ms: now,
+        },
+        effects: vec![Effect::StartAttempt {
+            attempt,
+            check_store: resumed || attempts > 0,
+        }],
+    }
+}
+
+/// The business object answered an acquire with a slot.
+pub fn on_slot_granted(state: &CallState, now: u64, running_here: bool) -> Step {
+    match *state {
+        // The lease is the running attempt's own (acquire renews an owner's lease).
+        _ if running_here => Step::stay(state),
+        CallState::Queued {
+            attempts, resumed, ..
+        } => start_attempt(attempts, resumed, now),
         // A slot we no longer need (the state moved on): give it back.
         _ => Step {
             state: state.clone(),
             effects: vec![Effect::ReleaseSlot],
         },
+    }
+}
+
+/// The business object answered an acquire with a place in its queue,
+/// after holding the request for its hold time without a slot freeing:
+/// the alarm asks again at once (the call keeps its place), so the next
+/// free slot is handed over on a held request.
+pub fn on_slot_queued(state: &CallState, now: u64) -> Step {
+    match state {
+        CallState::Queued { .. } => Step {
+            state: state.clone(),
+            effects: vec![Effect::SetAlarm { at_ms: now }],
+        },
+        _ => Step::stay(state),
     }
 }
 
@@ -395,23 +448,14 @@ mod tests {
     #[test]
     fn a_first_play_queues_and_arms_the_alarm() {
         let s = on_play(&CallState::None, 5, false, &P);
-        assert_eq!(
-            s.state,
-            CallState::Queued {
-                attempts: 0,
-                since_ms: 5
-            }
-        );
+        assert_eq!(s.state, CallState::queued(0, 5));
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
     }
 
     #[test]
     fn plays_while_queued_or_running_start_nothing() {
         for state in [
-            CallState::Queued {
-                attempts: 0,
-                since_ms: 0,
-            },
+            CallState::queued(0, 0),
             downloading(1),
             CallState::RetryWait {
                 attempt: 1,
@@ -434,10 +478,58 @@ mod tests {
             a.state,
             CallState::Queued {
                 attempts: 1,
-                since_ms: 50
+                since_ms: 50,
+                resumed: true
             }
         );
         assert_eq!(a.effects, vec![Effect::AcquireSlot]);
+        // The resumed attempt looks in R2 first: the dead one may have stored the body.
+        let g = on_slot_granted(&a.state, 60, false);
+        assert_eq!(
+            g.effects,
+            vec![Effect::StartAttempt {
+                attempt: 2,
+                check_store: true
+            }]
+        );
+    }
+
+    #[test]
+    fn only_a_first_attempt_that_nothing_preceded_skips_the_store_check() {
+        let first = on_slot_granted(&CallState::queued(0, 0), 1, false);
+        assert_eq!(
+            first.effects,
+            vec![Effect::StartAttempt {
+                attempt: 1,
+                check_store: false
+            }]
+        );
+        let resumed_first = CallState::Queued {
+            attempts: 0,
+            since_ms: 0,
+            resumed: true,
+        };
+        assert_eq!(
+            on_slot_granted(&resumed_first, 1, false).effects,
+            vec![Effect::StartAttempt {
+                attempt: 1,
+                check_store: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_queued_answer_asks_again_at_once_unless_the_call_moved_on() {
+        let q = on_slot_queued(&CallState::queued(0, 0), 10);
+        assert_eq!(q.effects, vec![Effect::SetAlarm { at_ms: 10 }]);
+        assert!(on_slot_queued(&downloading(1), 10).effects.is_empty());
+    }
+
+    #[test]
+    fn an_acquire_answered_for_a_running_attempt_keeps_its_lease() {
+        let s = on_slot_granted(&downloading(1), 5, true);
+        assert_eq!(s.state, downloading(1));
+        assert!(s.effects.is_empty());
     }
 
     #[test]
@@ -458,13 +550,7 @@ mod tests {
             }
         );
         let after = on_play(&failed, 1000 + 60_000, false, &P);
-        assert_eq!(
-            after.state,
-            CallState::Queued {
-                attempts: 0,
-                since_ms: 61_000
-            }
-        );
+        assert_eq!(after.state, CallState::queued(0, 61_000));
     }
 
     #[test]
@@ -477,10 +563,7 @@ mod tests {
         );
         assert_eq!(
             on_play(&nf, 30_000, false, &P).state,
-            CallState::Queued {
-                attempts: 0,
-                since_ms: 30_000
-            }
+            CallState::queued(0, 30_000)
         );
     }
 
@@ -494,13 +577,7 @@ mod tests {
 
     #[test]
     fn a_granted_slot_starts_the_next_attempt() {
-        let s = on_slot_granted(
-            &CallState::Queued {
-                attempts: 1,
-                since_ms: 0,
-            },
-            7,
-        );
+        let s = on_slot_granted(&CallState::queued(1, 0), 7, false);
         assert_eq!(
             s.state,
             CallState::Downloading {
@@ -508,12 +585,18 @@ mod tests {
                 started_ms: 7
             }
         );
-        assert_eq!(s.effects, vec![Effect::StartAttempt { attempt: 2 }]);
+        assert_eq!(
+            s.effects,
+            vec![Effect::StartAttempt {
+                attempt: 2,
+                check_store: true
+            }]
+        );
     }
 
     #[test]
     fn a_slot_granted_to_a_call_that_moved_on_is_given_back() {
-        let s = on_slot_granted(&CallState::Ready { size: 1 }, 7);
+        let s = on_slot_granted(&CallState::Ready { size: 1 }, 7, false);
         assert_eq!(s.effects, vec![Effect::ReleaseSlot]);
     }
 
@@ -522,10 +605,7 @@ mod tests {
         let s = on_alarm(&downloading(1), 5, true);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
-        let q = CallState::Queued {
-            attempts: 0,
-            since_ms: 0,
-        };
+        let q = CallState::queued(0, 0);
         assert!(on_alarm(&q, 5, true).effects.is_empty());
         for settled in [
             CallState::None,
@@ -576,15 +656,9 @@ mod tests {
             vec![Effect::SetAlarm { at_ms: 1125 }]
         );
         let q = on_alarm(&s.state, 1125, false);
+        assert_eq!(q.state, CallState::queued(1, 1125));
         assert_eq!(
-            q.state,
-            CallState::Queued {
-                attempts: 1,
-                since_ms: 1125
-            }
-        );
-        assert_eq!(
-            on_slot_granted(&q.state, 1130).state,
+            on_slot_granted(&q.state, 1130, false).state,
             CallState::Downloading {
                 attempt: 2,
                 started_ms: 1130
@@ -670,10 +744,7 @@ mod tests {
 
     #[test]
     fn answers_and_statuses_follow_the_state() {
-        let q = CallState::Queued {
-            attempts: 0,
-            since_ms: 0,
-        };
+        let q = CallState::queued(0, 0);
         match play_answer(&q, &sid(), 0, Some(4), &P) {
             PlayAnswer::Accepted(a) => {
                 assert_eq!((a.status.as_str(), a.queue_position), ("queued", Some(4)));

@@ -3,12 +3,20 @@
 //! queue of owners waiting for one.
 //!
 //! When a slot frees (release or expiry), the head of the queue is granted a
-//! lease at once and reported back so the shell can wake it; a waiter never
-//! has to poll to keep its place, and no later arrival can take its slot.
+//! lease at once and reported back so the shell can hand it over (on the
+//! waiter's held request, or by waking it); a waiter never loses its place,
+//! and no later arrival can take its slot.
 
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+
+/// How long the business object holds open an acquire that found no free
+/// slot, to answer it with the next one that frees, before it answers
+/// "queued": half a lease, at most 20 s.
+pub fn acquire_hold_ms(lease_ms: u64) -> u64 {
+    (lease_ms / 2).min(20_000)
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotLease {
@@ -123,6 +131,23 @@ impl SlotTable {
         self.queue.iter().position(|q| q == owner).map(|p| p as u32)
     }
 
+    /// `owner`'s standing without changing anything: its live lease, or its
+    /// place in the queue (0 when it is in neither).
+    pub fn standing(&self, owner: &str, now: u64) -> Acquire {
+        match self
+            .leases
+            .iter()
+            .find(|l| l.owner == owner && l.expires_ms > now)
+        {
+            Some(lease) => Acquire::Granted {
+                expires_ms: lease.expires_ms,
+            },
+            None => Acquire::Queued {
+                position: self.position(owner).unwrap_or(0),
+            },
+        }
+    }
+
     pub fn holds(&self, owner: &str, now: u64) -> bool {
         self.leases
             .iter()
@@ -138,6 +163,18 @@ impl SlotTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standing_reports_a_live_lease_or_the_place_in_the_queue() {
+        let mut t = SlotTable::default();
+        t.acquire("a", 0, 1, 100);
+        t.acquire("b", 0, 1, 100);
+        assert_eq!(t.standing("a", 50), Acquire::Granted { expires_ms: 100 });
+        assert_eq!(t.standing("b", 50), Acquire::Queued { position: 0 });
+        assert_eq!(t.standing("a", 100), Acquire::Queued { position: 0 });
+        assert_eq!(acquire_hold_ms(120_000), 20_000);
+        assert_eq!(acquire_hold_ms(3_000), 1_500);
+    }
 
     const LEASE: u64 = 1000;
 

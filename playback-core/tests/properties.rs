@@ -24,6 +24,10 @@ const P: DownloadPolicy = DownloadPolicy {
 enum Ev {
     Play(usize),
     Alarm(usize),
+    /// The business object's answer to a held acquire, or its wake, reaches the call object.
+    Deliver(usize),
+    /// The business object's hold of an acquire runs out: it answers "queued".
+    HoldEnds(usize),
     Finish(usize, u8),
     Advance(u64),
     Restart,
@@ -33,6 +37,8 @@ fn event() -> impl Strategy<Value = Ev> {
     prop_oneof![
         3 => (0..CALLS).prop_map(Ev::Play),
         4 => (0..CALLS).prop_map(Ev::Alarm),
+        3 => (0..CALLS).prop_map(Ev::Deliver),
+        1 => (0..CALLS).prop_map(Ev::HoldEnds),
         3 => (0..CALLS, 0u8..5).prop_map(|(c, o)| Ev::Finish(c, o)),
         2 => (1u64..(LEASE_MS / 3)).prop_map(Ev::Advance),
         1 => Just(Ev::Restart),
@@ -49,6 +55,12 @@ struct World {
     /// Origin downloads in flight per call (a restart cuts them).
     in_flight: Vec<u32>,
     alarm: Vec<bool>,
+    /// The call's alarm waits on an acquire the business object holds open.
+    held: Vec<bool>,
+    /// A grant answering a held acquire, sent but not yet delivered.
+    grant: Vec<bool>,
+    /// Wakes sent by the business object, not yet delivered (a restart loses them).
+    wake: Vec<bool>,
     downloads_after_ready: u32,
     cached: Vec<bool>,
 }
@@ -63,6 +75,9 @@ impl World {
             running: vec![false; CALLS],
             in_flight: vec![0; CALLS],
             alarm: vec![false; CALLS],
+            held: vec![false; CALLS],
+            grant: vec![false; CALLS],
+            wake: vec![false; CALLS],
             downloads_after_ready: 0,
             cached: vec![false; CALLS],
         }
@@ -75,7 +90,12 @@ impl World {
     fn wake(&mut self, owners: Vec<String>) {
         for o in owners {
             let c: usize = o.trim_start_matches("acme/").parse().unwrap();
-            self.alarm[c] = true;
+            if self.held[c] {
+                self.held[c] = false;
+                self.grant[c] = true;
+            } else {
+                self.wake[c] = true;
+            }
         }
     }
 
@@ -95,10 +115,18 @@ impl World {
                         self.table
                             .acquire(&Self::owner(c), self.now, self.slots, LEASE_MS);
                     self.wake(woken);
-                    if let Acquire::Granted { .. } = answer {
-                        let granted = download::on_slot_granted(&self.state[c], self.now);
-                        self.apply(c, granted);
-                    }
+                    let next = match answer {
+                        Acquire::Granted { .. } => {
+                            download::on_slot_granted(&self.state[c], self.now, self.running[c])
+                        }
+                        Acquire::Queued { .. } => {
+                            // Held open; the shell armed a safety alarm for after the hold first.
+                            self.held[c] = true;
+                            self.alarm[c] = true;
+                            continue;
+                        }
+                    };
+                    self.apply(c, next);
                 }
                 Effect::StartAttempt { .. } => {
                     if self.cached[c] {
@@ -122,9 +150,28 @@ impl World {
                 }
             }
             Ev::Alarm(c) => {
-                if self.alarm[c] {
+                // The runtime runs one alarm of an object at a time.
+                if self.alarm[c] && !self.held[c] {
                     self.alarm[c] = false;
                     let step = download::on_alarm(&self.state[c], self.now, self.running[c]);
+                    self.apply(c, step);
+                }
+            }
+            Ev::Deliver(c) => {
+                if self.grant[c] {
+                    self.grant[c] = false;
+                    let step = download::on_slot_granted(&self.state[c], self.now, self.running[c]);
+                    self.apply(c, step);
+                } else if self.wake[c] {
+                    // The call object arms its alarm for now.
+                    self.wake[c] = false;
+                    self.alarm[c] = true;
+                }
+            }
+            Ev::HoldEnds(c) => {
+                if self.held[c] {
+                    self.held[c] = false;
+                    let step = download::on_slot_queued(&self.state[c], self.now);
                     self.apply(c, step);
                 }
             }
@@ -162,6 +209,9 @@ impl World {
                 for c in 0..CALLS {
                     self.running[c] = false;
                     self.in_flight[c] = 0;
+                    self.wake[c] = false;
+                    self.held[c] = false;
+                    self.grant[c] = false;
                     if matches!(self.state[c], CallState::Downloading { .. }) {
                         // The watchdog alarm stays set across a restart.
                         self.alarm[c] = true;
@@ -204,6 +254,7 @@ impl World {
         for _ in 0..200 {
             for c in 0..CALLS {
                 self.run(Ev::Finish(c, 0));
+                self.run(Ev::Deliver(c));
                 self.run(Ev::Alarm(c));
                 self.check();
             }

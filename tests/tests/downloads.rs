@@ -100,6 +100,13 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
             business.first_attempt_order
         );
     }
+    // Freed slots went to waiters on their held acquires, not by a wake and a second ask.
+    let log = stack.edge.log();
+    let handed_over = log.matches("\"event\":\"slot_handed_over\"").count();
+    assert!(
+        handed_over >= 20,
+        "{handed_over} hand-overs on a held acquire for 27 waiting calls"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

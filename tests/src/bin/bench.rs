@@ -170,6 +170,9 @@ async fn slots(rows: &mut Vec<Row>) {
             .wait_status("acme", sid, "ready", Duration::from_secs(120))
             .await;
     }
+    if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
+        std::fs::write(path, stack.edge.log()).unwrap();
+    }
     let ideal = (calls.len() as u64).div_ceil(slots) * lat;
     let peak = stack.origin.stats().business("acme").peak;
     rows.push(Row {
@@ -686,26 +689,52 @@ async fn click_to_playing(rows: &mut Vec<Row>, runs: usize) {
     }
 }
 
+/// Whether a scenario runs: all of them unless `BENCH_ONLY` names a
+/// comma-separated subset (for working on one figure; BENCHMARKS.md is then
+/// not rewritten).
+fn selected(name: &str) -> bool {
+    match std::env::var("BENCH_ONLY") {
+        Ok(only) => only.split(',').any(|s| s.trim() == name),
+        Err(_) => true,
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let mut rows = Vec::new();
-    sizes(&mut rows);
-    eprintln!("storm…");
-    storm(&mut rows).await;
-    eprintln!("slots…");
-    slots(&mut rows).await;
-    eprintln!("cold to ready…");
-    for lat in [0, 200, 500, 1000] {
-        cold_to_ready(&mut rows, lat, if lat == 500 { 20 } else { 10 }).await;
+    if selected("sizes") {
+        sizes(&mut rows);
     }
-    eprintln!("amplification…");
-    amplification(&mut rows).await;
-    eprintln!("cached serving…");
-    cached_serving(&mut rows).await;
-    eprintln!("memory…");
-    memory(&mut rows).await;
-    eprintln!("browser…");
-    click_to_playing(&mut rows, 10).await;
+    if selected("storm") {
+        eprintln!("storm…");
+        storm(&mut rows).await;
+    }
+    if selected("slots") {
+        eprintln!("slots…");
+        slots(&mut rows).await;
+    }
+    if selected("cold") {
+        eprintln!("cold to ready…");
+        for lat in [0, 200, 500, 1000] {
+            cold_to_ready(&mut rows, lat, if lat == 500 { 20 } else { 10 }).await;
+        }
+    }
+    if selected("amplification") {
+        eprintln!("amplification…");
+        amplification(&mut rows).await;
+    }
+    if selected("serving") {
+        eprintln!("cached serving…");
+        cached_serving(&mut rows).await;
+    }
+    if selected("memory") {
+        eprintln!("memory…");
+        memory(&mut rows).await;
+    }
+    if selected("browser") {
+        eprintln!("browser…");
+        click_to_playing(&mut rows, 10).await;
+    }
 
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -724,6 +753,9 @@ async fn main() {
         ));
     }
     println!("{md}");
+    if std::env::var("BENCH_ONLY").is_ok() {
+        return;
+    }
     let mut f = std::fs::File::create(repo_root().join("BENCHMARKS.md")).unwrap();
     f.write_all(md.as_bytes()).unwrap();
 }
