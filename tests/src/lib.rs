@@ -98,11 +98,25 @@ impl Drop for Origin {
 #[derive(Debug, Clone, Default)]
 pub struct EdgeOptions {
     pub vars: Vec<(String, String)>,
+    /// Another wrangler config (relative to the repository) in place of the product's.
+    pub config: Option<String>,
+    /// wrangler's `--log-level` (default `log`: the worker's lines reach the log file).
+    pub log_level: Option<String>,
 }
 
 impl EdgeOptions {
     pub fn var(mut self, name: &str, value: impl ToString) -> Self {
         self.vars.push((name.to_owned(), value.to_string()));
+        self
+    }
+
+    pub fn config(mut self, path: &str) -> Self {
+        self.config = Some(path.to_owned());
+        self
+    }
+
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_owned());
         self
     }
 }
@@ -158,7 +172,9 @@ impl Edge {
                 .to_string(),
             "dev".into(),
             "--config".into(),
-            root.join("wrangler.toml").display().to_string(),
+            root.join(self.options.config.as_deref().unwrap_or("wrangler.toml"))
+                .display()
+                .to_string(),
             "--ip".into(),
             "127.0.0.1".into(),
             "--port".into(),
@@ -168,7 +184,10 @@ impl Edge {
             "--persist-to".into(),
             self.persist_dir.display().to_string(),
             "--log-level".into(),
-            "log".into(),
+            self.options
+                .log_level
+                .clone()
+                .unwrap_or_else(|| "log".into()),
             "--show-interactive-dev-session=false".into(),
         ];
         let mut vars = vec![
