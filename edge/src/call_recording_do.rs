@@ -255,14 +255,14 @@ impl CallRecording {
         );
         let bucket = self.env.bucket("RECORDINGS")?;
         let owner = id.object_name();
-
         // R2 first after an earlier attempt: it may have stored the body and
         // died (or timed out) before recording it, and a stored recording
         // must never be downloaded again.
         let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
-        let stored = match check_store {
-            true => bucket.head(key).await?,
-            false => None,
+        let stored = if check_store {
+            bucket.head(key).await?
+        } else {
+            None
         };
         let attempt_run = match stored {
             Some(object) => origin::Attempt {

@@ -215,20 +215,6 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool) -> Step {
     }
 }
 
-fn start_attempt(attempts: u32, resumed: bool, now: u64) -> Step {
-    let attempt = attempts + 1;
-    Step {
-        state: CallState::Downloading {
-            attempt,
-            started_ms: now,
-        },
-        effects: vec![Effect::StartAttempt {
-            attempt,
-            check_store: resumed || attempts > 0,
-        }],
-    }
-}
-
 /// The business object answered an acquire with a slot.
 pub fn on_slot_granted(state: &CallState, now: u64, running_here: bool) -> Step {
     match *state {
@@ -236,7 +222,19 @@ pub fn on_slot_granted(state: &CallState, now: u64, running_here: bool) -> Step 
         _ if running_here => Step::stay(state),
         CallState::Queued {
             attempts, resumed, ..
-        } => start_attempt(attempts, resumed, now),
+        } => {
+            let attempt = attempts + 1;
+            Step {
+                state: CallState::Downloading {
+                    attempt,
+                    started_ms: now,
+                },
+                effects: vec![Effect::StartAttempt {
+                    attempt,
+                    check_store: resumed || attempts > 0,
+                }],
+            }
+        }
         // A slot we no longer need (the state moved on): give it back.
         _ => Step {
             state: state.clone(),

@@ -233,7 +233,7 @@ async fn slots(rows: &mut Vec<Row>) {
     });
     let (service, service_m) = summarize(&services, 0);
     rows.push(Row {
-        scenario: "the same queue from its first origin request to the origin's last byte (slot hand-over alone, without taking 30 clicks in)".into(),
+        scenario: "the same queue from its first origin request to the origin's last byte (without the time the worker takes to take 30 clicks in)".into(),
         figure: format!("{service} ms"),
         baseline: format!("ideal {ideal} ms"),
         ratio: format!("{:.2}", service_m / ideal as f64),
@@ -620,7 +620,7 @@ async fn amplification(rows: &mut Vec<Row>) {
     rows.push(Row {
         scenario: format!("origin amplification: {calls_n} uncached calls × {per_call} plays ({total} requests, {} in flight) across {} businesses, 500 ms origin", in_flight(), businesses.len()),
         figure: format!(
-            "{ours_s} downloads per recording; answered 200/202: {} of {total}; all ready in {} ms",
+            "{ours_s} downloads per recording; answered 200/202: {} of {total}; every request answered and every call ready in {} ms",
             summarize(&ours_ok, 0).0,
             summarize(&ours_ms, 0).0
         ),
@@ -869,6 +869,10 @@ const HOW_TO_READ: &str = "
   a descriptor in the client and two in wrangler's local proxy, and this
   machine's limit is 20 000 per process (not raisable here); 1 000 in flight
   is what the local proxy sustains reliably.
+- The amplification row's time is how long every one of the 15 000 requests
+  took to be answered (most with the recording's bytes, served from the local
+  R2 simulator at the rate the cached-serving rows show) and every call to be
+  ready; nginx answers its requests from its own cache.
 - Under `wrangler dev` every `console.log` costs the runtime about as much as
   answering a small request (its lines go to wrangler as structured logs),
   and the product writes the one JSON line per request that operations need.
