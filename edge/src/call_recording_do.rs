@@ -61,6 +61,7 @@ pub struct CallRecording {
 fn policy(c: &EdgeConfig) -> DownloadPolicy {
     DownloadPolicy {
         max_attempts: c.max_attempts,
+        slot_lease_ms: c.slot_lease_ms,
         failed_cooldown_ms: c.failed_cooldown_ms,
         not_found_ttl_ms: c.not_found_ttl_ms,
     }
@@ -215,8 +216,8 @@ impl CallRecording {
                 );
                 download::on_slot_queued(&state, now_ms())
             }
-            Acquire::Granted { .. } => {
-                download::on_slot_granted(&state, now_ms(), self.running.get())
+            Acquire::Granted { expires_ms } => {
+                download::on_slot_granted(&state, now_ms(), self.running.get(), expires_ms, &p)
             }
         };
         let (_, effects) = self.commit(&state, step, &id).await?;

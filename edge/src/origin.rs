@@ -15,9 +15,10 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{join, select, Either};
+use futures_util::future::{select, Either};
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{classify_origin_status, AttemptOutcome};
@@ -223,7 +224,13 @@ where
         content_type,
         origin_etag,
     );
-    join(origin_done, stored).await.1
+    // The attempt ends when R2 has the object, never later: a release still
+    // on its way then is left to the caller's ordinary release, which comes
+    // after the waiting plays have been answered.
+    match select(pin!(origin_done), pin!(stored)).await {
+        Either::Left(((), stored)) => stored.await,
+        Either::Right((outcome, _)) => outcome,
+    }
 }
 
 /// Puts the body under the served key; R2 makes it visible only whole.

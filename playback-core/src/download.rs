@@ -64,6 +64,8 @@ pub enum CallState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownloadPolicy {
     pub max_attempts: u32,
+    /// How long a slot lease lasts (`SLOT_LEASE_MS`).
+    pub slot_lease_ms: u64,
     pub failed_cooldown_ms: u64,
     pub not_found_ttl_ms: u64,
 }
@@ -215,11 +217,25 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool) -> Step {
     }
 }
 
-/// The business object answered an acquire with a slot.
-pub fn on_slot_granted(state: &CallState, now: u64, running_here: bool) -> Step {
+/// The business object answered an acquire with a slot whose lease runs
+/// until `expires_ms`.
+pub fn on_slot_granted(
+    state: &CallState,
+    now: u64,
+    running_here: bool,
+    expires_ms: u64,
+    p: &DownloadPolicy,
+) -> Step {
     match *state {
         // The lease is the running attempt's own (acquire renews an owner's lease).
         _ if running_here => Step::stay(state),
+        // An answer that took so long that its lease may be gone (a held
+        // request answered long ago): ask again, which renews it if it is
+        // still ours, so an attempt never starts on a lease it may not hold.
+        CallState::Queued { .. } if expires_ms < now + p.slot_lease_ms / 2 => Step {
+            state: state.clone(),
+            effects: vec![Effect::SetAlarm { at_ms: now }],
+        },
         CallState::Queued {
             attempts, resumed, ..
         } => {
@@ -428,6 +444,7 @@ mod tests {
 
     const P: DownloadPolicy = DownloadPolicy {
         max_attempts: 3,
+        slot_lease_ms: 10_000,
         failed_cooldown_ms: 60_000,
         not_found_ttl_ms: 30_000,
     };
@@ -482,7 +499,7 @@ mod tests {
         );
         assert_eq!(a.effects, vec![Effect::AcquireSlot]);
         // The resumed attempt looks in R2 first: the dead one may have stored the body.
-        let g = on_slot_granted(&a.state, 60, false);
+        let g = on_slot_granted(&a.state, 60, false, 60 + P.slot_lease_ms, &P);
         assert_eq!(
             g.effects,
             vec![Effect::StartAttempt {
@@ -494,7 +511,7 @@ mod tests {
 
     #[test]
     fn only_a_first_attempt_that_nothing_preceded_skips_the_store_check() {
-        let first = on_slot_granted(&CallState::queued(0, 0), 1, false);
+        let first = on_slot_granted(&CallState::queued(0, 0), 1, false, 1 + P.slot_lease_ms, &P);
         assert_eq!(
             first.effects,
             vec![Effect::StartAttempt {
@@ -508,7 +525,7 @@ mod tests {
             resumed: true,
         };
         assert_eq!(
-            on_slot_granted(&resumed_first, 1, false).effects,
+            on_slot_granted(&resumed_first, 1, false, 1 + P.slot_lease_ms, &P).effects,
             vec![Effect::StartAttempt {
                 attempt: 1,
                 check_store: true
@@ -524,8 +541,18 @@ mod tests {
     }
 
     #[test]
+    fn a_grant_with_less_than_half_a_lease_left_is_asked_for_again() {
+        let q = CallState::queued(0, 0);
+        let stale = on_slot_granted(&q, 6_000, false, 10_000, &P);
+        assert_eq!(stale.state, q);
+        assert_eq!(stale.effects, vec![Effect::SetAlarm { at_ms: 6_000 }]);
+        let fresh = on_slot_granted(&q, 5_000, false, 10_000, &P);
+        assert!(matches!(fresh.state, CallState::Downloading { .. }));
+    }
+
+    #[test]
     fn an_acquire_answered_for_a_running_attempt_keeps_its_lease() {
-        let s = on_slot_granted(&downloading(1), 5, true);
+        let s = on_slot_granted(&downloading(1), 5, true, 5 + P.slot_lease_ms, &P);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
     }
@@ -575,7 +602,7 @@ mod tests {
 
     #[test]
     fn a_granted_slot_starts_the_next_attempt() {
-        let s = on_slot_granted(&CallState::queued(1, 0), 7, false);
+        let s = on_slot_granted(&CallState::queued(1, 0), 7, false, 7 + P.slot_lease_ms, &P);
         assert_eq!(
             s.state,
             CallState::Downloading {
@@ -594,7 +621,13 @@ mod tests {
 
     #[test]
     fn a_slot_granted_to_a_call_that_moved_on_is_given_back() {
-        let s = on_slot_granted(&CallState::Ready { size: 1 }, 7, false);
+        let s = on_slot_granted(
+            &CallState::Ready { size: 1 },
+            7,
+            false,
+            7 + P.slot_lease_ms,
+            &P,
+        );
         assert_eq!(s.effects, vec![Effect::ReleaseSlot]);
     }
 
@@ -656,7 +689,7 @@ mod tests {
         let q = on_alarm(&s.state, 1125, false);
         assert_eq!(q.state, CallState::queued(1, 1125));
         assert_eq!(
-            on_slot_granted(&q.state, 1130, false).state,
+            on_slot_granted(&q.state, 1130, false, 1130 + P.slot_lease_ms, &P).state,
             CallState::Downloading {
                 attempt: 2,
                 started_ms: 1130

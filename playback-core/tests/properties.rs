@@ -16,6 +16,7 @@ const CALLS: usize = 5;
 const LEASE_MS: u64 = 10_000;
 const P: DownloadPolicy = DownloadPolicy {
     max_attempts: 3,
+    slot_lease_ms: LEASE_MS,
     failed_cooldown_ms: 5_000,
     not_found_ttl_ms: 3_000,
 };
@@ -57,8 +58,8 @@ struct World {
     alarm: Vec<bool>,
     /// The call's alarm waits on an acquire the business object holds open.
     held: Vec<bool>,
-    /// A grant answering a held acquire, sent but not yet delivered.
-    grant: Vec<bool>,
+    /// A grant answering a held acquire (its lease's expiry), sent but not yet delivered.
+    grant: Vec<Option<u64>>,
     /// Wakes sent by the business object, not yet delivered (a restart loses them).
     wake: Vec<bool>,
     downloads_after_ready: u32,
@@ -76,7 +77,7 @@ impl World {
             in_flight: vec![0; CALLS],
             alarm: vec![false; CALLS],
             held: vec![false; CALLS],
-            grant: vec![false; CALLS],
+            grant: vec![None; CALLS],
             wake: vec![false; CALLS],
             downloads_after_ready: 0,
             cached: vec![false; CALLS],
@@ -92,7 +93,10 @@ impl World {
             let c: usize = o.trim_start_matches("acme/").parse().unwrap();
             if self.held[c] {
                 self.held[c] = false;
-                self.grant[c] = true;
+                self.grant[c] = match self.table.standing(&o, self.now) {
+                    Acquire::Granted { expires_ms } => Some(expires_ms),
+                    Acquire::Queued { .. } => unreachable!("a woken owner holds a lease"),
+                };
             } else {
                 self.wake[c] = true;
             }
@@ -116,9 +120,13 @@ impl World {
                             .acquire(&Self::owner(c), self.now, self.slots, LEASE_MS);
                     self.wake(woken);
                     let next = match answer {
-                        Acquire::Granted { .. } => {
-                            download::on_slot_granted(&self.state[c], self.now, self.running[c])
-                        }
+                        Acquire::Granted { expires_ms } => download::on_slot_granted(
+                            &self.state[c],
+                            self.now,
+                            self.running[c],
+                            expires_ms,
+                            &P,
+                        ),
                         Acquire::Queued { .. } => {
                             // Held open; the shell armed a safety alarm for after the hold first.
                             self.held[c] = true;
@@ -150,17 +158,23 @@ impl World {
                 }
             }
             Ev::Alarm(c) => {
-                // The runtime runs one alarm of an object at a time.
-                if self.alarm[c] && !self.held[c] {
+                // The runtime runs one alarm of an object at a time: not while
+                // the running one waits on its held acquire or its answer.
+                if self.alarm[c] && !self.held[c] && self.grant[c].is_none() {
                     self.alarm[c] = false;
                     let step = download::on_alarm(&self.state[c], self.now, self.running[c]);
                     self.apply(c, step);
                 }
             }
             Ev::Deliver(c) => {
-                if self.grant[c] {
-                    self.grant[c] = false;
-                    let step = download::on_slot_granted(&self.state[c], self.now, self.running[c]);
+                if let Some(expires_ms) = self.grant[c].take() {
+                    let step = download::on_slot_granted(
+                        &self.state[c],
+                        self.now,
+                        self.running[c],
+                        expires_ms,
+                        &P,
+                    );
                     self.apply(c, step);
                 } else if self.wake[c] {
                     // The call object arms its alarm for now.
@@ -211,7 +225,7 @@ impl World {
                     self.in_flight[c] = 0;
                     self.wake[c] = false;
                     self.held[c] = false;
-                    self.grant[c] = false;
+                    self.grant[c] = None;
                     if matches!(self.state[c], CallState::Downloading { .. }) {
                         // The watchdog alarm stays set across a restart.
                         self.alarm[c] = true;

@@ -133,7 +133,10 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
         handed.len(),
         woken.len()
     );
-    assert!(!handed.is_empty(), "no slot was handed over on a held acquire");
+    assert!(
+        !handed.is_empty(),
+        "no slot was handed over on a held acquire"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
