@@ -2,10 +2,27 @@
 //! `STUB_KNOBS`) and at run time (`POST /__knobs`).
 //!
 //! A `FaultSet` applies to every call, unless `calls` has an entry for that
-//! call's SID, which then applies instead. Attempts are counted per call
-//! from the last stats reset, starting at 1; each `*_first` knob affects the
-//! attempts numbered up to its value, checked in the order hang, fail,
-//! truncate.
+//! call's SID, which then applies instead. Attempts (requests of the
+//! recording route) are counted per call from the last stats reset,
+//! starting at 1; each `*_first` knob affects the attempts numbered up to
+//! its value. An attempt's plan is checked in the order hang, fail,
+//! throttle, not ready, serve.
+//!
+//! - `hang_first`: never answer. `fail_first`: 500.
+//! - `throttle_first`: `throttle_status` (429 when 0; any 400–599) with
+//!   `Retry-After: retry_after_secs`, or, with `retry_after_as_date`, the
+//!   HTTP date now + that many seconds, rounded up to a whole second.
+//! - `not_ready_secs`: 404 `not_ready` for that long after the knobs were set.
+//! - Serving: `latency_ms` before the headers; `redirect_hops` > 0 answers
+//!   302 to the unauthenticated media route (`/media/{bid}/{sid}?hop=1`, on
+//!   the media host), which redirects `hop` by `hop` until `hop ==
+//!   redirect_hops` and then serves the body. The body: `empty_body` sends
+//!   `Content-Length: 0` and nothing; `gzip_when_asked` gzips it (with
+//!   `Content-Encoding` and the compressed `Content-Length`) when the
+//!   request's `Accept-Encoding` lists gzip; `chunked` leaves out
+//!   `Content-Length` (chunked transfer encoding); `truncate_first` sends
+//!   only half and then breaks the connection (no clean end of body, also
+//!   when chunked); `mid_body_delay_ms` pauses once at half.
 
 use std::collections::BTreeMap;
 
@@ -26,6 +43,34 @@ pub struct FaultSet {
     pub hang_first: u32,
     /// Answer 404 ("not ready yet") for this many seconds after the knobs were set.
     pub not_ready_secs: u64,
+    /// Answer `throttle_status` with `Retry-After` to the first N attempts.
+    pub throttle_first: u32,
+    /// The throttling status: 0 means 429; otherwise 400–599 (e.g. 503).
+    #[serde(deserialize_with = "throttle_status")]
+    pub throttle_status: u16,
+    /// The `Retry-After` of a throttled answer, in seconds.
+    pub retry_after_secs: u64,
+    /// Send `Retry-After` as an HTTP date (now + `retry_after_secs`) instead of seconds.
+    pub retry_after_as_date: bool,
+    /// Redirect (302) this many times, via the media host, before serving the body.
+    pub redirect_hops: u32,
+    /// Gzip the body when the request's `Accept-Encoding` lists gzip.
+    pub gzip_when_asked: bool,
+    /// Send the body without `Content-Length` (chunked transfer encoding).
+    pub chunked: bool,
+    /// Answer 200 with `Content-Length: 0` and no body (a zero-length recording).
+    pub empty_body: bool,
+}
+
+fn throttle_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let status = u16::deserialize(d)?;
+    if status == 0 || (400..=599).contains(&status) {
+        Ok(status)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "throttle_status must be 0 (429) or 400-599, got {status}"
+        )))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,8 +94,14 @@ impl Knobs {
 pub enum AttemptPlan {
     Hang,
     Fail,
+    /// Answer `status` with a `Retry-After` of `retry_after_secs`.
+    Throttle {
+        status: u16,
+    },
     NotReady,
-    Serve { truncate: bool },
+    Serve {
+        truncate: bool,
+    },
 }
 
 impl FaultSet {
@@ -59,6 +110,10 @@ impl FaultSet {
             AttemptPlan::Hang
         } else if attempt <= self.fail_first {
             AttemptPlan::Fail
+        } else if attempt <= self.throttle_first {
+            AttemptPlan::Throttle {
+                status: self.throttle_status(),
+            }
         } else if secs_since_set < self.not_ready_secs {
             AttemptPlan::NotReady
         } else {
@@ -67,9 +122,28 @@ impl FaultSet {
             }
         }
     }
+
+    /// The status of a throttled answer: `throttle_status`, or 429 when unset.
+    pub fn throttle_status(&self) -> u16 {
+        if (400..=599).contains(&self.throttle_status) {
+            self.throttle_status
+        } else {
+            429
+        }
+    }
 }
 
-/// Parses the command line's knob flags on top of `base`.
+/// Flags that take no value (they switch a knob on).
+pub fn is_switch(flag: &str) -> bool {
+    matches!(
+        flag,
+        "--chunked" | "--gzip-when-asked" | "--empty-body" | "--retry-after-as-date"
+    )
+}
+
+/// Parses one of the command line's knob flags into `knobs`; `Ok(false)`
+/// when `flag` is not a knob. A switch (see [`is_switch`]) takes `true` or
+/// `false` as its value.
 pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, String> {
     let number = || {
         value
@@ -81,6 +155,11 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
             .parse::<u32>()
             .map_err(|_| format!("{flag} needs a whole number, got {value:?}"))
     };
+    let switch = || match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{flag} takes true or false, got {value:?}")),
+    };
     let all = &mut knobs.all;
     match flag {
         "--latency-ms" => all.latency_ms = number()?,
@@ -89,6 +168,20 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
         "--truncate-first" => all.truncate_first = count()?,
         "--hang-first" => all.hang_first = count()?,
         "--not-ready-secs" => all.not_ready_secs = number()?,
+        "--throttle-first" => all.throttle_first = count()?,
+        "--throttle-status" => {
+            all.throttle_status = value
+                .parse::<u16>()
+                .ok()
+                .filter(|s| *s == 0 || (400..=599).contains(s))
+                .ok_or_else(|| format!("{flag} needs 0 or a status 400-599, got {value:?}"))?
+        }
+        "--retry-after-secs" => all.retry_after_secs = number()?,
+        "--retry-after-as-date" => all.retry_after_as_date = switch()?,
+        "--redirect-hops" => all.redirect_hops = count()?,
+        "--chunked" => all.chunked = switch()?,
+        "--gzip-when-asked" => all.gzip_when_asked = switch()?,
+        "--empty-body" => all.empty_body = switch()?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -111,6 +204,69 @@ mod tests {
         assert_eq!(f.plan(2, 0), AttemptPlan::Fail);
         assert_eq!(f.plan(3, 0), AttemptPlan::Serve { truncate: true });
         assert_eq!(f.plan(4, 0), AttemptPlan::Serve { truncate: false });
+    }
+
+    #[test]
+    fn throttling_comes_after_fail_and_before_not_ready() {
+        let f = FaultSet {
+            fail_first: 1,
+            throttle_first: 2,
+            not_ready_secs: 5,
+            ..Default::default()
+        };
+        assert_eq!(f.plan(1, 0), AttemptPlan::Fail);
+        assert_eq!(f.plan(2, 0), AttemptPlan::Throttle { status: 429 });
+        assert_eq!(f.plan(3, 0), AttemptPlan::NotReady);
+        assert_eq!(f.plan(3, 5), AttemptPlan::Serve { truncate: false });
+        let f = FaultSet {
+            throttle_first: 1,
+            throttle_status: 503,
+            ..Default::default()
+        };
+        assert_eq!(f.plan(1, 0), AttemptPlan::Throttle { status: 503 });
+    }
+
+    #[test]
+    fn a_throttle_status_outside_4xx_5xx_is_refused() {
+        let k: Knobs = serde_json::from_str(r#"{"throttle_status": 503}"#).unwrap();
+        assert_eq!(k.all.throttle_status(), 503);
+        let k: Knobs = serde_json::from_str(r#"{"throttle_first": 1}"#).unwrap();
+        assert_eq!(k.all.throttle_status(), 429);
+        assert!(serde_json::from_str::<Knobs>(r#"{"throttle_status": 200}"#).is_err());
+        assert!(serde_json::from_str::<Knobs>(r#"{"throttle_status": 70000}"#).is_err());
+    }
+
+    #[test]
+    fn flags_set_the_new_knobs() {
+        let mut k = Knobs::default();
+        for (flag, value) in [
+            ("--throttle-first", "2"),
+            ("--throttle-status", "503"),
+            ("--retry-after-secs", "7"),
+            ("--retry-after-as-date", "true"),
+            ("--redirect-hops", "3"),
+            ("--chunked", "true"),
+            ("--gzip-when-asked", "1"),
+            ("--empty-body", "true"),
+        ] {
+            assert_eq!(apply_flag(&mut k, flag, value), Ok(true), "{flag}");
+        }
+        let want = FaultSet {
+            throttle_first: 2,
+            throttle_status: 503,
+            retry_after_secs: 7,
+            retry_after_as_date: true,
+            redirect_hops: 3,
+            chunked: true,
+            gzip_when_asked: true,
+            empty_body: true,
+            ..Default::default()
+        };
+        assert_eq!(k.all, want);
+        assert!(apply_flag(&mut k, "--chunked", "maybe").is_err());
+        assert!(apply_flag(&mut k, "--throttle-status", "200").is_err());
+        assert_eq!(apply_flag(&mut k, "--chunky", "1"), Ok(false));
+        assert!(is_switch("--chunked") && !is_switch("--redirect-hops"));
     }
 
     #[test]

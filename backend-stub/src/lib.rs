@@ -5,6 +5,13 @@
 //! and the binary only binds it. Origin routes need `Authorization: Bearer
 //! <ORIGIN_TOKEN>`; the `/__` admin routes (knobs, stats) are local-only and
 //! take no auth. No input, however malformed, makes a handler panic.
+//!
+//! `GET /media/{bid}/{sid}?hop=K` stands for the provider's media host (a
+//! CDN behind signed URLs): it takes no auth (any `sig`/`hop` query is
+//! accepted), redirects to `hop=K+1` while K < the `redirect_hops` knob and
+//! then serves the recording with the same body faults as the recording
+//! route. Redirects point at [`Stub::set_media_base`]'s URL, or, unset, at
+//! the request's own `Host`. The fault knobs are described in [`knobs`].
 
 pub mod audio;
 pub mod catalog;
@@ -16,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -28,17 +35,23 @@ use playback_core::CallSid;
 
 use crate::audio::Recording;
 use crate::catalog::Catalog;
-use crate::knobs::{AttemptPlan, Knobs};
+use crate::knobs::{AttemptPlan, FaultSet, Knobs};
 use crate::stats::{InFlight, Stats};
 
 const CHUNK_LEN: usize = 64 * 1024;
 /// How long a hanging attempt waits before it gives up on its own.
 const HANG_FOR: Duration = Duration::from_secs(3600);
+/// How long a truncated body waits, after its last bytes, before it breaks the connection.
+const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(50);
+/// The latest time an HTTP date can show (9999-12-31 23:59:59 UTC).
+const LAST_HTTP_DATE_SECS: u64 = 253_402_300_799;
 
 pub struct Stub {
     token: String,
     catalog: Catalog,
     knobs: Mutex<(Knobs, Instant)>,
+    /// Where redirects to the media host point (`http://host:port`, no trailing slash).
+    media_base: Mutex<Option<String>>,
     pub stats: Stats,
 }
 
@@ -48,6 +61,7 @@ impl Stub {
             token: token.into(),
             catalog: Catalog::demo(),
             knobs: Mutex::new((knobs, Instant::now())),
+            media_base: Mutex::new(None),
             stats: Stats::default(),
         })
     }
@@ -66,6 +80,36 @@ impl Stub {
             .unwrap_or_else(|p| p.into_inner())
             .0
             .clone()
+    }
+
+    /// Makes redirects to the media host point at `url` (e.g. `http://127.0.0.2:PORT`).
+    pub fn set_media_base(&self, url: String) {
+        *self.media_base.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(url.trim_end_matches('/').to_owned());
+    }
+
+    /// The media host's base URL: the one set, else this request's own host,
+    /// else empty (a relative redirect).
+    fn media_base(&self, headers: &HeaderMap) -> String {
+        if let Some(base) = self
+            .media_base
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return base;
+        }
+        headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(|host| format!("http://{host}"))
+            .unwrap_or_default()
+    }
+
+    /// The call's fault set and when the knobs were set.
+    fn faults(&self, sid: &str) -> (FaultSet, Instant) {
+        let guard = self.knobs.lock().unwrap_or_else(|p| p.into_inner());
+        (guard.0.for_call(sid).clone(), guard.1)
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -95,6 +139,7 @@ pub fn app(stub: Arc<Stub>) -> Router {
             "/v1/businesses/{bid}/calls/{call_sid}/recording",
             get(handle_recording),
         )
+        .route("/media/{bid}/{call_sid}", get(handle_media))
         .route("/__knobs", get(handle_get_knobs).post(handle_set_knobs))
         .route("/__stats", get(handle_stats))
         .route("/__stats/reset", post(handle_reset_stats))
@@ -154,11 +199,10 @@ async fn handle_recording(
     };
     let recording = call.recording;
 
+    stub.stats
+        .saw_accept_encoding(&sid, accept_encoding(&headers).as_deref());
     let (attempt, in_flight) = stub.stats.begin_attempt(&bid, &sid);
-    let (faults, set_at) = {
-        let guard = stub.knobs.lock().unwrap_or_else(|p| p.into_inner());
-        (guard.0.for_call(&sid).clone(), guard.1)
-    };
+    let (faults, set_at) = stub.faults(&sid);
     tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     match faults.plan(attempt, set_at.elapsed().as_secs()) {
         AttemptPlan::Hang => {
@@ -166,36 +210,240 @@ async fn handle_recording(
             error(StatusCode::GATEWAY_TIMEOUT, "hung")
         }
         AttemptPlan::Fail => error(StatusCode::INTERNAL_SERVER_ERROR, "injected_failure"),
+        AttemptPlan::Throttle { status } => throttled(status, &faults),
         AttemptPlan::NotReady => error(StatusCode::NOT_FOUND, "not_ready"),
+        AttemptPlan::Serve { .. } if faults.redirect_hops > 0 => {
+            let base = stub.media_base(&headers);
+            redirect(&format!("{base}/media/{bid}/{sid}?hop=1"))
+        }
         AttemptPlan::Serve { truncate } => {
-            stub.stats.mark_started(&sid);
-            let body = RecordingBody {
-                recording,
-                offset: 0,
-                stop_at: if truncate {
-                    recording.len() / 2
-                } else {
-                    recording.len()
-                },
-                pause_at: (faults.mid_body_delay_ms > 0).then_some(recording.len() / 2),
-                pause: Duration::from_millis(faults.mid_body_delay_ms),
-                stats: stub.stats.clone(),
-                sid,
-                _in_flight: in_flight,
-            };
-            Response::builder()
-                .header(header::CONTENT_TYPE, audio::CONTENT_TYPE)
-                .header(header::CONTENT_LENGTH, recording.len())
-                .header(header::ETAG, recording.etag())
-                .body(Body::from_stream(body.into_stream()))
-                .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response"))
+            serve(
+                &stub, &faults, recording, sid, &headers, truncate, in_flight,
+            )
+            .await
+        }
+    }
+}
+
+/// The media host: a signed URL, so no auth. Redirects hop by hop, then
+/// serves the body as the recording route would have, for the call's
+/// latest attempt.
+async fn handle_media(
+    State(stub): State<Arc<Stub>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    stub.stats
+        .count_media_request(headers.contains_key(header::AUTHORIZATION));
+    let Ok(Path((bid, sid))) = path else {
+        return error(StatusCode::BAD_REQUEST, "bad_path");
+    };
+    if CallSid::parse(&sid).is_err() {
+        return error(StatusCode::BAD_REQUEST, "invalid_call_sid");
+    }
+    let Some(call) = stub.catalog.find(&bid, &sid) else {
+        return error(StatusCode::NOT_FOUND, "not_found");
+    };
+    let recording = call.recording;
+    stub.stats
+        .saw_accept_encoding(&sid, accept_encoding(&headers).as_deref());
+    let hop = query
+        .as_deref()
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("hop="))
+        .and_then(|k| k.parse::<u32>().ok())
+        .unwrap_or(0);
+    let (faults, _) = stub.faults(&sid);
+    if hop < faults.redirect_hops {
+        let base = stub.media_base(&headers);
+        return redirect(&format!("{base}/media/{bid}/{sid}?hop={}", hop + 1));
+    }
+    let attempt = stub.stats.attempts(&sid).max(1);
+    let in_flight = stub.stats.hold(&bid);
+    let truncate = attempt <= faults.truncate_first;
+    serve(
+        &stub, &faults, recording, sid, &headers, truncate, in_flight,
+    )
+    .await
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => Response::builder()
+            .status(StatusCode::FOUND)
+            .header(header::LOCATION, location)
+            .header(header::CONTENT_LENGTH, 0)
+            .body(Body::empty())
+            .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response")),
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "bad_location"),
+    }
+}
+
+/// A throttled answer: `status` with `Retry-After` in seconds or as an HTTP date.
+fn throttled(status: u16, faults: &FaultSet) -> Response {
+    let retry_after = if faults.retry_after_as_date {
+        http_date_in(faults.retry_after_secs)
+    } else {
+        faults.retry_after_secs.to_string()
+    };
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
+    let mut response = error(status, "throttled");
+    if let Ok(value) = HeaderValue::from_str(&retry_after) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The IMF-fixdate of now + `secs`, with now rounded up to the next whole
+/// second so that the date is never earlier than now + `secs`.
+pub fn http_date_in(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let now_up = now.as_secs() + u64::from(now.subsec_nanos() > 0);
+    let at = now_up.saturating_add(secs).min(LAST_HTTP_DATE_SECS);
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(at))
+}
+
+/// The request's `Accept-Encoding` headers, joined as one list.
+fn accept_encoding(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+/// Whether `Accept-Encoding` lists gzip (or x-gzip) with a quality above 0.
+pub fn accepts_gzip(accept_encoding: &str) -> bool {
+    accept_encoding.split(',').any(|item| {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or_default().trim();
+        let q = parts
+            .filter_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                name.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| value.trim().parse::<f32>().ok())?
+            })
+            .next()
+            .unwrap_or(1.0);
+        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")) && q > 0.0
+    })
+}
+
+/// Serves the recording's body as the fault set says: empty, gzipped (when
+/// asked), without `Content-Length` (chunked), cut short, paused midway.
+async fn serve(
+    stub: &Stub,
+    faults: &FaultSet,
+    recording: Recording,
+    sid: String,
+    headers: &HeaderMap,
+    truncate: bool,
+    in_flight: InFlight,
+) -> Response {
+    let mut response = Response::builder().header(header::CONTENT_TYPE, audio::CONTENT_TYPE);
+    if faults.gzip_when_asked {
+        response = response.header(header::VARY, "accept-encoding");
+    }
+    let etag = recording.etag();
+    if faults.empty_body {
+        stub.stats.mark_started(&sid);
+        stub.stats.mark_completed(&sid);
+        return response
+            .header(header::CONTENT_LENGTH, 0)
+            .header(header::ETAG, tagged(&etag, "empty"))
+            .body(Body::empty())
+            .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response"));
+    }
+    let gzip = faults.gzip_when_asked && accept_encoding(headers).is_some_and(|a| accepts_gzip(&a));
+    let source = if gzip {
+        match tokio::task::spawn_blocking(move || gzipped(recording)).await {
+            Ok(Ok(bytes)) => {
+                response = response
+                    .header(header::CONTENT_ENCODING, "gzip")
+                    .header(header::ETAG, tagged(&etag, "gzip"));
+                Source::Bytes(bytes)
+            }
+            _ => return error(StatusCode::INTERNAL_SERVER_ERROR, "gzip"),
+        }
+    } else {
+        response = response.header(header::ETAG, etag);
+        Source::Generated(recording)
+    };
+    let len = source.len();
+    if !faults.chunked {
+        response = response.header(header::CONTENT_LENGTH, len);
+    }
+    stub.stats.mark_started(&sid);
+    let body = RecordingBody {
+        source,
+        offset: 0,
+        stop_at: if truncate { len / 2 } else { len },
+        pause_at: (faults.mid_body_delay_ms > 0).then_some(len / 2),
+        pause: Duration::from_millis(faults.mid_body_delay_ms),
+        stats: stub.stats.clone(),
+        sid,
+        _in_flight: in_flight,
+    };
+    response
+        .body(Body::from_stream(body.into_stream()))
+        .unwrap_or_else(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "response"))
+}
+
+/// A strong validator for another representation of the same recording.
+fn tagged(etag: &str, representation: &str) -> String {
+    format!("{}-{representation}\"", etag.trim_end_matches('"'))
+}
+
+/// The whole recording, gzip-compressed.
+fn gzipped(recording: Recording) -> std::io::Result<Bytes> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut buf = vec![0; CHUNK_LEN];
+    let mut offset = 0;
+    while offset < recording.len() {
+        let n = recording.read_at(offset, &mut buf);
+        encoder.write_all(&buf[..n])?;
+        offset += n as u64;
+    }
+    encoder.finish().map(Bytes::from)
+}
+
+/// The bytes a body is made of: generated from the recording as they are
+/// sent, or already in memory (compressed).
+enum Source {
+    Generated(Recording),
+    Bytes(Bytes),
+}
+
+impl Source {
+    fn len(&self) -> u64 {
+        match self {
+            Source::Generated(r) => r.len(),
+            Source::Bytes(b) => b.len() as u64,
+        }
+    }
+
+    fn slice(&self, start: u64, end: u64) -> Bytes {
+        match self {
+            Source::Generated(r) => {
+                let mut buf = vec![0; (end - start) as usize];
+                r.read_at(start, &mut buf);
+                Bytes::from(buf)
+            }
+            Source::Bytes(b) => b.slice(start as usize..end as usize),
         }
     }
 }
 
 /// The body of one attempt, generated chunk by chunk as it is sent.
 struct RecordingBody {
-    recording: Recording,
+    source: Source,
     offset: u64,
     stop_at: u64,
     pause_at: Option<u64>,
@@ -209,10 +457,13 @@ impl RecordingBody {
     fn into_stream(self) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
         stream::unfold(self, |mut body| async move {
             if body.offset >= body.stop_at {
-                if body.stop_at == body.recording.len() {
+                if body.stop_at == body.source.len() {
                     return None;
                 }
                 // Cut short: end the connection with an error instead of a clean end of body.
+                // Waiting first lets hyper flush the headers and the bytes it holds: an error
+                // in the same poll would drop them, so a small recording would get no answer at all.
+                tokio::time::sleep(FLUSH_BEFORE_CUT).await;
                 body.stop_at = u64::MAX;
                 return Some((Err(std::io::Error::other("injected truncation")), body));
             }
@@ -224,14 +475,13 @@ impl RecordingBody {
             if let Some(at) = body.pause_at.filter(|&at| at > body.offset) {
                 end = end.min(at);
             }
-            let mut buf = vec![0; (end - body.offset) as usize];
-            body.recording.read_at(body.offset, &mut buf);
+            let chunk = body.source.slice(body.offset, end);
             body.offset = end;
             // Counted as the last byte is handed over: hyper may never poll a body past its Content-Length.
-            if end == body.recording.len() {
+            if end == body.source.len() {
                 body.stats.mark_completed(&body.sid);
             }
-            Some((Ok(Bytes::from(buf)), body))
+            Some((Ok(chunk), body))
         })
     }
 }

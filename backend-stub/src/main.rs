@@ -1,12 +1,16 @@
 //! `backend-stub [--port N] [--token T] [--knobs JSON] [--latency-ms N] ...`
 //!
+//! Knob flags take a number (`--throttle-first 2`), or are switches that
+//! take no value (`--chunked`, `--gzip-when-asked`, `--empty-body`,
+//! `--retry-after-as-date`); see `knobs::apply_flag`.
+//!
 //! Binds 127.0.0.1 only. Environment: `STUB_PORT`, `ORIGIN_TOKEN`,
 //! `STUB_KNOBS` (JSON as for `POST /__knobs`); flags win over environment.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use backend_stub::knobs::{apply_flag, Knobs};
+use backend_stub::knobs::{apply_flag, is_switch, Knobs};
 use backend_stub::{app, Stub};
 
 const DEFAULT_PORT: u16 = 8790;
@@ -32,6 +36,10 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if is_switch(&flag) {
+            apply_flag(&mut knobs, &flag, "true")?;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--port" => {

@@ -1,7 +1,12 @@
-//! Download statistics: per call, attempts, downloads started (a 200 with a
-//! body) and completed (every byte handed to the connection); per business,
-//! current and peak concurrent attempts and the order in which calls were
-//! first attempted.
+//! Download statistics: per call, attempts (requests of the recording
+//! route) and their arrival times, downloads started (a 200 with a body,
+//! from the recording or the media route) and completed (every byte handed
+//! to the connection), and the latest request's `Accept-Encoding`; per
+//! business, current and peak concurrent attempts (an attempt redirected to
+//! the media host is in flight again while the media route serves it) and
+//! the order in which calls were first attempted; overall, authorized
+//! requests and media-route requests (and how many of them carried an
+//! `Authorization` header, which a signed URL must not need).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +18,13 @@ pub struct CallStats {
     pub attempts: u32,
     pub started: u32,
     pub completed: u32,
+    /// When each attempt arrived, in ms since the Unix epoch, in order.
+    #[serde(default)]
+    pub attempt_times_ms: Vec<u64>,
+    /// The `Accept-Encoding` of the call's latest request (recording or
+    /// media route); `None` when that request sent none.
+    #[serde(default)]
+    pub accept_encoding: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +41,12 @@ pub struct Snapshot {
     pub businesses: BTreeMap<String, BusinessStats>,
     /// Requests of any origin route that passed authentication.
     pub authorized_requests: u64,
+    /// Requests of the media route (`/media/…`, the redirect target), valid or not.
+    #[serde(default)]
+    pub media_requests: u64,
+    /// Those media requests that carried an `Authorization` header.
+    #[serde(default)]
+    pub media_requests_with_token: u64,
 }
 
 impl Snapshot {
@@ -61,26 +79,60 @@ impl Stats {
         self.lock().authorized_requests += 1;
     }
 
-    /// Counts a new attempt and returns its number (1-based) and a guard
-    /// that holds the business's concurrency until dropped.
+    pub fn count_media_request(&self, with_token: bool) {
+        let mut s = self.lock();
+        s.media_requests += 1;
+        if with_token {
+            s.media_requests_with_token += 1;
+        }
+    }
+
+    /// Records the `Accept-Encoding` of the call's latest request.
+    pub fn saw_accept_encoding(&self, sid: &str, accept_encoding: Option<&str>) {
+        self.lock()
+            .calls
+            .entry(sid.to_owned())
+            .or_default()
+            .accept_encoding = accept_encoding.map(str::to_owned);
+    }
+
+    /// Counts a new attempt, arriving now, and returns its number (1-based)
+    /// and a guard that holds the business's concurrency until dropped.
     pub fn begin_attempt(&self, business: &str, sid: &str) -> (u32, InFlight) {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let mut s = self.lock();
         let call = s.calls.entry(sid.to_owned()).or_default();
         call.attempts += 1;
+        call.attempt_times_ms.push(now_ms);
         let attempt = call.attempts;
+        if attempt == 1 {
+            s.businesses
+                .entry(business.to_owned())
+                .or_default()
+                .first_attempt_order
+                .push(sid.to_owned());
+        }
+        drop(s);
+        (attempt, self.hold(business))
+    }
+
+    /// The call's latest attempt number (0 before any).
+    pub fn attempts(&self, sid: &str) -> u32 {
+        self.lock().calls.get(sid).map_or(0, |c| c.attempts)
+    }
+
+    /// Holds one unit of the business's concurrency until the guard is dropped.
+    pub fn hold(&self, business: &str) -> InFlight {
+        let mut s = self.lock();
         let b = s.businesses.entry(business.to_owned()).or_default();
         b.current += 1;
         b.peak = b.peak.max(b.current);
-        if attempt == 1 {
-            b.first_attempt_order.push(sid.to_owned());
+        InFlight {
+            stats: self.clone(),
+            business: business.to_owned(),
         }
-        (
-            attempt,
-            InFlight {
-                stats: self.clone(),
-                business: business.to_owned(),
-            },
-        )
     }
 
     pub fn mark_started(&self, sid: &str) {

@@ -386,3 +386,489 @@ async fn the_long_recording_streams_in_chunks_without_being_held_whole() {
     assert_eq!(total, long.recording.len());
     assert!(largest <= 64 * 1024, "a chunk of {largest} bytes");
 }
+
+fn get_with(path: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut r = Request::get(path);
+    for (name, value) in headers {
+        r = r.header(*name, *value);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+fn all(faults: FaultSet) -> Knobs {
+    Knobs {
+        all: faults,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn throttle_first_answers_429_with_retry_after_seconds_then_serves() {
+    let (stub, app) = setup(all(FaultSet {
+        throttle_first: 2,
+        retry_after_secs: 7,
+        ..Default::default()
+    }));
+    let (sid, recording) = first_call(&stub, "acme");
+    for _ in 0..2 {
+        let r = app
+            .clone()
+            .oneshot(get(&recording_path("acme", &sid)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.headers()["retry-after"], "7");
+        assert_eq!(json(r).await["error"], "throttled");
+    }
+    let r = app
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(body_bytes(r).await.unwrap(), recording.to_vec());
+    let c = stub.stats.snapshot().call(&sid);
+    assert_eq!((c.attempts, c.started, c.completed), (3, 1, 1));
+}
+
+#[tokio::test]
+async fn throttle_503_sends_retry_after_as_a_date_never_before_now_plus_its_seconds() {
+    let (stub, app) = setup(all(FaultSet {
+        hang_first: 0,
+        fail_first: 1,
+        throttle_first: 2,
+        throttle_status: 503,
+        retry_after_secs: 120,
+        retry_after_as_date: true,
+        ..Default::default()
+    }));
+    let (sid, _) = first_call(&stub, "acme");
+    // fail comes before throttle.
+    let r = app
+        .clone()
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let before = std::time::SystemTime::now();
+    let r = app
+        .clone()
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let date = r.headers()["retry-after"].to_str().unwrap().to_owned();
+    assert!(date.ends_with(" GMT") && date.len() == 29, "{date:?}");
+    let at = httpdate::parse_http_date(&date).unwrap();
+    assert!(at >= before + Duration::from_secs(120), "{date}");
+    assert!(at <= before + Duration::from_secs(122), "{date}");
+    assert_eq!(
+        app.oneshot(get(&recording_path("acme", &sid)))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[test]
+fn http_dates_round_up_to_the_next_whole_second() {
+    let now = std::time::SystemTime::now();
+    let at = httpdate::parse_http_date(&backend_stub::http_date_in(0)).unwrap();
+    assert!(at >= now && at <= now + Duration::from_secs(1));
+    // Absurd knobs clamp to the last date HTTP can say, never panic.
+    assert_eq!(
+        backend_stub::http_date_in(u64::MAX),
+        "Fri, 31 Dec 9999 23:59:59 GMT"
+    );
+}
+
+#[tokio::test]
+async fn attempt_times_ms_records_when_each_attempt_arrived() {
+    let (stub, app) = setup(all(FaultSet {
+        throttle_first: 1,
+        retry_after_secs: 1,
+        ..Default::default()
+    }));
+    let (sid, _) = first_call(&stub, "acme");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let start = now_ms();
+    let r = app
+        .clone()
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = app
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let end = now_ms();
+    let times = stub.stats.snapshot().call(&sid).attempt_times_ms;
+    assert_eq!(times.len(), 2);
+    assert!(start <= times[0] && times[1] <= end, "{times:?}");
+    assert!(times[1] - times[0] >= 200, "{times:?}");
+}
+
+#[tokio::test]
+async fn redirect_hops_go_through_the_media_host_which_needs_no_token() {
+    let (stub, app) = setup(all(FaultSet {
+        redirect_hops: 3,
+        ..Default::default()
+    }));
+    stub.set_media_base("http://127.0.0.2:4321".into());
+    let (sid, recording) = first_call(&stub, "acme");
+    let r = app
+        .clone()
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let mut location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("http://127.0.0.2:4321/media/acme/{sid}?hop=1")
+    );
+    // Follow as a client would: the first hop still carries the token (a
+    // careless client), later ones do not.
+    let mut hops = 0;
+    let r = loop {
+        let path = location.strip_prefix("http://127.0.0.2:4321").unwrap();
+        let headers: &[(&str, &str)] = if hops == 0 {
+            &[("Authorization", "Bearer t0ken")]
+        } else {
+            &[]
+        };
+        let r = app.clone().oneshot(get_with(path, headers)).await.unwrap();
+        hops += 1;
+        if r.status() != StatusCode::FOUND {
+            break r;
+        }
+        location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(
+            location.ends_with(&format!("?hop={}", hops + 1)),
+            "{location}"
+        );
+    };
+    assert_eq!(hops, 3);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-length"], recording.len().to_string());
+    assert_eq!(r.headers()["etag"], recording.etag());
+    assert_eq!(body_bytes(r).await.unwrap(), recording.to_vec());
+    let s = stub.stats.snapshot();
+    assert_eq!((s.media_requests, s.media_requests_with_token), (3, 1));
+    let c = s.call(&sid);
+    assert_eq!((c.attempts, c.started, c.completed), (1, 1, 1));
+    assert_eq!(s.business("acme").current, 0);
+    assert_eq!(s.authorized_requests, 1);
+}
+
+#[tokio::test]
+async fn without_a_media_base_redirects_use_the_request_host_and_a_bad_media_path_is_4xx() {
+    let (stub, app) = setup(all(FaultSet {
+        redirect_hops: 1,
+        ..Default::default()
+    }));
+    let (sid, _) = first_call(&stub, "acme");
+    let r = app
+        .clone()
+        .oneshot(get_with(
+            &recording_path("acme", &sid),
+            &[
+                ("Authorization", "Bearer t0ken"),
+                ("Host", "origin.test:81"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        r.headers()["location"],
+        format!("http://origin.test:81/media/acme/{sid}?hop=1")
+    );
+    for (path, want) in [
+        (format!("/media/globex/{sid}?hop=1"), StatusCode::NOT_FOUND),
+        (
+            "/media/acme/CA123?hop=1".to_owned(),
+            StatusCode::BAD_REQUEST,
+        ),
+        // A missing or unreadable hop starts the chain again.
+        (format!("/media/acme/{sid}?sig=x"), StatusCode::FOUND),
+        (format!("/media/acme/{sid}?hop=zz"), StatusCode::FOUND),
+        (format!("/media/acme/{sid}?sig=abc&hop=1"), StatusCode::OK),
+    ] {
+        let r = app.clone().oneshot(get_with(&path, &[])).await.unwrap();
+        assert_eq!(r.status(), want, "{path}");
+    }
+    assert_eq!(stub.stats.snapshot().media_requests, 5);
+    assert_eq!(stub.stats.snapshot().media_requests_with_token, 0);
+}
+
+#[tokio::test]
+async fn the_media_host_applies_the_body_faults_of_the_attempt_it_serves() {
+    let (stub, app) = setup(all(FaultSet {
+        redirect_hops: 1,
+        truncate_first: 1,
+        chunked: true,
+        ..Default::default()
+    }));
+    let (sid, recording) = first_call(&stub, "acme");
+    for attempt in 1..=2 {
+        let r = app
+            .clone()
+            .oneshot(get(&recording_path("acme", &sid)))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND);
+        let r = app
+            .clone()
+            .oneshot(get_with(&format!("/media/acme/{sid}?hop=1"), &[]))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers().get("content-length").is_none());
+        let body = body_bytes(r).await;
+        if attempt == 1 {
+            assert!(body.is_err(), "the first attempt is cut short");
+        } else {
+            assert_eq!(body.unwrap(), recording.to_vec());
+        }
+    }
+    let c = stub.stats.snapshot().call(&sid);
+    assert_eq!((c.attempts, c.started, c.completed), (2, 2, 1));
+}
+
+#[tokio::test]
+async fn gzip_when_asked_compresses_only_for_requests_that_list_gzip() {
+    use std::io::Read;
+    let (stub, app) = setup(all(FaultSet {
+        gzip_when_asked: true,
+        ..Default::default()
+    }));
+    let (sid, recording) = first_call(&stub, "acme");
+    let path = recording_path("acme", &sid);
+    let auth = ("Authorization", "Bearer t0ken");
+
+    let r = app
+        .clone()
+        .oneshot(get_with(
+            &path,
+            &[auth, ("Accept-Encoding", "br, GZIP;q=0.8")],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_ne!(r.headers()["etag"], recording.etag());
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let compressed = body_bytes(r).await.unwrap();
+    assert_eq!(compressed.len(), length);
+    assert!(length < recording.len() as usize);
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut plain)
+        .unwrap();
+    assert_eq!(plain, recording.to_vec());
+    assert_eq!(
+        stub.stats.snapshot().call(&sid).accept_encoding.as_deref(),
+        Some("br, GZIP;q=0.8")
+    );
+
+    for asked in [
+        None,
+        Some("identity"),
+        Some("gzip;q=0"),
+        Some("br, deflate"),
+    ] {
+        let mut headers = vec![auth];
+        if let Some(a) = asked {
+            headers.push(("Accept-Encoding", a));
+        }
+        let r = app
+            .clone()
+            .oneshot(get_with(&path, &headers))
+            .await
+            .unwrap();
+        assert!(r.headers().get("content-encoding").is_none(), "{asked:?}");
+        assert_eq!(r.headers()["content-length"], recording.len().to_string());
+        assert_eq!(body_bytes(r).await.unwrap(), recording.to_vec());
+        assert_eq!(
+            stub.stats.snapshot().call(&sid).accept_encoding.as_deref(),
+            asked
+        );
+    }
+    let c = stub.stats.snapshot().call(&sid);
+    assert_eq!((c.attempts, c.started, c.completed), (5, 5, 5));
+}
+
+#[tokio::test]
+async fn accept_encoding_is_recorded_without_any_knob_and_gzip_is_not_sent() {
+    let (stub, app) = setup(Knobs::default());
+    let (sid, recording) = first_call(&stub, "acme");
+    let r = app
+        .oneshot(get_with(
+            &recording_path("acme", &sid),
+            &[
+                ("Authorization", "Bearer t0ken"),
+                ("Accept-Encoding", "gzip"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(body_bytes(r).await.unwrap(), recording.to_vec());
+    assert_eq!(
+        stub.stats.snapshot().call(&sid).accept_encoding.as_deref(),
+        Some("gzip")
+    );
+}
+
+#[tokio::test]
+async fn chunked_sends_no_content_length_and_every_byte() {
+    let (stub, app) = setup(all(FaultSet {
+        chunked: true,
+        ..Default::default()
+    }));
+    let (sid, recording) = first_call(&stub, "acme");
+    let r = app
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("content-length").is_none());
+    use axum::body::HttpBody as _;
+    assert_eq!(
+        r.body().size_hint().exact(),
+        None,
+        "hyper would send a length"
+    );
+    assert_eq!(body_bytes(r).await.unwrap(), recording.to_vec());
+    let c = stub.stats.snapshot().call(&sid);
+    assert_eq!((c.attempts, c.started, c.completed), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn chunked_and_truncated_ends_in_an_error_not_a_clean_end() {
+    let (stub, app) = setup(all(FaultSet {
+        chunked: true,
+        truncate_first: 1,
+        ..Default::default()
+    }));
+    let (sid, recording) = first_call(&stub, "acme");
+    let r = app
+        .clone()
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-length").is_none());
+    let mut body = r.into_body();
+    let mut received = 0;
+    let mut ended_in_error = false;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(f) => received += f.into_data().map_or(0, |d| d.len()),
+            Err(_) => {
+                ended_in_error = true;
+                break;
+            }
+        }
+    }
+    assert!(ended_in_error);
+    assert_eq!(received as u64, recording.len() / 2);
+    let r = app
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    assert_eq!(body_bytes(r).await.unwrap(), recording.to_vec());
+}
+
+#[tokio::test]
+async fn empty_body_is_a_200_with_content_length_zero_and_no_bytes() {
+    let (stub, app) = setup(all(FaultSet {
+        empty_body: true,
+        gzip_when_asked: true,
+        ..Default::default()
+    }));
+    let (sid, _) = first_call(&stub, "acme");
+    let r = app
+        .oneshot(get_with(
+            &recording_path("acme", &sid),
+            &[
+                ("Authorization", "Bearer t0ken"),
+                ("Accept-Encoding", "gzip"),
+            ],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-length"], "0");
+    assert!(r.headers().get("content-encoding").is_none());
+    assert_eq!(body_bytes(r).await.unwrap(), Vec::<u8>::new());
+    let c = stub.stats.snapshot().call(&sid);
+    assert_eq!((c.attempts, c.started, c.completed), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn the_new_knobs_are_set_at_run_time_and_stats_carry_the_new_fields() {
+    let (stub, app) = setup(Knobs::default());
+    let body = serde_json::json!({
+        "throttle_first": 1, "throttle_status": 503, "retry_after_secs": 2,
+        "retry_after_as_date": true, "redirect_hops": 2, "gzip_when_asked": true,
+        "chunked": true, "empty_body": false,
+    })
+    .to_string();
+    let set = Request::post("/__knobs")
+        .header("Content-Type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(set).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let k = stub.knobs().all;
+    assert_eq!(
+        (k.throttle_first, k.throttle_status, k.redirect_hops),
+        (1, 503, 2)
+    );
+    assert!(k.retry_after_as_date && k.gzip_when_asked && k.chunked && !k.empty_body);
+    let bad = Request::post("/__knobs")
+        .header("Content-Type", "application/json")
+        .body(Body::from(r#"{"throttle_status": 302}"#))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(bad).await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    let (sid, _) = first_call(&stub, "acme");
+    app.clone()
+        .oneshot(get(&recording_path("acme", &sid)))
+        .await
+        .unwrap();
+    let stats = json(app.oneshot(get("/__stats")).await.unwrap()).await;
+    assert_eq!(stats["media_requests"], 0);
+    assert_eq!(stats["media_requests_with_token"], 0);
+    assert_eq!(
+        stats["calls"][&sid]["attempt_times_ms"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(stats["calls"][&sid]["accept_encoding"].is_null());
+    // Snapshots from before these fields still parse.
+    let old = r#"{"calls": {"CAx": {"attempts": 1, "started": 1, "completed": 1}},
+                  "businesses": {}, "authorized_requests": 1}"#;
+    let s: Snapshot = serde_json::from_str(old).unwrap();
+    assert_eq!(s.call("CAx").attempt_times_ms, Vec::<u64>::new());
+}

@@ -1,12 +1,16 @@
 //! `BusinessSlots`: one Durable Object per business, holding its slot table
-//! (`SLOTS_PER_BUSINESS` leases of `SLOT_LEASE_MS`, and the FIFO queue).
+//! (`SLOTS_PER_BUSINESS` leases of `SLOT_LEASE_MS`, each named by a grant
+//! id, and the FIFO queue of at most `MAX_QUEUE_PER_BUSINESS` waiters) and
+//! its agents' download budgets (`DOWNLOAD_BUDGET_PER_MINUTE`).
 //!
 //! Concurrency: the runtime delivers one request at a time into this
 //! object's JavaScript turn, and every handler loads the table, applies one
-//! pure `SlotTable` operation and stores the result before its first other
-//! `await`, so two handlers never interleave on the table. The alarm, set to
-//! the earliest lease expiry, reclaims leases that their downloads never
-//! released (a crashed worker).
+//! pure `SlotTable` (or `Budgets`) operation and stores the result before
+//! its first other `await`, so two handlers never interleave on the table.
+//! The table and the alarm (set to the earliest lease expiry, to reclaim
+//! leases that their downloads never released) are written together, in
+//! one atomic write, and every handler writes both, so an alarm is never
+//! missing for a lease that needs one.
 //!
 //! Hand-over: an acquire that finds no free slot is queued and held open
 //! (`acquire_hold_ms`) on a oneshot channel, kept in memory only. When a
@@ -26,7 +30,9 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 use futures_util::future::{select, Either};
-use playback_core::slots::{acquire_hold_ms, Acquire, SlotTable};
+use futures_util::future::join;
+use playback_core::admission::Budgets;
+use playback_core::slots::{acquire_hold_ms, Acquire, SlotPolicy, SlotTable};
 use serde_json::json;
 use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State};
 
@@ -35,6 +41,7 @@ use crate::error::{json_response, EdgeError};
 use crate::rpc::SlotRequest;
 
 const TABLE_KEY: &str = "slots";
+const BUDGETS_KEY: &str = "budgets";
 
 #[durable_object]
 pub struct BusinessSlots {
@@ -54,16 +61,20 @@ impl BusinessSlots {
             .unwrap_or_default())
     }
 
-    /// Stores the table and points the alarm at its next expiry.
+    /// Stores the table and points the alarm at its next expiry, in one
+    /// atomic write: both are issued before either is awaited, and the
+    /// runtime commits writes issued without an `await` between them together.
     async fn store(&self, table: &SlotTable) -> Result<()> {
-        self.state.storage().put(TABLE_KEY, table).await?;
-        match table.next_expiry() {
+        let storage = self.state.storage();
+        let put = storage.put(TABLE_KEY, table);
+        let (stored, alarmed) = match table.next_expiry() {
             Some(at) => {
                 let delay = (at as i64 - Date::now().as_millis() as i64).max(0);
-                self.state.storage().set_alarm(delay).await
+                join(put, storage.set_alarm(delay)).await
             }
-            None => self.state.storage().delete_alarm().await,
-        }
+            None => join(put, storage.delete_alarm()).await,
+        };
+        stored.and(alarmed)
     }
 
     /// Hands each newly granted lease to its owner: on the owner's held
@@ -90,25 +101,38 @@ impl BusinessSlots {
 
     async fn handle(&self, mut req: Request) -> std::result::Result<Response, EdgeError> {
         let config = config::load(&self.env)?;
-        let (slots, lease_ms) = (config.slots_per_business, config.slot_lease_ms);
+        let policy = slot_policy(&config);
         let path = req.path();
         let body: SlotRequest = req.json().await?;
         let now = Date::now().as_millis();
         let mut table = self.load().await?;
         let (answer, woken) = match path.as_str() {
             "/acquire" => {
-                let (answer, woken) = table.acquire(&body.owner, now, slots, lease_ms);
+                let (answer, woken) = table.acquire(&body.owner, now, &policy);
                 (serde_json::to_value(answer).unwrap_or_default(), woken)
             }
-            "/renew" => (json!(table.renew(&body.owner, now, lease_ms)), Vec::new()),
+            "/renew" => (
+                json!(table.renew(&body.owner, body.grant, now, policy.lease_ms)),
+                Vec::new(),
+            ),
             "/release" => (
                 json!(true),
-                table.release(&body.owner, now, slots, lease_ms),
+                table.release(&body.owner, body.grant, now, &policy),
             ),
-            "/position" => (
-                json!(table.position(&body.owner)),
-                table.expire(now, slots, lease_ms),
-            ),
+            "/position" => (json!(table.position(&body.owner)), table.expire(now, &policy)),
+            "/admit" => {
+                let woken = table.expire(now, &policy);
+                let mut budgets: Budgets = self.state.storage().get(BUDGETS_KEY).await?.unwrap_or_default();
+                let admission = budgets.admit(
+                    &body.agent,
+                    now,
+                    config.download_budget_per_minute,
+                    table.queue.len(),
+                    policy.max_queue,
+                );
+                self.state.storage().put(BUDGETS_KEY, &budgets).await?;
+                (serde_json::to_value(admission).unwrap_or_default(), woken)
+            }
             _ => return Err(EdgeError::NotFound),
         };
         self.store(&table).await?;
@@ -120,7 +144,7 @@ impl BusinessSlots {
         }
         self.hand_over(&table, woken);
         if path == "/acquire" && table.position(&body.owner).is_some() {
-            return Ok(json_response(200, &self.hold(&body.owner, lease_ms).await));
+            return Ok(json_response(200, &self.hold(&body.owner, policy.lease_ms).await));
         }
         Ok(json_response(200, &answer))
     }
@@ -187,20 +211,48 @@ impl worker::DurableObject for BusinessSlots {
         Ok(self
             .handle(req)
             .await
-            .unwrap_or_else(EdgeError::into_response))
+            .unwrap_or_else(|e| e.into_response("")))
     }
 
     async fn alarm(&self) -> Result<Response> {
         let config = match config::load(&self.env) {
             Ok(c) => c,
-            Err(e) => return Ok(EdgeError::Config(e).into_response()),
+            Err(e) => return Ok(EdgeError::Config(e).into_response("")),
         };
         let now = Date::now().as_millis();
         let mut table = self.load().await?;
-        let woken = table.expire(now, config.slots_per_business, config.slot_lease_ms);
+        let woken = table.expire(now, &slot_policy(&config));
         self.store(&table).await?;
         self.hand_over(&table, woken);
         Response::ok("ok")
+    }
+}
+
+pub fn slot_policy(config: &playback_core::config::EdgeConfig) -> SlotPolicy {
+    SlotPolicy {
+        slots: config.slots_per_business,
+        lease_ms: config.slot_lease_ms,
+        max_queue: config.max_queue_per_business,
+    }
+}
+
+async fn ask<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    business: &str,
+    path: &str,
+    request: SlotRequest,
+) -> std::result::Result<T, EdgeError> {
+    let stub = env
+        .durable_object("BUSINESS_SLOTS")?
+        .get_by_name(business)?;
+    crate::rpc::call(&stub, path, &request).await
+}
+
+fn about(owner: &str, grant: u64) -> SlotRequest {
+    SlotRequest {
+        owner: owner.into(),
+        grant,
+        agent: String::new(),
     }
 }
 
@@ -210,46 +262,28 @@ pub async fn acquire(
     business: &str,
     owner: &str,
 ) -> std::result::Result<Acquire, EdgeError> {
-    let stub = env
-        .durable_object("BUSINESS_SLOTS")?
-        .get_by_name(business)?;
-    crate::rpc::call(
-        &stub,
-        "/acquire",
-        &SlotRequest {
-            owner: owner.into(),
-        },
-    )
-    .await
+    ask(env, business, "/acquire", about(owner, 0)).await
 }
 
-pub async fn release(env: &Env, business: &str, owner: &str) -> std::result::Result<(), EdgeError> {
-    let stub = env
-        .durable_object("BUSINESS_SLOTS")?
-        .get_by_name(business)?;
-    let _: bool = crate::rpc::call(
-        &stub,
-        "/release",
-        &SlotRequest {
-            owner: owner.into(),
-        },
-    )
-    .await?;
+/// Gives back the lease `grant` (a release of an older grant frees nothing).
+pub async fn release(
+    env: &Env,
+    business: &str,
+    owner: &str,
+    grant: u64,
+) -> std::result::Result<(), EdgeError> {
+    let _: bool = ask(env, business, "/release", about(owner, grant)).await?;
     Ok(())
 }
 
-pub async fn renew(env: &Env, business: &str, owner: &str) -> std::result::Result<bool, EdgeError> {
-    let stub = env
-        .durable_object("BUSINESS_SLOTS")?
-        .get_by_name(business)?;
-    crate::rpc::call(
-        &stub,
-        "/renew",
-        &SlotRequest {
-            owner: owner.into(),
-        },
-    )
-    .await
+/// Extends the lease `grant`: its new expiry, or `None` when it is gone.
+pub async fn renew(
+    env: &Env,
+    business: &str,
+    owner: &str,
+    grant: u64,
+) -> std::result::Result<Option<u64>, EdgeError> {
+    ask(env, business, "/renew", about(owner, grant)).await
 }
 
 pub async fn position(
@@ -257,15 +291,20 @@ pub async fn position(
     business: &str,
     owner: &str,
 ) -> std::result::Result<Option<u32>, EdgeError> {
-    let stub = env
-        .durable_object("BUSINESS_SLOTS")?
-        .get_by_name(business)?;
-    crate::rpc::call(
-        &stub,
-        "/position",
-        &SlotRequest {
-            owner: owner.into(),
-        },
-    )
-    .await
+    ask(env, business, "/position", about(owner, 0)).await
+}
+
+/// Whether `agent` may start a new download for `owner` now.
+pub async fn admit(
+    env: &Env,
+    business: &str,
+    owner: &str,
+    agent: &str,
+) -> std::result::Result<playback_core::admission::Admission, EdgeError> {
+    let request = SlotRequest {
+        owner: owner.into(),
+        grant: 0,
+        agent: agent.into(),
+    };
+    ask(env, business, "/admit", request).await
 }

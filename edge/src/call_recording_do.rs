@@ -8,30 +8,44 @@
 //!   the business object, an R2 call). Storage operations alone are
 //!   protected by the runtime's input gate, so a click storm sees one
 //!   `none → queued` transition and every other click sees `queued`.
+//! - A state and the alarm it needs are one atomic write: both are issued
+//!   before either is awaited, and the runtime commits writes issued with
+//!   no `await` between them together (alarms follow the storage rules).
+//!   A play that still finds `queued` or `retry_wait` without an alarm (a
+//!   lost one) arms it again.
+//! - A play that must learn something first (whether R2 still has a
+//!   `ready` recording; whether the business admits a new download) learns
+//!   it, then loads the state again and decides on that, so whatever ran
+//!   during the await is seen. A refused play writes nothing.
 //! - The download runs from the alarm, never from a request, so it outlives
 //!   the request that asked for it. `running` (memory only) tells a
 //!   duplicate alarm from a resumed one: a fresh instance that finds
 //!   `downloading` in storage knows the previous instance died (a restart)
 //!   and queues the attempt again. While an attempt runs, a watchdog alarm
 //!   stays set past its timeout so a restart resumes it even without a click.
-//! - The slot is taken here, in the alarm, from the business object, and
-//!   released on every way out of an attempt (the state machine emits
-//!   `ReleaseSlot` on each). When no slot is free, the business object
-//!   holds the acquire open and answers it with the next free slot, so the
-//!   attempt starts in the same alarm; a safety alarm armed before asking
-//!   covers an instance that dies while it waits.
+//! - The slot is taken here, in the alarm, from the business object, under
+//!   a grant id; renewals and the release name that grant, so nothing this
+//!   object sends late can touch a newer lease. An attempt stops when its
+//!   lease is lost, and ends only when its R2 write has ended (see
+//!   `origin.rs`). When no slot is free, the business object holds the
+//!   acquire open and answers it with the next free slot, so the attempt
+//!   starts in the same alarm; a safety alarm armed before asking covers an
+//!   instance that dies while it waits.
 //! - Play requests are held open (up to `HOLD_MS`) on a oneshot channel and
 //!   answered as soon as the download ends, so a cold click is answered
 //!   about one origin latency after it arrives instead of a poll later.
+//! - `/status` only reads: it never writes storage, never arms an alarm.
+//! - A call the origin does not have (and one refused for a full queue)
+//!   deletes its storage when its time is over.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::select;
+use futures_util::future::{join, join3, select};
 use playback_core::config::EdgeConfig;
 use playback_core::download::{
-    self, AttemptOutcome, CallState, DownloadPolicy, Effect, PlayAnswer, Step,
+    self, CallState, DownloadPolicy, Effect, PlayAnswer, PlayCheck, PlayFact, PlayInput, Step,
 };
 use playback_core::slots::{acquire_hold_ms, Acquire};
 use serde_json::json;
@@ -41,7 +55,7 @@ use crate::business_slots_do as slots;
 use crate::config;
 use crate::error::{json_response, EdgeError};
 use crate::origin;
-use crate::rpc::CallIdentity;
+use crate::rpc::{CallIdentity, PlayRequest};
 
 const STATE_KEY: &str = "state";
 const IDENTITY_KEY: &str = "identity";
@@ -85,16 +99,41 @@ impl CallRecording {
         self.state.storage().get(IDENTITY_KEY).await
     }
 
-    /// Stores a step's state (logging the transition) and arms its alarms.
-    /// Returns the effects that remain for the caller.
+    /// Stores a step's state (with the object's identity, which the alarm
+    /// needs) and arms the alarm it asks for, in one atomic write; forgets
+    /// everything on `Forget`. Returns the effects that remain for the caller.
     async fn commit(
         &self,
         before: &CallState,
         step: Step,
         id: &CallIdentity,
     ) -> Result<(CallState, Vec<Effect>)> {
+        let storage = self.state.storage();
+        let alarm_at = step.effects.iter().rev().find_map(|e| match e {
+            Effect::SetAlarm { at_ms } => Some(*at_ms),
+            _ => None,
+        });
+        if step.effects.contains(&Effect::Forget) {
+            join(storage.delete_all(), storage.delete_alarm()).await.0?;
+        } else if &step.state != before {
+            // All issued before any is awaited: one atomic write.
+            let state = storage.put(STATE_KEY, &step.state);
+            let identity = storage.put(IDENTITY_KEY, id);
+            match alarm_at {
+                Some(at) => {
+                    let (state, identity, alarm) =
+                        join3(state, identity, storage.set_alarm(delay_to(at))).await;
+                    state.and(identity).and(alarm)?
+                }
+                None => {
+                    let (state, identity) = join(state, identity).await;
+                    state.and(identity)?
+                }
+            }
+        } else if let Some(at) = alarm_at {
+            storage.set_alarm(delay_to(at)).await?;
+        }
         if &step.state != before {
-            self.state.storage().put(STATE_KEY, &step.state).await?;
             crate::log::event(
                 json!({"event": "transition", "business": id.business, "call_sid": id.call_sid,
                 "from": before.name(), "to": step.state.name(), "state": step.state}),
@@ -103,7 +142,7 @@ impl CallRecording {
         let mut rest = Vec::new();
         for effect in step.effects {
             match effect {
-                Effect::SetAlarm { at_ms } => self.arm(at_ms).await?,
+                Effect::SetAlarm { .. } | Effect::Forget => {}
                 Effect::NotifyWaiters => self.notify_waiters(),
                 other => rest.push(other),
             }
@@ -112,8 +151,7 @@ impl CallRecording {
     }
 
     async fn arm(&self, at_ms: u64) -> Result<()> {
-        let delay = at_ms.saturating_sub(now_ms()) as i64;
-        self.state.storage().set_alarm(delay).await
+        self.state.storage().set_alarm(delay_to(at_ms)).await
     }
 
     fn notify_waiters(&self) {
@@ -129,15 +167,15 @@ impl CallRecording {
             self.arm(now_ms()).await?;
             return Ok(json_response(200, &true));
         }
-        let id: CallIdentity = req.json().await?;
         let config = config::load(&self.env)?;
         let p = policy(&config);
-        if self.identity().await?.is_none() {
-            self.state.storage().put(IDENTITY_KEY, &id).await?;
-        }
         match path.as_str() {
-            "/play" => self.handle_play(&id, &p).await,
+            "/play" => {
+                let play: PlayRequest = req.json().await?;
+                self.handle_play(&play, &p).await
+            }
             "/status" => {
+                let id: CallIdentity = req.json().await?;
                 let state = self.load().await?;
                 let position = self.queue_position(&state, &id).await;
                 Ok(json_response(
@@ -151,11 +189,31 @@ impl CallRecording {
 
     async fn handle_play(
         &self,
-        id: &CallIdentity,
+        play: &PlayRequest,
         p: &DownloadPolicy,
     ) -> std::result::Result<Response, EdgeError> {
+        let id = &play.id;
+        let first = self.load().await?;
+        let fact = match download::play_check(&first, now_ms(), p) {
+            PlayCheck::Nothing => PlayFact::Nothing,
+            PlayCheck::Store => {
+                let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
+                let bucket = self.env.bucket("RECORDINGS")?;
+                PlayFact::Stored(bucket.head(key).await?.is_some())
+            }
+            PlayCheck::Admission => PlayFact::Admission(
+                slots::admit(&self.env, id.business.as_str(), &id.object_name(), &play.agent).await?,
+            ),
+        };
+        // Decide on the state as it is now: other requests ran during the await.
         let before = self.load().await?;
-        let step = download::on_play(&before, now_ms(), self.running.get(), p);
+        let input = PlayInput {
+            now: now_ms(),
+            running_here: self.running.get(),
+            alarm_set: self.state.storage().get_alarm().await?.is_some(),
+            fact,
+        };
+        let step = download::on_play(&before, input, p);
         let (mut state, _) = self.commit(&before, step, id).await?;
         if matches!(
             state,
@@ -174,7 +232,7 @@ impl CallRecording {
         let position = self.queue_position(&state, id).await;
         Ok(json_response(
             200,
-            &download::play_answer(&state, &id.call_sid, now_ms(), position, p),
+            &download::play_answer(&state, &id.call_sid, now_ms(), position, fact, p),
         ))
     }
 
@@ -197,7 +255,7 @@ impl CallRecording {
         let config = config::load(&self.env)?;
         let p = policy(&config);
         let before = self.load().await?;
-        let step = download::on_alarm(&before, now_ms(), self.running.get());
+        let step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
         let (_, effects) = self.commit(&before, step, &id).await?;
         if !effects.contains(&Effect::AcquireSlot) {
             return Ok(());
@@ -216,22 +274,34 @@ impl CallRecording {
                 );
                 download::on_slot_queued(&state, now_ms())
             }
-            Acquire::Granted { expires_ms } => {
-                download::on_slot_granted(&state, now_ms(), self.running.get(), expires_ms, &p)
+            Acquire::Full { retry_after_ms } => {
+                crate::log::event(
+                    json!({"event": "queue_full", "business": id.business, "call_sid": id.call_sid}),
+                );
+                download::on_slot_full(&state, now_ms(), retry_after_ms)
             }
+            Acquire::Granted { expires_ms, grant } => download::on_slot_granted(
+                &state,
+                now_ms(),
+                self.running.get(),
+                grant,
+                expires_ms,
+                &p,
+            ),
         };
         let (_, effects) = self.commit(&state, step, &id).await?;
         for effect in effects {
             match effect {
                 Effect::StartAttempt {
                     attempt,
-                    check_store,
+                    grant,
+                    expires_ms,
                 } => {
-                    self.run_attempt(&id, &config, &p, attempt, check_store)
+                    self.run_attempt(&id, &config, &p, attempt, grant, expires_ms)
                         .await?
                 }
-                Effect::ReleaseSlot => {
-                    slots::release(&self.env, id.business.as_str(), &owner).await?
+                Effect::ReleaseSlot { grant } => {
+                    slots::release(&self.env, id.business.as_str(), &owner, grant).await?
                 }
                 _ => {}
             }
@@ -245,59 +315,55 @@ impl CallRecording {
         config: &EdgeConfig,
         p: &DownloadPolicy,
         attempt: u32,
-        check_store: bool,
+        grant: u64,
+        expires_ms: u64,
     ) -> std::result::Result<(), EdgeError> {
         self.running.set(true);
         let started = now_ms();
         self.arm(started + config.download_timeout_ms + WATCHDOG_GRACE_MS)
             .await?;
         crate::log::event(
-            json!({"event": "attempt_start", "business": id.business, "call_sid": id.call_sid, "attempt": attempt}),
+            json!({"event": "attempt_start", "business": id.business, "call_sid": id.call_sid, "attempt": attempt, "grant": grant}),
         );
         let bucket = self.env.bucket("RECORDINGS")?;
         let owner = id.object_name();
-        // R2 first after an earlier attempt: it may have stored the body and
-        // died (or timed out) before recording it, and a stored recording
-        // must never be downloaded again.
-        let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
-        let stored = if check_store {
-            bucket.head(key).await?
-        } else {
-            None
+        let business = id.business.as_str();
+        let lease = origin::Lease {
+            grant,
+            expires_ms,
+            renew: |grant| slots::renew(&self.env, business, &owner, grant),
+            release: |grant| slots::release(&self.env, business, &owner, grant),
         };
-        let attempt_run = match stored {
-            Some(object) => origin::Attempt {
-                outcome: AttemptOutcome::Stored {
-                    size: object.size(),
-                },
-                released: false,
-            },
-            None => {
-                origin::download_to_r2(
-                    config,
-                    &bucket,
-                    id,
-                    || slots::renew(&self.env, id.business.as_str(), &owner),
-                    || slots::release(&self.env, id.business.as_str(), &owner),
-                )
-                .await
-            }
-        };
-        let outcome = attempt_run.outcome;
+        let run = origin::attempt(config, &bucket, id, lease).await;
+        let outcome = run.outcome;
         self.running.set(false);
         crate::log::event(
             json!({"event": "attempt_end", "business": id.business, "call_sid": id.call_sid, "attempt": attempt,
             "outcome": format!("{outcome:?}"), "duration_ms": now_ms() - started}),
         );
         let before = self.load().await?;
-        let step =
-            download::on_attempt_finished(&before, outcome, now_ms(), js_sys::Math::random(), p);
+        let step = download::on_attempt_finished(
+            &before,
+            grant,
+            outcome,
+            now_ms(),
+            js_sys::Math::random(),
+            p,
+        );
         let (_, effects) = self.commit(&before, step, id).await?;
-        if effects.contains(&Effect::ReleaseSlot) && !attempt_run.released {
-            slots::release(&self.env, id.business.as_str(), &owner).await?;
+        for effect in effects {
+            if let Effect::ReleaseSlot { grant } = effect {
+                if !run.released {
+                    slots::release(&self.env, business, &owner, grant).await?;
+                }
+            }
         }
         Ok(())
     }
+}
+
+fn delay_to(at_ms: u64) -> i64 {
+    at_ms.saturating_sub(now_ms()) as i64
 }
 
 impl worker::DurableObject for CallRecording {
@@ -314,7 +380,7 @@ impl worker::DurableObject for CallRecording {
         Ok(self
             .handle(req)
             .await
-            .unwrap_or_else(EdgeError::into_response))
+            .unwrap_or_else(|e| e.into_response("")))
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -330,11 +396,19 @@ impl worker::DurableObject for CallRecording {
 }
 
 /// The frontend's view: ask the call object about a play request that missed R2.
-pub async fn play(env: &Env, id: &CallIdentity) -> std::result::Result<PlayAnswer, EdgeError> {
+pub async fn play(
+    env: &Env,
+    id: &CallIdentity,
+    agent: &str,
+) -> std::result::Result<PlayAnswer, EdgeError> {
     let stub = env
         .durable_object("CALL_RECORDING")?
         .get_by_name(&id.object_name())?;
-    crate::rpc::call(&stub, "/play", id).await
+    let request = PlayRequest {
+        id: id.clone(),
+        agent: agent.to_owned(),
+    };
+    crate::rpc::call(&stub, "/play", &request).await
 }
 
 pub async fn status(

@@ -1,8 +1,13 @@
 //! The edge's one error type, mapped once to a status and a JSON body.
 //! Every refusal the public API makes goes through here.
+//!
+//! A body never carries what the origin or the runtime said: that goes to
+//! the error's log line, and the body carries the request id that the log
+//! line (and the request's own line) also carries.
 
+use playback_core::admission::Refusal;
 use playback_core::config::ConfigError;
-use playback_core::wire::ErrorBody;
+use playback_core::wire::{retry_after_seconds, ErrorBody};
 use worker::Response;
 
 #[derive(Debug)]
@@ -13,6 +18,11 @@ pub enum EdgeError {
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
+    },
+    /// 429: the agent's download budget or the business's queue.
+    TooManyRequests {
+        reason: Refusal,
+        retry_after_ms: u64,
     },
     Config(ConfigError),
     /// The origin answered in a way the edge cannot use.
@@ -29,25 +39,48 @@ impl EdgeError {
             EdgeError::MissingUserAction => (400, ErrorBody::new("missing_user_action")),
             EdgeError::NotFound => (404, ErrorBody::new("not_found")),
             EdgeError::MethodNotAllowed { .. } => (405, ErrorBody::new("method_not_allowed")),
-            EdgeError::Config(e) => (500, ErrorBody::with_detail("config", e.to_string())),
-            EdgeError::Origin(detail) => (502, ErrorBody::with_detail("origin", detail.clone())),
-            EdgeError::Internal(detail) => {
-                (500, ErrorBody::with_detail("internal", detail.clone()))
+            EdgeError::TooManyRequests {
+                reason,
+                retry_after_ms,
+            } => {
+                let mut body = ErrorBody::new(reason.code());
+                body.retry_after_ms = Some(*retry_after_ms);
+                (429, body)
             }
+            // Names the variable and what is wrong with it; never a secret's value.
+            EdgeError::Config(e) => (500, ErrorBody::with_detail("config", e.to_string())),
+            EdgeError::Origin(_) => (502, ErrorBody::new("origin")),
+            EdgeError::Internal(_) => (500, ErrorBody::new("internal")),
         }
     }
 
-    pub fn into_response(self) -> Response {
-        let (status, body) = self.status_and_body();
+    /// The response for this error; `request_id` ties its body to the log.
+    pub fn into_response(self, request_id: &str) -> Response {
+        let (status, mut body) = self.status_and_body();
+        if !request_id.is_empty() {
+            body.request_id = Some(request_id.to_owned());
+        }
         if status >= 500 {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"event": "error", "status": status, "error": body.error, "detail": body.detail})
+            let detail = match &self {
+                EdgeError::Origin(d) | EdgeError::Internal(d) => d.clone(),
+                EdgeError::Config(e) => e.to_string(),
+                _ => String::new(),
+            };
+            crate::log::event(
+                serde_json::json!({"event": "error", "status": status, "error": body.error, "detail": detail, "request_id": request_id}),
             );
         }
         let mut response = json_response(status, &body);
-        if let EdgeError::MethodNotAllowed { allow } = self {
-            let _ = response.headers_mut().set("Allow", allow);
+        match self {
+            EdgeError::MethodNotAllowed { allow } => {
+                let _ = response.headers_mut().set("Allow", allow);
+            }
+            EdgeError::TooManyRequests { retry_after_ms, .. } => {
+                let _ = response
+                    .headers_mut()
+                    .set("Retry-After", &retry_after_seconds(retry_after_ms).to_string());
+            }
+            _ => {}
         }
         response
     }

@@ -4,11 +4,15 @@
 //! no state of its own between requests: everything that must be decided
 //! once per recording is decided by that recording's Durable Object. A
 //! failed check returns before anything with a side effect runs.
+//!
+//! Every answer carries the headers that keep the API from being framed or
+//! sniffed, and every request gets a short id that its log line and any
+//! error body both carry.
 
 use playback_core::config::EdgeConfig;
 use playback_core::download::PlayAnswer;
 use playback_core::ids::recording_key;
-use playback_core::request::is_explicit_user_action;
+use playback_core::request::{is_explicit_user_action, is_loopback_host};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
 use playback_core::wire::{AcceptedBody, FailedBody, StatusBody};
@@ -26,22 +30,48 @@ use crate::serve::serve_cached;
 /// How long a `/dev/login` session lasts.
 const DEV_SESSION_S: u64 = 8 * 3600;
 
+/// Headers on every answer of the worker (the page's own come from the
+/// static assets' `_headers` file).
+const SECURITY_HEADERS: [(&str, &str); 3] = [
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+];
+
+/// A short id for a request: 8 hex digits.
+fn request_id() -> String {
+    format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32)
+}
+
 pub async fn handle_request(req: Request, env: &Env) -> Response {
     let started = Date::now().as_millis();
     let path = req.path();
     let method = req.method().to_string();
-    let response = route_request(&req, env, &method, &path).await;
+    let id = request_id();
+    let mut response = route_request(&req, env, &method, &path, &id).await;
+    for (name, value) in SECURITY_HEADERS {
+        let _ = response.headers_mut().set(name, value);
+    }
     // One line per request: never the token, the cookie or a secret.
     let header = req.headers().get("X-User-Action").ok().flatten();
     crate::log::event(
-        json!({"event": "request", "at": started, "method": method, "path": path, "status": response.status_code(),
+        json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status_code(),
         "user_action_header": header.is_some(), "range": req.headers().get("Range").ok().flatten(),
         "duration_ms": Date::now().as_millis() - started}),
     );
     response
 }
 
-async fn route_request(req: &Request, env: &Env, method: &str, path: &str) -> Response {
+async fn route_request(
+    req: &Request,
+    env: &Env,
+    method: &str,
+    path: &str,
+    request_id: &str,
+) -> Response {
     let result = match route(method, path) {
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
         Route::DevLogin => handle_dev_login(req, env),
@@ -51,7 +81,7 @@ async fn route_request(req: &Request, env: &Env, method: &str, path: &str) -> Re
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
     };
-    result.unwrap_or_else(EdgeError::into_response)
+    result.unwrap_or_else(|e| e.into_response(request_id))
 }
 
 fn now_s() -> u64 {
@@ -70,10 +100,12 @@ fn authenticate(req: &Request, secret: &str) -> Result<Claims, EdgeError> {
 
 fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
-    if !config.dev_login {
+    let url = req.url()?;
+    // Local development only: off by default, and never on a host other than this machine.
+    let host = url.host_str().unwrap_or_default();
+    if !config.dev_login || !is_loopback_host(host) {
         return Err(EdgeError::NotFound);
     }
-    let url = req.url()?;
     let business = url
         .query_pairs()
         .find(|(k, _)| k == "business")
@@ -115,18 +147,20 @@ async fn handle_calls(req: &Request, env: &Env) -> Result<Response, EdgeError> {
 }
 
 /// The checks every recording endpoint makes, in the contract's order:
-/// token, then call SID. Returns who is asking for which recording.
+/// token, then call SID. Returns which recording is asked for, and by which
+/// agent (the session's `sub`).
 fn check_recording_request(
     req: &Request,
     config: &EdgeConfig,
     raw_sid: &str,
-) -> Result<CallIdentity, EdgeError> {
+) -> Result<(CallIdentity, String), EdgeError> {
     let claims = authenticate(req, &config.session_secret)?;
     let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
-    Ok(CallIdentity {
+    let id = CallIdentity {
         business: claims.bid,
         call_sid,
-    })
+    };
+    Ok((id, claims.sub))
 }
 
 async fn handle_stream(
@@ -136,7 +170,7 @@ async fn handle_stream(
     head: bool,
 ) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
-    let id = check_recording_request(req, &config, raw_sid)?;
+    let (id, agent) = check_recording_request(req, &config, raw_sid)?;
     let header = req.headers().get("X-User-Action").ok().flatten();
     let query = req.url()?.query().map(str::to_owned);
     if !is_explicit_user_action(header.as_deref(), query.as_deref()) {
@@ -147,7 +181,7 @@ async fn handle_stream(
     if let Some(cached) = serve_cached(req, &bucket, &key, head).await? {
         return Ok(cached);
     }
-    let answer = call_recording_do::play(env, &id).await?;
+    let answer = call_recording_do::play(env, &id, &agent).await?;
     crate::log::event(
         json!({"event": "play", "business": id.business, "call_sid": id.call_sid, "answer": answer}),
     );
@@ -175,6 +209,13 @@ async fn handle_stream(
             },
         )),
         PlayAnswer::NotFound => Err(EdgeError::NotFound),
+        PlayAnswer::Refused {
+            reason,
+            retry_after_ms,
+        } => Err(EdgeError::TooManyRequests {
+            reason,
+            retry_after_ms,
+        }),
     }
 }
 
@@ -188,7 +229,7 @@ fn accepted(body: AcceptedBody) -> Response {
 
 async fn handle_status(req: &Request, env: &Env, raw_sid: &str) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
-    let id = check_recording_request(req, &config, raw_sid)?;
+    let (id, _) = check_recording_request(req, &config, raw_sid)?;
     let bucket = env.bucket("RECORDINGS")?;
     if let Some(object) = bucket
         .head(recording_key(&id.business, &id.call_sid))

@@ -1,16 +1,33 @@
 //! Calls to the origin API (`ORIGIN_BASE_URL`), always with the edge's
-//! bearer token, which is never logged.
+//! bearer token, which is never logged and never leaves the origin's host.
 //!
-//! Why nothing partial is ever served: the origin's body is piped into R2
-//! through a `FixedLengthStream` of its `Content-Length` (not through the
-//! wasm). R2 makes an object visible only when a `put` completes, and the
-//! runtime fails the `put` when the stream ends short of that length, runs
-//! past it, or breaks off (measured: "Network connection lost", nothing
-//! under the key, an existing object intact). A body without
-//! `Content-Length` is refused before the `put`. After the `put`, the stored
-//! size is checked against `Content-Length` once more and a mismatch is
-//! deleted and retried. So the served key holds the whole body or nothing,
-//! without a temporary key and a second copy of every recording.
+//! What an attempt does, in order, under its slot lease and within
+//! `DOWNLOAD_TIMEOUT_MS`:
+//! 1. looks in R2: a recording stored there (by an earlier attempt that
+//!    died, or timed out, before recording it) is never fetched again;
+//! 2. asks the origin, with `Accept-Encoding: identity`, following up to
+//!    `MAX_ORIGIN_REDIRECTS` redirects itself (the bearer token only to
+//!    the origin's own scheme, host and port: a signed media URL on another
+//!    host gets none);
+//! 3. stores the body under the served key, whole or not at all:
+//!    - with a `Content-Length` (and no content coding), the body is piped
+//!      into R2 through a `FixedLengthStream` of that length (not through
+//!      the wasm); R2 makes an object visible only when a `put` completes,
+//!      and the runtime fails the `put` when the stream ends short of that
+//!      length, runs past it, or breaks off;
+//!    - without one (chunked, or a coding the runtime decoded), the body is
+//!      read in parts of `PART_BYTES` into an R2 multipart upload, which R2
+//!      shows only when it is completed, and it is completed only after the
+//!      body's clean end; a body past `MAX_RECORDING_BYTES` is refused;
+//! 4. gives its slot back as soon as the origin's body has been read whole
+//!    (the slot counts origin downloads; R2 finishing does not need one).
+//!
+//! Every third of `SLOT_LEASE_MS` the lease is renewed under its grant id.
+//! When the business says the lease is gone, or a renew fails and the next
+//! one would come after the confirmed expiry, or the timeout passes, the
+//! origin fetch is aborted (which fails the write), and the attempt still
+//! waits for its R2 write to end: an attempt never ends with a write left
+//! running that could land after the next attempt looked in R2.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -19,32 +36,40 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
-use playback_core::download::{classify_origin_status, AttemptOutcome};
+use playback_core::download::{classify_origin_status, AttemptOutcome, MAX_ORIGIN_REDIRECTS};
 use playback_core::ids::recording_key;
+use playback_core::retry::parse_retry_after;
+use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::{
-    AbortController, AbortSignal, Bucket, Data, Delay, Fetch, Headers, HttpMetadata, Method,
-    Request, RequestInit, ResponseBody,
+    AbortController, AbortSignal, Bucket, Data, Date, Delay, Fetch, Headers, HttpMetadata, Method,
+    Request, RequestInit, RequestRedirect, Response, ResponseBody, Url,
 };
 
 use crate::error::EdgeError;
 use crate::rpc::CallIdentity;
 use crate::serve::DEFAULT_CONTENT_TYPE;
 
-fn origin_request(config: &EdgeConfig, path: &str) -> Result<Request, EdgeError> {
+/// The size of a multipart upload's parts (R2 wants at least 5 MiB but for the last).
+const PART_BYTES: usize = 8 << 20;
+
+fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> Result<Request, EdgeError> {
     let headers = Headers::new();
-    headers.set("Authorization", &format!("Bearer {}", config.origin_token))?;
+    if with_token {
+        headers.set("Authorization", &format!("Bearer {}", config.origin_token))?;
+    }
+    headers.set("Accept-Encoding", "identity")?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
-    Ok(Request::new_with_init(
-        &format!("{}{path}", config.origin_base_url),
-        &init,
-    )?)
+    init.with_method(Method::Get)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    Ok(Request::new_with_init(url, &init)?)
 }
 
 /// The business's calls. A business the origin does not know has none.
@@ -52,7 +77,8 @@ pub async fn list_calls(
     config: &EdgeConfig,
     business: &BusinessId,
 ) -> Result<Vec<CallSummary>, EdgeError> {
-    let request = origin_request(config, &format!("/v1/businesses/{business}/calls"))?;
+    let url = format!("{}/v1/businesses/{business}/calls", config.origin_base_url);
+    let request = origin_request(config, &url, true)?;
     let mut response = Fetch::Request(request)
         .send()
         .await
@@ -72,82 +98,91 @@ pub async fn list_calls(
     }
 }
 
+/// The slot lease an attempt runs on, and how to renew and release it.
+pub struct Lease<R, G> {
+    pub grant: u64,
+    /// The expiry the business confirmed last.
+    pub expires_ms: u64,
+    pub renew: R,
+    pub release: G,
+}
+
 /// How an attempt ended, and whether its slot was already given back.
 pub struct Attempt {
     pub outcome: AttemptOutcome,
-    /// The slot was released when the origin's body had been read whole,
-    /// before R2 finished storing it.
+    /// The slot was released when the origin's body had been read whole.
     pub released: bool,
 }
 
-/// One origin attempt: fetch the recording and stream it into R2 under its
-/// served key, within `DOWNLOAD_TIMEOUT_MS`, calling `renew` every third of
-/// `SLOT_LEASE_MS` while the origin download runs and `release` as soon as
-/// the origin's body has been read whole (the slot counts origin downloads;
-/// R2 finishing the object does not need one).
-pub async fn download_to_r2<F, Fut, G, Gut>(
+/// One attempt (see the module header). Ends only when its R2 write has ended.
+pub async fn attempt<R, RFut, G, GFut>(
     config: &EdgeConfig,
     bucket: &Bucket,
     id: &CallIdentity,
-    renew: F,
-    release: G,
+    lease: Lease<R, G>,
 ) -> Attempt
 where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<bool, EdgeError>>,
-    G: FnOnce() -> Gut,
-    Gut: Future<Output = Result<(), EdgeError>>,
+    R: Fn(u64) -> RFut,
+    RFut: Future<Output = Result<Option<u64>, EdgeError>>,
+    G: FnOnce(u64) -> GFut,
+    GFut: Future<Output = Result<(), EdgeError>>,
 {
     let controller = AbortController::default();
     let key = recording_key(&id.business, &id.call_sid);
-    let path = format!(
-        "/v1/businesses/{}/calls/{}/recording",
-        id.business, id.call_sid
-    );
     let released = Cell::new(false);
+    let grant = lease.grant;
+    let release = lease.release;
     let origin_read = || async {
-        match release().await {
+        match release(grant).await {
             Ok(()) => released.set(true),
             Err(e) => crate::log::event(
                 serde_json::json!({"event": "early_release_failed", "business": id.business, "call_sid": id.call_sid, "error": format!("{e:?}")}),
             ),
         }
     };
-    let attempt = Box::pin(fetch_into(
-        config,
-        bucket,
-        &key,
-        &path,
-        controller.signal(),
-        origin_read,
-    ));
-    let timeout = Delay::from(Duration::from_millis(config.download_timeout_ms));
-    let mut work = Box::pin(select(attempt, timeout));
-    let renew_every = Duration::from_millis((config.slot_lease_ms / 3).max(1));
-    let outcome = loop {
-        match select(work, Delay::from(renew_every)).await {
-            Either::Left((Either::Left((outcome, _)), _)) => break outcome,
-            Either::Left((Either::Right(_), _)) => {
-                controller.abort();
-                break AttemptOutcome::Transient(format!(
-                    "timed out after {} ms",
-                    config.download_timeout_ms
-                ));
+    let mut work = pin!(look_then_fetch(config, bucket, id, &key, controller.signal(), origin_read));
+    let mut timeout = pin!(Delay::from(Duration::from_millis(config.download_timeout_ms)));
+    let every = renew_every_ms(config.slot_lease_ms);
+    let mut expires_ms = lease.expires_ms;
+    let stop_reason = loop {
+        let tick = pin!(Delay::from(Duration::from_millis(every)));
+        match select(work.as_mut(), select(timeout.as_mut(), tick)).await {
+            Either::Left((outcome, _)) => {
+                return Attempt {
+                    outcome,
+                    released: released.get(),
+                }
             }
-            Either::Right((_, pending)) => {
-                work = pending;
+            Either::Right((Either::Left(_), _)) => {
+                break format!("timed out after {} ms", config.download_timeout_ms)
+            }
+            Either::Right((Either::Right(_), _)) => {
                 if released.get() {
                     continue;
                 }
-                if let Ok(false) = renew().await {
-                    // The lease expired under us (the business reclaimed it). Finishing is still
-                    // right: the bytes are wanted, and the release afterwards is a no-op.
-                    crate::log::event(
-                        serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid}),
-                    );
+                let outcome = match (lease.renew)(grant).await {
+                    Ok(Some(expires)) => RenewOutcome::Renewed(expires),
+                    Ok(None) => RenewOutcome::Lost,
+                    Err(_) => RenewOutcome::Unreachable,
+                };
+                match keep_downloading(outcome, Date::now().as_millis(), expires_ms, every) {
+                    Some(expires) => expires_ms = expires,
+                    None => {
+                        crate::log::event(
+                            serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid, "grant": grant, "renew": format!("{outcome:?}")}),
+                        );
+                        break "slot lease lost".to_owned();
+                    }
                 }
             }
         }
+    };
+    // Stop the origin fetch (which fails the write), then wait for the
+    // write to end: nothing may land after this attempt is over.
+    controller.abort();
+    let outcome = match work.await {
+        stored @ AttemptOutcome::Stored { .. } => stored,
+        _ => AttemptOutcome::transient(stop_reason),
     };
     Attempt {
         outcome,
@@ -155,11 +190,11 @@ where
     }
 }
 
-async fn fetch_into<G, Gut>(
+async fn look_then_fetch<G, Gut>(
     config: &EdgeConfig,
     bucket: &Bucket,
+    id: &CallIdentity,
     key: &str,
-    path: &str,
     signal: AbortSignal,
     origin_read: G,
 ) -> AttemptOutcome
@@ -167,48 +202,154 @@ where
     G: FnOnce() -> Gut,
     Gut: Future<Output = ()>,
 {
-    let request = match origin_request(config, path) {
+    match bucket.head(key).await {
+        Ok(Some(object)) => {
+            return AttemptOutcome::Stored {
+                size: object.size(),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return AttemptOutcome::transient(format!("R2 look-up failed: {e}")),
+    }
+    let path = format!(
+        "/v1/businesses/{}/calls/{}/recording",
+        id.business, id.call_sid
+    );
+    let response = match fetch_following_redirects(config, &path, &signal).await {
         Ok(r) => r,
-        Err(e) => return AttemptOutcome::Permanent(format!("{e:?}")),
+        Err(outcome) => return outcome,
     };
-    let response = match Fetch::Request(request).send_with_signal(&signal).await {
-        Ok(r) => r,
-        Err(e) => return AttemptOutcome::Transient(format!("origin unreachable: {e}")),
-    };
-    if let Some(outcome) = classify_origin_status(response.status_code()) {
+    let retry_after = response
+        .headers()
+        .get("Retry-After")
+        .ok()
+        .flatten()
+        .and_then(|v| parse_retry_after(&v, Date::now().as_millis()));
+    if let Some(outcome) = classify_origin_status(response.status_code(), retry_after) {
         return outcome;
     }
     let headers = response.headers();
-    let Some(length) = headers
+    let coded = headers
+        .get("Content-Encoding")
+        .ok()
+        .flatten()
+        .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+    // A coded body is decoded by the runtime: its Content-Length is not the stored length.
+    let length = headers
         .get("Content-Length")
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse::<u64>().ok())
-    else {
-        return AttemptOutcome::Transient("origin sent no Content-Length".into());
-    };
+        .filter(|_| !coded);
     let content_type = headers
         .get("Content-Type")
         .ok()
         .flatten()
         .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into());
     let origin_etag = headers.get("ETag").ok().flatten().unwrap_or_default();
-    // The body goes through a FixedLengthStream of the announced length: R2
-    // stores it only if exactly that many bytes arrive, and the end of the
-    // pipe tells when the origin's part is over.
+    let meta = StoreMeta {
+        content_type,
+        origin_etag,
+    };
+    match length {
+        Some(length) if length > config.max_recording_bytes => AttemptOutcome::Permanent(format!(
+            "recording of {length} bytes is larger than MAX_RECORDING_BYTES"
+        )),
+        Some(length) => store_fixed(bucket, key, response, length, meta, origin_read).await,
+        None => store_in_parts(config, bucket, key, response, meta, origin_read).await,
+    }
+}
+
+/// Asks the origin for `path`, following redirects (at most
+/// `MAX_ORIGIN_REDIRECTS`) with the token only for the origin's own host.
+async fn fetch_following_redirects(
+    config: &EdgeConfig,
+    path: &str,
+    signal: &AbortSignal,
+) -> Result<Response, AttemptOutcome> {
+    let base = Url::parse(&config.origin_base_url)
+        .map_err(|_| AttemptOutcome::Permanent("ORIGIN_BASE_URL is not a URL".into()))?;
+    let mut url = Url::parse(&format!("{}{path}", config.origin_base_url))
+        .map_err(|_| AttemptOutcome::Permanent("the recording's URL is not a URL".into()))?;
+    for hop in 0..=MAX_ORIGIN_REDIRECTS {
+        let with_token = url.origin() == base.origin();
+        let request = origin_request(config, url.as_str(), with_token)
+            .map_err(|e| AttemptOutcome::Permanent(format!("{e:?}")))?;
+        let response = Fetch::Request(request)
+            .send_with_signal(signal)
+            .await
+            .map_err(|e| AttemptOutcome::transient(format!("origin unreachable: {e}")))?;
+        if !matches!(response.status_code(), 301 | 302 | 303 | 307 | 308) {
+            return Ok(response);
+        }
+        let location = response.headers().get("Location").ok().flatten();
+        let next = location.and_then(|l| url.join(&l).ok());
+        match next {
+            Some(next) if matches!(next.scheme(), "http" | "https") && hop < MAX_ORIGIN_REDIRECTS => {
+                url = next
+            }
+            Some(_) => break,
+            None => {
+                return Err(AttemptOutcome::Permanent(
+                    "origin redirected without a usable Location".into(),
+                ))
+            }
+        }
+    }
+    Err(AttemptOutcome::Permanent(format!(
+        "origin redirected more than {MAX_ORIGIN_REDIRECTS} times"
+    )))
+}
+
+struct StoreMeta {
+    content_type: String,
+    origin_etag: String,
+}
+
+impl StoreMeta {
+    fn http(&self) -> HttpMetadata {
+        HttpMetadata {
+            content_type: Some(self.content_type.clone()),
+            ..Default::default()
+        }
+    }
+
+    fn custom(&self, length: u64) -> HashMap<String, String> {
+        [
+            ("origin_etag".to_string(), self.origin_etag.clone()),
+            ("length".to_string(), length.to_string()),
+        ]
+        .into()
+    }
+}
+
+/// A body of known length: piped through a `FixedLengthStream` into one `put`.
+async fn store_fixed<G, Gut>(
+    bucket: &Bucket,
+    key: &str,
+    response: Response,
+    length: u64,
+    meta: StoreMeta,
+    origin_read: G,
+) -> AttemptOutcome
+where
+    G: FnOnce() -> Gut,
+    Gut: Future<Output = ()>,
+{
     let (_, body) = response.into_parts();
     let source = match body {
         ResponseBody::Stream(stream) => stream,
         ResponseBody::Body(_) | ResponseBody::Empty if length > 0 => {
-            return AttemptOutcome::Transient(format!("origin sent no body for {length} bytes"))
+            return AttemptOutcome::transient(format!("origin sent no body for {length} bytes"))
         }
         ResponseBody::Body(_) | ResponseBody::Empty => {
-            return store(bucket, key, Data::Empty, length, content_type, origin_etag).await
+            origin_read().await;
+            return put(bucket, key, Data::Empty, length, &meta).await;
         }
     };
     let fixed = match FixedLengthStream::new_big_int(BigInt::from(length)) {
         Ok(f) => f,
-        Err(e) => return AttemptOutcome::Transient(format!("stream of {length} bytes: {e:?}")),
+        Err(e) => return AttemptOutcome::transient(format!("stream of {length} bytes: {e:?}")),
     };
     let piped = JsFuture::from(source.pipe_to(&fixed.writable()));
     let origin_done = async {
@@ -216,54 +357,119 @@ where
             origin_read().await;
         }
     };
-    let stored = store(
-        bucket,
-        key,
-        Data::ReadableStream(fixed.readable()),
-        length,
-        content_type,
-        origin_etag,
-    );
-    // The attempt ends when R2 has the object, never later: a release still
-    // on its way then is left to the caller's ordinary release, which comes
-    // after the waiting plays have been answered.
+    let stored = put(bucket, key, Data::ReadableStream(fixed.readable()), length, &meta);
+    // The put's end is the attempt's: a release still on its way then is
+    // left to the caller's release of the same grant (a no-op if it landed).
     match select(pin!(origin_done), pin!(stored)).await {
         Either::Left(((), stored)) => stored.await,
         Either::Right((outcome, _)) => outcome,
     }
 }
 
-/// Puts the body under the served key; R2 makes it visible only whole.
-async fn store(
+/// A body of unknown length: read in parts into a multipart upload that is
+/// completed only after the body's clean end (or one `put` when it is small).
+async fn store_in_parts<G, Gut>(
+    config: &EdgeConfig,
     bucket: &Bucket,
     key: &str,
-    data: Data,
-    length: u64,
-    content_type: String,
-    origin_etag: String,
-) -> AttemptOutcome {
-    let metadata = HttpMetadata {
-        content_type: Some(content_type),
-        ..Default::default()
+    mut response: Response,
+    meta: StoreMeta,
+    origin_read: G,
+) -> AttemptOutcome
+where
+    G: FnOnce() -> Gut,
+    Gut: Future<Output = ()>,
+{
+    let mut stream = match response.stream() {
+        Ok(s) => s,
+        Err(_) => {
+            origin_read().await;
+            return put(bucket, key, Data::Empty, 0, &meta).await;
+        }
     };
-    let custom: HashMap<String, String> = [
-        ("origin_etag".to_string(), origin_etag),
-        ("length".to_string(), length.to_string()),
-    ]
-    .into();
+    let mut upload = None;
+    let mut parts = Vec::new();
+    let mut buffer: Vec<u8> = Vec::new();
+    let mut total: u64 = 0;
+    let failure = loop {
+        match stream.next().await {
+            None => break None,
+            Some(Err(e)) => break Some(AttemptOutcome::transient(format!("body cut off or unreadable: {e}"))),
+            Some(Ok(chunk)) => {
+                total += chunk.len() as u64;
+                if total > config.max_recording_bytes {
+                    break Some(AttemptOutcome::Permanent(format!(
+                        "recording larger than MAX_RECORDING_BYTES ({} bytes)",
+                        config.max_recording_bytes
+                    )));
+                }
+                buffer.extend_from_slice(&chunk);
+                if buffer.len() >= PART_BYTES {
+                    if upload.is_none() {
+                        match bucket
+                            .create_multipart_upload(key)
+                            .http_metadata(meta.http())
+                            .execute()
+                            .await
+                        {
+                            Ok(u) => upload = Some(u),
+                            Err(e) => break Some(AttemptOutcome::transient(format!("R2 upload: {e}"))),
+                        }
+                    }
+                    let Some(u) = upload.as_ref() else { break None };
+                    let part = std::mem::take(&mut buffer);
+                    match u.upload_part(parts.len() as u16 + 1, part).await {
+                        Ok(p) => parts.push(p),
+                        Err(e) => break Some(AttemptOutcome::transient(format!("R2 part: {e}"))),
+                    }
+                }
+            }
+        }
+    };
+    if let Some(outcome) = failure {
+        if let Some(u) = upload {
+            let _ = u.abort().await;
+        }
+        return outcome;
+    }
+    origin_read().await;
+    let Some(u) = upload else {
+        return put(bucket, key, Data::Bytes(buffer), total, &meta).await;
+    };
+    if !buffer.is_empty() {
+        match u.upload_part(parts.len() as u16 + 1, buffer).await {
+            Ok(p) => parts.push(p),
+            Err(e) => {
+                let _ = u.abort().await;
+                return AttemptOutcome::transient(format!("R2 part: {e}"));
+            }
+        }
+    }
+    match u.complete(parts).await {
+        Ok(object) if object.size() == total => AttemptOutcome::Stored { size: total },
+        Ok(object) => {
+            let _ = bucket.delete(key).await;
+            AttemptOutcome::transient(format!("stored {} bytes of {total}", object.size()))
+        }
+        Err(e) => AttemptOutcome::transient(format!("R2 complete: {e}")),
+    }
+}
+
+/// Puts the body under the served key; R2 makes it visible only whole.
+async fn put(bucket: &Bucket, key: &str, data: Data, length: u64, meta: &StoreMeta) -> AttemptOutcome {
     match bucket
         .put(key, data)
-        .http_metadata(metadata)
-        .custom_metadata(custom)
+        .http_metadata(meta.http())
+        .custom_metadata(meta.custom(length))
         .execute()
         .await
     {
         Ok(Some(object)) if object.size() == length => AttemptOutcome::Stored { size: length },
         Ok(Some(object)) => {
             let _ = bucket.delete(key).await;
-            AttemptOutcome::Transient(format!("stored {} bytes of {length}", object.size()))
+            AttemptOutcome::transient(format!("stored {} bytes of {length}", object.size()))
         }
-        Ok(None) => AttemptOutcome::Transient("R2 stored nothing".into()),
-        Err(e) => AttemptOutcome::Transient(format!("body cut off or unreadable: {e}")),
+        Ok(None) => AttemptOutcome::transient("R2 stored nothing"),
+        Err(e) => AttemptOutcome::transient(format!("body cut off or unreadable: {e}")),
     }
 }

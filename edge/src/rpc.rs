@@ -21,9 +21,25 @@ impl CallIdentity {
     }
 }
 
+/// A play sent to a call object: which recording, and which agent (the
+/// session's `sub`) asks, for the agent's download budget.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlayRequest {
+    #[serde(flatten)]
+    pub id: CallIdentity,
+    pub agent: String,
+}
+
+/// A message to the business object about one call object's slot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SlotRequest {
     pub owner: String,
+    /// The lease a renew or release is about.
+    #[serde(default)]
+    pub grant: u64,
+    /// The agent an admission is for.
+    #[serde(default)]
+    pub agent: String,
 }
 
 /// Sends `body` as JSON to `path` on a Durable Object and reads its JSON answer.

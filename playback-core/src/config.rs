@@ -1,5 +1,5 @@
-//! The edge's configuration, parsed once per request from the contract's
-//! names into a typed struct.
+//! The edge's configuration, parsed from the contract's names into a typed
+//! struct (the edge parses it once per isolate, see `edge/src/config.rs`).
 //!
 //! A missing var takes the contract's default; a present but invalid one is
 //! an error that names the var and what is wrong, never a silent default.
@@ -19,7 +19,18 @@ pub struct EdgeConfig {
     pub failed_cooldown_ms: u64,
     pub not_found_ttl_ms: u64,
     pub dev_login: bool,
+    /// Waiters a business's queue holds at most (`MAX_QUEUE_PER_BUSINESS`).
+    pub max_queue_per_business: u32,
+    /// New downloads one agent may start per minute (`DOWNLOAD_BUDGET_PER_MINUTE`).
+    pub download_budget_per_minute: u32,
+    /// The largest recording the edge stores (`MAX_RECORDING_BYTES`).
+    pub max_recording_bytes: u64,
 }
+
+/// The example's session secret (`.dev.vars.example`): never a real one.
+pub const EXAMPLE_SESSION_SECRET: &str = "dev-session-secret-change-me";
+/// The shortest session secret accepted outside local development.
+pub const MIN_SESSION_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -43,17 +54,40 @@ impl EdgeConfig {
         let origin_base_url =
             lookup("ORIGIN_BASE_URL").unwrap_or_else(|| DEFAULT_ORIGIN_BASE_URL.to_owned());
         let origin_base_url = parse_base_url(&origin_base_url)?;
+        let origin_token = secret(&lookup, "ORIGIN_TOKEN")?;
+        let dev_login = boolean(&lookup, "DEV_LOGIN", false)?;
+        let session_secret = secret(&lookup, "SESSION_SECRET")?;
+        if !dev_login
+            && (session_secret.len() < MIN_SESSION_SECRET_BYTES
+                || session_secret == EXAMPLE_SESSION_SECRET)
+        {
+            return Err(ConfigError {
+                var: "SESSION_SECRET",
+                problem: format!(
+                    "must be at least {MIN_SESSION_SECRET_BYTES} bytes and not the example's value when DEV_LOGIN is off"
+                ),
+            });
+        }
         Ok(EdgeConfig {
             origin_base_url,
-            origin_token: secret(&lookup, "ORIGIN_TOKEN")?,
-            session_secret: secret(&lookup, "SESSION_SECRET")?,
+            origin_token,
+            session_secret,
             slots_per_business: number(&lookup, "SLOTS_PER_BUSINESS", 3, 1, 1_000)?,
             slot_lease_ms: number(&lookup, "SLOT_LEASE_MS", 120_000, 1_000, 86_400_000)?,
             download_timeout_ms: number(&lookup, "DOWNLOAD_TIMEOUT_MS", 60_000, 100, 3_600_000)?,
             max_attempts: number(&lookup, "MAX_ATTEMPTS", 4, 1, 100)?,
             failed_cooldown_ms: number(&lookup, "FAILED_COOLDOWN_MS", 60_000, 0, 86_400_000)?,
             not_found_ttl_ms: number(&lookup, "NOT_FOUND_TTL_MS", 30_000, 0, 86_400_000)?,
-            dev_login: boolean(&lookup, "DEV_LOGIN", false)?,
+            dev_login,
+            max_queue_per_business: number(&lookup, "MAX_QUEUE_PER_BUSINESS", 100, 1, 10_000)?,
+            download_budget_per_minute: number(&lookup, "DOWNLOAD_BUDGET_PER_MINUTE", 20, 1, 10_000)?,
+            max_recording_bytes: number(
+                &lookup,
+                "MAX_RECORDING_BYTES",
+                1 << 30,
+                1,
+                5 << 30,
+            )?,
         })
     }
 }
@@ -140,7 +174,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<EdgeConfig, ConfigError> {
-        let mut map: HashMap<String, String> = [("ORIGIN_TOKEN", "o"), ("SESSION_SECRET", "s")]
+        let mut map: HashMap<String, String> = [
+            ("ORIGIN_TOKEN", "o"),
+            ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
@@ -197,6 +234,30 @@ mod tests {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?}");
         }
+    }
+
+    #[test]
+    fn a_short_or_example_session_secret_is_refused_unless_dev_login_is_on() {
+        for weak in ["short", EXAMPLE_SESSION_SECRET, "0123456789abcdef0123456789abcde"] {
+            let err = parse(&[("SESSION_SECRET", weak)]).unwrap_err();
+            assert_eq!(err.var, "SESSION_SECRET");
+            assert!(!err.to_string().contains(weak), "the error names the var, not the value");
+            assert!(parse(&[("SESSION_SECRET", weak), ("DEV_LOGIN", "true")]).is_ok());
+        }
+    }
+
+    #[test]
+    fn abuse_bounds_have_defaults_and_are_checked() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            (c.max_queue_per_business, c.download_budget_per_minute, c.max_recording_bytes),
+            (100, 20, 1 << 30)
+        );
+        assert_eq!(parse(&[("MAX_QUEUE_PER_BUSINESS", "0")]).unwrap_err().var, "MAX_QUEUE_PER_BUSINESS");
+        assert_eq!(
+            parse(&[("DOWNLOAD_BUDGET_PER_MINUTE", "x")]).unwrap_err().var,
+            "DOWNLOAD_BUDGET_PER_MINUTE"
+        );
     }
 
     #[test]

@@ -1,17 +1,28 @@
 //! The state machine of one recording's download, as its Durable Object
 //! (one per `(business, call_sid)`) runs it: events in, the next state and
-//! the effects to apply out. The shell persists the state before applying
-//! any effect that awaits.
+//! the effects to apply out. The shell stores the state and arms the alarm
+//! it asks for in one atomic write, before applying any effect that awaits.
 //!
 //! ```text
-//! none ──play──▶ queued ──slot──▶ downloading ──ok──▶ ready
-//!                  ▲                  │ 5xx, timeout, cut body
-//!                  └── retry_wait ◀───┘ (attempt < MAX_ATTEMPTS)
-//!                      downloading ──last attempt fails / 401──▶ failed (FAILED_COOLDOWN_MS)
-//!                      downloading ──origin 404──▶ not_found (NOT_FOUND_TTL_MS)
+//! none ──play (admitted)──▶ queued ──slot──▶ downloading ──ok──▶ ready
+//!                             ▲                  │ 5xx, 429, timeout, cut body, lease lost
+//!                             └── retry_wait ◀───┘ (attempt < MAX_ATTEMPTS)
+//!                                 downloading ──last attempt fails / 401──▶ failed (FAILED_COOLDOWN_MS)
+//!                                 downloading ──origin 404──▶ not_found ──NOT_FOUND_TTL_MS──▶ forgotten
+//!                             queued ──queue full──▶ busy ──its time──▶ forgotten
 //! ```
-//! A play request starts a download only from `none`, from `ready` whose
-//! object has gone from R2, or from `failed` / `not_found` after their time.
+//!
+//! Rules that hold by construction:
+//! - A play starts a download only from `none` (or `failed` / `not_found` /
+//!   `busy` after their time), and only once the business admitted it (the
+//!   agent's budget, the queue bound); from `ready` only when the shell
+//!   looked in R2 and the object is really gone.
+//! - Every attempt looks in R2 before it asks the origin, so a recording
+//!   that is stored is never downloaded again, whatever raced.
+//! - An attempt holds a slot lease named by its grant id; it releases that
+//!   grant and no other.
+//! - A request that finds `queued` or `retry_wait` without an alarm arms
+//!   one, so a lost alarm never leaves a call waiting forever.
 //!
 //! Slots: the alarm of a `queued` call asks the business object for one.
 //! When none is free, the business keeps the call in its queue and holds
@@ -21,7 +32,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::retry::ORIGIN_RETRY;
+use crate::admission::{Admission, Refusal};
+use crate::retry::{ORIGIN_RETRY, MAX_ORIGIN_RETRY_AFTER_MS};
 use crate::wire::{AcceptedBody, StatusBody};
 use crate::CallSid;
 
@@ -29,18 +41,14 @@ use crate::CallSid;
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallState {
     None,
-    /// Waiting for a slot; `attempts` were made before. `resumed`: the last
-    /// attempt was cut off by a restart, so R2 may already hold its body.
-    Queued {
-        attempts: u32,
-        since_ms: u64,
-        #[serde(default)]
-        resumed: bool,
-    },
-    /// Attempt number `attempt` is running (it holds a slot).
+    /// Waiting for a slot; `attempts` were made before.
+    Queued { attempts: u32, since_ms: u64 },
+    /// Attempt number `attempt` is running on the slot lease `grant`.
     Downloading {
         attempt: u32,
         started_ms: u64,
+        #[serde(default)]
+        grant: u64,
     },
     /// Attempt `attempt` failed transiently; the next one may start at `next_at_ms`.
     RetryWait {
@@ -48,17 +56,15 @@ pub enum CallState {
         next_at_ms: u64,
         last_error: String,
     },
-    Ready {
-        size: u64,
-    },
+    Ready { size: u64 },
     Failed {
         at_ms: u64,
         error: String,
         attempts: u32,
     },
-    NotFound {
-        at_ms: u64,
-    },
+    NotFound { at_ms: u64 },
+    /// The business's queue was full when this call asked for a slot.
+    Busy { until_ms: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,15 +82,20 @@ pub enum Effect {
     SetAlarm { at_ms: u64 },
     /// Ask the business object for a slot.
     AcquireSlot,
-    /// Fetch from the origin into R2, holding the slot. `check_store`: look
-    /// in R2 first, because an earlier attempt may have stored the body
-    /// (a restart between the store and the state write, or a timeout that
-    /// raced the store).
-    StartAttempt { attempt: u32, check_store: bool },
-    /// Give the slot back (also when not holding one: a no-op there).
-    ReleaseSlot,
+    /// Look in R2, then (on a miss) fetch from the origin into R2, holding
+    /// the lease `grant` that the business confirmed until `expires_ms`.
+    StartAttempt {
+        attempt: u32,
+        grant: u64,
+        expires_ms: u64,
+    },
+    /// Give the lease `grant` back.
+    ReleaseSlot { grant: u64 },
     /// Answer the play requests held open for this recording.
     NotifyWaiters,
+    /// Delete everything this object stored (a call that does not exist, or
+    /// was refused, keeps no storage past its time).
+    Forget,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,11 +107,7 @@ pub struct Step {
 impl CallState {
     /// A call waiting for a slot after `attempts` attempts.
     pub fn queued(attempts: u32, since_ms: u64) -> CallState {
-        CallState::Queued {
-            attempts,
-            since_ms,
-            resumed: false,
-        }
+        CallState::Queued { attempts, since_ms }
     }
 
     /// The name of the state, as logged.
@@ -113,6 +120,18 @@ impl CallState {
             CallState::Ready { .. } => "ready",
             CallState::Failed { .. } => "failed",
             CallState::NotFound { .. } => "not_found",
+            CallState::Busy { .. } => "busy",
+        }
+    }
+
+    /// Whether a play may start a new download from here (once admitted).
+    pub fn startable(&self, now: u64, p: &DownloadPolicy) -> bool {
+        match *self {
+            CallState::None => true,
+            CallState::Failed { at_ms, .. } => now >= at_ms + p.failed_cooldown_ms,
+            CallState::NotFound { at_ms } => now >= at_ms + p.not_found_ttl_ms,
+            CallState::Busy { until_ms } => now >= until_ms,
+            _ => false,
         }
     }
 }
@@ -123,6 +142,10 @@ impl Step {
             state: state.clone(),
             effects: vec![],
         }
+    }
+
+    fn to(state: CallState, effects: Vec<Effect>) -> Step {
+        Step { state, effects }
     }
 }
 
@@ -137,92 +160,162 @@ pub enum AttemptOutcome {
     OriginRefused,
     /// Another 4xx: retrying cannot help.
     Permanent(String),
-    /// 5xx, timeout, connection error, a body cut short or of the wrong length.
-    Transient(String),
+    /// 5xx, timeout, connection error, a body cut short or of the wrong
+    /// length, a lost lease; `retry_after_ms` when the origin said how long
+    /// to wait (429/503 with `Retry-After`).
+    Transient {
+        error: String,
+        retry_after_ms: Option<u64>,
+    },
+}
+
+impl AttemptOutcome {
+    pub fn transient(error: impl Into<String>) -> AttemptOutcome {
+        AttemptOutcome::Transient {
+            error: error.into(),
+            retry_after_ms: None,
+        }
+    }
 }
 
 /// What an origin answer's status means for the attempt: `None` for 200
-/// (read the body), otherwise how the attempt ended.
-pub fn classify_origin_status(status: u16) -> Option<AttemptOutcome> {
+/// (read the body), otherwise how the attempt ended. `retry_after_ms` is
+/// the answer's `Retry-After`, already read (see `retry::parse_retry_after`).
+pub fn classify_origin_status(status: u16, retry_after_ms: Option<u64>) -> Option<AttemptOutcome> {
     match status {
         200 => None,
         404 => Some(AttemptOutcome::OriginNotFound),
         401 | 403 => Some(AttemptOutcome::OriginRefused),
-        429 | 500..=599 => Some(AttemptOutcome::Transient(format!(
-            "origin answered {status}"
-        ))),
+        429 | 500..=599 => Some(AttemptOutcome::Transient {
+            error: format!("origin answered {status}"),
+            retry_after_ms: retry_after_ms.map(|ms| ms.min(MAX_ORIGIN_RETRY_AFTER_MS)),
+        }),
         other => Some(AttemptOutcome::Permanent(format!(
             "origin answered {other}"
         ))),
     }
 }
 
+/// How many redirects an origin answer may take (to a signed media URL, say).
+pub const MAX_ORIGIN_REDIRECTS: u32 = 3;
+
 pub const REFUSED_ERROR: &str = "the origin refused the edge's credentials (check ORIGIN_TOKEN)";
 
-/// A play request that missed R2. `running_here` says whether this object
-/// instance is running an attempt right now (false after a restart).
-pub fn on_play(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
-    let start = || Step {
-        state: CallState::queued(0, now),
-        effects: vec![Effect::SetAlarm { at_ms: now }],
-    };
+/// What a play request must learn before the machine can decide it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayCheck {
+    Nothing,
+    /// `ready`: whether R2 still has the object.
+    Store,
+    /// A new download would start: whether the business admits it.
+    Admission,
+}
+
+pub fn play_check(state: &CallState, now: u64, p: &DownloadPolicy) -> PlayCheck {
     match state {
-        CallState::None | CallState::Ready { .. } => start(),
-        CallState::Failed { at_ms, .. } if now >= at_ms + p.failed_cooldown_ms => start(),
-        CallState::NotFound { at_ms } if now >= at_ms + p.not_found_ttl_ms => start(),
-        // An attempt recorded as running that no instance runs died with a restart: resume it now.
-        CallState::Downloading { .. } if !running_here => Step {
-            state: state.clone(),
-            effects: vec![Effect::SetAlarm { at_ms: now }],
+        CallState::Ready { .. } => PlayCheck::Store,
+        s if s.startable(now, p) => PlayCheck::Admission,
+        _ => PlayCheck::Nothing,
+    }
+}
+
+/// What the shell learnt for a play (see [`play_check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayFact {
+    Nothing,
+    Stored(bool),
+    Admission(Admission),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlayInput {
+    pub now: u64,
+    /// This object instance runs an attempt right now (false after a restart).
+    pub running_here: bool,
+    /// The object has an alarm set.
+    pub alarm_set: bool,
+    pub fact: PlayFact,
+}
+
+/// A play request that missed R2 reached the call object.
+pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step {
+    let now = input.now;
+    let start = |attempts| {
+        Step::to(
+            CallState::queued(attempts, now),
+            vec![Effect::SetAlarm { at_ms: now }],
+        )
+    };
+    match *state {
+        // Gone from R2 (deleted by hand): download again; the attempt looks in R2 first.
+        CallState::Ready { .. } if input.fact == PlayFact::Stored(false) => start(0),
+        CallState::Ready { .. } => Step::stay(state),
+        _ if state.startable(now, p) => match input.fact {
+            PlayFact::Admission(Admission::Admitted) => start(0),
+            _ => Step::stay(state),
         },
+        // An attempt recorded as running that no instance runs died with a restart: resume it now.
+        CallState::Downloading { .. } if !input.running_here => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
+        }
+        // A lost alarm (or one never written) would leave the call waiting forever.
+        CallState::Queued { .. } if !input.alarm_set => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
+        }
+        CallState::RetryWait { next_at_ms, .. } if !input.alarm_set => Step::to(
+            state.clone(),
+            vec![Effect::SetAlarm {
+                at_ms: next_at_ms.max(now),
+            }],
+        ),
         _ => Step::stay(state),
     }
 }
 
 /// The object's alarm fired.
-pub fn on_alarm(state: &CallState, now: u64, running_here: bool) -> Step {
+pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
     if running_here {
         // A duplicate alarm while the attempt runs: nothing to do.
         return Step::stay(state);
     }
     match *state {
-        CallState::Queued { .. } => Step {
-            state: state.clone(),
-            effects: vec![Effect::AcquireSlot],
-        },
-        CallState::Downloading { attempt, .. } => {
-            // The instance that ran this attempt is gone; the interrupted attempt does not count.
-            Step {
-                state: CallState::Queued {
-                    attempts: attempt.saturating_sub(1),
-                    since_ms: now,
-                    resumed: true,
-                },
-                effects: vec![Effect::AcquireSlot],
-            }
-        }
+        CallState::Queued { .. } => Step::to(state.clone(), vec![Effect::AcquireSlot]),
+        // The instance that ran this attempt is gone; the interrupted attempt does not count.
+        CallState::Downloading { attempt, .. } => Step::to(
+            CallState::queued(attempt.saturating_sub(1), now),
+            vec![Effect::AcquireSlot],
+        ),
         CallState::RetryWait {
             attempt,
             next_at_ms,
             ..
-        } if now >= next_at_ms => Step {
-            state: CallState::queued(attempt, now),
-            effects: vec![Effect::AcquireSlot],
-        },
-        CallState::RetryWait { next_at_ms, .. } => Step {
-            state: state.clone(),
-            effects: vec![Effect::SetAlarm { at_ms: next_at_ms }],
-        },
+        } if now >= next_at_ms => Step::to(CallState::queued(attempt, now), vec![Effect::AcquireSlot]),
+        CallState::RetryWait { next_at_ms, .. } => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: next_at_ms }])
+        }
+        CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => Step::to(
+            state.clone(),
+            vec![Effect::SetAlarm {
+                at_ms: at_ms + p.not_found_ttl_ms,
+            }],
+        ),
+        CallState::Busy { until_ms } if now < until_ms => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: until_ms }])
+        }
+        CallState::NotFound { .. } | CallState::Busy { .. } => {
+            Step::to(CallState::None, vec![Effect::Forget])
+        }
         _ => Step::stay(state),
     }
 }
 
-/// The business object answered an acquire with a slot whose lease runs
-/// until `expires_ms`.
+/// The business object answered an acquire with the lease `grant`, which
+/// runs until `expires_ms`.
 pub fn on_slot_granted(
     state: &CallState,
     now: u64,
     running_here: bool,
+    grant: u64,
     expires_ms: u64,
     p: &DownloadPolicy,
 ) -> Step {
@@ -232,30 +325,26 @@ pub fn on_slot_granted(
         // An answer that took so long that its lease may be gone (a held
         // request answered long ago): ask again, which renews it if it is
         // still ours, so an attempt never starts on a lease it may not hold.
-        CallState::Queued { .. } if expires_ms < now + p.slot_lease_ms / 2 => Step {
-            state: state.clone(),
-            effects: vec![Effect::SetAlarm { at_ms: now }],
-        },
-        CallState::Queued {
-            attempts, resumed, ..
-        } => {
+        CallState::Queued { .. } if expires_ms < now + p.slot_lease_ms / 2 => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
+        }
+        CallState::Queued { attempts, .. } => {
             let attempt = attempts + 1;
-            Step {
-                state: CallState::Downloading {
+            Step::to(
+                CallState::Downloading {
                     attempt,
                     started_ms: now,
+                    grant,
                 },
-                effects: vec![Effect::StartAttempt {
+                vec![Effect::StartAttempt {
                     attempt,
-                    check_store: resumed || attempts > 0,
+                    grant,
+                    expires_ms,
                 }],
-            }
+            )
         }
         // A slot we no longer need (the state moved on): give it back.
-        _ => Step {
-            state: state.clone(),
-            effects: vec![Effect::ReleaseSlot],
-        },
+        _ => Step::to(state.clone(), vec![Effect::ReleaseSlot { grant }]),
     }
 }
 
@@ -265,60 +354,77 @@ pub fn on_slot_granted(
 /// free slot is handed over on a held request.
 pub fn on_slot_queued(state: &CallState, now: u64) -> Step {
     match state {
-        CallState::Queued { .. } => Step {
-            state: state.clone(),
-            effects: vec![Effect::SetAlarm { at_ms: now }],
-        },
+        CallState::Queued { .. } => Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }]),
         _ => Step::stay(state),
     }
 }
 
-/// An attempt ended. `unit` is a random number in `[0, 1)` for the jitter.
+/// The business object refused an acquire: its queue is full.
+pub fn on_slot_full(state: &CallState, now: u64, retry_after_ms: u64) -> Step {
+    match state {
+        CallState::Queued { .. } => {
+            let until_ms = now + retry_after_ms;
+            Step::to(
+                CallState::Busy { until_ms },
+                vec![Effect::NotifyWaiters, Effect::SetAlarm { at_ms: until_ms }],
+            )
+        }
+        _ => Step::stay(state),
+    }
+}
+
+/// The attempt on lease `grant` ended (its R2 write has ended too). `unit`
+/// is a random number in `[0, 1)` for the jitter.
 pub fn on_attempt_finished(
     state: &CallState,
+    grant: u64,
     outcome: AttemptOutcome,
     now: u64,
     unit: f64,
     p: &DownloadPolicy,
 ) -> Step {
+    let release = Effect::ReleaseSlot { grant };
     let CallState::Downloading { attempt, .. } = *state else {
-        return Step {
-            state: state.clone(),
-            effects: vec![Effect::ReleaseSlot],
-        };
+        return Step::to(state.clone(), vec![release]);
     };
-    let done = |state| Step {
-        state,
-        effects: vec![Effect::ReleaseSlot, Effect::NotifyWaiters],
+    let done = |state| Step::to(state, vec![release.clone(), Effect::NotifyWaiters]);
+    let failed = |error| {
+        done(CallState::Failed {
+            at_ms: now,
+            error,
+            attempts: attempt,
+        })
     };
     match outcome {
         AttemptOutcome::Stored { size } => done(CallState::Ready { size }),
-        AttemptOutcome::OriginNotFound => done(CallState::NotFound { at_ms: now }),
-        AttemptOutcome::OriginRefused => done(CallState::Failed {
-            at_ms: now,
-            error: REFUSED_ERROR.into(),
-            attempts: attempt,
-        }),
-        AttemptOutcome::Permanent(error) => done(CallState::Failed {
-            at_ms: now,
+        AttemptOutcome::OriginNotFound => Step::to(
+            CallState::NotFound { at_ms: now },
+            vec![
+                release,
+                Effect::NotifyWaiters,
+                Effect::SetAlarm {
+                    at_ms: now + p.not_found_ttl_ms,
+                },
+            ],
+        ),
+        AttemptOutcome::OriginRefused => failed(REFUSED_ERROR.into()),
+        AttemptOutcome::Permanent(error) => failed(error),
+        AttemptOutcome::Transient { error, .. } if attempt >= p.max_attempts => failed(error),
+        AttemptOutcome::Transient {
             error,
-            attempts: attempt,
-        }),
-        AttemptOutcome::Transient(error) if attempt >= p.max_attempts => done(CallState::Failed {
-            at_ms: now,
-            error,
-            attempts: attempt,
-        }),
-        AttemptOutcome::Transient(last_error) => {
-            let next_at_ms = now + ORIGIN_RETRY.equal_jitter_ms(attempt, unit);
-            Step {
-                state: CallState::RetryWait {
+            retry_after_ms,
+        } => {
+            let backoff = ORIGIN_RETRY.equal_jitter_ms(attempt, unit);
+            let wait = backoff.max(retry_after_ms.unwrap_or(0).min(MAX_ORIGIN_RETRY_AFTER_MS));
+            let next_at_ms = now + wait;
+            Step::to(
+                CallState::RetryWait {
                     attempt,
                     next_at_ms,
-                    last_error,
+                    last_error: error,
                 },
-                effects: vec![Effect::ReleaseSlot, Effect::SetAlarm { at_ms: next_at_ms }],
-            }
+                vec![release, Effect::SetAlarm { at_ms: next_at_ms }],
+            )
         }
     }
 }
@@ -335,6 +441,11 @@ pub enum PlayAnswer {
         retry_after_ms: u64,
     },
     NotFound,
+    /// 429: the agent's budget or the business's queue.
+    Refused {
+        reason: Refusal,
+        retry_after_ms: u64,
+    },
 }
 
 /// How long a client should wait before asking again.
@@ -350,17 +461,33 @@ pub fn retry_after_ms(
         CallState::RetryWait { next_at_ms, .. } => next_at_ms.saturating_sub(now) + 250,
         CallState::Failed { at_ms, .. } => (at_ms + p.failed_cooldown_ms).saturating_sub(now),
         CallState::NotFound { at_ms } => (at_ms + p.not_found_ttl_ms).saturating_sub(now),
+        CallState::Busy { until_ms } => until_ms.saturating_sub(now),
         CallState::None | CallState::Ready { .. } => 0,
     }
 }
 
+/// The answer to a play, from the state after [`on_play`] and what the
+/// shell learnt for it.
 pub fn play_answer(
     state: &CallState,
     call_sid: &CallSid,
     now: u64,
     queue_position: Option<u32>,
+    fact: PlayFact,
     p: &DownloadPolicy,
 ) -> PlayAnswer {
+    if let PlayFact::Admission(Admission::Refused {
+        reason,
+        retry_after_ms,
+    }) = fact
+    {
+        if state.startable(now, p) {
+            return PlayAnswer::Refused {
+                reason,
+                retry_after_ms,
+            };
+        }
+    }
     let retry_after_ms = retry_after_ms(state, now, queue_position, p);
     match state {
         CallState::Ready { .. } | CallState::None => PlayAnswer::Ready,
@@ -378,6 +505,10 @@ pub fn play_answer(
             retry_after_ms,
         },
         CallState::NotFound { .. } => PlayAnswer::NotFound,
+        CallState::Busy { .. } => PlayAnswer::Refused {
+            reason: Refusal::QueueFull,
+            retry_after_ms,
+        },
     }
 }
 
@@ -432,8 +563,13 @@ pub fn status_of(
         CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => {
             body.status = "not_found".into()
         }
-        // Past their time, failed and not_found are as good as none: the next click starts afresh.
-        CallState::Failed { .. } | CallState::NotFound { .. } => {}
+        // Refused for a full queue: nothing runs; a click after retry_after_ms may start it.
+        CallState::Busy { until_ms } if now < *until_ms => {
+            body.error = Some(Refusal::QueueFull.code().into());
+            body.retry_after_ms = Some(retry);
+        }
+        // Past their time, these are as good as none: the next click starts afresh.
+        CallState::Failed { .. } | CallState::NotFound { .. } | CallState::Busy { .. } => {}
     }
     body
 }
@@ -453,18 +589,63 @@ mod tests {
         CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap()
     }
 
+    fn input(now: u64, fact: PlayFact) -> PlayInput {
+        PlayInput {
+            now,
+            running_here: false,
+            alarm_set: true,
+            fact,
+        }
+    }
+
+    const ADMITTED: PlayFact = PlayFact::Admission(Admission::Admitted);
+
     fn downloading(attempt: u32) -> CallState {
         CallState::Downloading {
             attempt,
             started_ms: 0,
+            grant: 7,
         }
     }
 
     #[test]
-    fn a_first_play_queues_and_arms_the_alarm() {
-        let s = on_play(&CallState::None, 5, false, &P);
+    fn a_first_play_is_admitted_then_queues_and_arms_the_alarm() {
+        assert_eq!(play_check(&CallState::None, 5, &P), PlayCheck::Admission);
+        let s = on_play(&CallState::None, input(5, ADMITTED), &P);
         assert_eq!(s.state, CallState::queued(0, 5));
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
+    }
+
+    #[test]
+    fn a_refused_play_stores_nothing_and_is_answered_429() {
+        let refused = PlayFact::Admission(Admission::Refused {
+            reason: Refusal::RateLimited,
+            retry_after_ms: 3_000,
+        });
+        let s = on_play(&CallState::None, input(5, refused), &P);
+        assert_eq!(s, Step::stay(&CallState::None));
+        assert_eq!(
+            play_answer(&s.state, &sid(), 5, None, refused, &P),
+            PlayAnswer::Refused {
+                reason: Refusal::RateLimited,
+                retry_after_ms: 3_000
+            }
+        );
+    }
+
+    #[test]
+    fn a_play_in_ready_looks_in_r2_and_never_reaches_the_origin_while_it_is_there() {
+        let ready = CallState::Ready { size: 4 };
+        assert_eq!(play_check(&ready, 0, &P), PlayCheck::Store);
+        let s = on_play(&ready, input(0, PlayFact::Stored(true)), &P);
+        assert_eq!(s, Step::stay(&ready));
+        assert_eq!(
+            play_answer(&s.state, &sid(), 0, None, PlayFact::Stored(true), &P),
+            PlayAnswer::Ready
+        );
+        // Really gone: download again (and the attempt looks in R2 first).
+        let gone = on_play(&ready, input(9, PlayFact::Stored(false)), &P);
+        assert_eq!(gone.state, CallState::queued(0, 9));
     }
 
     #[test]
@@ -478,57 +659,48 @@ mod tests {
                 last_error: "x".into(),
             },
         ] {
-            let s = on_play(&state, 5, true, &P);
+            assert_eq!(play_check(&state, 5, &P), PlayCheck::Nothing);
+            let mut i = input(5, PlayFact::Nothing);
+            i.running_here = true;
+            let s = on_play(&state, i, &P);
             assert_eq!(s.state, state);
             assert!(s.effects.is_empty(), "{state:?}");
         }
     }
 
     #[test]
-    fn a_play_finding_a_dead_attempt_resumes_it_through_the_alarm() {
-        let s = on_play(&downloading(2), 50, false, &P);
-        assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
-        let a = on_alarm(&s.state, 50, false);
+    fn a_play_finding_a_waiting_call_without_an_alarm_arms_it() {
+        let mut i = input(50, PlayFact::Nothing);
+        i.alarm_set = false;
         assert_eq!(
-            a.state,
-            CallState::Queued {
-                attempts: 1,
-                since_ms: 50,
-                resumed: true
-            }
+            on_play(&CallState::queued(0, 0), i, &P).effects,
+            vec![Effect::SetAlarm { at_ms: 50 }]
         );
-        assert_eq!(a.effects, vec![Effect::AcquireSlot]);
-        // The resumed attempt looks in R2 first: the dead one may have stored the body.
-        let g = on_slot_granted(&a.state, 60, false, 60 + P.slot_lease_ms, &P);
+        let wait = CallState::RetryWait {
+            attempt: 1,
+            next_at_ms: 80,
+            last_error: "x".into(),
+        };
         assert_eq!(
-            g.effects,
-            vec![Effect::StartAttempt {
-                attempt: 2,
-                check_store: true
-            }]
+            on_play(&wait, i, &P).effects,
+            vec![Effect::SetAlarm { at_ms: 80 }]
         );
     }
 
     #[test]
-    fn only_a_first_attempt_that_nothing_preceded_skips_the_store_check() {
-        let first = on_slot_granted(&CallState::queued(0, 0), 1, false, 1 + P.slot_lease_ms, &P);
+    fn a_play_finding_a_dead_attempt_resumes_it_through_the_alarm() {
+        let s = on_play(&downloading(2), input(50, PlayFact::Nothing), &P);
+        assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
+        let a = on_alarm(&s.state, 50, false, &P);
+        assert_eq!(a.state, CallState::queued(1, 50));
+        assert_eq!(a.effects, vec![Effect::AcquireSlot]);
+        let g = on_slot_granted(&a.state, 60, false, 3, 60 + P.slot_lease_ms, &P);
         assert_eq!(
-            first.effects,
+            g.effects,
             vec![Effect::StartAttempt {
-                attempt: 1,
-                check_store: false
-            }]
-        );
-        let resumed_first = CallState::Queued {
-            attempts: 0,
-            since_ms: 0,
-            resumed: true,
-        };
-        assert_eq!(
-            on_slot_granted(&resumed_first, 1, false, 1 + P.slot_lease_ms, &P).effects,
-            vec![Effect::StartAttempt {
-                attempt: 1,
-                check_store: true
+                attempt: 2,
+                grant: 3,
+                expires_ms: 60 + P.slot_lease_ms
             }]
         );
     }
@@ -541,130 +713,142 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_makes_the_call_busy_then_forgotten() {
+        let s = on_slot_full(&CallState::queued(0, 0), 10, 5_000);
+        assert_eq!(s.state, CallState::Busy { until_ms: 5_010 });
+        assert_eq!(
+            s.effects,
+            vec![Effect::NotifyWaiters, Effect::SetAlarm { at_ms: 5_010 }]
+        );
+        assert_eq!(
+            play_answer(&s.state, &sid(), 10, None, PlayFact::Nothing, &P),
+            PlayAnswer::Refused {
+                reason: Refusal::QueueFull,
+                retry_after_ms: 5_000
+            }
+        );
+        assert_eq!(play_check(&s.state, 5_010, &P), PlayCheck::Admission);
+        assert_eq!(
+            on_alarm(&s.state, 5_010, false, &P),
+            Step::to(CallState::None, vec![Effect::Forget])
+        );
+    }
+
+    #[test]
     fn a_grant_with_less_than_half_a_lease_left_is_asked_for_again() {
         let q = CallState::queued(0, 0);
-        let stale = on_slot_granted(&q, 6_000, false, 10_000, &P);
+        let stale = on_slot_granted(&q, 6_000, false, 1, 10_000, &P);
         assert_eq!(stale.state, q);
         assert_eq!(stale.effects, vec![Effect::SetAlarm { at_ms: 6_000 }]);
-        let fresh = on_slot_granted(&q, 5_000, false, 10_000, &P);
-        assert!(matches!(fresh.state, CallState::Downloading { .. }));
+        let fresh = on_slot_granted(&q, 5_000, false, 1, 10_000, &P);
+        assert!(matches!(
+            fresh.state,
+            CallState::Downloading { grant: 1, .. }
+        ));
     }
 
     #[test]
     fn an_acquire_answered_for_a_running_attempt_keeps_its_lease() {
-        let s = on_slot_granted(&downloading(1), 5, true, 5 + P.slot_lease_ms, &P);
+        let s = on_slot_granted(&downloading(1), 5, true, 7, 5 + P.slot_lease_ms, &P);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
     }
 
     #[test]
-    fn a_play_during_the_cooldown_is_answered_failed_and_after_it_starts_again() {
+    fn a_play_during_the_cooldown_is_answered_failed_and_after_it_needs_admission() {
         let failed = CallState::Failed {
             at_ms: 1000,
             error: "boom".into(),
             attempts: 3,
         };
-        let during = on_play(&failed, 1000 + 59_999, false, &P);
+        assert_eq!(play_check(&failed, 1000 + 59_999, &P), PlayCheck::Nothing);
+        let during = on_play(&failed, input(1000 + 59_999, PlayFact::Nothing), &P);
         assert_eq!(during.state, failed);
         assert!(during.effects.is_empty());
         assert_eq!(
-            play_answer(&during.state, &sid(), 1000 + 59_999, None, &P),
+            play_answer(&during.state, &sid(), 1000 + 59_999, None, PlayFact::Nothing, &P),
             PlayAnswer::Failed {
                 error: "boom".into(),
                 retry_after_ms: 1
             }
         );
-        let after = on_play(&failed, 1000 + 60_000, false, &P);
+        assert_eq!(play_check(&failed, 61_000, &P), PlayCheck::Admission);
+        let after = on_play(&failed, input(61_000, ADMITTED), &P);
         assert_eq!(after.state, CallState::queued(0, 61_000));
     }
 
     #[test]
-    fn not_found_is_remembered_for_its_ttl() {
-        let nf = CallState::NotFound { at_ms: 0 };
-        assert!(on_play(&nf, 29_999, false, &P).effects.is_empty());
+    fn not_found_is_remembered_for_its_ttl_then_forgotten() {
+        let nf = on_attempt_finished(&downloading(1), 7, AttemptOutcome::OriginNotFound, 0, 0.0, &P);
+        assert_eq!(nf.state, CallState::NotFound { at_ms: 0 });
+        assert!(nf.effects.contains(&Effect::SetAlarm { at_ms: 30_000 }));
+        assert!(on_play(&nf.state, input(29_999, PlayFact::Nothing), &P)
+            .effects
+            .is_empty());
         assert_eq!(
-            play_answer(&nf, &sid(), 29_999, None, &P),
+            play_answer(&nf.state, &sid(), 29_999, None, PlayFact::Nothing, &P),
             PlayAnswer::NotFound
         );
         assert_eq!(
-            on_play(&nf, 30_000, false, &P).state,
+            on_alarm(&nf.state, 29_999, false, &P).effects,
+            vec![Effect::SetAlarm { at_ms: 30_000 }]
+        );
+        assert_eq!(
+            on_alarm(&nf.state, 30_000, false, &P),
+            Step::to(CallState::None, vec![Effect::Forget])
+        );
+        assert_eq!(
+            on_play(&nf.state, input(30_000, ADMITTED), &P).state,
             CallState::queued(0, 30_000)
         );
     }
 
     #[test]
-    fn ready_without_the_object_downloads_again() {
-        assert!(matches!(
-            on_play(&CallState::Ready { size: 1 }, 0, false, &P).state,
-            CallState::Queued { .. }
-        ));
-    }
-
-    #[test]
-    fn a_granted_slot_starts_the_next_attempt() {
-        let s = on_slot_granted(&CallState::queued(1, 0), 7, false, 7 + P.slot_lease_ms, &P);
+    fn a_granted_slot_starts_the_next_attempt_on_that_grant() {
+        let s = on_slot_granted(&CallState::queued(1, 0), 7, false, 4, 7 + P.slot_lease_ms, &P);
         assert_eq!(
             s.state,
             CallState::Downloading {
                 attempt: 2,
-                started_ms: 7
+                started_ms: 7,
+                grant: 4
             }
-        );
-        assert_eq!(
-            s.effects,
-            vec![Effect::StartAttempt {
-                attempt: 2,
-                check_store: true
-            }]
         );
     }
 
     #[test]
-    fn a_slot_granted_to_a_call_that_moved_on_is_given_back() {
-        let s = on_slot_granted(
-            &CallState::Ready { size: 1 },
-            7,
-            false,
-            7 + P.slot_lease_ms,
-            &P,
-        );
-        assert_eq!(s.effects, vec![Effect::ReleaseSlot]);
+    fn a_slot_granted_to_a_call_that_moved_on_is_given_back_by_its_grant() {
+        let s = on_slot_granted(&CallState::Ready { size: 1 }, 7, false, 9, 7 + P.slot_lease_ms, &P);
+        assert_eq!(s.effects, vec![Effect::ReleaseSlot { grant: 9 }]);
     }
 
     #[test]
     fn an_alarm_firing_twice_while_running_does_nothing() {
-        let s = on_alarm(&downloading(1), 5, true);
+        let s = on_alarm(&downloading(1), 5, true, &P);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
-        let q = CallState::queued(0, 0);
-        assert!(on_alarm(&q, 5, true).effects.is_empty());
-        for settled in [
-            CallState::None,
-            CallState::Ready { size: 3 },
-            CallState::NotFound { at_ms: 0 },
-        ] {
-            assert!(on_alarm(&settled, 5, false).effects.is_empty());
+        assert!(on_alarm(&CallState::queued(0, 0), 5, true, &P).effects.is_empty());
+        for settled in [CallState::None, CallState::Ready { size: 3 }] {
+            assert!(on_alarm(&settled, 5, false, &P).effects.is_empty());
         }
     }
 
     #[test]
-    fn a_stored_body_is_ready_and_releases_the_slot() {
-        let s = on_attempt_finished(
-            &downloading(1),
-            AttemptOutcome::Stored { size: 10 },
-            9,
-            0.5,
-            &P,
-        );
+    fn a_stored_body_is_ready_and_releases_its_grant() {
+        let s = on_attempt_finished(&downloading(1), 7, AttemptOutcome::Stored { size: 10 }, 9, 0.5, &P);
         assert_eq!(s.state, CallState::Ready { size: 10 });
-        assert_eq!(s.effects, vec![Effect::ReleaseSlot, Effect::NotifyWaiters]);
+        assert_eq!(
+            s.effects,
+            vec![Effect::ReleaseSlot { grant: 7 }, Effect::NotifyWaiters]
+        );
     }
 
     #[test]
     fn transient_failures_retry_with_backoff_then_fail_after_max_attempts() {
         let s = on_attempt_finished(
             &downloading(1),
-            AttemptOutcome::Transient("500".into()),
+            7,
+            AttemptOutcome::transient("500"),
             1000,
             0.0,
             &P,
@@ -679,25 +863,21 @@ mod tests {
         );
         assert_eq!(
             s.effects,
-            vec![Effect::ReleaseSlot, Effect::SetAlarm { at_ms: 1125 }]
+            vec![
+                Effect::ReleaseSlot { grant: 7 },
+                Effect::SetAlarm { at_ms: 1125 }
+            ]
         );
-        // Too early: re-arm; on time: queue for the next attempt.
         assert_eq!(
-            on_alarm(&s.state, 1100, false).effects,
+            on_alarm(&s.state, 1100, false, &P).effects,
             vec![Effect::SetAlarm { at_ms: 1125 }]
         );
-        let q = on_alarm(&s.state, 1125, false);
+        let q = on_alarm(&s.state, 1125, false, &P);
         assert_eq!(q.state, CallState::queued(1, 1125));
-        assert_eq!(
-            on_slot_granted(&q.state, 1130, false, 1130 + P.slot_lease_ms, &P).state,
-            CallState::Downloading {
-                attempt: 2,
-                started_ms: 1130
-            }
-        );
         let last = on_attempt_finished(
             &downloading(3),
-            AttemptOutcome::Transient("timeout".into()),
+            7,
+            AttemptOutcome::transient("timeout"),
             5000,
             0.0,
             &P,
@@ -710,65 +890,67 @@ mod tests {
                 attempts: 3
             }
         );
-        assert_eq!(
-            last.effects,
-            vec![Effect::ReleaseSlot, Effect::NotifyWaiters]
+    }
+
+    #[test]
+    fn an_origin_retry_after_is_waited_for_up_to_the_cap() {
+        let throttled = classify_origin_status(429, Some(3_000)).unwrap();
+        let s = on_attempt_finished(&downloading(1), 7, throttled, 1000, 0.0, &P);
+        assert!(matches!(s.state, CallState::RetryWait { next_at_ms: 4000, .. }));
+        let long = classify_origin_status(503, Some(u64::MAX)).unwrap();
+        let s = on_attempt_finished(&downloading(1), 7, long, 0, 0.0, &P);
+        assert!(
+            matches!(s.state, CallState::RetryWait { next_at_ms, .. } if next_at_ms == MAX_ORIGIN_RETRY_AFTER_MS)
         );
     }
 
     #[test]
     fn origin_404_and_401_end_at_once() {
-        let nf = on_attempt_finished(&downloading(1), AttemptOutcome::OriginNotFound, 3, 0.0, &P);
-        assert_eq!(nf.state, CallState::NotFound { at_ms: 3 });
-        let refused =
-            on_attempt_finished(&downloading(1), AttemptOutcome::OriginRefused, 3, 0.0, &P);
+        let refused = on_attempt_finished(&downloading(1), 7, AttemptOutcome::OriginRefused, 3, 0.0, &P);
         assert!(
             matches!(refused.state, CallState::Failed { ref error, attempts: 1, .. } if error.contains("credentials"))
         );
     }
 
     #[test]
-    fn an_attempt_finishing_after_the_state_moved_on_only_releases() {
+    fn an_attempt_finishing_after_the_state_moved_on_only_releases_its_grant() {
         let s = on_attempt_finished(
             &CallState::Ready { size: 1 },
+            5,
             AttemptOutcome::Stored { size: 1 },
             0,
             0.0,
             &P,
         );
         assert_eq!(s.state, CallState::Ready { size: 1 });
-        assert_eq!(s.effects, vec![Effect::ReleaseSlot]);
+        assert_eq!(s.effects, vec![Effect::ReleaseSlot { grant: 5 }]);
     }
 
     #[test]
     fn origin_statuses_are_classified() {
-        assert_eq!(classify_origin_status(200), None);
+        assert_eq!(classify_origin_status(200, None), None);
         assert_eq!(
-            classify_origin_status(404),
+            classify_origin_status(404, None),
             Some(AttemptOutcome::OriginNotFound)
         );
         assert_eq!(
-            classify_origin_status(401),
-            Some(AttemptOutcome::OriginRefused)
-        );
-        assert_eq!(
-            classify_origin_status(403),
+            classify_origin_status(403, None),
             Some(AttemptOutcome::OriginRefused)
         );
         assert!(matches!(
-            classify_origin_status(503),
-            Some(AttemptOutcome::Transient(_))
+            classify_origin_status(503, None),
+            Some(AttemptOutcome::Transient { retry_after_ms: None, .. })
         ));
         assert!(matches!(
-            classify_origin_status(429),
-            Some(AttemptOutcome::Transient(_))
+            classify_origin_status(429, Some(5)),
+            Some(AttemptOutcome::Transient { retry_after_ms: Some(5), .. })
         ));
         assert!(matches!(
-            classify_origin_status(410),
+            classify_origin_status(410, None),
             Some(AttemptOutcome::Permanent(_))
         ));
         assert!(matches!(
-            classify_origin_status(206),
+            classify_origin_status(206, None),
             Some(AttemptOutcome::Permanent(_))
         ));
     }
@@ -776,7 +958,7 @@ mod tests {
     #[test]
     fn answers_and_statuses_follow_the_state() {
         let q = CallState::queued(0, 0);
-        match play_answer(&q, &sid(), 0, Some(4), &P) {
+        match play_answer(&q, &sid(), 0, Some(4), PlayFact::Nothing, &P) {
             PlayAnswer::Accepted(a) => {
                 assert_eq!((a.status.as_str(), a.queue_position), ("queued", Some(4)));
                 assert!(a.retry_after_ms >= 500);
@@ -801,6 +983,11 @@ mod tests {
         assert_eq!(
             status_of(&CallState::NotFound { at_ms: 0 }, &sid(), 1, None, &P).status,
             "not_found"
+        );
+        let busy = status_of(&CallState::Busy { until_ms: 10 }, &sid(), 1, None, &P);
+        assert_eq!(
+            (busy.status.as_str(), busy.error.as_deref(), busy.retry_after_ms),
+            ("none", Some("queue_full"), Some(9))
         );
     }
 }

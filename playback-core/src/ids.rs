@@ -29,8 +29,10 @@ impl fmt::Display for IdError {
 
 impl std::error::Error for IdError {}
 
-/// `CA` followed by exactly 32 hexadecimal digits (either case), as the
-/// telephony provider issues them.
+/// `CA` followed by exactly 32 hexadecimal digits, as the telephony
+/// provider issues them. Either case is accepted and folded to lowercase
+/// here, at parse time, so one call has one object, one key and one
+/// download.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct CallSid(String);
@@ -41,7 +43,10 @@ impl CallSid {
             .strip_prefix(CALL_SID_PREFIX)
             .ok_or(IdError::InvalidCallSid)?;
         if hex.len() == CALL_SID_HEX_DIGITS && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(CallSid(raw.to_owned()))
+            Ok(CallSid(format!(
+                "{CALL_SID_PREFIX}{}",
+                hex.to_ascii_lowercase()
+            )))
         } else {
             Err(IdError::InvalidCallSid)
         }
@@ -121,8 +126,15 @@ mod tests {
     const GOOD: &str = "CA0123456789abcdef0123456789ABCDEF";
 
     #[test]
-    fn accepts_ca_and_32_hex_digits_in_either_case() {
-        assert_eq!(CallSid::parse(GOOD).unwrap().as_str(), GOOD);
+    fn accepts_ca_and_32_hex_digits_in_either_case_and_folds_them_to_lowercase() {
+        let folded = "CA0123456789abcdef0123456789abcdef";
+        assert_eq!(CallSid::parse(GOOD).unwrap().as_str(), folded);
+        assert_eq!(CallSid::parse(folded).unwrap(), CallSid::parse(GOOD).unwrap());
+        let business = BusinessId::parse("acme").unwrap();
+        assert_eq!(
+            recording_key(&business, &CallSid::parse(GOOD).unwrap()),
+            recording_key(&business, &CallSid::parse(folded).unwrap())
+        );
     }
 
     #[test]
@@ -159,8 +171,8 @@ mod tests {
     fn keys_and_object_names_carry_the_business_id() {
         let b = BusinessId::parse("acme").unwrap();
         let c = CallSid::parse(GOOD).unwrap();
-        assert_eq!(recording_key(&b, &c), format!("recordings/acme/{GOOD}"));
-        assert_eq!(call_object_name(&b, &c), format!("acme/{GOOD}"));
+        assert_eq!(recording_key(&b, &c), format!("recordings/acme/{}", GOOD.to_ascii_lowercase().replacen("ca", "CA", 1)));
+        assert_eq!(call_object_name(&b, &c), format!("acme/{c}"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! names a `worker`, `web_sys` or `tokio` type, so all of it is tested
 //! natively in milliseconds.
 
+pub mod admission;
 pub mod config;
 pub mod download;
 pub mod ids;

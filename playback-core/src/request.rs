@@ -11,9 +11,45 @@ pub fn is_explicit_user_action(header: Option<&str>, query: Option<&str>) -> boo
     query.is_some_and(|q| q.split('&').any(|pair| pair == "explicit_user_action=true"))
 }
 
+/// Whether a request's host (as in its URL: no port, IPv6 in brackets) is
+/// this machine: 127.0.0.0/8, `localhost` or `[::1]`. `/dev/login` answers
+/// only there, whatever `DEV_LOGIN` says.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host == "[::1]" {
+        return true;
+    }
+    let octets: Vec<&str> = host.split('.').collect();
+    octets.len() == 4
+        && octets[0] == "127"
+        && octets
+            .iter()
+            .all(|o| !o.is_empty() && o.len() <= 3 && o.bytes().all(|b| b.is_ascii_digit()) && o.parse::<u16>().is_ok_and(|n| n < 256))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_hosts_are_loopback() {
+        for host in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "[::1]", "localhost."] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "example.com",
+            "127.0.0.1.example.com",
+            "localhost.example.com",
+            "128.0.0.1",
+            "127.0.0.256",
+            "127.0.0",
+            "[::2]",
+            "",
+            "10.0.0.1",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
 
     #[test]
     fn the_header_or_the_query_marks_a_user_action() {

@@ -126,7 +126,7 @@ pub const SESSION_COOKIE: &str = "rec_session";
 /// The `Set-Cookie` value that `/dev/login` sends.
 pub fn session_cookie(token: &str, max_age_s: u64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}")
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
 }
 
 #[cfg(test)]
@@ -253,7 +253,7 @@ mod tests {
         let c = session_cookie("t", 3600, false);
         assert_eq!(
             c,
-            "rec_session=t; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600"
+            "rec_session=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=3600"
         );
         assert!(session_cookie("t", 1, true).ends_with("; Secure"));
     }

@@ -1,11 +1,18 @@
 //! The per-business slot table: at most `slots` leases at once, each with an
-//! owner (a call object's name) and an expiry, and a first-come-first-served
-//! queue of owners waiting for one.
+//! owner (a call object's name), a grant id and an expiry, and a
+//! first-come-first-served queue of owners waiting for one, of at most
+//! `max_queue` owners.
+//!
+//! Every lease carries a grant id, new for each grant: renew and release
+//! must name it, so a late release (or renew) from an attempt whose lease
+//! expired can never touch a newer lease of the same call.
 //!
 //! When a slot frees (release or expiry), the head of the queue is granted a
 //! lease at once and reported back so the shell can hand it over (on the
 //! waiter's held request, or by waking it); a waiter never loses its place,
-//! and no later arrival can take its slot.
+//! and no later arrival can take its slot. The table's size is bounded:
+//! `slots` leases and `max_queue` waiters; an acquire that finds the queue
+//! full is answered `Full`.
 
 use std::collections::VecDeque;
 
@@ -18,16 +25,34 @@ pub fn acquire_hold_ms(lease_ms: u64) -> u64 {
     (lease_ms / 2).min(20_000)
 }
 
+/// What a full queue tells a call to wait before it asks again.
+pub const QUEUE_FULL_RETRY_MS: u64 = 5_000;
+
+/// The business's slot rules (`SLOTS_PER_BUSINESS`, `SLOT_LEASE_MS`,
+/// `MAX_QUEUE_PER_BUSINESS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotPolicy {
+    pub slots: u32,
+    pub lease_ms: u64,
+    pub max_queue: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotLease {
     pub owner: String,
     pub expires_ms: u64,
+    /// Names this grant; renew and release must present it.
+    #[serde(default)]
+    pub grant: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotTable {
     pub leases: Vec<SlotLease>,
     pub queue: VecDeque<String>,
+    /// The last grant id given out.
+    #[serde(default)]
+    pub last_grant: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,43 +60,68 @@ pub struct SlotTable {
 pub enum Acquire {
     Granted {
         expires_ms: u64,
+        grant: u64,
     },
     /// `position` 0 is the head of the queue.
     Queued {
         position: u32,
     },
+    /// The queue holds `max_queue` waiters: ask again after `retry_after_ms`.
+    Full {
+        retry_after_ms: u64,
+    },
 }
 
+/// A renew's answer: the lease's new expiry, or `None` when the grant no
+/// longer holds a live lease.
+pub type Renewal = Option<u64>;
+
 impl SlotTable {
-    /// Takes a slot for `owner`, or queues it. Idempotent: an owner that
-    /// holds a lease gets it renewed, one already queued keeps its place.
-    /// Returns the answer and the owners newly granted a lease by expiries.
-    pub fn acquire(
-        &mut self,
-        owner: &str,
-        now: u64,
-        slots: u32,
-        lease_ms: u64,
-    ) -> (Acquire, Vec<String>) {
-        let woken = self.expire(now, slots, lease_ms);
-        if let Some(lease) = self.leases.iter_mut().find(|l| l.owner == owner) {
-            lease.expires_ms = now + lease_ms;
+    fn grant_to(&mut self, owner: String, now: u64, lease_ms: u64) -> SlotLease {
+        self.last_grant += 1;
+        let lease = SlotLease {
+            owner,
+            expires_ms: now + lease_ms,
+            grant: self.last_grant,
+        };
+        self.leases.push(lease.clone());
+        lease
+    }
+
+    /// Takes a slot for `owner`, or queues it, or refuses when the queue is
+    /// full. Idempotent: an owner that holds a lease keeps its slot (under a
+    /// new grant), one already queued keeps its place. Returns the answer and
+    /// the owners newly granted a lease by expiries.
+    pub fn acquire(&mut self, owner: &str, now: u64, p: &SlotPolicy) -> (Acquire, Vec<String>) {
+        let woken = self.expire(now, p);
+        // An owner asking again while it holds a lease gets the slot under a
+        // new grant: a release of the old one still on its way then frees nothing.
+        if let Some(i) = self.leases.iter().position(|l| l.owner == owner) {
+            self.leases.swap_remove(i);
+            let lease = self.grant_to(owner.to_owned(), now, p.lease_ms);
             return (
                 Acquire::Granted {
                     expires_ms: lease.expires_ms,
+                    grant: lease.grant,
                 },
                 woken,
             );
         }
         if !self.queue.iter().any(|q| q == owner) {
-            if self.queue.is_empty() && self.leases.len() < slots as usize {
-                self.leases.push(SlotLease {
-                    owner: owner.to_owned(),
-                    expires_ms: now + lease_ms,
-                });
+            if self.queue.is_empty() && self.leases.len() < p.slots as usize {
+                let lease = self.grant_to(owner.to_owned(), now, p.lease_ms);
                 return (
                     Acquire::Granted {
-                        expires_ms: now + lease_ms,
+                        expires_ms: lease.expires_ms,
+                        grant: lease.grant,
+                    },
+                    woken,
+                );
+            }
+            if self.queue.len() >= p.max_queue as usize {
+                return (
+                    Acquire::Full {
+                        retry_after_ms: QUEUE_FULL_RETRY_MS,
                     },
                     woken,
                 );
@@ -86,42 +136,33 @@ impl SlotTable {
         )
     }
 
-    /// Extends `owner`'s lease; `false` when it no longer holds one.
-    pub fn renew(&mut self, owner: &str, now: u64, lease_ms: u64) -> bool {
-        match self
+    /// Extends the lease `grant` of `owner`; `None` when it no longer holds it.
+    pub fn renew(&mut self, owner: &str, grant: u64, now: u64, lease_ms: u64) -> Renewal {
+        let lease = self
             .leases
             .iter_mut()
-            .find(|l| l.owner == owner && l.expires_ms > now)
-        {
-            Some(lease) => {
-                lease.expires_ms = now + lease_ms;
-                true
-            }
-            None => false,
-        }
+            .find(|l| l.owner == owner && l.grant == grant && l.expires_ms > now)?;
+        lease.expires_ms = now + lease_ms;
+        Some(lease.expires_ms)
     }
 
-    /// Gives up `owner`'s lease or place in the queue (a release after its
-    /// lease expired is a no-op) and grants freed slots to the queue's head.
+    /// Gives up the lease `grant` of `owner` (a release of an older or
+    /// expired grant is a no-op) and grants freed slots to the queue's head.
     /// Returns the owners newly granted a lease.
-    pub fn release(&mut self, owner: &str, now: u64, slots: u32, lease_ms: u64) -> Vec<String> {
-        self.leases.retain(|l| l.owner != owner);
-        self.queue.retain(|q| q != owner);
-        self.expire(now, slots, lease_ms)
+    pub fn release(&mut self, owner: &str, grant: u64, now: u64, p: &SlotPolicy) -> Vec<String> {
+        self.leases.retain(|l| !(l.owner == owner && l.grant == grant));
+        self.expire(now, p)
     }
 
     /// Reclaims expired leases and fills free slots from the queue.
-    pub fn expire(&mut self, now: u64, slots: u32, lease_ms: u64) -> Vec<String> {
+    pub fn expire(&mut self, now: u64, p: &SlotPolicy) -> Vec<String> {
         self.leases.retain(|l| l.expires_ms > now);
         let mut granted = Vec::new();
-        while self.leases.len() < slots as usize {
+        while self.leases.len() < p.slots as usize {
             let Some(next) = self.queue.pop_front() else {
                 break;
             };
-            self.leases.push(SlotLease {
-                owner: next.clone(),
-                expires_ms: now + lease_ms,
-            });
+            self.grant_to(next.clone(), now, p.lease_ms);
             granted.push(next);
         }
         granted
@@ -141,6 +182,7 @@ impl SlotTable {
         {
             Some(lease) => Acquire::Granted {
                 expires_ms: lease.expires_ms,
+                grant: lease.grant,
             },
             None => Acquire::Queued {
                 position: self.position(owner).unwrap_or(0),
@@ -160,56 +202,146 @@ impl SlotTable {
     }
 }
 
+/// How a running download's lease stands after one of its renews.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewOutcome {
+    /// The business extended the lease to this expiry.
+    Renewed(u64),
+    /// The business says the grant holds no live lease.
+    Lost,
+    /// The renew did not reach the business (or its answer did not come back).
+    Unreachable,
+}
+
+/// Whether a download may go on after a renew. `expires_ms` is the last
+/// expiry the business confirmed; renews come every `renew_every_ms`. A
+/// download stops when the business says the lease is gone, or when the
+/// next renew would come after the confirmed expiry (so it never runs on a
+/// lease the business may have given to the next call).
+pub fn keep_downloading(
+    outcome: RenewOutcome,
+    now: u64,
+    expires_ms: u64,
+    renew_every_ms: u64,
+) -> Option<u64> {
+    match outcome {
+        RenewOutcome::Renewed(expires) => Some(expires),
+        RenewOutcome::Lost => None,
+        RenewOutcome::Unreachable if now + renew_every_ms < expires_ms => Some(expires_ms),
+        RenewOutcome::Unreachable => None,
+    }
+}
+
+/// How often a download renews its lease: a third of it, so that one lost
+/// renew is survived and two are not.
+pub fn renew_every_ms(lease_ms: u64) -> u64 {
+    (lease_ms / 3).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LEASE: u64 = 1000;
+
+    fn policy(slots: u32) -> SlotPolicy {
+        SlotPolicy {
+            slots,
+            lease_ms: LEASE,
+            max_queue: 3,
+        }
+    }
+
+    fn granted(a: Acquire) -> Option<u64> {
+        match a {
+            Acquire::Granted { grant, .. } => Some(grant),
+            _ => None,
+        }
+    }
+
     #[test]
     fn standing_reports_a_live_lease_or_the_place_in_the_queue() {
         let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, 100);
-        t.acquire("b", 0, 1, 100);
-        assert_eq!(t.standing("a", 50), Acquire::Granted { expires_ms: 100 });
+        t.acquire("a", 0, &policy(1));
+        t.acquire("b", 0, &policy(1));
+        assert_eq!(
+            t.standing("a", 50),
+            Acquire::Granted {
+                expires_ms: 1000,
+                grant: 1
+            }
+        );
         assert_eq!(t.standing("b", 50), Acquire::Queued { position: 0 });
-        assert_eq!(t.standing("a", 100), Acquire::Queued { position: 0 });
+        assert_eq!(t.standing("a", 1000), Acquire::Queued { position: 0 });
         assert_eq!(acquire_hold_ms(120_000), 20_000);
         assert_eq!(acquire_hold_ms(3_000), 1_500);
-    }
-
-    const LEASE: u64 = 1000;
-
-    fn granted(a: Acquire) -> bool {
-        matches!(a, Acquire::Granted { .. })
     }
 
     #[test]
     fn grants_up_to_the_slot_count_then_queues_in_order() {
         let mut t = SlotTable::default();
-        assert!(granted(t.acquire("a", 0, 2, LEASE).0));
-        assert!(granted(t.acquire("b", 0, 2, LEASE).0));
+        assert!(granted(t.acquire("a", 0, &policy(2)).0).is_some());
+        assert!(granted(t.acquire("b", 0, &policy(2)).0).is_some());
         assert_eq!(
-            t.acquire("c", 0, 2, LEASE).0,
+            t.acquire("c", 0, &policy(2)).0,
             Acquire::Queued { position: 0 }
         );
         assert_eq!(
-            t.acquire("d", 0, 2, LEASE).0,
+            t.acquire("d", 0, &policy(2)).0,
             Acquire::Queued { position: 1 }
         );
         assert_eq!(t.leases.len(), 2);
     }
 
     #[test]
+    fn every_grant_has_a_new_id() {
+        let mut t = SlotTable::default();
+        let a = granted(t.acquire("a", 0, &policy(1)).0).unwrap();
+        t.release("a", a, 1, &policy(1));
+        let again = granted(t.acquire("a", 2, &policy(1)).0).unwrap();
+        assert_ne!(a, again);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_newcomers_but_keeps_its_waiters() {
+        let mut t = SlotTable::default();
+        t.acquire("a", 0, &policy(1));
+        for w in ["b", "c", "d"] {
+            assert!(matches!(
+                t.acquire(w, 0, &policy(1)).0,
+                Acquire::Queued { .. }
+            ));
+        }
+        assert_eq!(
+            t.acquire("e", 0, &policy(1)).0,
+            Acquire::Full {
+                retry_after_ms: QUEUE_FULL_RETRY_MS
+            }
+        );
+        assert_eq!(t.queue.len(), 3);
+        // A waiter asking again keeps its place even when the queue is full.
+        assert_eq!(
+            t.acquire("d", 0, &policy(1)).0,
+            Acquire::Queued { position: 2 }
+        );
+    }
+
+    #[test]
     fn acquire_is_idempotent_for_holders_and_waiters() {
         let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, LEASE);
+        t.acquire("a", 0, &policy(1));
         assert_eq!(
-            t.acquire("a", 500, 1, LEASE).0,
-            Acquire::Granted { expires_ms: 1500 }
+            t.acquire("a", 500, &policy(1)).0,
+            Acquire::Granted {
+                expires_ms: 1500,
+                grant: 2
+            }
         );
-        t.acquire("b", 0, 1, LEASE);
-        t.acquire("c", 0, 1, LEASE);
+        assert_eq!(t.leases.len(), 1);
+        t.acquire("b", 0, &policy(1));
+        t.acquire("c", 0, &policy(1));
         assert_eq!(
-            t.acquire("b", 0, 1, LEASE).0,
+            t.acquire("b", 0, &policy(1)).0,
             Acquire::Queued { position: 0 }
         );
         assert_eq!(t.queue.len(), 2);
@@ -218,26 +350,23 @@ mod tests {
     #[test]
     fn a_release_grants_the_head_of_the_queue_and_reports_it() {
         let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, LEASE);
-        t.acquire("b", 0, 1, LEASE);
-        t.acquire("c", 0, 1, LEASE);
-        assert_eq!(t.release("a", 10, 1, LEASE), vec!["b".to_string()]);
+        let a = granted(t.acquire("a", 0, &policy(1)).0).unwrap();
+        t.acquire("b", 0, &policy(1));
+        t.acquire("c", 0, &policy(1));
+        assert_eq!(t.release("a", a, 10, &policy(1)), vec!["b".to_string()]);
         assert!(t.holds("b", 10));
-        assert_eq!(
-            t.acquire("b", 20, 1, LEASE).0,
-            Acquire::Granted { expires_ms: 1020 }
-        );
+        assert!(granted(t.acquire("b", 20, &policy(1)).0).is_some());
         assert_eq!(t.position("c"), Some(0));
     }
 
     #[test]
     fn a_newcomer_cannot_jump_the_queue() {
         let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, LEASE);
-        t.acquire("b", 0, 1, LEASE);
-        t.release("a", 10, 1, LEASE);
+        let a = granted(t.acquire("a", 0, &policy(1)).0).unwrap();
+        t.acquire("b", 0, &policy(1));
+        t.release("a", a, 10, &policy(1));
         assert_eq!(
-            t.acquire("z", 10, 1, LEASE).0,
+            t.acquire("z", 10, &policy(1)).0,
             Acquire::Queued { position: 0 }
         );
         assert!(t.holds("b", 10));
@@ -246,42 +375,58 @@ mod tests {
     #[test]
     fn an_expired_lease_is_reclaimed_for_the_next_waiter() {
         let mut t = SlotTable::default();
-        t.acquire("dead", 0, 1, LEASE);
-        t.acquire("b", 0, 1, LEASE);
+        t.acquire("dead", 0, &policy(1));
+        t.acquire("b", 0, &policy(1));
         assert_eq!(t.next_expiry(), Some(LEASE));
-        let (answer, woken) = t.acquire("c", LEASE, 1, LEASE);
+        let (answer, woken) = t.acquire("c", LEASE, &policy(1));
         assert_eq!(woken, vec!["b".to_string()]);
         assert_eq!(answer, Acquire::Queued { position: 0 });
         assert!(!t.holds("dead", LEASE));
     }
 
     #[test]
-    fn a_release_after_expiry_changes_nothing_it_should_not() {
+    fn a_late_release_or_renew_of_an_old_grant_never_touches_a_newer_lease() {
         let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, LEASE);
-        t.expire(LEASE, 1, LEASE);
-        t.acquire("b", LEASE, 1, LEASE);
-        assert!(t.release("a", LEASE + 1, 1, LEASE).is_empty());
-        assert!(t.holds("b", LEASE + 1));
+        let old = granted(t.acquire("a", 0, &policy(1)).0).unwrap();
+        t.expire(LEASE, &policy(1));
+        let new = granted(t.acquire("a", LEASE, &policy(1)).0).unwrap();
+        assert_ne!(old, new);
+        assert_eq!(t.renew("a", old, LEASE + 1, LEASE), None);
+        assert!(t.release("a", old, LEASE + 1, &policy(1)).is_empty());
+        assert!(t.holds("a", LEASE + 1));
+        assert_eq!(
+            t.renew("a", new, LEASE + 1, LEASE),
+            Some(LEASE + 1 + LEASE)
+        );
     }
 
     #[test]
     fn renew_extends_only_a_live_lease() {
         let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, LEASE);
-        assert!(t.renew("a", 900, LEASE));
+        let g = granted(t.acquire("a", 0, &policy(1)).0).unwrap();
+        assert_eq!(t.renew("a", g, 900, LEASE), Some(1900));
         assert_eq!(t.next_expiry(), Some(1900));
-        assert!(!t.renew("a", 1900, LEASE));
-        assert!(!t.renew("nobody", 0, LEASE));
+        assert_eq!(t.renew("a", g, 1900, LEASE), None);
+        assert_eq!(t.renew("nobody", g, 0, LEASE), None);
     }
 
     #[test]
-    fn releasing_a_waiter_removes_it_from_the_queue() {
-        let mut t = SlotTable::default();
-        t.acquire("a", 0, 1, LEASE);
-        t.acquire("b", 0, 1, LEASE);
-        t.acquire("c", 0, 1, LEASE);
-        t.release("b", 0, 1, LEASE);
-        assert_eq!(t.position("c"), Some(0));
+    fn a_download_survives_one_unreachable_renew_but_not_two() {
+        let every = renew_every_ms(900);
+        assert_eq!(every, 300);
+        // Renewed at 0 until 900: a failed renew at 300 goes on, at 600 stops.
+        assert_eq!(
+            keep_downloading(RenewOutcome::Unreachable, 300, 900, every),
+            Some(900)
+        );
+        assert_eq!(
+            keep_downloading(RenewOutcome::Unreachable, 600, 900, every),
+            None
+        );
+        assert_eq!(keep_downloading(RenewOutcome::Lost, 300, 900, every), None);
+        assert_eq!(
+            keep_downloading(RenewOutcome::Renewed(1200), 300, 900, every),
+            Some(1200)
+        );
     }
 }

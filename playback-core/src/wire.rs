@@ -16,12 +16,21 @@ pub struct CallSummary {
     pub to: String,
 }
 
-/// Every refusal: `{"error": "...", "detail": "..."}`.
+/// Every refusal: `{"error": "...", "detail": "...", "retry_after_ms": N,
+/// "request_id": "..."}`. `detail` is only ever a configuration problem (the
+/// variable's name and what is wrong with it), never an origin's or the
+/// runtime's words, which go to the log line that carries the same
+/// `request_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For a 429: when asking again is worthwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl ErrorBody {
@@ -29,6 +38,8 @@ impl ErrorBody {
         ErrorBody {
             error: error.into(),
             detail: None,
+            retry_after_ms: None,
+            request_id: None,
         }
     }
 
@@ -36,6 +47,8 @@ impl ErrorBody {
         ErrorBody {
             error: error.into(),
             detail: Some(detail.into()),
+            retry_after_ms: None,
+            request_id: None,
         }
     }
 }

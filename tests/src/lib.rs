@@ -28,7 +28,7 @@ use playback_core::BusinessId;
 use crate::process::ChildGroup;
 
 pub const ORIGIN_TOKEN: &str = "test-origin-token";
-pub const SESSION_SECRET: &str = "test-session-secret";
+pub const SESSION_SECRET: &str = "test-session-secret-of-at-least-32-bytes";
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub fn repo_root() -> PathBuf {
@@ -54,19 +54,29 @@ pub fn now_s() -> u64 {
 
 /// A session token for `business`, valid for an hour, signed with the test secret.
 pub fn token_for(business: &str) -> String {
+    token_for_agent(business, "tester")
+}
+
+/// A session token of agent `sub` of `business` (each agent has its own download budget).
+pub fn token_for_agent(business: &str, sub: &str) -> String {
     let claims = Claims {
         bid: BusinessId::parse(business).expect("a valid business id"),
-        sub: "tester".into(),
+        sub: sub.into(),
         exp: now_s() + 3600,
     };
     session::sign(&claims, SESSION_SECRET.as_bytes())
 }
 
-/// The origin stub serving on a free port for as long as this lives.
+/// The origin stub serving on a free port for as long as this lives, with
+/// its media host (the target of `redirect_hops` redirects) on a second
+/// listener at another address, 127.0.0.2, so that it is really another host.
 pub struct Origin {
     pub stub: Arc<Stub>,
     pub url: String,
+    /// The media host's base URL, `http://127.0.0.2:PORT` (the same app).
+    pub media_url: String,
     server: tokio::task::JoinHandle<()>,
+    media_server: tokio::task::JoinHandle<()>,
 }
 
 impl Origin {
@@ -76,11 +86,30 @@ impl Origin {
             .await
             .expect("bind the stub");
         let url = format!("http://{}", listener.local_addr().expect("stub address"));
+        // Linux routes all of 127.0.0.0/8 to loopback.
+        let media_listener = tokio::net::TcpListener::bind("127.0.0.2:0")
+            .await
+            .expect("bind the stub's media host");
+        let media_url = format!(
+            "http://{}",
+            media_listener.local_addr().expect("media host address")
+        );
+        stub.set_media_base(media_url.clone());
         let app = backend_stub::app(stub.clone());
+        let media_app = app.clone();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Origin { stub, url, server }
+        let media_server = tokio::spawn(async move {
+            let _ = axum::serve(media_listener, media_app).await;
+        });
+        Origin {
+            stub,
+            url,
+            media_url,
+            server,
+            media_server,
+        }
     }
 
     pub fn stats(&self) -> Snapshot {
@@ -91,6 +120,7 @@ impl Origin {
 impl Drop for Origin {
     fn drop(&mut self) {
         self.server.abort();
+        self.media_server.abort();
     }
 }
 
@@ -430,10 +460,20 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Stack {
-    /// A play request as the client sends it: `X-User-Action: play`.
-    pub fn play(&self, business: &str, sid: &str) -> reqwest::RequestBuilder {
-        self.get_as(business, &format!("/api/recordings/{sid}/stream"))
+    /// A play request of agent `sub`, as the client sends it.
+    pub fn play_as(&self, business: &str, sub: &str, sid: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(&format!("/api/recordings/{sid}/stream")))
+            .bearer_auth(token_for_agent(business, sub))
             .header("X-User-Action", "play")
+    }
+
+    /// A play request as the client sends it: `X-User-Action: play`. Each
+    /// recording is played by an agent of its own (`agent-{sid}`), so tests of
+    /// many calls model many agents and stay within one agent's download
+    /// budget; the budget's own tests use [`Stack::play_as`].
+    pub fn play(&self, business: &str, sid: &str) -> reqwest::RequestBuilder {
+        self.play_as(business, &format!("agent-{}", sid.to_ascii_lowercase()), sid)
     }
 
     pub async fn status(&self, business: &str, sid: &str) -> serde_json::Value {

@@ -137,7 +137,7 @@ async fn dev_login_sets_an_http_only_session_cookie_and_redirects_home() {
     );
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("rec_session="), "{cookie}");
-    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
     assert!(
