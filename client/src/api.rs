@@ -1,14 +1,15 @@
 //! Requests to the edge's public API, through the browser's `fetch`. The
 //! session travels as the `rec_session` cookie, which the browser sends on
-//! same-origin requests.
+//! same-origin requests. Only `probe` (sent for a click) carries the user
+//! action that may start a download; `status` (the polls) never does.
 //!
 //! Bodies are read with the browser's own JSON parser and picked apart field
 //! by field: a JSON library compiled into the wasm would cost more bytes than
 //! the whole player logic.
 
 use js_sys::{Array, Reflect};
-use playback_core::player::ProbeAnswer;
-use playback_core::wire::CallSummary;
+use playback_core::player::{BusyReason, ProbeAnswer, StatusAnswer};
+use playback_core::wire::{CallSummary, StatusBody};
 use playback_core::CallSid;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -111,7 +112,7 @@ pub fn audio_url(call_sid: &str) -> String {
 
 /// The play request: `X-User-Action: play`, and `Range: bytes=0-0` so that a
 /// cached recording answers one byte instead of the whole file, which the
-/// audio element then loads itself.
+/// audio element then loads itself. Sent only for a click.
 pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
     let headers = [("X-User-Action", "play"), ("Range", "bytes=0-0")];
     match fetch(&stream_path(call_sid), &headers, Some(signal)).await {
@@ -120,22 +121,39 @@ pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
     }
 }
 
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
+/// `Retry-After` in ms, when it is whole seconds (the edge never sends a date).
+fn retry_after_header_ms(response: &Response) -> Option<u64> {
+    header(response, "Retry-After")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s.saturating_mul(1000))
+}
+
 async fn read_answer(response: Response) -> ProbeAnswer {
     match response.status() {
-        200 | 206 => ProbeAnswer::Playable,
+        status @ (200 | 206 | 416) => ProbeAnswer::from_media(
+            status,
+            header(&response, "Content-Length").as_deref(),
+            header(&response, "Content-Range").as_deref(),
+        ),
         202 => {
-            let header_ms = response
-                .headers()
-                .get("Retry-After")
-                .ok()
-                .flatten()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| s * 1000);
+            let header_ms = retry_after_header_ms(&response);
             let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
             ProbeAnswer::Accepted {
                 queued: text(&body, "status").as_deref() == Some("queued"),
                 queue_position: number(&body, "queue_position").map(|n| n as u32),
                 // The JSON's estimate is finer than the header's whole seconds, so it is preferred.
+                retry_after_ms: number(&body, "retry_after_ms").or(header_ms),
+            }
+        }
+        429 => {
+            let header_ms = retry_after_header_ms(&response);
+            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
+            ProbeAnswer::Busy {
+                reason: BusyReason::from_code(text(&body, "error").as_deref()),
                 retry_after_ms: number(&body, "retry_after_ms").or(header_ms),
             }
         }
@@ -152,5 +170,42 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         404 => ProbeAnswer::NotFound,
         401 => ProbeAnswer::Unauthorized,
         status => ProbeAnswer::Unexpected(status),
+    }
+}
+
+pub fn status_path(call_sid: &str) -> String {
+    format!("/api/recordings/{call_sid}/status")
+}
+
+/// A poll after a 202: where the download is. It carries no user action
+/// (no header, no query), so the edge never starts anything for it.
+pub async fn status(call_sid: &str, signal: &AbortSignal) -> StatusAnswer {
+    match fetch(&status_path(call_sid), &[], Some(signal)).await {
+        Ok(response) => read_status(call_sid, response).await,
+        Err(e) => StatusAnswer::NetworkError(e),
+    }
+}
+
+async fn read_status(call_sid: &str, response: Response) -> StatusAnswer {
+    match response.status() {
+        200 => {
+            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
+            let (Some(status), Ok(call_sid)) = (text(&body, "status"), CallSid::parse(call_sid))
+            else {
+                return StatusAnswer::Unexpected(200);
+            };
+            StatusAnswer::from_body(&StatusBody {
+                status,
+                call_sid,
+                queue_position: number(&body, "queue_position").map(|n| n as u32),
+                attempts: number(&body, "attempts").map(|n| n as u32),
+                retry_after_ms: number(&body, "retry_after_ms"),
+                error: text(&body, "error"),
+                size: number(&body, "size"),
+            })
+        }
+        404 => StatusAnswer::NotFound,
+        401 => StatusAnswer::Unauthorized,
+        status => StatusAnswer::Unexpected(status),
     }
 }

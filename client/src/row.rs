@@ -1,7 +1,8 @@
 //! One call's row and its player. The row's decisions are
 //! `playback_core::player::RowModel`'s; this file only feeds it events (with
-//! the time and a random number) and applies its effects: the probe request
-//! (cancelled with an `AbortController`), the poll timer, the `<audio>`
+//! the time and a random number) and applies its effects: the probe (the
+//! play request, only ever for a click) and the status polls after a 202,
+//! each cancelled with an `AbortController`; the poll timer; the `<audio>`
 //! element. Everything in flight is cancelled when the row goes away.
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use leptos::task::spawn_local;
 use playback_core::player::{button, can_stop, describe, RowEffect, RowEvent, RowModel};
 use playback_core::wire::CallSummary;
 use wasm_bindgen::JsCast;
-use web_sys::AbortController;
+use web_sys::{AbortController, AbortSignal};
 
 use crate::api;
 
@@ -45,6 +46,7 @@ impl RowCtx {
     fn apply(self, effect: RowEffect) {
         match effect {
             RowEffect::SendProbe => self.send_probe(),
+            RowEffect::SendStatusPoll => self.send_status_poll(),
             RowEffect::SchedulePoll { delay_ms } => {
                 let handle = set_timeout_with_handle(
                     move || self.dispatch(RowEvent::PollDue),
@@ -100,29 +102,57 @@ impl RowCtx {
         }
     }
 
+    /// The play request; the core asks for it only on a click.
     fn send_probe(self) {
-        self.cancel();
-        let Ok(controller) = AbortController::new() else {
+        let Some(signal) = self.begin_request() else {
             return;
         };
-        let signal = controller.signal();
-        self.in_flight.set_value(Some(controller));
         let sid = self.sid.get_value();
         spawn_local(async move {
             let answer = api::probe(&sid, &signal).await;
-            if signal.aborted() {
-                return;
-            }
-            self.in_flight.set_value(None);
-            self.dispatch(RowEvent::Answer {
+            self.answered(&signal, |now_ms, unit| RowEvent::Answer {
                 answer,
-                now_ms: now_ms(),
-                unit: js_sys::Math::random(),
+                now_ms,
+                unit,
             });
         });
     }
 
-    /// Aborts the probe in flight and the pending poll, if any.
+    /// A poll of the status endpoint, without the user action.
+    fn send_status_poll(self) {
+        let Some(signal) = self.begin_request() else {
+            return;
+        };
+        let sid = self.sid.get_value();
+        spawn_local(async move {
+            let answer = api::status(&sid, &signal).await;
+            self.answered(&signal, |now_ms, unit| RowEvent::PollAnswer {
+                answer,
+                now_ms,
+                unit,
+            });
+        });
+    }
+
+    /// Cancels whatever is in flight and returns the signal of the new request.
+    fn begin_request(self) -> Option<AbortSignal> {
+        self.cancel();
+        let controller = AbortController::new().ok()?;
+        let signal = controller.signal();
+        self.in_flight.set_value(Some(controller));
+        Some(signal)
+    }
+
+    /// Feeds a request's answer to the model, unless the request was cancelled.
+    fn answered(self, signal: &AbortSignal, event: impl FnOnce(u64, f64) -> RowEvent) {
+        if signal.aborted() {
+            return;
+        }
+        self.in_flight.set_value(None);
+        self.dispatch(event(now_ms(), js_sys::Math::random()));
+    }
+
+    /// Aborts the request in flight (probe or poll) and the pending poll timer, if any.
     fn cancel(self) {
         if let Some(controller) = self.in_flight.try_update_value(Option::take).flatten() {
             controller.abort();

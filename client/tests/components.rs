@@ -1,11 +1,17 @@
 //! The row component in headless Chromium (wasm-bindgen-test): it renders
-//! its states, ignores untrusted clicks, and announces state changes.
+//! its states (busy and empty among them, calm rather than alarming),
+//! ignores untrusted clicks, and announces state changes. The requests of
+//! `client::api` are checked against a stubbed `window.fetch`: the probe
+//! carries the user action, a status poll never does, and 416/429/status
+//! bodies read as the row's answers.
 
+use client::api;
+use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
-use playback_core::player::{Phase, Progress, RowModel};
+use playback_core::player::{BusyReason, Phase, ProbeAnswer, Progress, RowModel, StatusAnswer};
 use playback_core::wire::CallSummary;
 use playback_core::CallSid;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -109,7 +115,41 @@ async fn a_row_renders_each_state() {
             "failed: origin answered 500 · retry in",
             "Retry",
         ),
+        (
+            Phase::Polling {
+                since_ms: 0,
+                attempt: 2,
+                progress: Some(Progress {
+                    queued: true,
+                    queue_position: Some(1),
+                }),
+            },
+            "queued (1 ahead)",
+            "Preparing…",
+        ),
+        (
+            Phase::Busy {
+                reason: BusyReason::RateLimited,
+                retry_at_ms: far,
+            },
+            "busy: too many new recordings at once · retry in",
+            "Retry",
+        ),
+        (
+            Phase::Busy {
+                reason: BusyReason::QueueFull,
+                retry_at_ms: far,
+            },
+            "busy: too many recordings waiting to be prepared · retry in",
+            "Retry",
+        ),
+        (Phase::Empty, "this recording is empty", "Play"),
         (Phase::GaveUp, "still preparing, try again", "Try again"),
+        (
+            Phase::NoDownload,
+            "not being prepared, try again",
+            "Try again",
+        ),
         (Phase::NotFound, "no recording for this call", "Play"),
         (Phase::SignedOut, "sign in", "Play"),
     ];
@@ -161,4 +201,266 @@ async fn the_live_region_announces_a_state_change() {
     settle().await;
     assert_eq!(text_of(&c, ".state"), "paused");
     assert_eq!(announcement.get_untracked(), "paused");
+}
+
+fn attribute(container: &web_sys::HtmlElement, selector: &str, name: &str) -> Option<String> {
+    container
+        .query_selector(selector)
+        .unwrap()
+        .and_then(|e| e.get_attribute(name))
+}
+
+fn has_class(container: &web_sys::HtmlElement, selector: &str, class: &str) -> bool {
+    container
+        .query_selector(selector)
+        .unwrap()
+        .is_some_and(|e| e.class_list().contains(class))
+}
+
+#[wasm_bindgen_test]
+async fn a_busy_row_is_calm_and_its_retry_opens_at_the_edges_time() {
+    let (c, announcement) = mount_row(Some(RowModel {
+        phase: Phase::Busy {
+            reason: BusyReason::RateLimited,
+            retry_at_ms: js_sys::Date::now() as u64 + 30_000,
+        },
+        last_click_ms: None,
+    }));
+    settle().await;
+    let state = text_of(&c, ".state");
+    assert!(
+        state.starts_with("busy: too many new recordings at once · retry in "),
+        "{state:?}"
+    );
+    assert!(!has_class(&c, ".state", "error"), "a 429 is not an error");
+    assert_eq!(text_of(&c, "button.play"), "Retry");
+    assert_eq!(
+        attribute(&c, "button.play", "aria-disabled").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        announcement.get_untracked(),
+        "busy: too many new recordings at once"
+    );
+    assert_eq!(attribute(&c, "button.stop", "hidden").as_deref(), Some(""));
+
+    // Once its time has come, the Retry button is enabled.
+    let (c, _) = mount_row(Some(RowModel {
+        phase: Phase::Busy {
+            reason: BusyReason::QueueFull,
+            retry_at_ms: 1,
+        },
+        last_click_ms: None,
+    }));
+    assert_eq!(
+        text_of(&c, ".state"),
+        "busy: too many recordings waiting to be prepared · you can retry now"
+    );
+    assert_eq!(
+        attribute(&c, "button.play", "aria-disabled").as_deref(),
+        Some("false")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_empty_recording_says_so_without_an_error_or_a_player() {
+    let (c, announcement) = mount_row(Some(RowModel {
+        phase: Phase::Empty,
+        last_click_ms: None,
+    }));
+    settle().await;
+    assert_eq!(text_of(&c, ".state"), "this recording is empty");
+    assert!(!has_class(&c, ".state", "error"));
+    assert!(!text_of(&c, ".state").contains("unexpected"));
+    assert_eq!(text_of(&c, "button.play"), "Play");
+    assert_eq!(
+        attribute(&c, "button.play", "aria-disabled").as_deref(),
+        Some("false")
+    );
+    assert_eq!(attribute(&c, "audio", "controls"), None);
+    assert_eq!(announcement.get_untracked(), "this recording is empty");
+    // A script's click on it changes nothing.
+    let button: web_sys::HtmlElement = c
+        .query_selector("button.play")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    button.click();
+    settle().await;
+    assert_eq!(text_of(&c, ".state"), "this recording is empty");
+}
+
+/// What a stubbed `fetch` saw of one request.
+struct Seen {
+    url: String,
+    user_action: Option<String>,
+    range: Option<String>,
+}
+
+/// Replaces `window.fetch` for the length of `run` with one that records
+/// each request and answers `status`, `headers` and `body`.
+async fn with_fetch<T, F: std::future::Future<Output = T>>(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &str,
+    run: impl FnOnce() -> F,
+) -> (T, Vec<Seen>) {
+    let window = web_sys::window().unwrap();
+    let original = Reflect::get(&window, &"fetch".into()).unwrap();
+    let seen = Array::new();
+    let answer_headers = Object::new();
+    for (name, value) in headers {
+        Reflect::set(&answer_headers, &(*name).into(), &(*value).into()).unwrap();
+    }
+    let make = js_sys::Function::new_with_args(
+        "seen, status, headers, body",
+        "return function (url, init) {
+            const h = new Headers(init && init.headers);
+            seen.push([String(url), h.get('X-User-Action'), h.get('Range')]);
+            return Promise.resolve(new Response(body, { status, headers }));
+        };",
+    );
+    let args = Array::of4(&seen, &JsValue::from(status), &answer_headers, &body.into());
+    let stub = make.apply(&JsValue::NULL, &args).unwrap();
+    Reflect::set(&window, &"fetch".into(), &stub).unwrap();
+    let result = run().await;
+    Reflect::set(&window, &"fetch".into(), &original).unwrap();
+    let seen = seen
+        .iter()
+        .map(|entry| {
+            let entry: Array = entry.unchecked_into();
+            Seen {
+                url: entry.get(0).as_string().unwrap(),
+                user_action: entry.get(1).as_string(),
+                range: entry.get(2).as_string(),
+            }
+        })
+        .collect();
+    (result, seen)
+}
+
+fn signal() -> web_sys::AbortSignal {
+    web_sys::AbortController::new().unwrap().signal()
+}
+
+#[wasm_bindgen_test]
+async fn a_status_poll_carries_no_user_action_and_the_probe_does() {
+    let body = format!(
+        r#"{{"status":"queued","call_sid":"{SID}","queue_position":3,"retry_after_ms":700}}"#
+    );
+    let (answer, seen) = with_fetch(
+        200,
+        &[("Content-Type", "application/json")],
+        &body,
+        || async { api::status(SID, &signal()).await },
+    )
+    .await;
+    assert_eq!(
+        answer,
+        StatusAnswer::Pending {
+            queued: true,
+            queue_position: Some(3),
+            retry_after_ms: Some(700)
+        }
+    );
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].url, format!("/api/recordings/{SID}/status"));
+    assert_eq!(seen[0].user_action, None);
+    assert_eq!(seen[0].range, None);
+
+    let (_, seen) = with_fetch(206, &[("Content-Range", "bytes 0-0/44")], "R", || async {
+        api::probe(SID, &signal()).await
+    })
+    .await;
+    assert_eq!(seen[0].url, format!("/api/recordings/{SID}/stream"));
+    assert_eq!(seen[0].user_action.as_deref(), Some("play"));
+    assert_eq!(seen[0].range.as_deref(), Some("bytes=0-0"));
+}
+
+#[wasm_bindgen_test]
+async fn status_bodies_read_as_the_rows_answers() {
+    let cases = [
+        (
+            format!(r#"{{"status":"ready","call_sid":"{SID}","size":0}}"#),
+            StatusAnswer::Ready { size: Some(0) },
+        ),
+        (
+            format!(r#"{{"status":"ready","call_sid":"{SID}","size":44}}"#),
+            StatusAnswer::Ready { size: Some(44) },
+        ),
+        (
+            format!(r#"{{"status":"none","call_sid":"{SID}"}}"#),
+            StatusAnswer::NoDownload,
+        ),
+        (
+            format!(
+                r#"{{"status":"failed","call_sid":"{SID}","error":"origin answered 500","retry_after_ms":60000}}"#
+            ),
+            StatusAnswer::Failed {
+                error: "origin answered 500".into(),
+                retry_after_ms: 60_000,
+            },
+        ),
+        (
+            format!(r#"{{"status":"not_found","call_sid":"{SID}"}}"#),
+            StatusAnswer::NotFound,
+        ),
+        ("not json".to_owned(), StatusAnswer::Unexpected(200)),
+    ];
+    for (body, expected) in cases {
+        let (answer, _) = with_fetch(200, &[], &body, || async {
+            api::status(SID, &signal()).await
+        })
+        .await;
+        assert_eq!(answer, expected, "{body}");
+    }
+    let (answer, _) = with_fetch(401, &[], r#"{"error":"unauthorized"}"#, || async {
+        api::status(SID, &signal()).await
+    })
+    .await;
+    assert_eq!(answer, StatusAnswer::Unauthorized);
+}
+
+#[wasm_bindgen_test]
+async fn a_probe_reads_an_empty_recording_and_a_429() {
+    let probe = |status, headers: &'static [(&'static str, &'static str)], body: &'static str| {
+        with_fetch(status, headers, body, || async {
+            api::probe(SID, &signal()).await
+        })
+    };
+    assert_eq!(
+        probe(416, &[("Content-Range", "bytes */0")], "").await.0,
+        ProbeAnswer::Empty
+    );
+    assert_eq!(
+        probe(200, &[("Content-Length", "0")], "").await.0,
+        ProbeAnswer::Empty
+    );
+    assert_eq!(
+        probe(416, &[("Content-Range", "bytes */44")], "").await.0,
+        ProbeAnswer::Unexpected(416)
+    );
+    // The JSON's retry_after_ms wins over the header's whole seconds.
+    assert_eq!(
+        probe(
+            429,
+            &[("Retry-After", "3")],
+            r#"{"error":"queue_full","retry_after_ms":2500}"#
+        )
+        .await
+        .0,
+        ProbeAnswer::Busy {
+            reason: BusyReason::QueueFull,
+            retry_after_ms: Some(2500)
+        }
+    );
+    assert_eq!(
+        probe(429, &[("Retry-After", "3")], r#"{"error":"rate_limited"}"#)
+            .await
+            .0,
+        ProbeAnswer::Busy {
+            reason: BusyReason::RateLimited,
+            retry_after_ms: Some(3000)
+        }
+    );
 }

@@ -29,8 +29,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{select, Either};
 use futures_util::future::join;
+use futures_util::future::{select, Either};
 use playback_core::admission::Budgets;
 use playback_core::slots::{acquire_hold_ms, Acquire, SlotPolicy, SlotTable};
 use serde_json::json;
@@ -119,10 +119,18 @@ impl BusinessSlots {
                 json!(true),
                 table.release(&body.owner, body.grant, now, &policy),
             ),
-            "/position" => (json!(table.position(&body.owner)), table.expire(now, &policy)),
+            "/position" => (
+                json!(table.position(&body.owner)),
+                table.expire(now, &policy),
+            ),
             "/admit" => {
                 let woken = table.expire(now, &policy);
-                let mut budgets: Budgets = self.state.storage().get(BUDGETS_KEY).await?.unwrap_or_default();
+                let mut budgets: Budgets = self
+                    .state
+                    .storage()
+                    .get(BUDGETS_KEY)
+                    .await?
+                    .unwrap_or_default();
                 let admission = budgets.admit(
                     &body.agent,
                     now,
@@ -144,7 +152,10 @@ impl BusinessSlots {
         }
         self.hand_over(&table, woken);
         if path == "/acquire" && table.position(&body.owner).is_some() {
-            return Ok(json_response(200, &self.hold(&body.owner, policy.lease_ms).await));
+            return Ok(json_response(
+                200,
+                &self.hold(&body.owner, policy.lease_ms).await,
+            ));
         }
         Ok(json_response(200, &answer))
     }

@@ -202,7 +202,13 @@ impl CallRecording {
                 PlayFact::Stored(bucket.head(key).await?.is_some())
             }
             PlayCheck::Admission => PlayFact::Admission(
-                slots::admit(&self.env, id.business.as_str(), &id.object_name(), &play.agent).await?,
+                slots::admit(
+                    &self.env,
+                    id.business.as_str(),
+                    &id.object_name(),
+                    &play.agent,
+                )
+                .await?,
             ),
         };
         // Decide on the state as it is now: other requests ran during the await.

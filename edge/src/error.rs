@@ -76,9 +76,10 @@ impl EdgeError {
                 let _ = response.headers_mut().set("Allow", allow);
             }
             EdgeError::TooManyRequests { retry_after_ms, .. } => {
-                let _ = response
-                    .headers_mut()
-                    .set("Retry-After", &retry_after_seconds(retry_after_ms).to_string());
+                let _ = response.headers_mut().set(
+                    "Retry-After",
+                    &retry_after_seconds(retry_after_ms).to_string(),
+                );
             }
             _ => {}
         }

@@ -43,7 +43,10 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
 
 /// A short id for a request: 8 hex digits.
 fn request_id() -> String {
-    format!("{:08x}", (js_sys::Math::random() * f64::from(u32::MAX)) as u32)
+    format!(
+        "{:08x}",
+        (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+    )
 }
 
 pub async fn handle_request(req: Request, env: &Env) -> Response {

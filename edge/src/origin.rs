@@ -140,8 +140,17 @@ where
             ),
         }
     };
-    let mut work = pin!(look_then_fetch(config, bucket, id, &key, controller.signal(), origin_read));
-    let mut timeout = pin!(Delay::from(Duration::from_millis(config.download_timeout_ms)));
+    let mut work = pin!(look_then_fetch(
+        config,
+        bucket,
+        id,
+        &key,
+        controller.signal(),
+        origin_read
+    ));
+    let mut timeout = pin!(Delay::from(Duration::from_millis(
+        config.download_timeout_ms
+    )));
     let every = renew_every_ms(config.slot_lease_ms);
     let mut expires_ms = lease.expires_ms;
     let stop_reason = loop {
@@ -285,7 +294,9 @@ async fn fetch_following_redirects(
         let location = response.headers().get("Location").ok().flatten();
         let next = location.and_then(|l| url.join(&l).ok());
         match next {
-            Some(next) if matches!(next.scheme(), "http" | "https") && hop < MAX_ORIGIN_REDIRECTS => {
+            Some(next)
+                if matches!(next.scheme(), "http" | "https") && hop < MAX_ORIGIN_REDIRECTS =>
+            {
                 url = next
             }
             Some(_) => break,
@@ -357,7 +368,13 @@ where
             origin_read().await;
         }
     };
-    let stored = put(bucket, key, Data::ReadableStream(fixed.readable()), length, &meta);
+    let stored = put(
+        bucket,
+        key,
+        Data::ReadableStream(fixed.readable()),
+        length,
+        &meta,
+    );
     // The put's end is the attempt's: a release still on its way then is
     // left to the caller's release of the same grant (a no-op if it landed).
     match select(pin!(origin_done), pin!(stored)).await {
@@ -394,7 +411,11 @@ where
     let failure = loop {
         match stream.next().await {
             None => break None,
-            Some(Err(e)) => break Some(AttemptOutcome::transient(format!("body cut off or unreadable: {e}"))),
+            Some(Err(e)) => {
+                break Some(AttemptOutcome::transient(format!(
+                    "body cut off or unreadable: {e}"
+                )))
+            }
             Some(Ok(chunk)) => {
                 total += chunk.len() as u64;
                 if total > config.max_recording_bytes {
@@ -413,7 +434,9 @@ where
                             .await
                         {
                             Ok(u) => upload = Some(u),
-                            Err(e) => break Some(AttemptOutcome::transient(format!("R2 upload: {e}"))),
+                            Err(e) => {
+                                break Some(AttemptOutcome::transient(format!("R2 upload: {e}")))
+                            }
                         }
                     }
                     let Some(u) = upload.as_ref() else { break None };
@@ -456,7 +479,13 @@ where
 }
 
 /// Puts the body under the served key; R2 makes it visible only whole.
-async fn put(bucket: &Bucket, key: &str, data: Data, length: u64, meta: &StoreMeta) -> AttemptOutcome {
+async fn put(
+    bucket: &Bucket,
+    key: &str,
+    data: Data,
+    length: u64,
+    meta: &StoreMeta,
+) -> AttemptOutcome {
     match bucket
         .put(key, data)
         .http_metadata(meta.http())

@@ -1,8 +1,10 @@
 //! Who may start a new origin download, decided by the business object
 //! before a call object leaves `none`: each agent (the session's `sub`) has
-//! a budget of new downloads per minute (a token bucket of
-//! `DOWNLOAD_BUDGET_PER_MINUTE`), and a business whose queue is full takes
-//! no newcomer. So one session playing made-up call SIDs costs the origin
+//! a budget of new downloads (a token bucket refilled at
+//! `DOWNLOAD_BUDGET_PER_MINUTE`, holding at most `BURST` at once, so a
+//! burst of made-up plays costs a handful of origin requests that all end
+//! while their plays are still held), and a business whose queue is full
+//! takes no newcomer. So one session playing made-up call SIDs costs the origin
 //! at most its budget, never one request per play, and other agents keep
 //! their own budgets and their place in the queue.
 //!
@@ -16,6 +18,8 @@ use crate::slots::QUEUE_FULL_RETRY_MS;
 
 /// At most this many agents' budgets are kept per business.
 pub const MAX_AGENTS: usize = 1024;
+/// New downloads an agent may start at once, before the refill paces it.
+pub const BURST: u32 = 5;
 const MINUTE_MS: u64 = 60_000;
 /// Budgets count thousandths of a download, so refills are exact enough.
 const ONE: u64 = 1_000;
@@ -79,7 +83,7 @@ impl Budgets {
                 retry_after_ms: QUEUE_FULL_RETRY_MS,
             };
         }
-        let capacity = per_minute as u64 * ONE;
+        let capacity = per_minute.min(BURST) as u64 * ONE;
         let refill = |b: &AgentBudget| {
             let gained = now.saturating_sub(b.at_ms) * per_minute as u64 * ONE / MINUTE_MS;
             (b.left + gained).min(capacity)
@@ -89,7 +93,9 @@ impl Budgets {
             Some(i) => i,
             None => {
                 if self.agents.len() >= MAX_AGENTS {
-                    if let Some(oldest) = (0..self.agents.len()).min_by_key(|&i| self.agents[i].at_ms) {
+                    if let Some(oldest) =
+                        (0..self.agents.len()).min_by_key(|&i| self.agents[i].at_ms)
+                    {
                         self.agents.swap_remove(oldest);
                     }
                 }
@@ -138,8 +144,37 @@ mod tests {
         // Another agent has a budget of its own.
         assert_eq!(b.admit("b", 0, 3, 0, 10), Admission::Admitted);
         // One download comes back every 20 s.
-        assert!(matches!(b.admit("a", 19_999, 3, 0, 10), Admission::Refused { retry_after_ms: 20, .. }));
+        assert!(matches!(
+            b.admit("a", 19_999, 3, 0, 10),
+            Admission::Refused {
+                retry_after_ms: 20,
+                ..
+            }
+        ));
         assert_eq!(b.admit("a", 20_000, 3, 0, 10), Admission::Admitted);
+    }
+
+    #[test]
+    fn a_burst_is_capped_then_paced_by_the_rate() {
+        let mut b = Budgets::default();
+        for _ in 0..BURST {
+            assert_eq!(b.admit("a", 0, 60, 0, 10), Admission::Admitted);
+        }
+        assert!(matches!(
+            b.admit("a", 0, 60, 0, 10),
+            Admission::Refused {
+                retry_after_ms: 1_000,
+                ..
+            }
+        ));
+        // A long pause refills the burst, never more.
+        for _ in 0..BURST {
+            assert_eq!(b.admit("a", 3_600_000, 60, 0, 10), Admission::Admitted);
+        }
+        assert!(matches!(
+            b.admit("a", 3_600_000, 60, 0, 10),
+            Admission::Refused { .. }
+        ));
     }
 
     #[test]

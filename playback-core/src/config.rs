@@ -80,14 +80,14 @@ impl EdgeConfig {
             not_found_ttl_ms: number(&lookup, "NOT_FOUND_TTL_MS", 30_000, 0, 86_400_000)?,
             dev_login,
             max_queue_per_business: number(&lookup, "MAX_QUEUE_PER_BUSINESS", 100, 1, 10_000)?,
-            download_budget_per_minute: number(&lookup, "DOWNLOAD_BUDGET_PER_MINUTE", 20, 1, 10_000)?,
-            max_recording_bytes: number(
+            download_budget_per_minute: number(
                 &lookup,
-                "MAX_RECORDING_BYTES",
-                1 << 30,
+                "DOWNLOAD_BUDGET_PER_MINUTE",
+                20,
                 1,
-                5 << 30,
+                10_000,
             )?,
+            max_recording_bytes: number(&lookup, "MAX_RECORDING_BYTES", 1 << 30, 1, 5 << 30)?,
         })
     }
 }
@@ -178,9 +178,9 @@ mod tests {
             ("ORIGIN_TOKEN", "o"),
             ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
         ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         for (k, v) in pairs {
             map.insert(k.to_string(), v.to_string());
         }
@@ -238,10 +238,17 @@ mod tests {
 
     #[test]
     fn a_short_or_example_session_secret_is_refused_unless_dev_login_is_on() {
-        for weak in ["short", EXAMPLE_SESSION_SECRET, "0123456789abcdef0123456789abcde"] {
+        for weak in [
+            "short",
+            EXAMPLE_SESSION_SECRET,
+            "0123456789abcdef0123456789abcde",
+        ] {
             let err = parse(&[("SESSION_SECRET", weak)]).unwrap_err();
             assert_eq!(err.var, "SESSION_SECRET");
-            assert!(!err.to_string().contains(weak), "the error names the var, not the value");
+            assert!(
+                !err.to_string().contains(weak),
+                "the error names the var, not the value"
+            );
             assert!(parse(&[("SESSION_SECRET", weak), ("DEV_LOGIN", "true")]).is_ok());
         }
     }
@@ -250,12 +257,21 @@ mod tests {
     fn abuse_bounds_have_defaults_and_are_checked() {
         let c = parse(&[]).unwrap();
         assert_eq!(
-            (c.max_queue_per_business, c.download_budget_per_minute, c.max_recording_bytes),
+            (
+                c.max_queue_per_business,
+                c.download_budget_per_minute,
+                c.max_recording_bytes
+            ),
             (100, 20, 1 << 30)
         );
-        assert_eq!(parse(&[("MAX_QUEUE_PER_BUSINESS", "0")]).unwrap_err().var, "MAX_QUEUE_PER_BUSINESS");
         assert_eq!(
-            parse(&[("DOWNLOAD_BUDGET_PER_MINUTE", "x")]).unwrap_err().var,
+            parse(&[("MAX_QUEUE_PER_BUSINESS", "0")]).unwrap_err().var,
+            "MAX_QUEUE_PER_BUSINESS"
+        );
+        assert_eq!(
+            parse(&[("DOWNLOAD_BUDGET_PER_MINUTE", "x")])
+                .unwrap_err()
+                .var,
             "DOWNLOAD_BUDGET_PER_MINUTE"
         );
     }

@@ -33,7 +33,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::admission::{Admission, Refusal};
-use crate::retry::{ORIGIN_RETRY, MAX_ORIGIN_RETRY_AFTER_MS};
+use crate::retry::{MAX_ORIGIN_RETRY_AFTER_MS, ORIGIN_RETRY};
 use crate::wire::{AcceptedBody, StatusBody};
 use crate::CallSid;
 
@@ -42,7 +42,10 @@ use crate::CallSid;
 pub enum CallState {
     None,
     /// Waiting for a slot; `attempts` were made before.
-    Queued { attempts: u32, since_ms: u64 },
+    Queued {
+        attempts: u32,
+        since_ms: u64,
+    },
     /// Attempt number `attempt` is running on the slot lease `grant`.
     Downloading {
         attempt: u32,
@@ -56,15 +59,21 @@ pub enum CallState {
         next_at_ms: u64,
         last_error: String,
     },
-    Ready { size: u64 },
+    Ready {
+        size: u64,
+    },
     Failed {
         at_ms: u64,
         error: String,
         attempts: u32,
     },
-    NotFound { at_ms: u64 },
+    NotFound {
+        at_ms: u64,
+    },
     /// The business's queue was full when this call asked for a slot.
-    Busy { until_ms: u64 },
+    Busy {
+        until_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,7 +298,9 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPol
             attempt,
             next_at_ms,
             ..
-        } if now >= next_at_ms => Step::to(CallState::queued(attempt, now), vec![Effect::AcquireSlot]),
+        } if now >= next_at_ms => {
+            Step::to(CallState::queued(attempt, now), vec![Effect::AcquireSlot])
+        }
         CallState::RetryWait { next_at_ms, .. } => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: next_at_ms }])
         }
@@ -766,7 +777,14 @@ mod tests {
         assert_eq!(during.state, failed);
         assert!(during.effects.is_empty());
         assert_eq!(
-            play_answer(&during.state, &sid(), 1000 + 59_999, None, PlayFact::Nothing, &P),
+            play_answer(
+                &during.state,
+                &sid(),
+                1000 + 59_999,
+                None,
+                PlayFact::Nothing,
+                &P
+            ),
             PlayAnswer::Failed {
                 error: "boom".into(),
                 retry_after_ms: 1
@@ -779,7 +797,14 @@ mod tests {
 
     #[test]
     fn not_found_is_remembered_for_its_ttl_then_forgotten() {
-        let nf = on_attempt_finished(&downloading(1), 7, AttemptOutcome::OriginNotFound, 0, 0.0, &P);
+        let nf = on_attempt_finished(
+            &downloading(1),
+            7,
+            AttemptOutcome::OriginNotFound,
+            0,
+            0.0,
+            &P,
+        );
         assert_eq!(nf.state, CallState::NotFound { at_ms: 0 });
         assert!(nf.effects.contains(&Effect::SetAlarm { at_ms: 30_000 }));
         assert!(on_play(&nf.state, input(29_999, PlayFact::Nothing), &P)
@@ -805,7 +830,14 @@ mod tests {
 
     #[test]
     fn a_granted_slot_starts_the_next_attempt_on_that_grant() {
-        let s = on_slot_granted(&CallState::queued(1, 0), 7, false, 4, 7 + P.slot_lease_ms, &P);
+        let s = on_slot_granted(
+            &CallState::queued(1, 0),
+            7,
+            false,
+            4,
+            7 + P.slot_lease_ms,
+            &P,
+        );
         assert_eq!(
             s.state,
             CallState::Downloading {
@@ -818,7 +850,14 @@ mod tests {
 
     #[test]
     fn a_slot_granted_to_a_call_that_moved_on_is_given_back_by_its_grant() {
-        let s = on_slot_granted(&CallState::Ready { size: 1 }, 7, false, 9, 7 + P.slot_lease_ms, &P);
+        let s = on_slot_granted(
+            &CallState::Ready { size: 1 },
+            7,
+            false,
+            9,
+            7 + P.slot_lease_ms,
+            &P,
+        );
         assert_eq!(s.effects, vec![Effect::ReleaseSlot { grant: 9 }]);
     }
 
@@ -827,7 +866,9 @@ mod tests {
         let s = on_alarm(&downloading(1), 5, true, &P);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
-        assert!(on_alarm(&CallState::queued(0, 0), 5, true, &P).effects.is_empty());
+        assert!(on_alarm(&CallState::queued(0, 0), 5, true, &P)
+            .effects
+            .is_empty());
         for settled in [CallState::None, CallState::Ready { size: 3 }] {
             assert!(on_alarm(&settled, 5, false, &P).effects.is_empty());
         }
@@ -835,7 +876,14 @@ mod tests {
 
     #[test]
     fn a_stored_body_is_ready_and_releases_its_grant() {
-        let s = on_attempt_finished(&downloading(1), 7, AttemptOutcome::Stored { size: 10 }, 9, 0.5, &P);
+        let s = on_attempt_finished(
+            &downloading(1),
+            7,
+            AttemptOutcome::Stored { size: 10 },
+            9,
+            0.5,
+            &P,
+        );
         assert_eq!(s.state, CallState::Ready { size: 10 });
         assert_eq!(
             s.effects,
@@ -896,7 +944,13 @@ mod tests {
     fn an_origin_retry_after_is_waited_for_up_to_the_cap() {
         let throttled = classify_origin_status(429, Some(3_000)).unwrap();
         let s = on_attempt_finished(&downloading(1), 7, throttled, 1000, 0.0, &P);
-        assert!(matches!(s.state, CallState::RetryWait { next_at_ms: 4000, .. }));
+        assert!(matches!(
+            s.state,
+            CallState::RetryWait {
+                next_at_ms: 4000,
+                ..
+            }
+        ));
         let long = classify_origin_status(503, Some(u64::MAX)).unwrap();
         let s = on_attempt_finished(&downloading(1), 7, long, 0, 0.0, &P);
         assert!(
@@ -906,7 +960,14 @@ mod tests {
 
     #[test]
     fn origin_404_and_401_end_at_once() {
-        let refused = on_attempt_finished(&downloading(1), 7, AttemptOutcome::OriginRefused, 3, 0.0, &P);
+        let refused = on_attempt_finished(
+            &downloading(1),
+            7,
+            AttemptOutcome::OriginRefused,
+            3,
+            0.0,
+            &P,
+        );
         assert!(
             matches!(refused.state, CallState::Failed { ref error, attempts: 1, .. } if error.contains("credentials"))
         );
@@ -939,11 +1000,17 @@ mod tests {
         );
         assert!(matches!(
             classify_origin_status(503, None),
-            Some(AttemptOutcome::Transient { retry_after_ms: None, .. })
+            Some(AttemptOutcome::Transient {
+                retry_after_ms: None,
+                ..
+            })
         ));
         assert!(matches!(
             classify_origin_status(429, Some(5)),
-            Some(AttemptOutcome::Transient { retry_after_ms: Some(5), .. })
+            Some(AttemptOutcome::Transient {
+                retry_after_ms: Some(5),
+                ..
+            })
         ));
         assert!(matches!(
             classify_origin_status(410, None),
@@ -986,7 +1053,11 @@ mod tests {
         );
         let busy = status_of(&CallState::Busy { until_ms: 10 }, &sid(), 1, None, &P);
         assert_eq!(
-            (busy.status.as_str(), busy.error.as_deref(), busy.retry_after_ms),
+            (
+                busy.status.as_str(),
+                busy.error.as_deref(),
+                busy.retry_after_ms
+            ),
             ("none", Some("queue_full"), Some(9))
         );
     }

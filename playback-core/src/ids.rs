@@ -129,7 +129,10 @@ mod tests {
     fn accepts_ca_and_32_hex_digits_in_either_case_and_folds_them_to_lowercase() {
         let folded = "CA0123456789abcdef0123456789abcdef";
         assert_eq!(CallSid::parse(GOOD).unwrap().as_str(), folded);
-        assert_eq!(CallSid::parse(folded).unwrap(), CallSid::parse(GOOD).unwrap());
+        assert_eq!(
+            CallSid::parse(folded).unwrap(),
+            CallSid::parse(GOOD).unwrap()
+        );
         let business = BusinessId::parse("acme").unwrap();
         assert_eq!(
             recording_key(&business, &CallSid::parse(GOOD).unwrap()),
@@ -171,7 +174,13 @@ mod tests {
     fn keys_and_object_names_carry_the_business_id() {
         let b = BusinessId::parse("acme").unwrap();
         let c = CallSid::parse(GOOD).unwrap();
-        assert_eq!(recording_key(&b, &c), format!("recordings/acme/{}", GOOD.to_ascii_lowercase().replacen("ca", "CA", 1)));
+        assert_eq!(
+            recording_key(&b, &c),
+            format!(
+                "recordings/acme/{}",
+                GOOD.to_ascii_lowercase().replacen("ca", "CA", 1)
+            )
+        );
         assert_eq!(call_object_name(&b, &c), format!("acme/{c}"));
     }
 

@@ -3,13 +3,21 @@
 //! answers, timers, media events) with the time and a random number, and
 //! applies the effects it returns.
 //!
-//! Rules: only a trusted click acts (guarantee 1 starts here); the first
-//! click acts at once and further clicks within `DEBOUNCE_MS` do nothing;
-//! while a request or a wait is in flight, clicks start nothing; on 202 the
-//! next probe waits a full-jitter exponential backoff, never less than the
-//! edge's `retry_after_ms`, and the row gives up after `GIVE_UP_MS`.
+//! Rules: only a trusted click acts (guarantee 1 starts here), and only a
+//! click sends the play request (`SendProbe`: `X-User-Action: play`,
+//! `Range: bytes=0-0`); the first click acts at once and further clicks
+//! within `DEBOUNCE_MS` do nothing; while a request or a wait is in flight,
+//! clicks start nothing. After a 202 (or a probe lost to the network) the
+//! row polls the status endpoint (`SendStatusPoll`, no user action), never
+//! the play request, so an unattended poll cannot start a download: each
+//! poll waits a full-jitter exponential backoff, never less than the edge's
+//! `retry_after_ms`, and the row gives up after `GIVE_UP_MS`. A status of
+//! `none` (no download under way any more) stops the polls; only a new
+//! click starts anything. A 429 shows a calm "busy" state whose Retry opens
+//! at the edge's `retry_after_ms`; a zero-byte recording shows "empty".
 
 use crate::retry::Backoff;
+use crate::wire::StatusBody;
 
 pub const DEBOUNCE_MS: u64 = 600;
 pub const GIVE_UP_MS: u64 = 120_000;
@@ -18,6 +26,8 @@ pub const POLL: Backoff = Backoff {
     factor: 2,
     cap_ms: 8_000,
 };
+/// When a 429 names no time (neither `retry_after_ms` nor `Retry-After`).
+pub const BUSY_RETRY_MS: u64 = 5_000;
 
 /// What the edge said about the recording, as the row waits for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,20 +37,46 @@ pub struct Progress {
     pub queue_position: Option<u32>,
 }
 
+/// Why the edge refused to start a download (429 `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyReason {
+    /// `rate_limited`: this session started new downloads faster than its budget.
+    RateLimited,
+    /// `queue_full`: the business's download queue is full.
+    QueueFull,
+}
+
+impl BusyReason {
+    /// The 429 body's `error`; an unknown or missing one reads as `rate_limited`.
+    pub fn from_code(code: Option<&str>) -> BusyReason {
+        match code {
+            Some("queue_full") => BusyReason::QueueFull,
+            _ => BusyReason::RateLimited,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     Idle,
-    /// A probe is in flight. `since_ms` is the click that started the cycle.
+    /// The play request (the probe) is in flight. `since_ms` is the click
+    /// that started the cycle.
     Requesting {
         since_ms: u64,
         attempt: u32,
         progress: Option<Progress>,
     },
-    /// Waiting `delay_ms` before the next probe.
+    /// Waiting `delay_ms` before the next status poll.
     Waiting {
         since_ms: u64,
         attempt: u32,
         delay_ms: u64,
+        progress: Option<Progress>,
+    },
+    /// A status poll is in flight.
+    Polling {
+        since_ms: u64,
+        attempt: u32,
         progress: Option<Progress>,
     },
     /// The audio element has the URL and is loading.
@@ -51,7 +87,18 @@ pub enum Phase {
         error: String,
         retry_at_ms: u64,
     },
+    /// The edge refused to start a download now (429); a click may retry from `retry_at_ms`.
+    Busy {
+        reason: BusyReason,
+        retry_at_ms: u64,
+    },
+    /// The recording has zero bytes: nothing to play.
+    Empty,
+    /// Polled for `GIVE_UP_MS` and still not ready.
     GaveUp,
+    /// A poll found no download under way any more (its failure expired,
+    /// or it was refused): only a new click starts one.
+    NoDownload,
     NotFound,
     SignedOut,
 }
@@ -67,6 +114,13 @@ pub enum ProbeAnswer {
         queue_position: Option<u32>,
         retry_after_ms: Option<u64>,
     },
+    /// The recording has zero bytes (416 `bytes */0`, or 200 with no body).
+    Empty,
+    /// 429: the JSON's `error` and its `retry_after_ms` (else `Retry-After` in ms).
+    Busy {
+        reason: BusyReason,
+        retry_after_ms: Option<u64>,
+    },
     /// 500 `failed`.
     Failed {
         error: String,
@@ -78,6 +132,82 @@ pub enum ProbeAnswer {
     Unexpected(u16),
 }
 
+impl ProbeAnswer {
+    /// A 200, 206 or 416 answer to the probe (`Range: bytes=0-0`), from its
+    /// status and its `Content-Length` and `Content-Range` headers. A
+    /// zero-byte recording has no byte 0: the edge answers 416 with
+    /// `Content-Range: bytes */0`, or a 200 with `Content-Length: 0`. Any
+    /// other 416 is unexpected.
+    pub fn from_media(
+        status: u16,
+        content_length: Option<&str>,
+        content_range: Option<&str>,
+    ) -> ProbeAnswer {
+        let zero_length = content_length.is_some_and(|v| v.trim() == "0");
+        let unsatisfied_of_zero = content_range
+            .and_then(|v| v.trim().strip_prefix("bytes"))
+            .is_some_and(|rest| rest.trim() == "*/0");
+        match status {
+            200 if zero_length => ProbeAnswer::Empty,
+            200 | 206 => ProbeAnswer::Playable,
+            416 if unsatisfied_of_zero => ProbeAnswer::Empty,
+            status => ProbeAnswer::Unexpected(status),
+        }
+    }
+}
+
+/// How a status poll (`GET …/status`, no user action) was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusAnswer {
+    /// `queued` or `processing`.
+    Pending {
+        queued: bool,
+        queue_position: Option<u32>,
+        retry_after_ms: Option<u64>,
+    },
+    /// `ready`, with the stored size when the edge gave it.
+    Ready {
+        size: Option<u64>,
+    },
+    /// `failed`.
+    Failed {
+        error: String,
+        retry_after_ms: u64,
+    },
+    /// `not_found`, or a 404.
+    NotFound,
+    /// `none`: no download is under way (its failure expired, or it was refused).
+    NoDownload,
+    Unauthorized,
+    NetworkError(String),
+    /// Another HTTP status, or a 200 whose `status` is unknown (then 200).
+    Unexpected(u16),
+}
+
+impl StatusAnswer {
+    /// The row's reading of a 200 status body.
+    pub fn from_body(body: &StatusBody) -> StatusAnswer {
+        match body.status.as_str() {
+            "queued" | "processing" => StatusAnswer::Pending {
+                queued: body.status == "queued",
+                queue_position: body.queue_position,
+                retry_after_ms: body.retry_after_ms,
+            },
+            "ready" => StatusAnswer::Ready { size: body.size },
+            "failed" => StatusAnswer::Failed {
+                error: body
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the download failed".into()),
+                retry_after_ms: body.retry_after_ms.unwrap_or(0),
+            },
+            "not_found" => StatusAnswer::NotFound,
+            "none" => StatusAnswer::NoDownload,
+            _ => StatusAnswer::Unexpected(200),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowEvent {
     Click {
@@ -85,8 +215,15 @@ pub enum RowEvent {
         now_ms: u64,
     },
     Stop,
+    /// The probe was answered.
     Answer {
         answer: ProbeAnswer,
+        now_ms: u64,
+        unit: f64,
+    },
+    /// A status poll was answered.
+    PollAnswer {
+        answer: StatusAnswer,
         now_ms: u64,
         unit: f64,
     },
@@ -101,15 +238,111 @@ pub enum RowEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowEffect {
+    /// The play request: only ever the effect of a click.
     SendProbe,
+    /// `GET …/status` without the user-action header: never starts anything.
+    SendStatusPoll,
     SchedulePoll {
         delay_ms: u64,
     },
-    /// Abort the in-flight probe and the pending poll timer.
+    /// Abort the request in flight (probe or poll) and the pending poll timer.
     CancelInFlight,
     StartAudio,
     ResumeAudio,
     PauseAudio,
+}
+
+/// Where a probe or a poll leads; both answers read the same way from here.
+enum Outcome {
+    Play,
+    Empty,
+    Wait {
+        progress: Progress,
+        retry_after_ms: Option<u64>,
+    },
+    NetworkError(String),
+    Busy {
+        reason: BusyReason,
+        retry_after_ms: u64,
+    },
+    Failed {
+        error: String,
+        retry_after_ms: u64,
+    },
+    NoDownload,
+    NotFound,
+    SignedOut,
+    Unexpected(u16),
+}
+
+impl From<ProbeAnswer> for Outcome {
+    fn from(answer: ProbeAnswer) -> Outcome {
+        match answer {
+            ProbeAnswer::Playable => Outcome::Play,
+            ProbeAnswer::Accepted {
+                queued,
+                queue_position,
+                retry_after_ms,
+            } => Outcome::Wait {
+                progress: Progress {
+                    queued,
+                    queue_position,
+                },
+                retry_after_ms,
+            },
+            ProbeAnswer::Empty => Outcome::Empty,
+            ProbeAnswer::Busy {
+                reason,
+                retry_after_ms,
+            } => Outcome::Busy {
+                reason,
+                retry_after_ms: retry_after_ms.unwrap_or(BUSY_RETRY_MS),
+            },
+            ProbeAnswer::Failed {
+                error,
+                retry_after_ms,
+            } => Outcome::Failed {
+                error,
+                retry_after_ms,
+            },
+            ProbeAnswer::NotFound => Outcome::NotFound,
+            ProbeAnswer::Unauthorized => Outcome::SignedOut,
+            ProbeAnswer::NetworkError(e) => Outcome::NetworkError(e),
+            ProbeAnswer::Unexpected(status) => Outcome::Unexpected(status),
+        }
+    }
+}
+
+impl From<StatusAnswer> for Outcome {
+    fn from(answer: StatusAnswer) -> Outcome {
+        match answer {
+            StatusAnswer::Pending {
+                queued,
+                queue_position,
+                retry_after_ms,
+            } => Outcome::Wait {
+                progress: Progress {
+                    queued,
+                    queue_position,
+                },
+                retry_after_ms,
+            },
+            StatusAnswer::Ready { size: Some(0) } => Outcome::Empty,
+            StatusAnswer::Ready { .. } => Outcome::Play,
+            StatusAnswer::Failed {
+                error,
+                retry_after_ms,
+            } => Outcome::Failed {
+                error,
+                retry_after_ms,
+            },
+            StatusAnswer::NotFound => Outcome::NotFound,
+            StatusAnswer::NoDownload => Outcome::NoDownload,
+            StatusAnswer::Unauthorized => Outcome::SignedOut,
+            StatusAnswer::NetworkError(e) => Outcome::NetworkError(e),
+            StatusAnswer::Unexpected(status) => Outcome::Unexpected(status),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,8 +387,17 @@ impl RowModel {
                     vec![SendProbe]
                 };
                 let effects = match &self.phase {
-                    Phase::Idle | Phase::GaveUp | Phase::NotFound => start(self),
-                    Phase::Failed { retry_at_ms, .. } if now_ms >= *retry_at_ms => start(self),
+                    // Empty may ask again: a cached recording's probe never reaches a download.
+                    Phase::Idle
+                    | Phase::GaveUp
+                    | Phase::NoDownload
+                    | Phase::NotFound
+                    | Phase::Empty => start(self),
+                    Phase::Failed { retry_at_ms, .. } | Phase::Busy { retry_at_ms, .. }
+                        if now_ms >= *retry_at_ms =>
+                    {
+                        start(self)
+                    }
                     Phase::Playing | Phase::Loading => {
                         self.phase = Phase::Paused;
                         vec![PauseAudio]
@@ -170,7 +412,7 @@ impl RowModel {
                 effects
             }
             RowEvent::Stop => match self.phase {
-                Phase::Requesting { .. } | Phase::Waiting { .. } => {
+                Phase::Requesting { .. } | Phase::Waiting { .. } | Phase::Polling { .. } => {
                     self.phase = Phase::Idle;
                     vec![CancelInFlight]
                 }
@@ -184,79 +426,27 @@ impl RowModel {
                 answer,
                 now_ms,
                 unit,
-            } => {
-                let Phase::Requesting {
+            } => match self.phase.clone() {
+                Phase::Requesting {
                     since_ms,
                     attempt,
                     progress,
-                } = self.phase.clone()
-                else {
-                    // A stale answer (the user stopped meanwhile): ignore it.
-                    return vec![];
-                };
-                match answer {
-                    ProbeAnswer::Playable => {
-                        self.phase = Phase::Loading;
-                        vec![StartAudio]
-                    }
-                    ProbeAnswer::Accepted {
-                        queued,
-                        queue_position,
-                        retry_after_ms,
-                    } => {
-                        let progress = Some(Progress {
-                            queued,
-                            queue_position,
-                        });
-                        self.wait(
-                            since_ms,
-                            attempt + 1,
-                            retry_after_ms.unwrap_or(0),
-                            progress,
-                            now_ms,
-                            unit,
-                            None,
-                        )
-                    }
-                    ProbeAnswer::NetworkError(e) => {
-                        let error = format!("network error: {e}");
-                        self.wait(
-                            since_ms,
-                            attempt + 1,
-                            0,
-                            progress,
-                            now_ms,
-                            unit,
-                            Some(error),
-                        )
-                    }
-                    ProbeAnswer::Failed {
-                        error,
-                        retry_after_ms,
-                    } => {
-                        self.phase = Phase::Failed {
-                            error,
-                            retry_at_ms: now_ms + retry_after_ms,
-                        };
-                        vec![]
-                    }
-                    ProbeAnswer::NotFound => {
-                        self.phase = Phase::NotFound;
-                        vec![]
-                    }
-                    ProbeAnswer::Unauthorized => {
-                        self.phase = Phase::SignedOut;
-                        vec![]
-                    }
-                    ProbeAnswer::Unexpected(status) => {
-                        self.phase = Phase::Failed {
-                            error: format!("unexpected answer {status}"),
-                            retry_at_ms: now_ms,
-                        };
-                        vec![]
-                    }
-                }
-            }
+                } => self.answered(answer.into(), since_ms, attempt, progress, now_ms, unit),
+                // A stale answer (the user stopped meanwhile): ignore it.
+                _ => vec![],
+            },
+            RowEvent::PollAnswer {
+                answer,
+                now_ms,
+                unit,
+            } => match self.phase.clone() {
+                Phase::Polling {
+                    since_ms,
+                    attempt,
+                    progress,
+                } => self.answered(answer.into(), since_ms, attempt, progress, now_ms, unit),
+                _ => vec![],
+            },
             RowEvent::PollDue => match self.phase.clone() {
                 Phase::Waiting {
                     since_ms,
@@ -264,12 +454,13 @@ impl RowModel {
                     progress,
                     ..
                 } => {
-                    self.phase = Phase::Requesting {
+                    // A poll is not a click: it reads the status, it never re-sends the play request.
+                    self.phase = Phase::Polling {
                         since_ms,
                         attempt,
                         progress,
                     };
-                    vec![SendProbe]
+                    vec![SendStatusPoll]
                 }
                 _ => vec![],
             },
@@ -305,7 +496,62 @@ impl RowModel {
         }
     }
 
-    /// Schedules the next probe, or gives up after `GIVE_UP_MS`.
+    /// The answer to the request in flight (probe or poll) of the cycle that
+    /// started at `since_ms`.
+    fn answered(
+        &mut self,
+        outcome: Outcome,
+        since_ms: u64,
+        attempt: u32,
+        progress: Option<Progress>,
+        now_ms: u64,
+        unit: f64,
+    ) -> Vec<RowEffect> {
+        let next = attempt + 1;
+        let phase = match outcome {
+            Outcome::Play => {
+                self.phase = Phase::Loading;
+                return vec![RowEffect::StartAudio];
+            }
+            Outcome::Wait {
+                progress,
+                retry_after_ms,
+            } => {
+                let floor_ms = retry_after_ms.unwrap_or(0);
+                return self.wait(since_ms, next, floor_ms, Some(progress), now_ms, unit, None);
+            }
+            Outcome::NetworkError(e) => {
+                let error = Some(format!("network error: {e}"));
+                return self.wait(since_ms, next, 0, progress, now_ms, unit, error);
+            }
+            Outcome::Empty => Phase::Empty,
+            Outcome::Busy {
+                reason,
+                retry_after_ms,
+            } => Phase::Busy {
+                reason,
+                retry_at_ms: now_ms + retry_after_ms,
+            },
+            Outcome::Failed {
+                error,
+                retry_after_ms,
+            } => Phase::Failed {
+                error,
+                retry_at_ms: now_ms + retry_after_ms,
+            },
+            Outcome::NoDownload => Phase::NoDownload,
+            Outcome::NotFound => Phase::NotFound,
+            Outcome::SignedOut => Phase::SignedOut,
+            Outcome::Unexpected(status) => Phase::Failed {
+                error: format!("unexpected answer {status}"),
+                retry_at_ms: now_ms,
+            },
+        };
+        self.phase = phase;
+        vec![]
+    }
+
+    /// Schedules the next status poll, or gives up after `GIVE_UP_MS`.
     #[allow(clippy::too_many_arguments)]
     fn wait(
         &mut self,
@@ -350,6 +596,13 @@ pub fn describe(phase: &Phase, now_ms: u64) -> (String, bool) {
         Some(Progress { queued: false, .. }) => format!("preparing · {} s", elapsed(since)),
         None => "requesting…".to_owned(),
     };
+    let retry = |retry_at_ms: u64| {
+        if retry_at_ms > now_ms {
+            format!("retry in {} s", (retry_at_ms - now_ms).div_ceil(1000))
+        } else {
+            "you can retry now".to_owned()
+        }
+    };
     match phase {
         Phase::Idle => (String::new(), false),
         Phase::Requesting {
@@ -357,19 +610,30 @@ pub fn describe(phase: &Phase, now_ms: u64) -> (String, bool) {
         }
         | Phase::Waiting {
             since_ms, progress, ..
+        }
+        | Phase::Polling {
+            since_ms, progress, ..
         } => (waiting(*since_ms, progress), false),
         Phase::Loading => ("loading…".into(), false),
         Phase::Playing => ("playing".into(), false),
         Phase::Paused => ("paused".into(), false),
-        Phase::Failed { error, retry_at_ms } if *retry_at_ms > now_ms => (
-            format!(
-                "failed: {error} · retry in {} s",
-                (retry_at_ms - now_ms).div_ceil(1000)
-            ),
-            true,
-        ),
-        Phase::Failed { error, .. } => (format!("failed: {error} · you can retry now"), true),
+        Phase::Failed { error, retry_at_ms } => {
+            (format!("failed: {error} · {}", retry(*retry_at_ms)), true)
+        }
+        // Not an error: the edge is pacing new downloads, and says when to come back.
+        Phase::Busy {
+            reason,
+            retry_at_ms,
+        } => {
+            let why = match reason {
+                BusyReason::RateLimited => "too many new recordings at once",
+                BusyReason::QueueFull => "too many recordings waiting to be prepared",
+            };
+            (format!("busy: {why} · {}", retry(*retry_at_ms)), false)
+        }
+        Phase::Empty => ("this recording is empty".into(), false),
         Phase::GaveUp => ("still preparing, try again".into(), true),
+        Phase::NoDownload => ("not being prepared, try again".into(), true),
         Phase::NotFound => ("no recording for this call".into(), true),
         Phase::SignedOut => ("your session has ended: sign in again".into(), true),
     }
@@ -378,12 +642,16 @@ pub fn describe(phase: &Phase, now_ms: u64) -> (String, bool) {
 /// The main button's label, and whether it can act now.
 pub fn button(phase: &Phase, now_ms: u64) -> (&'static str, bool) {
     match phase {
-        Phase::Idle | Phase::NotFound => ("Play", true),
-        Phase::Requesting { .. } | Phase::Waiting { .. } => ("Preparing…", false),
+        Phase::Idle | Phase::NotFound | Phase::Empty => ("Play", true),
+        Phase::Requesting { .. } | Phase::Waiting { .. } | Phase::Polling { .. } => {
+            ("Preparing…", false)
+        }
         Phase::Loading | Phase::Playing => ("Pause", true),
         Phase::Paused => ("Play", true),
-        Phase::Failed { retry_at_ms, .. } => ("Retry", now_ms >= *retry_at_ms),
-        Phase::GaveUp => ("Try again", true),
+        Phase::Failed { retry_at_ms, .. } | Phase::Busy { retry_at_ms, .. } => {
+            ("Retry", now_ms >= *retry_at_ms)
+        }
+        Phase::GaveUp | Phase::NoDownload => ("Try again", true),
         Phase::SignedOut => ("Play", false),
     }
 }
@@ -394,6 +662,7 @@ pub fn can_stop(phase: &Phase) -> bool {
         phase,
         Phase::Requesting { .. }
             | Phase::Waiting { .. }
+            | Phase::Polling { .. }
             | Phase::Loading
             | Phase::Playing
             | Phase::Paused
@@ -403,6 +672,7 @@ pub fn can_stop(phase: &Phase) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CallSid;
 
     fn click(row: &RowModel, now_ms: u64) -> (RowModel, Vec<RowEffect>) {
         row.step(RowEvent::Click {
@@ -419,6 +689,14 @@ mod tests {
         }
     }
 
+    fn pending(queue_position: Option<u32>, retry_after_ms: Option<u64>) -> StatusAnswer {
+        StatusAnswer::Pending {
+            queued: queue_position.is_some(),
+            queue_position,
+            retry_after_ms,
+        }
+    }
+
     fn answer(
         row: &RowModel,
         a: ProbeAnswer,
@@ -430,6 +708,28 @@ mod tests {
             now_ms,
             unit,
         })
+    }
+
+    fn poll_answer(
+        row: &RowModel,
+        a: StatusAnswer,
+        now_ms: u64,
+        unit: f64,
+    ) -> (RowModel, Vec<RowEffect>) {
+        row.step(RowEvent::PollAnswer {
+            answer: a,
+            now_ms,
+            unit,
+        })
+    }
+
+    /// A row whose status poll is in flight: clicked at 0, 202, poll due.
+    fn polling() -> RowModel {
+        let (row, _) = click(&RowModel::default(), 0);
+        let (row, _) = answer(&row, accepted(None), 10, 0.5);
+        let (row, effects) = row.step(RowEvent::PollDue);
+        assert_eq!(effects, vec![RowEffect::SendStatusPoll]);
+        row
     }
 
     #[test]
@@ -465,6 +765,8 @@ mod tests {
         assert!(click(&row, 1600).1.is_empty());
         let (waiting, _) = answer(&row, accepted(None), 1100, 0.5);
         assert!(click(&waiting, 5000).1.is_empty());
+        let (polling, _) = waiting.step(RowEvent::PollDue);
+        assert!(click(&polling, 6000).1.is_empty());
     }
 
     #[test]
@@ -476,26 +778,201 @@ mod tests {
     }
 
     #[test]
-    fn a_202_waits_the_jittered_backoff() {
+    fn a_202_waits_the_jittered_backoff_then_polls_the_status() {
         let (row, _) = click(&RowModel::default(), 0);
         let (row, effects) = answer(&row, accepted(None), 10, 0.5);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 250 }]);
         let (row, effects) = row.step(RowEvent::PollDue);
-        assert_eq!(effects, vec![RowEffect::SendProbe]);
-        let (_, effects) = answer(&row, accepted(None), 600, 1.0);
+        assert_eq!(effects, vec![RowEffect::SendStatusPoll]);
+        let (_, effects) = poll_answer(&row, pending(Some(1), None), 600, 1.0);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 1000 }]);
     }
 
     #[test]
-    fn retry_after_larger_than_the_backoff_wins_and_smaller_does_not() {
-        let (row, _) = click(&RowModel::default(), 0);
+    fn after_a_202_every_poll_reads_the_status_and_never_resends_the_play_request() {
+        let (mut row, _) = click(&RowModel::default(), 0);
+        let (next, _) = answer(&row, accepted(None), 10, 0.0);
+        row = next;
+        let mut now = 10;
+        for poll in 0..200 {
+            let (next, effects) = row.step(RowEvent::PollDue);
+            assert_eq!(effects, vec![RowEffect::SendStatusPoll], "poll {poll}");
+            // Each status answer keeps waiting; the zero jitter keeps it under the give-up limit.
+            now += 1;
+            let (next, effects) = poll_answer(&next, pending(Some(3), None), now, 0.0);
+            assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 0 }]);
+            assert!(
+                matches!(next.phase, Phase::Waiting { attempt, .. } if attempt == poll + 2),
+                "{:?}",
+                next.phase
+            );
+            row = next;
+        }
+    }
+
+    #[test]
+    fn the_status_answers_a_poll_with_the_edges_retry_after_as_a_floor() {
+        let row = polling();
+        let (waiting, effects) = poll_answer(&row, pending(Some(4), Some(3000)), 500, 1.0);
+        assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 3000 }]);
+        assert_eq!(describe(&waiting.phase, 4_000).0, "queued (4 ahead) · 4 s");
+        let (_, effects) = poll_answer(&row, pending(None, Some(10)), 500, 1.0);
+        assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 1000 }]);
+    }
+
+    #[test]
+    fn status_answers_map_to_their_states() {
+        let row = polling();
+        let at = |a: StatusAnswer| poll_answer(&row, a, 1000, 0.0);
         assert_eq!(
-            answer(&row, accepted(Some(3000)), 10, 1.0).1,
-            vec![RowEffect::SchedulePoll { delay_ms: 3000 }]
+            at(StatusAnswer::Ready { size: Some(44) }),
+            (
+                RowModel {
+                    phase: Phase::Loading,
+                    last_click_ms: Some(0)
+                },
+                vec![RowEffect::StartAudio]
+            )
         );
         assert_eq!(
-            answer(&row, accepted(Some(100)), 10, 1.0).1,
-            vec![RowEffect::SchedulePoll { delay_ms: 500 }]
+            at(StatusAnswer::Ready { size: None }).1,
+            vec![RowEffect::StartAudio]
+        );
+        assert_eq!(
+            at(StatusAnswer::Ready { size: Some(0) }),
+            (
+                RowModel {
+                    phase: Phase::Empty,
+                    last_click_ms: Some(0)
+                },
+                vec![]
+            )
+        );
+        assert_eq!(
+            at(StatusAnswer::Failed {
+                error: "origin answered 500".into(),
+                retry_after_ms: 30_000,
+            })
+            .0
+            .phase,
+            Phase::Failed {
+                error: "origin answered 500".into(),
+                retry_at_ms: 31_000
+            }
+        );
+        assert_eq!(at(StatusAnswer::NotFound).0.phase, Phase::NotFound);
+        assert_eq!(at(StatusAnswer::Unauthorized).0.phase, Phase::SignedOut);
+        assert_eq!(
+            at(StatusAnswer::NetworkError("offline".into())).1,
+            vec![RowEffect::SchedulePoll { delay_ms: 0 }]
+        );
+        assert!(matches!(
+            at(StatusAnswer::Unexpected(503)).0.phase,
+            Phase::Failed { ref error, .. } if error == "unexpected answer 503"
+        ));
+    }
+
+    #[test]
+    fn a_status_of_none_stops_polling_until_a_new_click() {
+        let row = polling();
+        let (stopped, effects) = poll_answer(&row, StatusAnswer::NoDownload, 1000, 0.5);
+        assert!(effects.is_empty());
+        assert_eq!(stopped.phase, Phase::NoDownload);
+        assert_eq!(
+            describe(&stopped.phase, 1000),
+            ("not being prepared, try again".to_owned(), true)
+        );
+        assert_eq!(button(&stopped.phase, 1000), ("Try again", true));
+        assert!(!can_stop(&stopped.phase));
+        // A timer that fires late starts nothing.
+        assert!(stopped.step(RowEvent::PollDue).1.is_empty());
+        assert_eq!(click(&stopped, 2000).1, vec![RowEffect::SendProbe]);
+    }
+
+    #[test]
+    fn a_probe_lost_to_the_network_is_followed_by_status_polls_not_by_another_probe() {
+        let (row, _) = click(&RowModel::default(), 0);
+        let (row, effects) = answer(&row, ProbeAnswer::NetworkError("offline".into()), 10, 0.0);
+        assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 0 }]);
+        assert_eq!(
+            row.step(RowEvent::PollDue).1,
+            vec![RowEffect::SendStatusPoll]
+        );
+    }
+
+    #[test]
+    fn an_answer_of_the_other_kind_than_the_request_in_flight_is_ignored() {
+        let (requesting, _) = click(&RowModel::default(), 0);
+        assert_eq!(
+            poll_answer(&requesting, StatusAnswer::Ready { size: None }, 5, 0.0),
+            (requesting.clone(), vec![])
+        );
+        let row = polling();
+        assert_eq!(
+            answer(&row, ProbeAnswer::Playable, 5, 0.0),
+            (row.clone(), vec![])
+        );
+    }
+
+    #[test]
+    fn status_bodies_read_as_answers() {
+        let sid = CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap();
+        let body = |status: &str| StatusBody::new(status, &sid);
+        let queued = StatusBody {
+            queue_position: Some(2),
+            retry_after_ms: Some(700),
+            ..body("queued")
+        };
+        assert_eq!(
+            StatusAnswer::from_body(&queued),
+            pending(Some(2), Some(700))
+        );
+        assert_eq!(
+            StatusAnswer::from_body(&body("processing")),
+            StatusAnswer::Pending {
+                queued: false,
+                queue_position: None,
+                retry_after_ms: None
+            }
+        );
+        let ready = StatusBody {
+            size: Some(0),
+            ..body("ready")
+        };
+        assert_eq!(
+            StatusAnswer::from_body(&ready),
+            StatusAnswer::Ready { size: Some(0) }
+        );
+        let failed = StatusBody {
+            error: Some("origin answered 503".into()),
+            retry_after_ms: Some(60_000),
+            ..body("failed")
+        };
+        assert_eq!(
+            StatusAnswer::from_body(&failed),
+            StatusAnswer::Failed {
+                error: "origin answered 503".into(),
+                retry_after_ms: 60_000
+            }
+        );
+        assert!(matches!(
+            StatusAnswer::from_body(&body("failed")),
+            StatusAnswer::Failed {
+                retry_after_ms: 0,
+                ..
+            }
+        ));
+        assert_eq!(
+            StatusAnswer::from_body(&body("not_found")),
+            StatusAnswer::NotFound
+        );
+        assert_eq!(
+            StatusAnswer::from_body(&body("none")),
+            StatusAnswer::NoDownload
+        );
+        assert_eq!(
+            StatusAnswer::from_body(&body("downloading")),
+            StatusAnswer::Unexpected(200)
         );
     }
 
@@ -516,16 +993,29 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_larger_than_the_backoff_wins_and_smaller_does_not() {
+        let (row, _) = click(&RowModel::default(), 0);
+        assert_eq!(
+            answer(&row, accepted(Some(3000)), 10, 1.0).1,
+            vec![RowEffect::SchedulePoll { delay_ms: 3000 }]
+        );
+        assert_eq!(
+            answer(&row, accepted(Some(100)), 10, 1.0).1,
+            vec![RowEffect::SchedulePoll { delay_ms: 500 }]
+        );
+    }
+
+    #[test]
     fn it_gives_up_after_two_minutes() {
         let row = RowModel {
-            phase: Phase::Requesting {
+            phase: Phase::Polling {
                 since_ms: 0,
                 attempt: 3,
                 progress: None,
             },
             last_click_ms: Some(0),
         };
-        let (row, effects) = answer(&row, accepted(None), GIVE_UP_MS - 100, 1.0);
+        let (row, effects) = poll_answer(&row, pending(None, None), GIVE_UP_MS - 100, 1.0);
         assert!(effects.is_empty());
         assert_eq!(row.phase, Phase::GaveUp);
         assert_eq!(button(&row.phase, 0), ("Try again", true));
@@ -534,20 +1024,21 @@ mod tests {
 
     #[test]
     fn network_errors_back_off_then_show_the_error() {
-        let (row, _) = click(&RowModel::default(), 0);
-        let (row, effects) = answer(&row, ProbeAnswer::NetworkError("offline".into()), 10, 0.0);
+        let row = polling();
+        let (row, effects) =
+            poll_answer(&row, StatusAnswer::NetworkError("offline".into()), 10, 0.0);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 0 }]);
         let late = RowModel {
-            phase: Phase::Requesting {
+            phase: Phase::Polling {
                 since_ms: 0,
                 attempt: 9,
                 progress: None,
             },
             ..row
         };
-        let (late, _) = answer(
+        let (late, _) = poll_answer(
             &late,
-            ProbeAnswer::NetworkError("offline".into()),
+            StatusAnswer::NetworkError("offline".into()),
             GIVE_UP_MS,
             0.0,
         );
@@ -576,7 +1067,128 @@ mod tests {
         assert_eq!(button(&row.phase, 1000), ("Retry", false));
         assert!(click(&row, 2000).1.is_empty());
         assert_eq!(button(&row.phase, 31_000), ("Retry", true));
+        assert_eq!(
+            describe(&row.phase, 31_000).0,
+            "failed: origin answered 500 · you can retry now"
+        );
         assert_eq!(click(&row, 31_000).1, vec![RowEffect::SendProbe]);
+    }
+
+    #[test]
+    fn a_429_shows_a_calm_busy_state_and_enables_retry_at_its_time() {
+        let (row, _) = click(&RowModel::default(), 0);
+        let busy = ProbeAnswer::Busy {
+            reason: BusyReason::RateLimited,
+            retry_after_ms: Some(12_500),
+        };
+        let (row, effects) = answer(&row, busy, 1000, 0.0);
+        assert!(effects.is_empty());
+        assert_eq!(
+            row.phase,
+            Phase::Busy {
+                reason: BusyReason::RateLimited,
+                retry_at_ms: 13_500
+            }
+        );
+        assert_eq!(
+            describe(&row.phase, 1000),
+            (
+                "busy: too many new recordings at once · retry in 13 s".to_owned(),
+                false
+            )
+        );
+        assert_eq!(button(&row.phase, 1000), ("Retry", false));
+        assert!(!can_stop(&row.phase));
+        // Nothing polls or retries by itself, and a click before the time does nothing.
+        assert!(row.step(RowEvent::PollDue).1.is_empty());
+        assert!(click(&row, 13_499).1.is_empty());
+        assert_eq!(button(&row.phase, 13_500), ("Retry", true));
+        assert_eq!(
+            describe(&row.phase, 13_500).0,
+            "busy: too many new recordings at once · you can retry now"
+        );
+        assert_eq!(click(&row, 13_500).1, vec![RowEffect::SendProbe]);
+    }
+
+    #[test]
+    fn a_full_queue_says_so_and_a_429_without_a_time_waits_the_default() {
+        let (row, _) = click(&RowModel::default(), 0);
+        let busy = ProbeAnswer::Busy {
+            reason: BusyReason::from_code(Some("queue_full")),
+            retry_after_ms: None,
+        };
+        let (row, _) = answer(&row, busy, 1000, 0.0);
+        assert_eq!(
+            row.phase,
+            Phase::Busy {
+                reason: BusyReason::QueueFull,
+                retry_at_ms: 1000 + BUSY_RETRY_MS
+            }
+        );
+        assert!(describe(&row.phase, 1000)
+            .0
+            .starts_with("busy: too many recordings waiting to be prepared · retry in"));
+        assert_eq!(
+            BusyReason::from_code(Some("rate_limited")),
+            BusyReason::RateLimited
+        );
+        assert_eq!(BusyReason::from_code(None), BusyReason::RateLimited);
+    }
+
+    #[test]
+    fn a_zero_byte_recording_reads_as_empty_and_other_416s_do_not() {
+        assert_eq!(
+            ProbeAnswer::from_media(416, Some("0"), Some("bytes */0")),
+            ProbeAnswer::Empty
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(416, None, Some(" bytes  */0 ")),
+            ProbeAnswer::Empty
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(200, Some("0"), None),
+            ProbeAnswer::Empty
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(416, None, Some("bytes */1234")),
+            ProbeAnswer::Unexpected(416)
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(416, None, Some("bytes */00")),
+            ProbeAnswer::Unexpected(416)
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(416, None, None),
+            ProbeAnswer::Unexpected(416)
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(206, Some("1"), Some("bytes 0-0/44")),
+            ProbeAnswer::Playable
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(200, Some("44"), None),
+            ProbeAnswer::Playable
+        );
+        assert_eq!(
+            ProbeAnswer::from_media(200, None, None),
+            ProbeAnswer::Playable
+        );
+    }
+
+    #[test]
+    fn an_empty_recording_shows_empty_and_a_click_only_probes_again() {
+        let (row, _) = click(&RowModel::default(), 0);
+        let (row, effects) = answer(&row, ProbeAnswer::Empty, 10, 0.0);
+        assert!(effects.is_empty());
+        assert_eq!(row.phase, Phase::Empty);
+        assert_eq!(
+            describe(&row.phase, 10),
+            ("this recording is empty".to_owned(), false)
+        );
+        assert_eq!(button(&row.phase, 10), ("Play", true));
+        assert!(!can_stop(&row.phase));
+        assert!(row.step(RowEvent::Stop).1.is_empty());
+        assert_eq!(click(&row, 1000).1, vec![RowEffect::SendProbe]);
     }
 
     #[test]
@@ -628,6 +1240,15 @@ mod tests {
         // A poll timer or answer that fires after the stop changes nothing.
         assert!(stopped.step(RowEvent::PollDue).1.is_empty());
         assert!(answer(&stopped, ProbeAnswer::Playable, 9, 0.0).1.is_empty());
+        let (polling, _) = waiting.step(RowEvent::PollDue);
+        assert!(can_stop(&polling.phase));
+        let (stopped, effects) = polling.step(RowEvent::Stop);
+        assert_eq!(effects, vec![RowEffect::CancelInFlight]);
+        assert!(
+            poll_answer(&stopped, StatusAnswer::Ready { size: None }, 9, 0.0)
+                .1
+                .is_empty()
+        );
         let playing = RowModel {
             phase: Phase::Playing,
             last_click_ms: None,
@@ -678,15 +1299,141 @@ mod tests {
             }),
         };
         assert_eq!(describe(&p, 4_200).0, "queued (3 ahead) · 4 s");
-        let p = Phase::Waiting {
+        let p = Phase::Polling {
             since_ms: 0,
             attempt: 1,
-            delay_ms: 500,
             progress: Some(Progress {
                 queued: false,
                 queue_position: None,
             }),
         };
         assert_eq!(describe(&p, 2_000).0, "preparing · 2 s");
+        assert_eq!(button(&p, 2_000), ("Preparing…", false));
+    }
+
+    mod only_a_click_sends_the_play_request {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn probe_answer() -> impl Strategy<Value = ProbeAnswer> {
+            prop_oneof![
+                Just(ProbeAnswer::Playable),
+                (
+                    any::<bool>(),
+                    proptest::option::of(0u32..5),
+                    proptest::option::of(0u64..20_000)
+                )
+                    .prop_map(|(queued, queue_position, retry_after_ms)| {
+                        ProbeAnswer::Accepted {
+                            queued,
+                            queue_position,
+                            retry_after_ms,
+                        }
+                    }),
+                Just(ProbeAnswer::Empty),
+                proptest::option::of(0u64..20_000).prop_map(|retry_after_ms| {
+                    ProbeAnswer::Busy {
+                        reason: BusyReason::RateLimited,
+                        retry_after_ms,
+                    }
+                }),
+                (0u64..60_000).prop_map(|retry_after_ms| ProbeAnswer::Failed {
+                    error: "origin answered 500".into(),
+                    retry_after_ms
+                }),
+                Just(ProbeAnswer::NotFound),
+                Just(ProbeAnswer::Unauthorized),
+                Just(ProbeAnswer::NetworkError("offline".into())),
+                Just(ProbeAnswer::Unexpected(416)),
+            ]
+        }
+
+        fn status_answer() -> impl Strategy<Value = StatusAnswer> {
+            prop_oneof![
+                (
+                    any::<bool>(),
+                    proptest::option::of(0u32..5),
+                    proptest::option::of(0u64..20_000)
+                )
+                    .prop_map(|(queued, queue_position, retry_after_ms)| {
+                        StatusAnswer::Pending {
+                            queued,
+                            queue_position,
+                            retry_after_ms,
+                        }
+                    }),
+                proptest::option::of(0u64..3).prop_map(|size| StatusAnswer::Ready { size }),
+                (0u64..60_000).prop_map(|retry_after_ms| StatusAnswer::Failed {
+                    error: "origin answered 500".into(),
+                    retry_after_ms
+                }),
+                Just(StatusAnswer::NotFound),
+                Just(StatusAnswer::NoDownload),
+                Just(StatusAnswer::Unauthorized),
+                Just(StatusAnswer::NetworkError("offline".into())),
+                Just(StatusAnswer::Unexpected(500)),
+            ]
+        }
+
+        /// Events with `now_ms` 0; the test sets the time as it goes.
+        fn event() -> impl Strategy<Value = RowEvent> {
+            prop_oneof![
+                1 => any::<bool>().prop_map(|trusted| RowEvent::Click { trusted, now_ms: 0 }),
+                1 => Just(RowEvent::Stop),
+                1 => (probe_answer(), 0.0..1.0f64).prop_map(|(answer, unit)| RowEvent::Answer {
+                    answer,
+                    now_ms: 0,
+                    unit
+                }),
+                1 => (status_answer(), 0.0..1.0f64).prop_map(|(answer, unit)| {
+                    RowEvent::PollAnswer {
+                        answer,
+                        now_ms: 0,
+                        unit,
+                    }
+                }),
+                // Timers fire often: weigh them up.
+                3 => Just(RowEvent::PollDue),
+                1 => Just(RowEvent::AudioPlaying),
+                1 => Just(RowEvent::AudioPaused),
+                1 => Just(RowEvent::AudioEnded),
+                1 => Just(RowEvent::AudioError("decode".into())),
+                1 => Just(RowEvent::OtherStarted),
+            ]
+        }
+
+        fn at(mut event: RowEvent, now: u64) -> RowEvent {
+            match &mut event {
+                RowEvent::Click { now_ms, .. }
+                | RowEvent::Answer { now_ms, .. }
+                | RowEvent::PollAnswer { now_ms, .. } => *now_ms = now,
+                _ => {}
+            }
+            event
+        }
+
+        proptest! {
+            #[test]
+            fn in_any_sequence_of_events(
+                steps in proptest::collection::vec((0u64..10_000, event()), 1..80)
+            ) {
+                let mut row = RowModel::default();
+                let mut now = 0;
+                for (delta, event) in steps {
+                    now += delta;
+                    let event = at(event, now);
+                    let trusted_click = matches!(event, RowEvent::Click { trusted: true, .. });
+                    let polls_due = matches!(event, RowEvent::PollDue);
+                    let (next, effects) = row.step(event.clone());
+                    if effects.contains(&RowEffect::SendProbe) {
+                        prop_assert!(trusted_click, "{event:?} sent the play request from {:?}", row.phase);
+                    }
+                    if polls_due && !effects.is_empty() {
+                        prop_assert_eq!(&effects, &vec![RowEffect::SendStatusPoll]);
+                    }
+                    row = next;
+                }
+            }
+        }
     }
 }

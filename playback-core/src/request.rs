@@ -22,9 +22,12 @@ pub fn is_loopback_host(host: &str) -> bool {
     let octets: Vec<&str> = host.split('.').collect();
     octets.len() == 4
         && octets[0] == "127"
-        && octets
-            .iter()
-            .all(|o| !o.is_empty() && o.len() <= 3 && o.bytes().all(|b| b.is_ascii_digit()) && o.parse::<u16>().is_ok_and(|n| n < 256))
+        && octets.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && o.parse::<u16>().is_ok_and(|n| n < 256)
+        })
 }
 
 #[cfg(test)]
@@ -33,7 +36,14 @@ mod tests {
 
     #[test]
     fn only_loopback_hosts_are_loopback() {
-        for host in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "[::1]", "localhost."] {
+        for host in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "localhost",
+            "LOCALHOST",
+            "[::1]",
+            "localhost.",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
         for host in [

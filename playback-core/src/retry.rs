@@ -50,7 +50,10 @@ pub const MAX_ORIGIN_RETRY_AFTER_MS: u64 = 300_000;
 pub fn parse_retry_after(value: &str, now_ms: u64) -> Option<u64> {
     let value = value.trim();
     let ms = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        value.parse::<u64>().unwrap_or(u64::MAX).saturating_mul(1000)
+        value
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+            .saturating_mul(1000)
     } else {
         http_date_ms(value)?.saturating_sub(now_ms)
     };
@@ -70,7 +73,10 @@ pub fn http_date_ms(value: &str) -> Option<u64> {
     let month = MONTHS.iter().position(|m| m == month)? as u64 + 1;
     let day: u64 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
     let year: u64 = year.parse().ok().filter(|y| *y >= 1970)?;
-    let hms: Vec<u64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let hms: Vec<u64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     let [h, m, s] = hms.as_slice() else {
         return None;
     };
@@ -78,7 +84,11 @@ pub fn http_date_ms(value: &str) -> Option<u64> {
         return None;
     }
     // Days from the civil date (Howard Hinnant's algorithm), for years from 1970.
-    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * mo + 2) / 5 + day - 1;
@@ -95,14 +105,36 @@ mod tests {
     fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
         assert_eq!(parse_retry_after("3", 0), Some(3_000));
         assert_eq!(parse_retry_after(" 0 ", 0), Some(0));
-        assert_eq!(http_date_ms("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777_000));
+        assert_eq!(
+            http_date_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
         assert_eq!(http_date_ms("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(http_date_ms("Sun, 29 Nov 2026 03:10:24 GMT"), Some(1_795_921_824_000));
+        assert_eq!(
+            http_date_ms("Sun, 29 Nov 2026 03:10:24 GMT"),
+            Some(1_795_921_824_000)
+        );
         let now = 784_111_777_000;
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:42 GMT", now), Some(5_000));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(0));
-        assert_eq!(parse_retry_after("999999999", 0), Some(MAX_ORIGIN_RETRY_AFTER_MS));
-        for bad in ["", "soon", "-1", "1.5", "Sun, 06 Nov 1994 25:00:00 GMT", "Sun, 06 Foo 1994 08:49:37 GMT"] {
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:42 GMT", now),
+            Some(5_000)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now),
+            Some(0)
+        );
+        assert_eq!(
+            parse_retry_after("999999999", 0),
+            Some(MAX_ORIGIN_RETRY_AFTER_MS)
+        );
+        for bad in [
+            "",
+            "soon",
+            "-1",
+            "1.5",
+            "Sun, 06 Nov 1994 25:00:00 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+        ] {
             assert_eq!(parse_retry_after(bad, 0), None, "{bad:?}");
         }
     }

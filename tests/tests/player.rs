@@ -46,6 +46,27 @@ fn play_requests_since(stack: &Stack, sid: &str, since_ms: u64) -> usize {
         .count()
 }
 
+/// Status polls for a call since `since_ms`: (all, those that carried the user-action header).
+fn status_polls_since(stack: &Stack, sid: &str, since_ms: u64) -> (usize, usize) {
+    let path = format!("/api/recordings/{sid}/status");
+    let polls: Vec<serde_json::Value> = stack
+        .edge
+        .log()
+        .lines()
+        .filter_map(|l| {
+            l.find('{')
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
+        })
+        .filter(|v| v["event"] == "request" && v["path"] == path.as_str())
+        .filter(|v| v["at"].as_u64().unwrap_or(0) >= since_ms)
+        .collect();
+    let marked = polls
+        .iter()
+        .filter(|v| v["user_action_header"] == true)
+        .count();
+    (polls.len(), marked)
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -218,6 +239,38 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
     wait_state(&browser, &sid, &["playing"], UI).await;
     wait_audio_past(&browser, &sid, 0.2).await;
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+    // Polls are not clicks: one play request (the click), every poll a plain status read.
+    assert_eq!(
+        play_requests(&stack, &sid),
+        1,
+        "play requests with the marker"
+    );
+    let (polls, marked) = status_polls_since(&stack, &sid, 0);
+    assert!(polls >= 1, "the row polled /status");
+    assert_eq!(marked, 0, "a poll carried X-User-Action");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_recording_shows_that_it_is_empty() {
+    let stack = Stack::start().await;
+    let sid = listed(&stack, 2);
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            sid.clone(),
+            FaultSet {
+                empty_body: true,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
+    let browser = signed_in(&stack).await;
+    click_play(&browser, &sid).await;
+    let text = wait_state(&browser, &sid, &["empty"], UI).await;
+    assert!(!text.contains("unexpected"), "{text}");
+    browser.screenshot(&screenshot_path("empty")).await;
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,10 +433,20 @@ async fn leaving_the_page_stops_the_polling() {
     wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
     browser.goto("about:blank").await;
     let left_at = now_ms();
-    stack.wait_status("acme", &sid, "ready", UI).await;
+    // Wait on the origin, not on /status: the test's own status reads would count as polls.
+    let deadline = Instant::now() + UI;
+    while stack.origin.stats().call(&sid).completed == 0 {
+        assert!(Instant::now() < deadline, "the download never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(play_requests(&stack, &sid) >= 1);
     assert_eq!(
         play_requests_since(&stack, &sid, left_at),
+        0,
+        "the page sent a play request after it was left"
+    );
+    assert_eq!(
+        status_polls_since(&stack, &sid, left_at).0,
         0,
         "the page polled after it was left"
     );
