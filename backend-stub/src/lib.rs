@@ -39,6 +39,9 @@ use crate::knobs::{AttemptPlan, FaultSet, Knobs};
 use crate::stats::{InFlight, Stats};
 
 const CHUNK_LEN: usize = 64 * 1024;
+/// A chunked body's chunks: a size that divides no power of two, so a
+/// reader that stores parts must cut them itself.
+const ODD_CHUNK_LEN: usize = 65_537;
 /// How long a hanging attempt waits before it gives up on its own.
 const HANG_FOR: Duration = Duration::from_secs(3600);
 /// How long a truncated body waits, after its last bytes, before it breaks the connection.
@@ -382,6 +385,11 @@ async fn serve(
     stub.stats.mark_started(&sid);
     let body = RecordingBody {
         source,
+        chunk_len: if faults.chunked {
+            ODD_CHUNK_LEN
+        } else {
+            CHUNK_LEN
+        },
         offset: 0,
         stop_at: if truncate { len / 2 } else { len },
         pause_at: (faults.mid_body_delay_ms > 0).then_some(len / 2),
@@ -444,6 +452,7 @@ impl Source {
 /// The body of one attempt, generated chunk by chunk as it is sent.
 struct RecordingBody {
     source: Source,
+    chunk_len: usize,
     offset: u64,
     stop_at: u64,
     pause_at: Option<u64>,
@@ -471,7 +480,7 @@ impl RecordingBody {
                 body.pause_at = None;
                 tokio::time::sleep(body.pause).await;
             }
-            let mut end = (body.offset + CHUNK_LEN as u64).min(body.stop_at);
+            let mut end = (body.offset + body.chunk_len as u64).min(body.stop_at);
             if let Some(at) = body.pause_at.filter(|&at| at > body.offset) {
                 end = end.min(at);
             }

@@ -31,7 +31,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::join;
 use futures_util::future::{select, Either};
-use playback_core::admission::Budgets;
+use playback_core::admission::{Admission, Budgets};
 use playback_core::slots::{acquire_hold_ms, Acquire, SlotPolicy, SlotTable};
 use serde_json::json;
 use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State};
@@ -119,12 +119,10 @@ impl BusinessSlots {
                 json!(true),
                 table.release(&body.owner, body.grant, now, &policy),
             ),
-            "/position" => (
-                json!(table.position(&body.owner)),
-                table.expire(now, &policy),
-            ),
+            // Reads only: a status poll asks for the position, and a refused
+            // admission leaves the budget as it was.
+            "/position" => return Ok(json_response(200, &table.position(&body.owner))),
             "/admit" => {
-                let woken = table.expire(now, &policy);
                 let mut budgets: Budgets = self
                     .state
                     .storage()
@@ -138,18 +136,21 @@ impl BusinessSlots {
                     table.queue.len(),
                     policy.max_queue,
                 );
-                self.state.storage().put(BUDGETS_KEY, &budgets).await?;
-                (serde_json::to_value(admission).unwrap_or_default(), woken)
+                if admission == Admission::Admitted {
+                    self.state.storage().put(BUDGETS_KEY, &budgets).await?;
+                }
+                crate::log::event(
+                    json!({"event": "admission", "owner": body.owner, "answer": admission, "queued": table.queue.len()}),
+                );
+                return Ok(json_response(200, &admission));
             }
             _ => return Err(EdgeError::NotFound),
         };
         self.store(&table).await?;
-        if path != "/position" {
-            crate::log::event(
-                json!({"event": "slots", "op": path.trim_start_matches('/'), "owner": body.owner,
-                "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}),
-            );
-        }
+        crate::log::event(
+            json!({"event": "slots", "op": path.trim_start_matches('/'), "owner": body.owner,
+            "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}),
+        );
         self.hand_over(&table, woken);
         if path == "/acquire" && table.position(&body.owner).is_some() {
             return Ok(json_response(

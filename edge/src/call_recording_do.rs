@@ -42,7 +42,9 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{join, join3, select};
+use futures_util::future::{join, join3, select, LocalBoxFuture, Shared};
+use futures_util::FutureExt;
+use playback_core::admission::Admission;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{
     self, CallState, DownloadPolicy, Effect, PlayAnswer, PlayCheck, PlayFact, PlayInput, Step,
@@ -70,6 +72,9 @@ pub struct CallRecording {
     env: Env,
     running: Cell<bool>,
     waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// The admission request in flight: plays that arrive while it is asked
+    /// share its answer, so a storm costs one admission, never the budget.
+    admission: RefCell<Option<Shared<LocalBoxFuture<'static, Option<Admission>>>>>,
 }
 
 fn policy(c: &EdgeConfig) -> DownloadPolicy {
@@ -201,15 +206,7 @@ impl CallRecording {
                 let bucket = self.env.bucket("RECORDINGS")?;
                 PlayFact::Stored(bucket.head(key).await?.is_some())
             }
-            PlayCheck::Admission => PlayFact::Admission(
-                slots::admit(
-                    &self.env,
-                    id.business.as_str(),
-                    &id.object_name(),
-                    &play.agent,
-                )
-                .await?,
-            ),
+            PlayCheck::Admission => PlayFact::Admission(self.admit(id, &play.agent).await?),
         };
         // Decide on the state as it is now: other requests ran during the await.
         let before = self.load().await?;
@@ -242,6 +239,36 @@ impl CallRecording {
         ))
     }
 
+    /// Asks the business to admit a new download, or joins the request
+    /// already in flight for this call.
+    async fn admit(
+        &self,
+        id: &CallIdentity,
+        agent: &str,
+    ) -> std::result::Result<Admission, EdgeError> {
+        let shared = {
+            let mut slot = self.admission.borrow_mut();
+            slot.get_or_insert_with(|| {
+                let (env, business, owner, agent) = (
+                    self.env.clone(),
+                    id.business.to_string(),
+                    id.object_name(),
+                    agent.to_owned(),
+                );
+                async move { slots::admit(&env, &business, &owner, &agent).await.ok() }
+                    .boxed_local()
+                    .shared()
+            })
+            .clone()
+        };
+        let answer = shared.await;
+        // Answered: the next play that needs an admission asks anew.
+        self.admission.borrow_mut().take();
+        answer.ok_or_else(|| {
+            EdgeError::Internal("the business object did not answer an admission".into())
+        })
+    }
+
     async fn queue_position(&self, state: &CallState, id: &CallIdentity) -> Option<u32> {
         match state {
             CallState::Queued { .. } => {
@@ -261,15 +288,20 @@ impl CallRecording {
         let config = config::load(&self.env)?;
         let p = policy(&config);
         let before = self.load().await?;
-        let step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
+        let mut step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
+        if step.effects.contains(&Effect::AcquireSlot) {
+            // If this instance dies while the business holds the acquire, this
+            // alarm asks again; it is written with the state, atomically.
+            let hold = acquire_hold_ms(config.slot_lease_ms);
+            step.effects.push(Effect::SetAlarm {
+                at_ms: now_ms() + hold + WATCHDOG_GRACE_MS,
+            });
+        }
         let (_, effects) = self.commit(&before, step, &id).await?;
         if !effects.contains(&Effect::AcquireSlot) {
             return Ok(());
         }
         let owner = id.object_name();
-        // If this instance dies while the business holds the acquire, this alarm asks again.
-        let hold = acquire_hold_ms(config.slot_lease_ms);
-        self.arm(now_ms() + hold + WATCHDOG_GRACE_MS).await?;
         let answer = slots::acquire(&self.env, id.business.as_str(), &owner).await?;
         // Re-read: play requests may have run while the business held the acquire.
         let state = self.load().await?;
@@ -379,6 +411,7 @@ impl worker::DurableObject for CallRecording {
             env,
             running: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
+            admission: RefCell::new(None),
         }
     }
 

@@ -14,6 +14,7 @@ use worker::Response;
 pub enum EdgeError {
     Unauthorized,
     InvalidCallSid,
+    InvalidBusiness,
     MissingUserAction,
     NotFound,
     MethodNotAllowed {
@@ -36,6 +37,7 @@ impl EdgeError {
         match self {
             EdgeError::Unauthorized => (401, ErrorBody::new("unauthorized")),
             EdgeError::InvalidCallSid => (400, ErrorBody::new("invalid_call_sid")),
+            EdgeError::InvalidBusiness => (400, ErrorBody::new("invalid_business")),
             EdgeError::MissingUserAction => (400, ErrorBody::new("missing_user_action")),
             EdgeError::NotFound => (404, ErrorBody::new("not_found")),
             EdgeError::MethodNotAllowed { .. } => (405, ErrorBody::new("method_not_allowed")),

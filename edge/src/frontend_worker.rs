@@ -79,7 +79,9 @@ async fn route_request(
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
         Route::DevLogin => handle_dev_login(req, env),
         Route::Calls => handle_calls(req, env).await,
-        Route::Stream { call_sid, head } => handle_stream(req, env, call_sid, head).await,
+        Route::Stream { call_sid, head } => {
+            handle_stream(req, env, call_sid, head, request_id).await
+        }
         Route::Status { call_sid } => handle_status(req, env, call_sid).await,
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
@@ -114,12 +116,7 @@ fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
         .find(|(k, _)| k == "business")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
-    let Ok(bid) = BusinessId::parse(&business) else {
-        return Ok(json_response(
-            400,
-            &playback_core::wire::ErrorBody::new("invalid_business"),
-        ));
-    };
+    let bid = BusinessId::parse(&business).map_err(|_| EdgeError::InvalidBusiness)?;
     let claims = Claims {
         bid,
         sub: "dev".into(),
@@ -171,6 +168,7 @@ async fn handle_stream(
     env: &Env,
     raw_sid: &str,
     head: bool,
+    request_id: &str,
 ) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
     let (id, agent) = check_recording_request(req, &config, raw_sid)?;
@@ -209,6 +207,7 @@ async fn handle_stream(
                 status: "failed".into(),
                 error,
                 retry_after_ms,
+                request_id: Some(request_id.to_owned()),
             },
         )),
         PlayAnswer::NotFound => Err(EdgeError::NotFound),

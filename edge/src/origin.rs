@@ -39,7 +39,9 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
-use playback_core::download::{classify_origin_status, AttemptOutcome, MAX_ORIGIN_REDIRECTS};
+use playback_core::download::{
+    classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
+};
 use playback_core::ids::recording_key;
 use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
@@ -49,7 +51,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::{
     AbortController, AbortSignal, Bucket, Data, Date, Delay, Fetch, Headers, HttpMetadata, Method,
-    Request, RequestInit, RequestRedirect, Response, ResponseBody, Url,
+    MultipartUpload, Request, RequestInit, RequestRedirect, Response, ResponseBody, Url,
 };
 
 use crate::error::EdgeError;
@@ -153,7 +155,7 @@ where
     )));
     let every = renew_every_ms(config.slot_lease_ms);
     let mut expires_ms = lease.expires_ms;
-    let stop_reason = loop {
+    let (stop, stop_reason) = loop {
         let tick = pin!(Delay::from(Duration::from_millis(every)));
         match select(work.as_mut(), select(timeout.as_mut(), tick)).await {
             Either::Left((outcome, _)) => {
@@ -163,16 +165,47 @@ where
                 }
             }
             Either::Right((Either::Left(_), _)) => {
-                break format!("timed out after {} ms", config.download_timeout_ms)
+                break (
+                    Failure::TimedOut,
+                    format!("timed out after {} ms", config.download_timeout_ms),
+                )
             }
             Either::Right((Either::Right(_), _)) => {
                 if released.get() {
                     continue;
                 }
-                let outcome = match (lease.renew)(grant).await {
-                    Ok(Some(expires)) => RenewOutcome::Renewed(expires),
-                    Ok(None) => RenewOutcome::Lost,
-                    Err(_) => RenewOutcome::Unreachable,
+                // The renew races the work, the timeout and the confirmed
+                // expiry: a renew that hangs never lets the download outlive
+                // its lease.
+                let until_expiry = expires_ms.saturating_sub(Date::now().as_millis());
+                let renew = pin!((lease.renew)(grant));
+                let expiry = pin!(Delay::from(Duration::from_millis(until_expiry)));
+                let renewal = select(renew, expiry);
+                let outcome = match select(work.as_mut(), select(timeout.as_mut(), renewal)).await {
+                    Either::Left((outcome, _)) => {
+                        return Attempt {
+                            outcome,
+                            released: released.get(),
+                        }
+                    }
+                    Either::Right((Either::Left(_), _)) => {
+                        break (
+                            Failure::TimedOut,
+                            format!("timed out after {} ms", config.download_timeout_ms),
+                        )
+                    }
+                    Either::Right((
+                        Either::Right((Either::Left((Ok(Some(expires)), _)), _)),
+                        _,
+                    )) => RenewOutcome::Renewed(expires),
+                    Either::Right((Either::Right((Either::Left((Ok(None), _)), _)), _)) => {
+                        RenewOutcome::Lost
+                    }
+                    Either::Right((Either::Right((Either::Left((Err(_), _)), _)), _)) => {
+                        RenewOutcome::Unreachable
+                    }
+                    // No answer before the confirmed expiry: the lease may be the next call's.
+                    Either::Right((Either::Right((Either::Right(_), _)), _)) => RenewOutcome::Lost,
                 };
                 match keep_downloading(outcome, Date::now().as_millis(), expires_ms, every) {
                     Some(expires) => expires_ms = expires,
@@ -180,7 +213,7 @@ where
                         crate::log::event(
                             serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid, "grant": grant, "renew": format!("{outcome:?}")}),
                         );
-                        break "slot lease lost".to_owned();
+                        break (Failure::LeaseLost, format!("lease {grant}: {outcome:?}"));
                     }
                 }
             }
@@ -191,7 +224,7 @@ where
     controller.abort();
     let outcome = match work.await {
         stored @ AttemptOutcome::Stored { .. } => stored,
-        _ => AttemptOutcome::transient(stop_reason),
+        _ => AttemptOutcome::transient(stop, stop_reason),
     };
     Attempt {
         outcome,
@@ -218,7 +251,7 @@ where
             }
         }
         Ok(None) => {}
-        Err(e) => return AttemptOutcome::transient(format!("R2 look-up failed: {e}")),
+        Err(e) => return AttemptOutcome::transient(Failure::NotStored, format!("R2 look-up: {e}")),
     }
     let path = format!(
         "/v1/businesses/{}/calls/{}/recording",
@@ -261,9 +294,10 @@ where
         origin_etag,
     };
     match length {
-        Some(length) if length > config.max_recording_bytes => AttemptOutcome::Permanent(format!(
-            "recording of {length} bytes is larger than MAX_RECORDING_BYTES"
-        )),
+        Some(length) if length > config.max_recording_bytes => AttemptOutcome::permanent(
+            Failure::TooLarge,
+            format!("{length} bytes > MAX_RECORDING_BYTES"),
+        ),
         Some(length) => store_fixed(bucket, key, response, length, meta, origin_read).await,
         None => store_in_parts(config, bucket, key, response, meta, origin_read).await,
     }
@@ -276,18 +310,20 @@ async fn fetch_following_redirects(
     path: &str,
     signal: &AbortSignal,
 ) -> Result<Response, AttemptOutcome> {
-    let base = Url::parse(&config.origin_base_url)
-        .map_err(|_| AttemptOutcome::Permanent("ORIGIN_BASE_URL is not a URL".into()))?;
-    let mut url = Url::parse(&format!("{}{path}", config.origin_base_url))
-        .map_err(|_| AttemptOutcome::Permanent("the recording's URL is not a URL".into()))?;
+    let base = Url::parse(&config.origin_base_url).map_err(|_| {
+        AttemptOutcome::permanent(Failure::OriginRejected, "ORIGIN_BASE_URL is not a URL")
+    })?;
+    let mut url = Url::parse(&format!("{}{path}", config.origin_base_url)).map_err(|_| {
+        AttemptOutcome::permanent(Failure::OriginRejected, "the recording's URL is not a URL")
+    })?;
     for hop in 0..=MAX_ORIGIN_REDIRECTS {
         let with_token = url.origin() == base.origin();
         let request = origin_request(config, url.as_str(), with_token)
-            .map_err(|e| AttemptOutcome::Permanent(format!("{e:?}")))?;
+            .map_err(|e| AttemptOutcome::permanent(Failure::OriginRejected, format!("{e:?}")))?;
         let response = Fetch::Request(request)
             .send_with_signal(signal)
             .await
-            .map_err(|e| AttemptOutcome::transient(format!("origin unreachable: {e}")))?;
+            .map_err(|e| AttemptOutcome::transient(Failure::OriginUnreachable, e.to_string()))?;
         if !matches!(response.status_code(), 301 | 302 | 303 | 307 | 308) {
             return Ok(response);
         }
@@ -301,15 +337,17 @@ async fn fetch_following_redirects(
             }
             Some(_) => break,
             None => {
-                return Err(AttemptOutcome::Permanent(
-                    "origin redirected without a usable Location".into(),
+                return Err(AttemptOutcome::permanent(
+                    Failure::OriginRejected,
+                    "a redirect without a usable Location",
                 ))
             }
         }
     }
-    Err(AttemptOutcome::Permanent(format!(
-        "origin redirected more than {MAX_ORIGIN_REDIRECTS} times"
-    )))
+    Err(AttemptOutcome::permanent(
+        Failure::TooManyRedirects,
+        format!("more than {MAX_ORIGIN_REDIRECTS} redirects"),
+    ))
 }
 
 struct StoreMeta {
@@ -351,7 +389,10 @@ where
     let source = match body {
         ResponseBody::Stream(stream) => stream,
         ResponseBody::Body(_) | ResponseBody::Empty if length > 0 => {
-            return AttemptOutcome::transient(format!("origin sent no body for {length} bytes"))
+            return AttemptOutcome::transient(
+                Failure::CutOff,
+                format!("no body for {length} bytes"),
+            )
         }
         ResponseBody::Body(_) | ResponseBody::Empty => {
             origin_read().await;
@@ -360,7 +401,12 @@ where
     };
     let fixed = match FixedLengthStream::new_big_int(BigInt::from(length)) {
         Ok(f) => f,
-        Err(e) => return AttemptOutcome::transient(format!("stream of {length} bytes: {e:?}")),
+        Err(e) => {
+            return AttemptOutcome::transient(
+                Failure::NotStored,
+                format!("stream of {length} bytes: {e:?}"),
+            )
+        }
     };
     let piped = JsFuture::from(source.pipe_to(&fixed.writable()));
     let origin_done = async {
@@ -383,8 +429,10 @@ where
     }
 }
 
-/// A body of unknown length: read in parts into a multipart upload that is
-/// completed only after the body's clean end (or one `put` when it is small).
+/// A body of unknown length: read in parts of exactly `PART_BYTES` (R2
+/// wants every part but the last of one size) into a multipart upload that
+/// is completed only after the body's clean end (or one `put` when it is
+/// small). Memory: one part and one chunk of the body.
 async fn store_in_parts<G, Gut>(
     config: &EdgeConfig,
     bucket: &Bucket,
@@ -404,47 +452,58 @@ where
             return put(bucket, key, Data::Empty, 0, &meta).await;
         }
     };
-    let mut upload = None;
+    let mut upload: Option<MultipartUpload> = None;
     let mut parts = Vec::new();
-    let mut buffer: Vec<u8> = Vec::new();
+    let mut buffer: Vec<u8> = Vec::with_capacity(PART_BYTES);
     let mut total: u64 = 0;
-    let failure = loop {
-        match stream.next().await {
+    let failure = 'read: loop {
+        let chunk = match stream.next().await {
             None => break None,
-            Some(Err(e)) => {
-                break Some(AttemptOutcome::transient(format!(
-                    "body cut off or unreadable: {e}"
-                )))
+            Some(Err(e)) => break Some(AttemptOutcome::transient(Failure::CutOff, e.to_string())),
+            Some(Ok(chunk)) => chunk,
+        };
+        total += chunk.len() as u64;
+        if total > config.max_recording_bytes {
+            break Some(AttemptOutcome::permanent(
+                Failure::TooLarge,
+                format!("more than {} bytes", config.max_recording_bytes),
+            ));
+        }
+        let mut rest = chunk.as_slice();
+        while !rest.is_empty() {
+            let take = rest.len().min(PART_BYTES - buffer.len());
+            buffer.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if buffer.len() < PART_BYTES {
+                continue;
             }
-            Some(Ok(chunk)) => {
-                total += chunk.len() as u64;
-                if total > config.max_recording_bytes {
-                    break Some(AttemptOutcome::Permanent(format!(
-                        "recording larger than MAX_RECORDING_BYTES ({} bytes)",
-                        config.max_recording_bytes
-                    )));
+            if upload.is_none() {
+                match bucket
+                    .create_multipart_upload(key)
+                    .http_metadata(meta.http())
+                    .execute()
+                    .await
+                {
+                    Ok(u) => upload = Some(u),
+                    Err(e) => {
+                        break 'read Some(AttemptOutcome::transient(
+                            Failure::NotStored,
+                            format!("R2 upload: {e}"),
+                        ))
+                    }
                 }
-                buffer.extend_from_slice(&chunk);
-                if buffer.len() >= PART_BYTES {
-                    if upload.is_none() {
-                        match bucket
-                            .create_multipart_upload(key)
-                            .http_metadata(meta.http())
-                            .execute()
-                            .await
-                        {
-                            Ok(u) => upload = Some(u),
-                            Err(e) => {
-                                break Some(AttemptOutcome::transient(format!("R2 upload: {e}")))
-                            }
-                        }
-                    }
-                    let Some(u) = upload.as_ref() else { break None };
-                    let part = std::mem::take(&mut buffer);
-                    match u.upload_part(parts.len() as u16 + 1, part).await {
-                        Ok(p) => parts.push(p),
-                        Err(e) => break Some(AttemptOutcome::transient(format!("R2 part: {e}"))),
-                    }
+            }
+            let Some(u) = upload.as_ref() else {
+                break 'read None;
+            };
+            let part = std::mem::replace(&mut buffer, Vec::with_capacity(PART_BYTES));
+            match u.upload_part(parts.len() as u16 + 1, part).await {
+                Ok(p) => parts.push(p),
+                Err(e) => {
+                    break 'read Some(AttemptOutcome::transient(
+                        Failure::NotStored,
+                        format!("R2 part: {e}"),
+                    ))
                 }
             }
         }
@@ -464,17 +523,27 @@ where
             Ok(p) => parts.push(p),
             Err(e) => {
                 let _ = u.abort().await;
-                return AttemptOutcome::transient(format!("R2 part: {e}"));
+                return AttemptOutcome::transient(Failure::NotStored, format!("R2 part: {e}"));
             }
         }
     }
+    let upload_id = u.upload_id().await;
     match u.complete(parts).await {
         Ok(object) if object.size() == total => AttemptOutcome::Stored { size: total },
         Ok(object) => {
             let _ = bucket.delete(key).await;
-            AttemptOutcome::transient(format!("stored {} bytes of {total}", object.size()))
+            AttemptOutcome::transient(
+                Failure::NotStored,
+                format!("stored {} bytes of {total}", object.size()),
+            )
         }
-        Err(e) => AttemptOutcome::transient(format!("R2 complete: {e}")),
+        Err(e) => {
+            // Its parts would linger until R2's lifecycle removes them.
+            if let Ok(u) = bucket.resume_multipart_upload(key, upload_id) {
+                let _ = u.abort().await;
+            }
+            AttemptOutcome::transient(Failure::NotStored, format!("R2 complete: {e}"))
+        }
     }
 }
 
@@ -496,9 +565,12 @@ async fn put(
         Ok(Some(object)) if object.size() == length => AttemptOutcome::Stored { size: length },
         Ok(Some(object)) => {
             let _ = bucket.delete(key).await;
-            AttemptOutcome::transient(format!("stored {} bytes of {length}", object.size()))
+            AttemptOutcome::transient(
+                Failure::NotStored,
+                format!("stored {} bytes of {length}", object.size()),
+            )
         }
-        Ok(None) => AttemptOutcome::transient("R2 stored nothing"),
-        Err(e) => AttemptOutcome::transient(format!("body cut off or unreadable: {e}")),
+        Ok(None) => AttemptOutcome::transient(Failure::NotStored, "R2 stored nothing"),
+        Err(e) => AttemptOutcome::transient(Failure::CutOff, e.to_string()),
     }
 }

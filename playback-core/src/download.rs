@@ -158,6 +158,40 @@ impl Step {
     }
 }
 
+/// Why an attempt failed, in the words players are told (the `error` of a
+/// `failed` answer or status). Never an origin's or the runtime's own words:
+/// those are the outcome's `detail`, which only the log line carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// 429 or 5xx.
+    OriginUnavailable,
+    OriginUnreachable,
+    /// Another 4xx.
+    OriginRejected,
+    TimedOut,
+    CutOff,
+    NotStored,
+    LeaseLost,
+    TooLarge,
+    TooManyRedirects,
+}
+
+impl Failure {
+    pub fn message(self) -> &'static str {
+        match self {
+            Failure::OriginUnavailable => "the recording store is unavailable",
+            Failure::OriginUnreachable => "the recording store could not be reached",
+            Failure::OriginRejected => "the recording store refused the request",
+            Failure::TimedOut => "the download timed out",
+            Failure::CutOff => "the download was cut off",
+            Failure::NotStored => "the recording could not be stored",
+            Failure::LeaseLost => "the download lost its slot",
+            Failure::TooLarge => "the recording is larger than the edge stores",
+            Failure::TooManyRedirects => "the recording store redirected too often",
+        }
+    }
+}
+
 /// How one origin attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
@@ -167,22 +201,36 @@ pub enum AttemptOutcome {
     OriginNotFound,
     /// 401/403: the origin refused the edge's credentials. Retrying cannot help.
     OriginRefused,
-    /// Another 4xx: retrying cannot help.
-    Permanent(String),
-    /// 5xx, timeout, connection error, a body cut short or of the wrong
+    /// Retrying cannot help (another 4xx, too large, too many redirects).
+    Permanent {
+        failure: Failure,
+        detail: String,
+    },
+    /// 5xx, 429, timeout, connection error, a body cut short or of the wrong
     /// length, a lost lease; `retry_after_ms` when the origin said how long
     /// to wait (429/503 with `Retry-After`).
     Transient {
-        error: String,
+        failure: Failure,
+        detail: String,
         retry_after_ms: Option<u64>,
     },
 }
 
 impl AttemptOutcome {
-    pub fn transient(error: impl Into<String>) -> AttemptOutcome {
+    /// A transient failure; `detail` goes to the log only.
+    pub fn transient(failure: Failure, detail: impl Into<String>) -> AttemptOutcome {
         AttemptOutcome::Transient {
-            error: error.into(),
+            failure,
+            detail: detail.into(),
             retry_after_ms: None,
+        }
+    }
+
+    /// A permanent failure; `detail` goes to the log only.
+    pub fn permanent(failure: Failure, detail: impl Into<String>) -> AttemptOutcome {
+        AttemptOutcome::Permanent {
+            failure,
+            detail: detail.into(),
         }
     }
 }
@@ -191,24 +239,26 @@ impl AttemptOutcome {
 /// (read the body), otherwise how the attempt ended. `retry_after_ms` is
 /// the answer's `Retry-After`, already read (see `retry::parse_retry_after`).
 pub fn classify_origin_status(status: u16, retry_after_ms: Option<u64>) -> Option<AttemptOutcome> {
+    let detail = format!("origin answered {status}");
     match status {
         200 => None,
         404 => Some(AttemptOutcome::OriginNotFound),
         401 | 403 => Some(AttemptOutcome::OriginRefused),
         429 | 500..=599 => Some(AttemptOutcome::Transient {
-            error: format!("origin answered {status}"),
+            failure: Failure::OriginUnavailable,
+            detail,
             retry_after_ms: retry_after_ms.map(|ms| ms.min(MAX_ORIGIN_RETRY_AFTER_MS)),
         }),
-        other => Some(AttemptOutcome::Permanent(format!(
-            "origin answered {other}"
-        ))),
+        _ => Some(AttemptOutcome::permanent(Failure::OriginRejected, detail)),
     }
 }
 
 /// How many redirects an origin answer may take (to a signed media URL, say).
 pub const MAX_ORIGIN_REDIRECTS: u32 = 3;
 
-pub const REFUSED_ERROR: &str = "the origin refused the edge's credentials (check ORIGIN_TOKEN)";
+/// Told to players when the origin refuses the edge's credentials (the log
+/// says more: check `ORIGIN_TOKEN`).
+pub const REFUSED_ERROR: &str = "the recording store refused the edge's credentials";
 
 /// What a play request must learn before the machine can decide it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,10 +449,10 @@ pub fn on_attempt_finished(
         return Step::to(state.clone(), vec![release]);
     };
     let done = |state| Step::to(state, vec![release.clone(), Effect::NotifyWaiters]);
-    let failed = |error| {
+    let failed = |error: &str| {
         done(CallState::Failed {
             at_ms: now,
-            error,
+            error: error.to_owned(),
             attempts: attempt,
         })
     };
@@ -418,12 +468,15 @@ pub fn on_attempt_finished(
                 },
             ],
         ),
-        AttemptOutcome::OriginRefused => failed(REFUSED_ERROR.into()),
-        AttemptOutcome::Permanent(error) => failed(error),
-        AttemptOutcome::Transient { error, .. } if attempt >= p.max_attempts => failed(error),
+        AttemptOutcome::OriginRefused => failed(REFUSED_ERROR),
+        AttemptOutcome::Permanent { failure, .. } => failed(failure.message()),
+        AttemptOutcome::Transient { failure, .. } if attempt >= p.max_attempts => {
+            failed(failure.message())
+        }
         AttemptOutcome::Transient {
-            error,
+            failure,
             retry_after_ms,
+            ..
         } => {
             let backoff = ORIGIN_RETRY.equal_jitter_ms(attempt, unit);
             let wait = backoff.max(retry_after_ms.unwrap_or(0).min(MAX_ORIGIN_RETRY_AFTER_MS));
@@ -432,7 +485,7 @@ pub fn on_attempt_finished(
                 CallState::RetryWait {
                     attempt,
                     next_at_ms,
-                    last_error: error,
+                    last_error: failure.message().to_owned(),
                 },
                 vec![release, Effect::SetAlarm { at_ms: next_at_ms }],
             )
@@ -896,7 +949,7 @@ mod tests {
         let s = on_attempt_finished(
             &downloading(1),
             7,
-            AttemptOutcome::transient("500"),
+            AttemptOutcome::transient(Failure::OriginUnavailable, "origin answered 500"),
             1000,
             0.0,
             &P,
@@ -906,7 +959,7 @@ mod tests {
             CallState::RetryWait {
                 attempt: 1,
                 next_at_ms: 1125,
-                last_error: "500".into()
+                last_error: Failure::OriginUnavailable.message().into()
             }
         );
         assert_eq!(
@@ -925,7 +978,7 @@ mod tests {
         let last = on_attempt_finished(
             &downloading(3),
             7,
-            AttemptOutcome::transient("timeout"),
+            AttemptOutcome::transient(Failure::TimedOut, "after 60000 ms"),
             5000,
             0.0,
             &P,
@@ -934,7 +987,7 @@ mod tests {
             last.state,
             CallState::Failed {
                 at_ms: 5000,
-                error: "timeout".into(),
+                error: Failure::TimedOut.message().into(),
                 attempts: 3
             }
         );
@@ -969,7 +1022,7 @@ mod tests {
             &P,
         );
         assert!(
-            matches!(refused.state, CallState::Failed { ref error, attempts: 1, .. } if error.contains("credentials"))
+            matches!(refused.state, CallState::Failed { ref error, attempts: 1, .. } if error.contains("credentials") && !error.contains("ORIGIN_TOKEN"))
         );
     }
 
@@ -1014,11 +1067,11 @@ mod tests {
         ));
         assert!(matches!(
             classify_origin_status(410, None),
-            Some(AttemptOutcome::Permanent(_))
+            Some(AttemptOutcome::Permanent { .. })
         ));
         assert!(matches!(
             classify_origin_status(206, None),
-            Some(AttemptOutcome::Permanent(_))
+            Some(AttemptOutcome::Permanent { .. })
         ));
     }
 

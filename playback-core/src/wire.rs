@@ -93,8 +93,11 @@ pub fn retry_after_seconds(ms: u64) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedBody {
     pub status: String,
+    /// In words for players (see `download::Failure`); the details are in the log.
     pub error: String,
     pub retry_after_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// The status endpoint's body.

@@ -21,7 +21,8 @@ use std::collections::BTreeSet;
 
 use playback_core::admission::Budgets;
 use playback_core::download::{
-    self, AttemptOutcome, CallState, DownloadPolicy, Effect, PlayCheck, PlayFact, PlayInput,
+    self, AttemptOutcome, CallState, DownloadPolicy, Effect, Failure, PlayCheck, PlayFact,
+    PlayInput,
 };
 use playback_core::ids::recording_key;
 use playback_core::range::{decide, parse_range, resolve, Conditions, ServeDecision};
@@ -345,7 +346,7 @@ impl World {
                 })
             }
             // The origin fetch is aborted; the write then fails, storing nothing.
-            None => self.finish(c, AttemptOutcome::transient("slot lease lost")),
+            None => self.finish(c, AttemptOutcome::transient(Failure::LeaseLost, "")),
         }
     }
 
@@ -453,9 +454,9 @@ impl World {
                         });
                     }
                     // Every other ending fails the write as well: nothing is stored.
-                    2 => self.finish(c, AttemptOutcome::transient("origin answered 500")),
+                    2 => self.finish(c, AttemptOutcome::transient(Failure::OriginUnavailable, "")),
                     3 => self.finish(c, AttemptOutcome::OriginNotFound),
-                    4 => self.finish(c, AttemptOutcome::transient("body cut off")),
+                    4 => self.finish(c, AttemptOutcome::transient(Failure::CutOff, "")),
                     _ => self.finish(
                         c,
                         download::classify_origin_status(429, Some(2_000)).unwrap(),
@@ -473,7 +474,7 @@ impl World {
                         self.cached[c] = true;
                         self.finish(c, AttemptOutcome::Stored { size: 10 });
                     } else {
-                        self.finish(c, AttemptOutcome::transient("R2 write failed"));
+                        self.finish(c, AttemptOutcome::transient(Failure::NotStored, ""));
                     }
                 }
             }
@@ -483,11 +484,11 @@ impl World {
                 // only when its write has ended.
                 match self.run[c].map(|r| r.phase) {
                     Some(Phase::Lookup | Phase::Origin) => {
-                        self.finish(c, AttemptOutcome::transient("timed out"))
+                        self.finish(c, AttemptOutcome::transient(Failure::TimedOut, ""))
                     }
                     Some(Phase::Putting) if !ATTEMPT_WAITS_FOR_ITS_WRITE => {
                         self.orphan_write[c] = true;
-                        self.finish(c, AttemptOutcome::transient("timed out"));
+                        self.finish(c, AttemptOutcome::transient(Failure::TimedOut, ""));
                     }
                     _ => {}
                 }

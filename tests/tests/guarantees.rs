@@ -228,6 +228,35 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_call_the_origin_does_not_have_forgets_its_storage_after_the_not_found_ttl() {
+    let options = EdgeOptions::default().var("NOT_FOUND_TTL_MS", 1_000);
+    let stack = Stack::start_with(Knobs::default(), options).await;
+    let sid = made_up_sid(7);
+    assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 404);
+    // Its alarm at the end of the TTL deletes the object's storage (logged as not_found → none).
+    let forgotten =
+        format!("\"call_sid\":\"{sid}\",\"event\":\"transition\",\"from\":\"not_found\"");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stack
+        .edge
+        .log()
+        .lines()
+        .any(|l| l.contains(&forgotten) && l.contains("\"to\":\"none\""))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never forgotten:\n{}",
+            stack.edge.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stack.status("acme", &sid).await["status"], "none");
+    // Asked again, it is a new question to the origin (once).
+    assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 404);
+    assert_eq!(stack.origin.stats().authorized_requests, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_answers_429_with_retry_after() {
     let options = EdgeOptions::default()
         .var("SLOTS_PER_BUSINESS", 1)

@@ -484,7 +484,7 @@ async fn a_failing_origin_shows_the_error_and_when_to_retry() {
     click_play(&browser, &sid).await;
     let text = wait_state(&browser, &sid, &["failed"], UI).await;
     assert!(
-        text.contains("origin answered 500") && text.contains("retry in"),
+        text.contains("the recording store is unavailable") && text.contains("retry in"),
         "{text}"
     );
     let disabled = browser

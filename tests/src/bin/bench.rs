@@ -167,6 +167,73 @@ async fn storm(rows: &mut Vec<Row>) {
     });
 }
 
+/// One session plays 600 made-up call SIDs, 30 at a time, at 200 ms origin
+/// latency, while another agent of the same business plays a real call:
+/// the origin requests the made-up plays cost, and the real call's click →
+/// ready (the agent's download budget and the business's queue bound at work).
+async fn abuse(rows: &mut Vec<Row>) {
+    const LAT: u64 = 200;
+    let mut origin_requests = Vec::new();
+    let mut real_ready_ms = Vec::new();
+    let mut refused = Vec::new();
+    for run in 0..RUNS {
+        let stack = Stack::start_with(latency(LAT), EdgeOptions::default()).await;
+        let real = bulk_call(&stack, "acme", run);
+        let answered = std::sync::atomic::AtomicUsize::new(0);
+        let stack_ref = &stack;
+        let abuse = async {
+            futures_util::stream::iter(0..600u64)
+                .map(|n| {
+                    let sid = format!("CA{:016x}{:016x}", 0xabad_1dea_0000_0000u64 + n, n);
+                    let request = stack_ref.play_as("acme", "abuser", &sid).send();
+                    let answered = &answered;
+                    async move {
+                        let status = request.await.map(|r| r.status().as_u16()).unwrap_or(0);
+                        answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        status
+                    }
+                })
+                .buffer_unordered(30)
+                .collect::<Vec<u16>>()
+                .await
+        };
+        let other = async {
+            while answered.load(std::sync::atomic::Ordering::Relaxed) < 30 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let clicked = Instant::now();
+            let first = stack_ref.play_as("acme", "agent-2", &real).send().await;
+            if first.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+                stack_ref
+                    .wait_status("acme", &real, "ready", Duration::from_secs(60))
+                    .await;
+            }
+            clicked.elapsed().as_secs_f64() * 1000.0
+        };
+        let (answers, real_ms) = tokio::join!(abuse, other);
+        let stats = stack.origin.stats();
+        origin_requests
+            .push((stats.authorized_requests - u64::from(stats.call(&real).attempts)) as f64);
+        refused.push(answers.iter().filter(|s| **s == 429).count() as f64);
+        real_ready_ms.push(real_ms);
+    }
+    let (figure, _) = summarize(&origin_requests, 0);
+    let (refused, _) = summarize(&refused, 0);
+    rows.push(Row {
+        scenario: "one session plays 600 made-up call SIDs, 30 at a time, 200 ms origin".into(),
+        figure: format!("{figure} origin requests; answered 429: {refused} of 600"),
+        baseline: "before the budget: 600 origin requests; target ≤ 60".into(),
+        ratio: format!("{:.3}", median(&mut origin_requests.clone()) / 600.0),
+    });
+    let (figure, m) = summarize(&real_ready_ms, 0);
+    rows.push(Row {
+        scenario: "meanwhile another agent of the business plays a real call: click → ready".into(),
+        figure: format!("{figure} ms"),
+        baseline: format!("origin latency {LAT} ms; target ≤ latency + 1000 ms"),
+        ratio: format!("{:.2}", m / (LAT + 1000) as f64),
+    });
+}
+
 /// 30 calls queued at once on 3 slots at 300 ms origin latency: the peak of
 /// concurrent origin downloads, the drain time from the first click, and the
 /// queue's service time alone (first origin request to last origin byte).
@@ -899,6 +966,10 @@ async fn main() {
     if selected("storm") {
         eprintln!("storm…");
         storm(&mut rows).await;
+    }
+    if selected("abuse") {
+        eprintln!("abuse…");
+        abuse(&mut rows).await;
     }
     if selected("slots") {
         eprintln!("slots…");
