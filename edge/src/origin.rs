@@ -91,9 +91,10 @@ pub async fn list_calls(
             .await
             .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}"))),
         404 => Ok(Vec::new()),
-        401 | 403 => Err(EdgeError::Origin(
-            playback_core::download::REFUSED_ERROR.into(),
-        )),
+        // The detail goes to the log line only: check ORIGIN_TOKEN.
+        status @ (401 | 403) => Err(EdgeError::Origin(format!(
+            "calls: origin answered {status}: it refused ORIGIN_TOKEN"
+        ))),
         status => Err(EdgeError::Origin(format!(
             "calls: origin answered {status}"
         ))),

@@ -85,11 +85,16 @@ impl Budgets {
         }
         let capacity = per_minute.min(BURST) as u64 * ONE;
         let refill = |b: &AgentBudget| {
-            let gained = now.saturating_sub(b.at_ms) * per_minute as u64 * ONE / MINUTE_MS;
+            let gained = now
+                .saturating_sub(b.at_ms)
+                .saturating_mul(per_minute as u64 * ONE)
+                / MINUTE_MS;
             (b.left + gained).min(capacity)
         };
         self.agents.retain(|b| refill(b) < capacity);
-        let index = match self.agents.iter().position(|b| b.agent == agent) {
+        // A session's `sub` is kept as it is up to 64 bytes, beyond that by its digest.
+        let agent = &agent_key(agent);
+        let index = match self.agents.iter().position(|b| b.agent == *agent) {
             Some(i) => i,
             None => {
                 if self.agents.len() >= MAX_AGENTS {
@@ -122,6 +127,15 @@ impl Budgets {
             }
         }
     }
+}
+
+fn agent_key(agent: &str) -> String {
+    use sha2::{Digest, Sha256};
+    if agent.len() <= 64 {
+        return agent.to_owned();
+    }
+    let digest = Sha256::digest(agent.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -188,6 +202,15 @@ mod tests {
             }
         ));
         assert_eq!(b.admit("a", 0, 1, 4, 5), Admission::Admitted);
+    }
+
+    #[test]
+    fn a_long_agent_name_is_kept_by_its_digest_and_old_budgets_never_overflow() {
+        let mut b = Budgets::default();
+        let long = "x".repeat(10_000);
+        assert_eq!(b.admit(&long, 0, 10_000, 0, 10), Admission::Admitted);
+        assert!(b.agents[0].agent.len() <= 64);
+        assert_eq!(b.admit(&long, u64::MAX, 10_000, 0, 10), Admission::Admitted);
     }
 
     #[test]

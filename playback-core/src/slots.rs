@@ -95,7 +95,9 @@ impl SlotTable {
     pub fn acquire(&mut self, owner: &str, now: u64, p: &SlotPolicy) -> (Acquire, Vec<String>) {
         let woken = self.expire(now, p);
         // An owner asking again while it holds a lease gets the slot under a
-        // new grant: a release of the old one still on its way then frees nothing.
+        // new grant: a release of the old one still on its way then frees
+        // nothing. (A call object asks only from its alarm, never while an
+        // attempt of its own runs, so no running attempt loses its grant here.)
         if let Some(i) = self.leases.iter().position(|l| l.owner == owner) {
             self.leases.swap_remove(i);
             let lease = self.grant_to(owner.to_owned(), now, p.lease_ms);
