@@ -156,9 +156,29 @@ where
     )));
     let every = renew_every_ms(config.slot_lease_ms);
     let mut expires_ms = lease.expires_ms;
+    let (released_ref, renew) = (&released, &lease.renew);
     let (stop, stop_reason) = loop {
-        let tick = pin!(Delay::from(Duration::from_millis(every)));
-        match select(work.as_mut(), select(timeout.as_mut(), tick)).await {
+        // The next lease check: a renew every third of the lease, racing the
+        // confirmed expiry (a renew that hangs never lets the download
+        // outlive its lease), and itself raced by the work and the timeout.
+        let confirmed = expires_ms;
+        let check = pin!(async move {
+            Delay::from(Duration::from_millis(every)).await;
+            if released_ref.get() {
+                return None;
+            }
+            let until_expiry = confirmed.saturating_sub(Date::now().as_millis());
+            let renewal = pin!(renew(grant));
+            let expiry = pin!(Delay::from(Duration::from_millis(until_expiry)));
+            Some(match select(renewal, expiry).await {
+                Either::Left((Ok(Some(expires)), _)) => RenewOutcome::Renewed(expires),
+                Either::Left((Ok(None), _)) => RenewOutcome::Lost,
+                Either::Left((Err(_), _)) => RenewOutcome::Unreachable,
+                // No answer before the confirmed expiry: the lease may be the next call's.
+                Either::Right(_) => RenewOutcome::Lost,
+            })
+        });
+        let outcome = match select(work.as_mut(), select(timeout.as_mut(), check)).await {
             Either::Left((outcome, _)) => {
                 return Attempt {
                     outcome,
@@ -171,52 +191,17 @@ where
                     format!("timed out after {} ms", config.download_timeout_ms),
                 )
             }
-            Either::Right((Either::Right(_), _)) => {
-                if released.get() {
-                    continue;
-                }
-                // The renew races the work, the timeout and the confirmed
-                // expiry: a renew that hangs never lets the download outlive
-                // its lease.
-                let until_expiry = expires_ms.saturating_sub(Date::now().as_millis());
-                let renew = pin!((lease.renew)(grant));
-                let expiry = pin!(Delay::from(Duration::from_millis(until_expiry)));
-                let renewal = select(renew, expiry);
-                let outcome = match select(work.as_mut(), select(timeout.as_mut(), renewal)).await {
-                    Either::Left((outcome, _)) => {
-                        return Attempt {
-                            outcome,
-                            released: released.get(),
-                        }
-                    }
-                    Either::Right((Either::Left(_), _)) => {
-                        break (
-                            Failure::TimedOut,
-                            format!("timed out after {} ms", config.download_timeout_ms),
-                        )
-                    }
-                    Either::Right((
-                        Either::Right((Either::Left((Ok(Some(expires)), _)), _)),
-                        _,
-                    )) => RenewOutcome::Renewed(expires),
-                    Either::Right((Either::Right((Either::Left((Ok(None), _)), _)), _)) => {
-                        RenewOutcome::Lost
-                    }
-                    Either::Right((Either::Right((Either::Left((Err(_), _)), _)), _)) => {
-                        RenewOutcome::Unreachable
-                    }
-                    // No answer before the confirmed expiry: the lease may be the next call's.
-                    Either::Right((Either::Right((Either::Right(_), _)), _)) => RenewOutcome::Lost,
-                };
-                match keep_downloading(outcome, Date::now().as_millis(), expires_ms, every) {
-                    Some(expires) => expires_ms = expires,
-                    None => {
-                        crate::log::event(
-                            serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid, "grant": grant, "renew": format!("{outcome:?}")}),
-                        );
-                        break (Failure::LeaseLost, format!("lease {grant}: {outcome:?}"));
-                    }
-                }
+            // The slot went back when the origin's body was read: nothing to renew.
+            Either::Right((Either::Right((None, _)), _)) => continue,
+            Either::Right((Either::Right((Some(outcome), _)), _)) => outcome,
+        };
+        match keep_downloading(outcome, Date::now().as_millis(), expires_ms, every) {
+            Some(expires) => expires_ms = expires,
+            None => {
+                crate::log::event(
+                    serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid, "grant": grant, "renew": format!("{outcome:?}")}),
+                );
+                break (Failure::LeaseLost, format!("lease {grant}: {outcome:?}"));
             }
         }
     };

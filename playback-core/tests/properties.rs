@@ -16,6 +16,12 @@
 //! - the business's held acquire and its hand-over or wake;
 //! - alarms that fire late, twice, or are lost; a restart that kills every
 //!   instance (a write whose bytes were all sent may still land).
+//!
+//! Assumed, not generated: the business object's own alarm reclaims expired
+//! leases on time (every step of the table runs `expire` too); a wake that
+//! fails is like one lost to a restart; a renew is answered before the
+//! lease's confirmed expiry or counts as lost (the shell races it against
+//! that expiry); renewal timers fire on time.
 
 use std::collections::BTreeSet;
 
