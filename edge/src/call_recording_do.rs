@@ -261,9 +261,14 @@ impl CallRecording {
             })
             .clone()
         };
-        let answer = shared.await;
-        // Answered: the next play that needs an admission asks anew.
-        self.admission.borrow_mut().take();
+        let answer = shared.clone().await;
+        // Answered: the next play that needs an admission asks anew (unless
+        // one already did, whose request stays shared).
+        let mut slot = self.admission.borrow_mut();
+        if slot.as_ref().is_some_and(|s| s.ptr_eq(&shared)) {
+            slot.take();
+        }
+        drop(slot);
         answer.ok_or_else(|| {
             EdgeError::Internal("the business object did not answer an admission".into())
         })

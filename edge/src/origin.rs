@@ -191,8 +191,10 @@ where
                     format!("timed out after {} ms", config.download_timeout_ms),
                 )
             }
-            // The slot went back when the origin's body was read: nothing to renew.
+            // The slot went back when the origin's body was read (maybe while
+            // the renew was on its way): nothing to renew.
             Either::Right((Either::Right((None, _)), _)) => continue,
+            Either::Right((Either::Right((Some(_), _)), _)) if released.get() => continue,
             Either::Right((Either::Right((Some(outcome), _)), _)) => outcome,
         };
         match keep_downloading(outcome, Date::now().as_millis(), expires_ms, every) {
