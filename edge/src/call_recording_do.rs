@@ -71,6 +71,9 @@ pub struct CallRecording {
     state: State,
     env: Env,
     running: Cell<bool>,
+    /// Counts this instance's state changes, so a play can tell whether what
+    /// it learnt during an await still speaks of the state it asked about.
+    generation: Cell<u64>,
     waiters: RefCell<Vec<oneshot::Sender<()>>>,
     /// The admission request in flight: plays that arrive while it is asked
     /// share its answer, so a storm costs one admission, never the budget.
@@ -138,6 +141,9 @@ impl CallRecording {
         } else if let Some(at) = alarm_at {
             storage.set_alarm(delay_to(at)).await?;
         }
+        if &step.state != before || step.effects.contains(&Effect::Forget) {
+            self.generation.set(self.generation.get() + 1);
+        }
         if &step.state != before {
             crate::log::event(
                 json!({"event": "transition", "business": id.business, "call_sid": id.call_sid,
@@ -199,7 +205,8 @@ impl CallRecording {
     ) -> std::result::Result<Response, EdgeError> {
         let id = &play.id;
         let first = self.load().await?;
-        let fact = match download::play_check(&first, now_ms(), p) {
+        let generation = self.generation.get();
+        let mut fact = match download::play_check(&first, now_ms(), p) {
             PlayCheck::Nothing => PlayFact::Nothing,
             PlayCheck::Store => {
                 let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
@@ -208,7 +215,12 @@ impl CallRecording {
             }
             PlayCheck::Admission => PlayFact::Admission(self.admit(id, &play.agent).await?),
         };
-        // Decide on the state as it is now: other requests ran during the await.
+        // Decide on the state as it is now: other requests ran during the
+        // await. What was learnt about an older state (an R2 look-up from
+        // before a download that has since stored the object) says nothing.
+        if self.generation.get() != generation {
+            fact = PlayFact::Nothing;
+        }
         let before = self.load().await?;
         let input = PlayInput {
             now: now_ms(),
@@ -415,6 +427,7 @@ impl worker::DurableObject for CallRecording {
             state,
             env,
             running: Cell::new(false),
+            generation: Cell::new(0),
             waiters: RefCell::new(Vec::new()),
             admission: RefCell::new(None),
         }

@@ -120,8 +120,11 @@ struct World {
     wake: Vec<bool>,
     /// Plays that missed R2 at the frontend, on their way to the call object.
     in_transit: Vec<u32>,
-    /// What the call object learnt for a play, not yet back at it.
-    facts: Vec<Vec<PlayFact>>,
+    /// What the call object learnt for a play, with the object's generation
+    /// when it asked, not yet back at it.
+    facts: Vec<Vec<(PlayFact, u64)>>,
+    /// The call object's count of its state changes (memory: 0 after a restart).
+    generation: Vec<u64>,
     renew_reaches: Vec<bool>,
     cached: Vec<bool>,
     /// An R2 write still running after its attempt ended.
@@ -149,6 +152,7 @@ impl World {
             wake: vec![false; CALLS],
             in_transit: vec![0; CALLS],
             facts: vec![Vec::new(); CALLS],
+            generation: vec![0; CALLS],
             renew_reaches: vec![true; CALLS],
             cached: vec![false; CALLS],
             orphan_write: vec![false; CALLS],
@@ -257,6 +261,9 @@ impl World {
     fn apply(&mut self, c: usize, step: download::Step) {
         let was_ready_and_cached =
             matches!(self.state[c], CallState::Ready { .. }) && self.cached[c];
+        if self.state[c] != step.state || step.effects.contains(&Effect::Forget) {
+            self.generation[c] += 1;
+        }
         self.state[c] = step.state;
         assert!(
             !(was_ready_and_cached && matches!(self.state[c], CallState::Queued { .. })),
@@ -370,7 +377,9 @@ impl World {
                 }
                 self.in_transit[c] -= 1;
                 match download::play_check(&self.state[c], self.now, &P) {
-                    PlayCheck::Store => self.facts[c].push(PlayFact::Stored(self.cached[c])),
+                    PlayCheck::Store => {
+                        self.facts[c].push((PlayFact::Stored(self.cached[c]), self.generation[c]))
+                    }
                     PlayCheck::Admission => {
                         let admission = self.budgets.admit(
                             "agent",
@@ -379,7 +388,7 @@ impl World {
                             self.table.queue.len(),
                             self.policy.max_queue,
                         );
-                        self.facts[c].push(PlayFact::Admission(admission));
+                        self.facts[c].push((PlayFact::Admission(admission), self.generation[c]));
                     }
                     PlayCheck::Nothing => {
                         let step = download::on_play(
@@ -395,7 +404,13 @@ impl World {
                 if self.facts[c].is_empty() {
                     return;
                 }
-                let fact = self.facts[c].remove(0);
+                let (fact, asked_at) = self.facts[c].remove(0);
+                // The shell drops what it learnt about a state that has changed since.
+                let fact = if asked_at == self.generation[c] {
+                    fact
+                } else {
+                    PlayFact::Nothing
+                };
                 // The shell loads the state again after its await.
                 let step = download::on_play(&self.state[c], self.play_input(c, fact), &P);
                 self.apply(c, step);
@@ -539,6 +554,7 @@ impl World {
                     self.held[c] = false;
                     self.grant[c] = None;
                     self.facts[c].clear();
+                    self.generation[c] = 0;
                     self.in_transit[c] = 0;
                     // Releases on their way die with the sender; those leases expire.
                     self.releases[c].clear();
