@@ -16,7 +16,9 @@
 //! - A play that must learn something first (whether R2 still has a
 //!   `ready` recording; whether the business admits a new download) learns
 //!   it, then loads the state again and decides on that, so whatever ran
-//!   during the await is seen. A refused play writes nothing.
+//!   during the await is seen; if the state changed meanwhile (the
+//!   in-memory `generation`), what it learnt is dropped. A refused play
+//!   writes nothing.
 //! - The download runs from the alarm, never from a request, so it outlives
 //!   the request that asked for it. `running` (memory only) tells a
 //!   duplicate alarm from a resumed one: a fresh instance that finds
