@@ -20,7 +20,8 @@ const DURATIONS_S: [&[u32]; 5] = [
 ];
 
 /// Extra calls per business with short recordings, so that tests and
-/// benchmarks can queue many distinct uncached calls of one business.
+/// benchmarks can queue many distinct uncached calls of one business. They
+/// are listed like every other call (a business's list holds all its calls).
 pub const BULK_CALLS_PER_BUSINESS: usize = 60;
 const BULK_DURATION_S: u32 = 2;
 
@@ -29,8 +30,8 @@ pub struct DemoCall {
     pub business: &'static str,
     pub summary: CallSummary,
     pub recording: Recording,
-    /// Bulk calls are served by the origin but not listed in the call list.
-    pub listed: bool,
+    /// One of the short bulk calls.
+    pub bulk: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -43,10 +44,10 @@ impl Catalog {
         let mut calls = Vec::new();
         for (b, business) in BUSINESSES.iter().enumerate() {
             for (i, &duration_s) in DURATIONS_S[b].iter().enumerate() {
-                calls.push(demo_call(business, i, duration_s, true));
+                calls.push(demo_call(business, i, duration_s, false));
             }
             for i in 0..BULK_CALLS_PER_BUSINESS {
-                calls.push(demo_call(business, 1000 + i, BULK_DURATION_S, false));
+                calls.push(demo_call(business, 1000 + i, BULK_DURATION_S, true));
             }
         }
         Catalog { calls }
@@ -56,19 +57,18 @@ impl Catalog {
         BUSINESSES.contains(&business)
     }
 
-    /// The listed calls of one business, newest first.
+    /// The calls of one business, oldest first (the list route answers
+    /// them newest first): the demo calls, then the bulk calls.
     pub fn listed_calls<'a>(
         &'a self,
         business: &'a str,
     ) -> impl Iterator<Item = &'a DemoCall> + 'a {
-        self.calls
-            .iter()
-            .filter(move |c| c.business == business && c.listed)
+        self.calls.iter().filter(move |c| c.business == business)
     }
 
-    /// Every call of one business, listed or not, in a stable order.
+    /// Every call of one business (all are listed), in the same order.
     pub fn all_calls<'a>(&'a self, business: &'a str) -> impl Iterator<Item = &'a DemoCall> + 'a {
-        self.calls.iter().filter(move |c| c.business == business)
+        self.listed_calls(business)
     }
 
     /// A call of this business; another business's call is `None`, as an
@@ -88,7 +88,7 @@ impl Catalog {
     }
 }
 
-fn demo_call(business: &'static str, index: usize, duration_s: u32, listed: bool) -> DemoCall {
+fn demo_call(business: &'static str, index: usize, duration_s: u32, bulk: bool) -> DemoCall {
     let seed =
         splitmix(fnv1a(business.as_bytes()) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let sid = format!("CA{:016x}{:016x}", seed, splitmix(seed));
@@ -112,7 +112,7 @@ fn demo_call(business: &'static str, index: usize, duration_s: u32, listed: bool
             to: number(2),
         },
         recording: Recording::new(seed, duration_s),
-        listed,
+        bulk,
     }
 }
 
@@ -137,7 +137,11 @@ mod tests {
     fn each_business_lists_at_least_six_calls_of_different_lengths() {
         let c = Catalog::demo();
         for b in BUSINESSES {
-            let durations: Vec<u32> = c.listed_calls(b).map(|c| c.summary.duration_s).collect();
+            let durations: Vec<u32> = c
+                .listed_calls(b)
+                .filter(|c| !c.bulk)
+                .map(|c| c.summary.duration_s)
+                .collect();
             assert!(durations.len() >= 6, "{b}");
             let mut distinct = durations.clone();
             distinct.dedup();

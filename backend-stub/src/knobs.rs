@@ -23,6 +23,7 @@
 //!   `Content-Length` (chunked transfer encoding); `truncate_first` sends
 //!   only half and then breaks the connection (no clean end of body, also
 //!   when chunked); `mid_body_delay_ms` pauses once at half.
+//! - `hidden_from_list` (not per call): SIDs the call list leaves out.
 
 use std::collections::BTreeMap;
 
@@ -80,6 +81,9 @@ pub struct Knobs {
     pub all: FaultSet,
     /// Per-call fault sets, by SID, that replace `all` for that call.
     pub calls: BTreeMap<String, FaultSet>,
+    /// Calls (SIDs) the call list leaves out while the recording route still
+    /// serves them: a call the origin has not listed yet.
+    pub hidden_from_list: Vec<String>,
 }
 
 impl Knobs {

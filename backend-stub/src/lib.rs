@@ -167,15 +167,18 @@ async fn handle_list_calls(
         return error(StatusCode::UNAUTHORIZED, "unauthorized");
     }
     stub.stats.count_authorized();
+    stub.stats.count_list_request();
     let Ok(Path(bid)) = path else {
         return error(StatusCode::BAD_REQUEST, "bad_path");
     };
     if !stub.catalog.has_business(&bid) {
         return error(StatusCode::NOT_FOUND, "not_found");
     }
+    let hidden = stub.knobs().hidden_from_list;
     let mut calls: Vec<CallSummary> = stub
         .catalog
         .listed_calls(&bid)
+        .filter(|c| !hidden.iter().any(|h| h == c.summary.call_sid.as_str()))
         .map(|c| c.summary.clone())
         .collect();
     calls.reverse();

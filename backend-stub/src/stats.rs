@@ -46,7 +46,9 @@ pub struct Snapshot {
     pub media_requests: u64,
     /// Those media requests that carried an `Authorization` header.
     #[serde(default)]
-    pub media_requests_with_token: u64,
+    pub media_requests_with_token: u64,    /// Requests of the call list route that passed authentication.
+    #[serde(default)]
+    pub list_requests: u64,
 }
 
 impl Snapshot {
@@ -77,6 +79,10 @@ impl Stats {
 
     pub fn count_authorized(&self) {
         self.lock().authorized_requests += 1;
+    }
+
+    pub fn count_list_request(&self) {
+        self.lock().list_requests += 1;
     }
 
     pub fn count_media_request(&self, with_token: bool) {

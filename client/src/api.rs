@@ -104,10 +104,14 @@ pub fn stream_path(call_sid: &str) -> String {
     format!("/api/recordings/{call_sid}/stream")
 }
 
-/// The URL the `<audio>` element loads: the query marks its own range
-/// requests as part of the user's action, since it cannot send headers.
+/// The URL the `<audio>` element loads, without the user-action marker:
+/// the row hands it over only once the recording is stored (the probe was
+/// served, or a status poll said `ready`), and stored bytes need no marker.
+/// So neither a load minutes after the click nor a later seek can ever
+/// start a download; a recording gone from storage meanwhile fails to
+/// load, and the next click asks again.
 pub fn audio_url(call_sid: &str) -> String {
-    format!("{}?explicit_user_action=true", stream_path(call_sid))
+    stream_path(call_sid)
 }
 
 /// The play request: `X-User-Action: play`, and `Range: bytes=0-0` so that a

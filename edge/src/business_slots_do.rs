@@ -23,22 +23,37 @@
 //!
 //! Only call objects, in their download alarm, talk to this object; the
 //! request handler never takes a slot.
+//!
+//! Admission first checks the call against the business's call list (the
+//! core's `directory`: one storage key per known call, a miss waits for a
+//! read of the list that started after it, reads at least
+//! `CALL_LIST_REFRESH_MS` apart), so a made-up call SID is answered 404
+//! without a slot, a queue place or an origin recording request. The check
+//! awaits before the handler loads the table, so it never splits a table
+//! operation.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::join;
+use futures_util::future::{join, LocalBoxFuture, Shared};
 use futures_util::future::{select, Either};
+use futures_util::FutureExt;
 use playback_core::admission::{Admission, Budgets};
+use playback_core::config::EdgeConfig;
+use playback_core::directory::{
+    crawl_complete, crawl_goes_on, known_key, Listing, OnMiss, RefreshClock, COMPLETE_KEY,
+    LIST_PAGE_LIMIT,
+};
 use playback_core::slots::{acquire_hold_ms, Acquire, SlotPolicy, SlotTable};
 use serde_json::json;
-use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State};
+use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State, Storage};
 
 use crate::config;
 use crate::error::{json_response, EdgeError};
-use crate::rpc::SlotRequest;
+use crate::rpc::{CallIdentity, SlotRequest};
 
 const TABLE_KEY: &str = "slots";
 const BUDGETS_KEY: &str = "budgets";
@@ -49,6 +64,11 @@ pub struct BusinessSlots {
     env: Env,
     /// Held acquires by owner, answered with a lease when one is granted.
     held: RefCell<HashMap<String, oneshot::Sender<Acquire>>>,
+    /// When the call list was last read, and whether a read is scheduled.
+    clock: Rc<RefCell<RefreshClock>>,
+    /// The latest read of the call list scheduled (running, done or not
+    /// started yet); `true` when it read the list.
+    refresh: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>>,
 }
 
 impl BusinessSlots {
@@ -105,6 +125,9 @@ impl BusinessSlots {
         let path = req.path();
         let body: SlotRequest = req.json().await?;
         let now = Date::now().as_millis();
+        if path == "/admit" {
+            return self.admit(&config, &policy, &body).await;
+        }
         let mut table = self.load().await?;
         let (answer, woken) = match path.as_str() {
             "/acquire" => {
@@ -122,28 +145,6 @@ impl BusinessSlots {
             // Reads only: a status poll asks for the position, and a refused
             // admission leaves the budget as it was.
             "/position" => return Ok(json_response(200, &table.position(&body.owner))),
-            "/admit" => {
-                let mut budgets: Budgets = self
-                    .state
-                    .storage()
-                    .get(BUDGETS_KEY)
-                    .await?
-                    .unwrap_or_default();
-                let admission = budgets.admit(
-                    &body.agent,
-                    now,
-                    config.download_budget_per_minute,
-                    table.queue.len(),
-                    policy.max_queue,
-                );
-                if admission == Admission::Admitted {
-                    self.state.storage().put(BUDGETS_KEY, &budgets).await?;
-                }
-                crate::log::event(
-                    json!({"event": "admission", "owner": body.owner, "answer": admission, "queued": table.queue.len()}),
-                );
-                return Ok(json_response(200, &admission));
-            }
             _ => return Err(EdgeError::NotFound),
         };
         self.store(&table).await?;
@@ -159,6 +160,98 @@ impl BusinessSlots {
             ));
         }
         Ok(json_response(200, &answer))
+    }
+
+    /// Admits a new download for the call, or refuses it: 404 for a call
+    /// the business's list does not have, 429 for an agent past its budget
+    /// or a full queue.
+    async fn admit(
+        &self,
+        config: &Rc<EdgeConfig>,
+        policy: &SlotPolicy,
+        body: &SlotRequest,
+    ) -> std::result::Result<Response, EdgeError> {
+        let listing = match &body.call {
+            Some(call) => self.listing(config, call).await?,
+            None => Listing::Unavailable,
+        };
+        if listing == Listing::Unlisted {
+            crate::log::event(
+                json!({"event": "admission", "owner": body.owner, "answer": Admission::Unlisted}),
+            );
+            return Ok(json_response(200, &Admission::Unlisted));
+        }
+        let table = self.load().await?;
+        let mut budgets: Budgets = self
+            .state
+            .storage()
+            .get(BUDGETS_KEY)
+            .await?
+            .unwrap_or_default();
+        let admission = budgets.admit(
+            &body.agent,
+            Date::now().as_millis(),
+            config.download_budget_per_minute,
+            table.queue.len(),
+            policy.max_queue,
+        );
+        if admission == Admission::Admitted {
+            self.state.storage().put(BUDGETS_KEY, &budgets).await?;
+        }
+        crate::log::event(
+            json!({"event": "admission", "owner": body.owner, "answer": admission,
+            "queued": table.queue.len(), "listing": listing}),
+        );
+        Ok(json_response(200, &admission))
+    }
+
+    /// Whether the business's call list has the call: from the known calls,
+    /// or, on a miss, from a read of the list that starts after this one asked.
+    async fn listing(
+        &self,
+        config: &Rc<EdgeConfig>,
+        call: &CallIdentity,
+    ) -> std::result::Result<Listing, EdgeError> {
+        let storage = self.state.storage();
+        let key = known_key(call.call_sid.as_str());
+        if storage.get::<bool>(&key).await?.is_some() {
+            return Ok(Listing::Listed);
+        }
+        let now = Date::now().as_millis();
+        let miss = self
+            .clock
+            .borrow_mut()
+            .on_miss(now, config.call_list_refresh_ms);
+        let scheduled = self.refresh.borrow().clone();
+        let refresh = match (miss, scheduled) {
+            (OnMiss::Join, Some(scheduled)) => scheduled,
+            (miss, previous) => {
+                let start_ms = match miss {
+                    OnMiss::Schedule { start_ms } => start_ms,
+                    OnMiss::Join => now,
+                };
+                let read = read_list(
+                    previous,
+                    start_ms,
+                    self.clock.clone(),
+                    self.state.storage(),
+                    config.clone(),
+                    call.business.to_string(),
+                )
+                .boxed_local()
+                .shared();
+                *self.refresh.borrow_mut() = Some(read.clone());
+                read
+            }
+        };
+        if !refresh.await {
+            return Ok(Listing::Unavailable);
+        }
+        Ok(if storage.get::<bool>(&key).await?.is_some() {
+            Listing::Listed
+        } else {
+            Listing::Unlisted
+        })
     }
 
     /// Holds a queued acquire until a lease is handed over on it or the hold
@@ -193,6 +286,83 @@ impl BusinessSlots {
     }
 }
 
+/// One scheduled read of the call list: after the read before it (one at
+/// a time), from `start_ms` on. `true` when the list was read.
+async fn read_list(
+    previous: Option<Shared<LocalBoxFuture<'static, bool>>>,
+    start_ms: u64,
+    clock: Rc<RefCell<RefreshClock>>,
+    storage: Storage,
+    config: Rc<EdgeConfig>,
+    business: String,
+) -> bool {
+    if let Some(previous) = previous {
+        previous.await;
+    }
+    let now = Date::now().as_millis();
+    if start_ms > now {
+        Delay::from(Duration::from_millis(start_ms - now)).await;
+    }
+    clock.borrow_mut().started(Date::now().as_millis());
+    match crawl(&storage, &config, &business).await {
+        Ok(pages) => {
+            crate::log::event(json!({"event": "call_list_read", "business": business, "pages": pages}));
+            true
+        }
+        Err(e) => {
+            crate::log::event(
+                json!({"event": "call_list_failed", "business": business, "detail": format!("{e:?}")}),
+            );
+            false
+        }
+    }
+}
+
+/// Reads the call list's pages into the known calls: every page until the
+/// first read has ended, then until a page holds a call already known.
+async fn crawl(
+    storage: &Storage,
+    config: &EdgeConfig,
+    business: &str,
+) -> std::result::Result<u32, EdgeError> {
+    let complete = storage.get::<bool>(COMPLETE_KEY).await?.unwrap_or(false);
+    let mut url = format!(
+        "{}/v1/businesses/{business}/calls?limit={LIST_PAGE_LIMIT}",
+        config.origin_base_url
+    );
+    let mut pages = 0;
+    loop {
+        let page = crate::origin::list_page(config, &url).await?;
+        pages += 1;
+        let keys: Vec<String> = page
+            .calls
+            .iter()
+            .map(|c| known_key(c.call_sid.as_str()))
+            .collect();
+        let had_known =
+            complete && !keys.is_empty() && storage.get_multiple(keys.clone()).await?.size() > 0;
+        // At most 128 keys per write, as a plain object (a serialised map
+        // would be a JavaScript `Map`, whose entries `put` does not see).
+        for chunk in keys.chunks(128) {
+            let entries = js_sys::Object::new();
+            for key in chunk {
+                js_sys::Reflect::set(&entries, &key.into(), &true.into()).map_err(worker::Error::from)?;
+            }
+            storage.put_multiple_raw(entries).await?;
+        }
+        let has_next = page.next.is_some();
+        match page.next {
+            Some(next) if crawl_goes_on(complete, had_known, has_next, pages) => url = next,
+            _ => {
+                if !complete && crawl_complete(has_next, false) {
+                    storage.put(COMPLETE_KEY, true).await?;
+                }
+                return Ok(pages);
+            }
+        }
+    }
+}
+
 /// Wakes call objects granted a lease that no held request could carry.
 async fn wake_all(env: Env, owners: Vec<String>) {
     let Ok(namespace) = env.durable_object("CALL_RECORDING") else {
@@ -216,6 +386,8 @@ impl worker::DurableObject for BusinessSlots {
             state,
             env,
             held: RefCell::new(HashMap::new()),
+            clock: Rc::new(RefCell::new(RefreshClock::default())),
+            refresh: RefCell::new(None),
         }
     }
 
@@ -265,6 +437,7 @@ fn about(owner: &str, grant: u64) -> SlotRequest {
         owner: owner.into(),
         grant,
         agent: String::new(),
+        call: None,
     }
 }
 
@@ -309,14 +482,14 @@ pub async fn position(
 /// Whether `agent` may start a new download for `owner` now.
 pub async fn admit(
     env: &Env,
-    business: &str,
-    owner: &str,
+    call: &CallIdentity,
     agent: &str,
 ) -> std::result::Result<playback_core::admission::Admission, EdgeError> {
     let request = SlotRequest {
-        owner: owner.into(),
+        owner: call.object_name(),
         grant: 0,
         agent: agent.into(),
+        call: Some(call.clone()),
     };
-    ask(env, business, "/admit", request).await
+    ask(env, call.business.as_str(), "/admit", request).await
 }

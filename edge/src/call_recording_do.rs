@@ -263,13 +263,8 @@ impl CallRecording {
         let shared = {
             let mut slot = self.admission.borrow_mut();
             slot.get_or_insert_with(|| {
-                let (env, business, owner, agent) = (
-                    self.env.clone(),
-                    id.business.to_string(),
-                    id.object_name(),
-                    agent.to_owned(),
-                );
-                async move { slots::admit(&env, &business, &owner, &agent).await.ok() }
+                let (env, call, agent) = (self.env.clone(), id.clone(), agent.to_owned());
+                async move { slots::admit(&env, &call, &agent).await.ok() }
                     .boxed_local()
                     .shared()
             })

@@ -60,9 +60,12 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
     }
     // One line per request: never the token, the cookie or a secret.
     let header = req.headers().get("X-User-Action").ok().flatten();
+    let query = req.url().ok().and_then(|u| u.query().map(str::to_owned));
     crate::log::event(
         json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status_code(),
-        "user_action_header": header.is_some(), "range": req.headers().get("Range").ok().flatten(),
+        "user_action_header": header.is_some(),
+        "user_action": is_explicit_user_action(header.as_deref(), query.as_deref()),
+        "range": req.headers().get("Range").ok().flatten(),
         "duration_ms": Date::now().as_millis() - started}),
     );
     response
@@ -172,15 +175,18 @@ async fn handle_stream(
 ) -> Result<Response, EdgeError> {
     let config = config::load(env)?;
     let (id, agent) = check_recording_request(req, &config, raw_sid)?;
+    let bucket = env.bucket("RECORDINGS")?;
+    let key = recording_key(&id.business, &id.call_sid);
+    // Stored bytes are served to anyone signed in to the business: reading
+    // them never makes the origin work, so the media element's loads and
+    // seeks need no marker. Only what could start a download needs one.
+    if let Some(cached) = serve_cached(req, &bucket, &key, head).await? {
+        return Ok(cached);
+    }
     let header = req.headers().get("X-User-Action").ok().flatten();
     let query = req.url()?.query().map(str::to_owned);
     if !is_explicit_user_action(header.as_deref(), query.as_deref()) {
         return Err(EdgeError::MissingUserAction);
-    }
-    let bucket = env.bucket("RECORDINGS")?;
-    let key = recording_key(&id.business, &id.call_sid);
-    if let Some(cached) = serve_cached(req, &bucket, &key, head).await? {
-        return Ok(cached);
     }
     let answer = call_recording_do::play(env, &id, &agent).await?;
     crate::log::event(

@@ -39,6 +39,7 @@ use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
+use playback_core::directory::next_link;
 use playback_core::download::{
     classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
 };
@@ -95,6 +96,45 @@ pub async fn list_calls(
         status @ (401 | 403) => Err(EdgeError::Origin(format!(
             "calls: origin answered {status}: it refused ORIGIN_TOKEN"
         ))),
+        status => Err(EdgeError::Origin(format!(
+            "calls: origin answered {status}"
+        ))),
+    }
+}
+
+/// One page of a business's call list, and the next page's URL (the
+/// origin's `Link: <…>; rel="next"`, on its own host only).
+pub struct ListPage {
+    pub calls: Vec<CallSummary>,
+    pub next: Option<String>,
+}
+
+/// Reads one page of a call list at `url` (a business the origin does not
+/// know has none).
+pub async fn list_page(config: &EdgeConfig, url: &str) -> Result<ListPage, EdgeError> {
+    let request = origin_request(config, url, true)?;
+    let mut response = Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| EdgeError::Origin(format!("calls: {e}")))?;
+    match response.status_code() {
+        200 => {
+            let next = response
+                .headers()
+                .get("Link")
+                .ok()
+                .flatten()
+                .and_then(|link| next_link(&link, &config.origin_base_url));
+            let calls = response
+                .json()
+                .await
+                .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
+            Ok(ListPage { calls, next })
+        }
+        404 => Ok(ListPage {
+            calls: Vec::new(),
+            next: None,
+        }),
         status => Err(EdgeError::Origin(format!(
             "calls: origin answered {status}"
         ))),

@@ -40,6 +40,9 @@ pub struct SlotRequest {
     /// The agent an admission is for.
     #[serde(default)]
     pub agent: String,
+    /// The call an admission is for (checked against the business's call list).
+    #[serde(default)]
+    pub call: Option<CallIdentity>,
 }
 
 /// Sends `body` as JSON to `path` on a Durable Object and reads its JSON answer.

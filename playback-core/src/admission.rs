@@ -47,6 +47,9 @@ impl Refusal {
 #[serde(tag = "admission", rename_all = "snake_case")]
 pub enum Admission {
     Admitted,
+    /// The business's call list, read after the play asked, does not have
+    /// this call (see `directory`): answered 404, nothing starts.
+    Unlisted,
     Refused {
         reason: Refusal,
         retry_after_ms: u64,

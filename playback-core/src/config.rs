@@ -25,6 +25,9 @@ pub struct EdgeConfig {
     pub download_budget_per_minute: u32,
     /// The largest recording the edge stores (`MAX_RECORDING_BYTES`).
     pub max_recording_bytes: u64,
+    /// The least time between two refreshes of a business's call list
+    /// (`CALL_LIST_REFRESH_MS`).
+    pub call_list_refresh_ms: u64,
 }
 
 /// The example's session secret (`.dev.vars.example`): never a real one.
@@ -88,6 +91,7 @@ impl EdgeConfig {
                 10_000,
             )?,
             max_recording_bytes: number(&lookup, "MAX_RECORDING_BYTES", 1 << 30, 1, 5 << 30)?,
+            call_list_refresh_ms: number(&lookup, "CALL_LIST_REFRESH_MS", 2_000, 100, 600_000)?,
         })
     }
 }
@@ -260,9 +264,14 @@ mod tests {
             (
                 c.max_queue_per_business,
                 c.download_budget_per_minute,
-                c.max_recording_bytes
+                c.max_recording_bytes,
+                c.call_list_refresh_ms
             ),
-            (100, 20, 1 << 30)
+            (100, 20, 1 << 30, 2_000)
+        );
+        assert_eq!(
+            parse(&[("CALL_LIST_REFRESH_MS", "10")]).unwrap_err().var,
+            "CALL_LIST_REFRESH_MS"
         );
         assert_eq!(
             parse(&[("MAX_QUEUE_PER_BUSINESS", "0")]).unwrap_err().var,

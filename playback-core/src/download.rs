@@ -540,16 +540,19 @@ pub fn play_answer(
     fact: PlayFact,
     p: &DownloadPolicy,
 ) -> PlayAnswer {
-    if let PlayFact::Admission(Admission::Refused {
-        reason,
-        retry_after_ms,
-    }) = fact
-    {
-        if state.startable(now, p) {
-            return PlayAnswer::Refused {
+    if state.startable(now, p) {
+        match fact {
+            PlayFact::Admission(Admission::Refused {
                 reason,
                 retry_after_ms,
-            };
+            }) => {
+                return PlayAnswer::Refused {
+                    reason,
+                    retry_after_ms,
+                }
+            }
+            PlayFact::Admission(Admission::Unlisted) => return PlayAnswer::NotFound,
+            _ => {}
         }
     }
     let retry_after_ms = retry_after_ms(state, now, queue_position, p);
@@ -695,6 +698,24 @@ mod tests {
                 retry_after_ms: 3_000
             }
         );
+    }
+
+    #[test]
+    fn a_call_the_business_does_not_list_stores_nothing_and_is_answered_404() {
+        let unlisted = PlayFact::Admission(Admission::Unlisted);
+        let failed_long_ago = CallState::Failed {
+            at_ms: 0,
+            error: "origin unavailable".into(),
+            attempts: 4,
+        };
+        for state in [CallState::None, failed_long_ago] {
+            let s = on_play(&state, input(1_000_000, unlisted.clone()), &P);
+            assert_eq!(s, Step::stay(&state));
+            assert_eq!(
+                play_answer(&s.state, &sid(), 1_000_000, None, unlisted.clone(), &P),
+                PlayAnswer::NotFound
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod config;
+pub mod directory;
 pub mod download;
 pub mod ids;
 pub mod player;

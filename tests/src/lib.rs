@@ -424,14 +424,14 @@ pub fn for_call(sid: &str, faults: backend_stub::knobs::FaultSet) -> Knobs {
     }
 }
 
-/// A uncached call's SID for tests: the `n`th unlisted short call of `business`.
+/// A uncached call's SID for tests: the `n`th short bulk call of `business`.
 pub fn bulk_call(stack: &Stack, business: &str, n: usize) -> String {
     stack
         .origin
         .stub
         .catalog()
         .all_calls(business)
-        .filter(|c| !c.listed)
+        .filter(|c| c.bulk)
         .nth(n)
         .expect("enough bulk calls")
         .summary

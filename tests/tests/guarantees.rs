@@ -154,7 +154,9 @@ fn made_up_sid(n: u64) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_requests() {
     const ORIGIN_LATENCY_MS: u64 = 200;
-    let stack = Stack::start_with(latency(ORIGIN_LATENCY_MS), EdgeOptions::default()).await;
+    // Made-up SIDs wait for the next read of the call list: at most one per 500 ms.
+    let options = EdgeOptions::default().var("CALL_LIST_REFRESH_MS", 500);
+    let stack = Stack::start_with(latency(ORIGIN_LATENCY_MS), options).await;
     let real = bulk_call(&stack, "acme", 3);
     let started = Instant::now();
     let answered = std::sync::atomic::AtomicUsize::new(0);
@@ -197,13 +199,6 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
     let mut counts = std::collections::BTreeMap::new();
     for (status, has_retry_after, body) in &answers {
         *counts.entry(*status).or_insert(0) += 1;
-        if *status == 202 {
-            // An admitted check whose origin 404 came after the play's 1.5 s
-            // hold (a loaded machine): the player's poll then reads not_found.
-            let sid = body["call_sid"].as_str().expect("a 202 names its call");
-            stack.wait_status("acme", sid, "not_found", READY).await;
-            continue;
-        }
         assert!(
             *status == 404 || *status == 429,
             "a made-up SID got {status}: {body}"
@@ -217,6 +212,10 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
     let stats = stack.origin.stats();
     let real_requests = u64::from(stats.call(&real).attempts);
     let made_up_requests = stats.authorized_requests - real_requests;
+    let recording_requests: u64 = (0..600u64)
+        .map(|n| u64::from(stats.call(&made_up_sid(n)).attempts))
+        .sum();
+    assert_eq!(recording_requests, 0, "the origin was asked for a made-up recording");
     println!(
         "600 made-up plays in {:?}: answers {counts:?}, origin requests for them {made_up_requests}; \
          the other agent's real call was ready {real_wait:?} after its click (origin latency {ORIGIN_LATENCY_MS} ms)",
@@ -238,8 +237,22 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
 async fn a_call_the_origin_does_not_have_forgets_its_storage_after_the_not_found_ttl() {
     let options = EdgeOptions::default().var("NOT_FOUND_TTL_MS", 1_000);
     let stack = Stack::start_with(Knobs::default(), options).await;
-    let sid = made_up_sid(7);
-    assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 404);
+    // Listed, but its recording route answers 404.
+    let sid = bulk_call(&stack, "acme", 7);
+    stack.origin.stub.set_knobs(for_call(
+        &sid,
+        FaultSet {
+            not_ready_secs: 3600,
+            ..Default::default()
+        },
+    ));
+    let first = stack.play("acme", &sid).send().await.unwrap().status();
+    if first == 202 {
+        // The origin's 404 came after the play's hold (a loaded machine).
+        stack.wait_status("acme", &sid, "not_found", READY).await;
+    } else {
+        assert_eq!(first, 404);
+    }
     // Its alarm at the end of the TTL deletes the object's storage (logged as not_found → none).
     let forgotten =
         format!("\"call_sid\":\"{sid}\",\"event\":\"transition\",\"from\":\"not_found\"");
@@ -259,8 +272,49 @@ async fn a_call_the_origin_does_not_have_forgets_its_storage_after_the_not_found
     }
     assert_eq!(stack.status("acme", &sid).await["status"], "none");
     // Asked again, it is a new question to the origin (once).
-    assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 404);
-    assert_eq!(stack.origin.stats().authorized_requests, 2);
+    let again = stack.play("acme", &sid).send().await.unwrap().status();
+    if again == 202 {
+        stack.wait_status("acme", &sid, "not_found", READY).await;
+    } else {
+        assert_eq!(again, 404);
+    }
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_missing_from_the_list_is_404_until_the_list_has_it_and_never_asks_the_origin_for_it(
+) {
+    let stack = Stack::start_with(
+        Knobs::default(),
+        EdgeOptions::default().var("CALL_LIST_REFRESH_MS", 300),
+    )
+    .await;
+    let (listed, hidden) = (bulk_call(&stack, "acme", 0), bulk_call(&stack, "acme", 1));
+    stack.origin.stub.set_knobs(Knobs {
+        hidden_from_list: vec![hidden.clone()],
+        ..Default::default()
+    });
+    // The first admission reads the whole list.
+    stack.cache("acme", &listed).await;
+    let lists_before = stack.origin.stats().list_requests;
+    // Not in the list, even after a read that started after the play asked: 404, nothing asked of its recording.
+    for _ in 0..3 {
+        let r = stack.play("acme", &hidden).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
+    }
+    let stats = stack.origin.stats();
+    assert_eq!(stats.call(&hidden).attempts, 0, "the origin was asked for an unlisted call");
+    assert!(
+        (1..=3).contains(&(stats.list_requests - lists_before)),
+        "each miss reads the list at most once: {} reads",
+        stats.list_requests - lists_before
+    );
+    assert_eq!(stack.status("acme", &hidden).await["status"], "none", "an unlisted call stored state");
+    // The origin lists it now: the next play's miss reads the list again and finds it.
+    stack.origin.stub.set_knobs(Knobs::default());
+    stack.cache("acme", &hidden).await;
+    assert_eq!(stack.origin.stats().call(&hidden).completed, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

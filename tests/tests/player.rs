@@ -248,6 +248,31 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
     let (polls, marked) = status_polls_since(&stack, &sid, 0);
     assert!(polls >= 1, "the row polled /status");
     assert_eq!(marked, 0, "a poll carried X-User-Action");
+    // The media element loads the recording after a poll said ready, long
+    // after the click: its requests carry no user-action marker at all.
+    let (media, media_marked) = media_requests(&stack, &sid);
+    assert!(media >= 1, "the audio element loaded the recording");
+    assert_eq!(media_marked, 0, "an audio element request carried the user-action marker");
+}
+
+/// Stream requests for a call other than the row's play request (the
+/// media element's): (all, those that carried a user-action marker).
+fn media_requests(stack: &Stack, sid: &str) -> (usize, usize) {
+    let path = format!("/api/recordings/{sid}/stream");
+    let media: Vec<serde_json::Value> = stack
+        .edge
+        .log()
+        .lines()
+        .filter_map(|l| {
+            l.find('{')
+                .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
+        })
+        .filter(|v| {
+            v["event"] == "request" && v["path"] == path.as_str() && v["user_action_header"] != true
+        })
+        .collect();
+    let marked = media.iter().filter(|v| v["user_action"] == true).count();
+    (media.len(), marked)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,11 +373,24 @@ async fn a_double_click_and_a_burst_send_one_play_request_each() {
         1,
         "a double click sent more than one play request"
     );
+    let b_text = state_text(&browser, &b).await;
     assert_eq!(
         play_requests(&stack, &b) - before.1,
         1,
-        "a 10-click burst sent more than one play request"
+        "a 10-click burst sent more than one play request (the row shows {b_text:?}); the worker saw for it:\n{}",
+        request_lines(&stack, &b)
     );
+}
+
+/// The worker's request lines for a call, to say what happened when a test fails.
+fn request_lines(stack: &Stack, sid: &str) -> String {
+    stack
+        .edge
+        .log()
+        .lines()
+        .filter(|l| l.contains(sid))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -861,7 +861,7 @@ async fn click_to_playing(rows: &mut Vec<Row>, runs: usize) {
         .flat_map(|b| {
             catalog
                 .listed_calls(b)
-                .filter(|c| c.summary.duration_s < 600)
+                .filter(|c| !c.bulk && c.summary.duration_s < 600)
                 .map(|c| (b.to_string(), c.summary.call_sid.to_string()))
                 .collect::<Vec<_>>()
         })
