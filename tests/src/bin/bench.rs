@@ -175,7 +175,8 @@ async fn abuse(rows: &mut Vec<Row>) {
     const LAT: u64 = 200;
     let mut origin_requests = Vec::new();
     let mut real_ready_ms = Vec::new();
-    let mut refused = Vec::new();
+    let (mut refused, mut not_found, mut recordings_asked) = (Vec::new(), Vec::new(), Vec::new());
+    let made_up = |n: u64| format!("CA{:016x}{:016x}", 0xabad_1dea_0000_0000u64 + n, n);
     for run in 0..RUNS {
         let stack = Stack::start_with(latency(LAT), EdgeOptions::default()).await;
         let real = bulk_call(&stack, "acme", run);
@@ -184,7 +185,7 @@ async fn abuse(rows: &mut Vec<Row>) {
         let abuse = async {
             futures_util::stream::iter(0..600u64)
                 .map(|n| {
-                    let sid = format!("CA{:016x}{:016x}", 0xabad_1dea_0000_0000u64 + n, n);
+                    let sid = made_up(n);
                     let request = stack_ref.play_as("acme", "abuser", &sid).send();
                     let answered = &answered;
                     async move {
@@ -215,13 +216,23 @@ async fn abuse(rows: &mut Vec<Row>) {
         origin_requests
             .push((stats.authorized_requests - u64::from(stats.call(&real).attempts)) as f64);
         refused.push(answers.iter().filter(|s| **s == 429).count() as f64);
+        not_found.push(answers.iter().filter(|s| **s == 404).count() as f64);
+        recordings_asked.push(
+            (0..600u64)
+                .map(|n| u64::from(stats.call(&made_up(n)).attempts))
+                .sum::<u64>() as f64,
+        );
         real_ready_ms.push(real_ms);
     }
     let (figure, _) = summarize(&origin_requests, 0);
     let (refused, _) = summarize(&refused, 0);
+    let (not_found, _) = summarize(&not_found, 0);
+    let (recordings_asked, _) = summarize(&recordings_asked, 0);
     rows.push(Row {
         scenario: "one session plays 600 made-up call SIDs, 30 at a time, 200 ms origin".into(),
-        figure: format!("{figure} origin requests; answered 429: {refused} of 600"),
+        figure: format!(
+            "{figure} origin requests (of which recording requests {recordings_asked}, the rest call-list reads); answered 404: {not_found}, 429: {refused} of 600"
+        ),
         baseline: "before the budget: 600 origin requests; target ≤ 60".into(),
         ratio: format!("{:.3}", median(&mut origin_requests.clone()) / 600.0),
     });
