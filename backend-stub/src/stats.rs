@@ -46,7 +46,8 @@ pub struct Snapshot {
     pub media_requests: u64,
     /// Those media requests that carried an `Authorization` header.
     #[serde(default)]
-    pub media_requests_with_token: u64,    /// Requests of the call list route that passed authentication.
+    pub media_requests_with_token: u64,
+    /// Requests of the call list route that passed authentication.
     #[serde(default)]
     pub list_requests: u64,
 }

@@ -1,19 +1,15 @@
-//! Requests to the edge's public API, through the browser's `fetch`. The
-//! session travels as the `rec_session` cookie, which the browser sends on
+//! Requests to the edge's public API, through `gloo-net` (the browser's
+//! `fetch`), with the bodies read by serde into `playback_core::wire`'s
+//! types: a change of a wire type fails to compile here. The session
+//! travels as the `rec_session` cookie, which the browser sends on
 //! same-origin requests. Only `probe` (sent for a click) carries the user
 //! action that may start a download; `status` (the polls) never does.
-//!
-//! Bodies are read with the browser's own JSON parser and picked apart field
-//! by field: a JSON library compiled into the wasm would cost more bytes than
-//! the whole player logic.
+//! Every request in flight is cancelled through its `AbortSignal`.
 
-use js_sys::{Array, Reflect};
+use gloo_net::http::{Request, Response};
 use playback_core::player::{BusyReason, ProbeAnswer, StatusAnswer};
-use playback_core::wire::{CallSummary, StatusBody};
-use playback_core::CallSid;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, RequestInit, Response};
+use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody, WireStatus};
+use web_sys::AbortSignal;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallsError {
@@ -23,78 +19,31 @@ pub enum CallsError {
     Other(String),
 }
 
-fn describe_js(e: JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| "network error".into())
-}
-
-async fn fetch(
+async fn get(
     path: &str,
     headers: &[(&str, &str)],
     signal: Option<&AbortSignal>,
 ) -> Result<Response, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let h = Headers::new().map_err(describe_js)?;
+    let mut request = Request::get(path);
     for (name, value) in headers {
-        h.set(name, value).map_err(describe_js)?;
+        request = request.header(name, value);
     }
-    let init = RequestInit::new();
-    init.set_method("GET");
-    init.set_headers(&h);
-    init.set_signal(signal);
-    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
+    request
+        .abort_signal(signal)
+        .send()
         .await
-        .map_err(describe_js)?;
-    response
-        .dyn_into()
-        .map_err(|_| "not a response".to_string())
-}
-
-async fn json(response: &Response) -> Option<JsValue> {
-    JsFuture::from(response.json().ok()?).await.ok()
-}
-
-fn field(object: &JsValue, key: &str) -> JsValue {
-    Reflect::get(object, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn text(object: &JsValue, key: &str) -> Option<String> {
-    field(object, key).as_string()
-}
-
-fn number(object: &JsValue, key: &str) -> Option<u64> {
-    field(object, key)
-        .as_f64()
-        .filter(|n| *n >= 0.0)
-        .map(|n| n as u64)
-}
-
-fn call_summary(v: &JsValue) -> Option<CallSummary> {
-    Some(CallSummary {
-        call_sid: CallSid::parse(&text(v, "call_sid")?).ok()?,
-        started_at: text(v, "started_at")?,
-        duration_s: number(v, "duration_s")? as u32,
-        from: text(v, "from")?,
-        to: text(v, "to")?,
-    })
+        .map_err(|e| e.to_string())
 }
 
 pub async fn fetch_calls() -> Result<Vec<CallSummary>, CallsError> {
-    let response = fetch("/api/calls", &[], None)
+    let response = get("/api/calls", &[], None)
         .await
         .map_err(CallsError::Other)?;
     match response.status() {
-        200 => {
-            let list = json(&response)
-                .await
-                .ok_or_else(|| CallsError::Other("the call list is not JSON".into()))?;
-            let list: Array = list
-                .dyn_into()
-                .map_err(|_| CallsError::Other("the call list is not a list".into()))?;
-            Ok(list.iter().filter_map(|v| call_summary(&v)).collect())
-        }
+        200 => response
+            .json::<Vec<CallSummary>>()
+            .await
+            .map_err(|_| CallsError::Other("the call list is not a list of calls".into())),
         401 => Err(CallsError::SignedOut),
         status => Err(CallsError::Other(format!("the server answered {status}"))),
     }
@@ -119,14 +68,14 @@ pub fn audio_url(call_sid: &str) -> String {
 /// audio element then loads itself. Sent only for a click.
 pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
     let headers = [("X-User-Action", "play"), ("Range", "bytes=0-0")];
-    match fetch(&stream_path(call_sid), &headers, Some(signal)).await {
+    match get(&stream_path(call_sid), &headers, Some(signal)).await {
         Ok(response) => read_answer(response).await,
         Err(e) => ProbeAnswer::NetworkError(e),
     }
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
-    response.headers().get(name).ok().flatten()
+    response.headers().get(name)
 }
 
 /// `Retry-After` in ms, when it is whole seconds (the edge never sends a date).
@@ -145,32 +94,36 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         ),
         202 => {
             let header_ms = retry_after_header_ms(&response);
-            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
-            ProbeAnswer::Accepted {
-                queued: text(&body, "status").as_deref() == Some("queued"),
-                queue_position: number(&body, "queue_position").map(|n| n as u32),
-                // The JSON's estimate is finer than the header's whole seconds, so it is preferred.
-                retry_after_ms: number(&body, "retry_after_ms").or(header_ms),
+            match response.json::<AcceptedBody>().await {
+                Ok(body) => ProbeAnswer::Accepted {
+                    queued: body.status == WireStatus::Queued,
+                    queue_position: body.queue_position,
+                    // The JSON's estimate is finer than the header's whole seconds, so it is preferred.
+                    retry_after_ms: Some(body.retry_after_ms),
+                },
+                Err(_) => ProbeAnswer::Accepted {
+                    queued: false,
+                    queue_position: None,
+                    retry_after_ms: header_ms,
+                },
             }
         }
         429 => {
             let header_ms = retry_after_header_ms(&response);
-            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
+            let body = response.json::<ErrorBody>().await.ok();
             ProbeAnswer::Busy {
-                reason: BusyReason::from_code(text(&body, "error").as_deref()),
-                retry_after_ms: number(&body, "retry_after_ms").or(header_ms),
+                reason: BusyReason::from_code(body.as_ref().map(|b| b.error.as_str())),
+                retry_after_ms: body.and_then(|b| b.retry_after_ms).or(header_ms),
             }
         }
-        500 => {
-            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
-            match text(&body, "error") {
-                Some(error) => ProbeAnswer::Failed {
-                    error,
-                    retry_after_ms: number(&body, "retry_after_ms").unwrap_or(0),
-                },
-                None => ProbeAnswer::Unexpected(500),
-            }
-        }
+        // The failure body (`FailedBody`) reads as an error body: its words and when to retry.
+        500 => match response.json::<ErrorBody>().await {
+            Ok(body) => ProbeAnswer::Failed {
+                error: body.error,
+                retry_after_ms: body.retry_after_ms.unwrap_or(0),
+            },
+            Err(_) => ProbeAnswer::Unexpected(500),
+        },
         404 => ProbeAnswer::NotFound,
         401 => ProbeAnswer::Unauthorized,
         status => ProbeAnswer::Unexpected(status),
@@ -184,30 +137,18 @@ pub fn status_path(call_sid: &str) -> String {
 /// A poll after a 202: where the download is. It carries no user action
 /// (no header, no query), so the edge never starts anything for it.
 pub async fn status(call_sid: &str, signal: &AbortSignal) -> StatusAnswer {
-    match fetch(&status_path(call_sid), &[], Some(signal)).await {
-        Ok(response) => read_status(call_sid, response).await,
+    match get(&status_path(call_sid), &[], Some(signal)).await {
+        Ok(response) => read_status(response).await,
         Err(e) => StatusAnswer::NetworkError(e),
     }
 }
 
-async fn read_status(call_sid: &str, response: Response) -> StatusAnswer {
+async fn read_status(response: Response) -> StatusAnswer {
     match response.status() {
-        200 => {
-            let body = json(&response).await.unwrap_or(JsValue::UNDEFINED);
-            let (Some(status), Ok(call_sid)) = (text(&body, "status"), CallSid::parse(call_sid))
-            else {
-                return StatusAnswer::Unexpected(200);
-            };
-            StatusAnswer::from_body(&StatusBody {
-                status,
-                call_sid,
-                queue_position: number(&body, "queue_position").map(|n| n as u32),
-                attempts: number(&body, "attempts").map(|n| n as u32),
-                retry_after_ms: number(&body, "retry_after_ms"),
-                error: text(&body, "error"),
-                size: number(&body, "size"),
-            })
-        }
+        200 => match response.json::<StatusBody>().await {
+            Ok(body) => StatusAnswer::from_body(&body),
+            Err(_) => StatusAnswer::Unexpected(200),
+        },
         404 => StatusAnswer::NotFound,
         401 => StatusAnswer::Unauthorized,
         status => StatusAnswer::Unexpected(status),

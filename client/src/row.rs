@@ -204,7 +204,7 @@ pub fn CallRow(
     let description = Memo::new(move |_| describe(&ctx.model.get().phase, clock.get()));
     // Announce state changes (not the ticking seconds) to screen readers.
     Effect::new(move |previous: Option<String>| {
-        let text = description.get().0;
+        let text = description.get().text;
         let headline = text.split(" · ").next().unwrap_or_default().to_owned();
         if previous.as_ref() != Some(&headline) && !headline.is_empty() {
             announcement.set(headline.clone());
@@ -236,9 +236,9 @@ pub fn CallRow(
             <td>{call.to}</td>
             <td>{format_duration(call.duration_s)}</td>
             <td class="player">
-                <button class="play" type="button" on:click=on_main aria-disabled=move || (!label().1).to_string()>{move || label().0}</button>
+                <button class="play" type="button" on:click=on_main aria-disabled=move || (!label().enabled).to_string()>{move || label().label}</button>
                 <button class="stop" type="button" on:click=on_stop hidden=move || !can_stop(&ctx.model.get().phase)>"Stop"</button>
-                <span class="state" class:error=move || description.get().1>{move || description.get().0}</span>
+                <span class="state" class:error=move || description.get().is_error>{move || description.get().text}</span>
                 <audio
                     node_ref=ctx.audio
                     preload="none"

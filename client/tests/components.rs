@@ -314,9 +314,10 @@ async fn with_fetch<T, F: std::future::Future<Output = T>>(
     }
     let make = js_sys::Function::new_with_args(
         "seen, status, headers, body",
-        "return function (url, init) {
-            const h = new Headers(init && init.headers);
-            seen.push([String(url), h.get('X-User-Action'), h.get('Range')]);
+        "return function (input, init) {
+            const req = new Request(input, init);
+            const h = req.headers;
+            seen.push([new URL(req.url).pathname, h.get('X-User-Action'), h.get('Range')]);
             return Promise.resolve(new Response(body, { status, headers }));
         };",
     );

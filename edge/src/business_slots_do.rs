@@ -25,9 +25,10 @@
 //! request handler never takes a slot.
 //!
 //! Admission first checks the call against the business's call list (the
-//! core's `directory`: one storage key per known call, a miss waits for a
-//! read of the list that started after it, reads at least
-//! `CALL_LIST_REFRESH_MS` apart), so a made-up call SID is answered 404
+//! core's `directory`: one storage key per known call; a miss waits for the
+//! read in progress, and if the call is still unknown, for a read of the
+//! list that started after it, reads at least `CALL_LIST_REFRESH_MS`
+//! apart), so a made-up call SID is answered 404
 //! without a slot, a queue place or an origin recording request. The check
 //! awaits before the handler loads the table, so it never splits a table
 //! operation.
@@ -47,13 +48,14 @@ use playback_core::directory::{
     crawl_complete, crawl_goes_on, known_key, Listing, OnMiss, RefreshClock, COMPLETE_KEY,
     LIST_PAGE_LIMIT,
 };
-use playback_core::slots::{acquire_hold_ms, Acquire, SlotPolicy, SlotTable};
+use playback_core::slots::{acquire_hold_ms, holds_acquire, Acquire, SlotPolicy, SlotTable};
 use serde_json::json;
-use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State, Storage};
+use worker::{durable_object, Delay, Env, Request, Response, Result, State, Storage};
 
 use crate::config;
-use crate::error::{json_response, EdgeError};
-use crate::rpc::{CallIdentity, SlotRequest};
+use crate::error::{json_response, EdgeError, EdgeResult};
+use crate::log::now_ms;
+use crate::rpc::{CallIdentity, CallObject, SlotMessage};
 
 const TABLE_KEY: &str = "slots";
 const BUDGETS_KEY: &str = "budgets";
@@ -89,7 +91,7 @@ impl BusinessSlots {
         let put = storage.put(TABLE_KEY, table);
         let (stored, alarmed) = match table.next_expiry() {
             Some(at) => {
-                let delay = (at as i64 - Date::now().as_millis() as i64).max(0);
+                let delay = (at as i64 - now_ms() as i64).max(0);
                 join(put, storage.set_alarm(delay)).await
             }
             None => join(put, storage.delete_alarm()).await,
@@ -101,7 +103,7 @@ impl BusinessSlots {
     /// acquire if it still waits, else by waking its call object.
     fn hand_over(&self, table: &SlotTable, owners: Vec<String>) {
         let mut wake = Vec::new();
-        let now = Date::now().as_millis();
+        let now = now_ms();
         for owner in owners {
             let held = self.held.borrow_mut().remove(&owner);
             let answered = match (held, table.standing(&owner, now)) {
@@ -119,47 +121,72 @@ impl BusinessSlots {
         }
     }
 
-    async fn handle(&self, mut req: Request) -> std::result::Result<Response, EdgeError> {
+    async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
         let config = config::load(&self.env)?;
         let policy = slot_policy(&config);
-        let path = req.path();
-        let body: SlotRequest = req.json().await?;
-        let now = Date::now().as_millis();
-        if path == "/admit" {
-            return self.admit(&config, &policy, &body).await;
-        }
-        let mut table = self.load().await?;
-        let (answer, woken) = match path.as_str() {
-            "/acquire" => {
-                let (answer, woken) = table.acquire(&body.owner, now, &policy);
-                (serde_json::to_value(answer).unwrap_or_default(), woken)
+        let message: SlotMessage = req.json().await?;
+        let now = now_ms();
+        match message {
+            SlotMessage::Admit { call, agent } => self.admit(&config, &policy, &call, &agent).await,
+            SlotMessage::Acquire { owner } => {
+                let mut acquired = None;
+                let (answer, _) = self
+                    .change("acquire", &owner, |t| {
+                        let (answer, woken) = t.acquire(&owner, now, &policy);
+                        acquired = Some(answer);
+                        (json!(answer), woken)
+                    })
+                    .await?;
+                if acquired.as_ref().is_some_and(holds_acquire) {
+                    return Ok(json_response(
+                        200,
+                        &self.hold(&owner, policy.lease_ms).await,
+                    ));
+                }
+                Ok(json_response(200, &answer))
             }
-            "/renew" => (
-                json!(table.renew(&body.owner, body.grant, now, policy.lease_ms)),
-                Vec::new(),
-            ),
-            "/release" => (
-                json!(true),
-                table.release(&body.owner, body.grant, now, &policy),
-            ),
-            // Reads only: a status poll asks for the position, and a refused
-            // admission leaves the budget as it was.
-            "/position" => return Ok(json_response(200, &table.position(&body.owner))),
-            _ => return Err(EdgeError::NotFound),
-        };
-        self.store(&table).await?;
-        crate::log::event(
-            json!({"event": "slots", "op": path.trim_start_matches('/'), "owner": body.owner,
-            "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}),
-        );
-        self.hand_over(&table, woken);
-        if path == "/acquire" && table.position(&body.owner).is_some() {
-            return Ok(json_response(
-                200,
-                &self.hold(&body.owner, policy.lease_ms).await,
-            ));
+            SlotMessage::Renew { owner, grant } => {
+                let (answer, _) = self
+                    .change("renew", &owner, |t| {
+                        (
+                            json!(t.renew(&owner, grant, now, policy.lease_ms)),
+                            Vec::new(),
+                        )
+                    })
+                    .await?;
+                Ok(json_response(200, &answer))
+            }
+            SlotMessage::Release { owner, grant } => {
+                let (answer, _) = self
+                    .change("release", &owner, |t| {
+                        (json!(true), t.release(&owner, grant, now, &policy))
+                    })
+                    .await?;
+                Ok(json_response(200, &answer))
+            }
+            // Reads only: a status poll asks for the position.
+            SlotMessage::Position { owner } => {
+                Ok(json_response(200, &self.load().await?.position(&owner)))
+            }
         }
-        Ok(json_response(200, &answer))
+    }
+
+    /// Applies one table operation (its answer, and the owners it granted a
+    /// lease) and stores the table with its alarm before anything else
+    /// awaits; then hands the granted leases over.
+    async fn change(
+        &self,
+        op: &str,
+        owner: &str,
+        apply: impl FnOnce(&mut SlotTable) -> (serde_json::Value, Vec<String>),
+    ) -> EdgeResult<(serde_json::Value, SlotTable)> {
+        let mut table = self.load().await?;
+        let (answer, woken) = apply(&mut table);
+        self.store(&table).await?;
+        crate::log::event(json!({"event": "slots", "op": op, "owner": owner,
+            "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}));
+        self.hand_over(&table, woken);
+        Ok((answer, table))
     }
 
     /// Admits a new download for the call, or refuses it: 404 for a call
@@ -169,15 +196,14 @@ impl BusinessSlots {
         &self,
         config: &Rc<EdgeConfig>,
         policy: &SlotPolicy,
-        body: &SlotRequest,
-    ) -> std::result::Result<Response, EdgeError> {
-        let listing = match &body.call {
-            Some(call) => self.listing(config, call).await?,
-            None => Listing::Unavailable,
-        };
+        call: &CallIdentity,
+        agent: &str,
+    ) -> EdgeResult<Response> {
+        let owner = call.object_name();
+        let listing = self.listing(config, call).await?;
         if listing == Listing::Unlisted {
             crate::log::event(
-                json!({"event": "admission", "owner": body.owner, "answer": Admission::Unlisted}),
+                json!({"event": "admission", "owner": owner, "answer": Admission::Unlisted}),
             );
             return Ok(json_response(200, &Admission::Unlisted));
         }
@@ -189,8 +215,8 @@ impl BusinessSlots {
             .await?
             .unwrap_or_default();
         let admission = budgets.admit(
-            &body.agent,
-            Date::now().as_millis(),
+            agent,
+            now_ms(),
             config.download_budget_per_minute,
             table.queue.len(),
             policy.max_queue,
@@ -199,7 +225,7 @@ impl BusinessSlots {
             self.state.storage().put(BUDGETS_KEY, &budgets).await?;
         }
         crate::log::event(
-            json!({"event": "admission", "owner": body.owner, "answer": admission,
+            json!({"event": "admission", "owner": owner, "answer": admission,
             "queued": table.queue.len(), "listing": listing}),
         );
         Ok(json_response(200, &admission))
@@ -207,17 +233,22 @@ impl BusinessSlots {
 
     /// Whether the business's call list has the call: from the known calls,
     /// or, on a miss, from a read of the list that starts after this one asked.
-    async fn listing(
-        &self,
-        config: &Rc<EdgeConfig>,
-        call: &CallIdentity,
-    ) -> std::result::Result<Listing, EdgeError> {
+    async fn listing(&self, config: &Rc<EdgeConfig>, call: &CallIdentity) -> EdgeResult<Listing> {
         let storage = self.state.storage();
         let key = known_key(call.call_sid.as_str());
         if storage.get::<bool>(&key).await?.is_some() {
             return Ok(Listing::Listed);
         }
-        let now = Date::now().as_millis();
+        // A read already scheduled or under way may well bring the call (a
+        // listed call needs no read of its own); only a call still unknown
+        // after it waits for a read that starts after this point.
+        let current = self.refresh.borrow().clone();
+        if let Some(current) = current {
+            if current.await && storage.get::<bool>(&key).await?.is_some() {
+                return Ok(Listing::Listed);
+            }
+        }
+        let now = now_ms();
         let miss = self
             .clock
             .borrow_mut()
@@ -280,7 +311,7 @@ impl BusinessSlots {
         // No hand-over came; answer from the stored table, which a grant
         // without a live channel (an older hold of ours was replaced) leaves.
         match self.load().await {
-            Ok(table) => table.standing(owner, Date::now().as_millis()),
+            Ok(table) => table.standing(owner, now_ms()),
             Err(_) => Acquire::Queued { position: 0 },
         }
     }
@@ -299,14 +330,16 @@ async fn read_list(
     if let Some(previous) = previous {
         previous.await;
     }
-    let now = Date::now().as_millis();
+    let now = now_ms();
     if start_ms > now {
         Delay::from(Duration::from_millis(start_ms - now)).await;
     }
-    clock.borrow_mut().started(Date::now().as_millis());
+    clock.borrow_mut().started(now_ms());
     match crawl(&storage, &config, &business).await {
         Ok(pages) => {
-            crate::log::event(json!({"event": "call_list_read", "business": business, "pages": pages}));
+            crate::log::event(
+                json!({"event": "call_list_read", "business": business, "pages": pages}),
+            );
             true
         }
         Err(e) => {
@@ -320,11 +353,7 @@ async fn read_list(
 
 /// Reads the call list's pages into the known calls: every page until the
 /// first read has ended, then until a page holds a call already known.
-async fn crawl(
-    storage: &Storage,
-    config: &EdgeConfig,
-    business: &str,
-) -> std::result::Result<u32, EdgeError> {
+async fn crawl(storage: &Storage, config: &EdgeConfig, business: &str) -> EdgeResult<u32> {
     let complete = storage.get::<bool>(COMPLETE_KEY).await?.unwrap_or(false);
     let mut url = format!(
         "{}/v1/businesses/{business}/calls?limit={LIST_PAGE_LIMIT}",
@@ -346,7 +375,8 @@ async fn crawl(
         for chunk in keys.chunks(128) {
             let entries = js_sys::Object::new();
             for key in chunk {
-                js_sys::Reflect::set(&entries, &key.into(), &true.into()).map_err(worker::Error::from)?;
+                js_sys::Reflect::set(&entries, &key.into(), &true.into())
+                    .map_err(worker::Error::from)?;
             }
             storage.put_multiple_raw(entries).await?;
         }
@@ -365,17 +395,16 @@ async fn crawl(
 
 /// Wakes call objects granted a lease that no held request could carry.
 async fn wake_all(env: Env, owners: Vec<String>) {
-    let Ok(namespace) = env.durable_object("CALL_RECORDING") else {
-        return;
-    };
     for owner in owners {
         crate::log::event(json!({"event": "slot_granted_to_waiter", "owner": owner}));
-        if let Ok(stub) = namespace.get_by_name(&owner) {
-            if let Err(e) = stub.fetch_with_str("https://object/wake").await {
-                crate::log::event(
-                    json!({"event": "wake_failed", "owner": owner, "error": e.to_string()}),
-                );
-            }
+        let woken = match CallObject::named(&env, &owner) {
+            Ok(call) => call.wake().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = woken {
+            crate::log::event(
+                json!({"event": "wake_failed", "owner": owner, "error": format!("{e:?}")}),
+            );
         }
     }
 }
@@ -403,7 +432,7 @@ impl worker::DurableObject for BusinessSlots {
             Ok(c) => c,
             Err(e) => return Ok(EdgeError::Config(e).into_response("")),
         };
-        let now = Date::now().as_millis();
+        let now = now_ms();
         let mut table = self.load().await?;
         let woken = table.expire(now, &slot_policy(&config));
         self.store(&table).await?;
@@ -418,78 +447,4 @@ pub fn slot_policy(config: &playback_core::config::EdgeConfig) -> SlotPolicy {
         lease_ms: config.slot_lease_ms,
         max_queue: config.max_queue_per_business,
     }
-}
-
-async fn ask<T: serde::de::DeserializeOwned>(
-    env: &Env,
-    business: &str,
-    path: &str,
-    request: SlotRequest,
-) -> std::result::Result<T, EdgeError> {
-    let stub = env
-        .durable_object("BUSINESS_SLOTS")?
-        .get_by_name(business)?;
-    crate::rpc::call(&stub, path, &request).await
-}
-
-fn about(owner: &str, grant: u64) -> SlotRequest {
-    SlotRequest {
-        owner: owner.into(),
-        grant,
-        agent: String::new(),
-        call: None,
-    }
-}
-
-/// What a call object asks of its business's slot table.
-pub async fn acquire(
-    env: &Env,
-    business: &str,
-    owner: &str,
-) -> std::result::Result<Acquire, EdgeError> {
-    ask(env, business, "/acquire", about(owner, 0)).await
-}
-
-/// Gives back the lease `grant` (a release of an older grant frees nothing).
-pub async fn release(
-    env: &Env,
-    business: &str,
-    owner: &str,
-    grant: u64,
-) -> std::result::Result<(), EdgeError> {
-    let _: bool = ask(env, business, "/release", about(owner, grant)).await?;
-    Ok(())
-}
-
-/// Extends the lease `grant`: its new expiry, or `None` when it is gone.
-pub async fn renew(
-    env: &Env,
-    business: &str,
-    owner: &str,
-    grant: u64,
-) -> std::result::Result<Option<u64>, EdgeError> {
-    ask(env, business, "/renew", about(owner, grant)).await
-}
-
-pub async fn position(
-    env: &Env,
-    business: &str,
-    owner: &str,
-) -> std::result::Result<Option<u32>, EdgeError> {
-    ask(env, business, "/position", about(owner, 0)).await
-}
-
-/// Whether `agent` may start a new download for `owner` now.
-pub async fn admit(
-    env: &Env,
-    call: &CallIdentity,
-    agent: &str,
-) -> std::result::Result<playback_core::admission::Admission, EdgeError> {
-    let request = SlotRequest {
-        owner: call.object_name(),
-        grant: 0,
-        agent: agent.into(),
-        call: Some(call.clone()),
-    };
-    ask(env, call.business.as_str(), "/admit", request).await
 }

@@ -33,8 +33,8 @@
 //!   acquire open and answers it with the next free slot, so the attempt
 //!   starts in the same alarm; a safety alarm armed before asking covers an
 //!   instance that dies while it waits.
-//! - Play requests are held open (up to `HOLD_MS`) on a oneshot channel and
-//!   answered as soon as the download ends, so a cold click is answered
+//! - Play requests are held open (up to `PLAY_HOLD_MS`) on one shared
+//!   signal that fires when the download ends, and answered then, so a cold click is answered
 //!   about one origin latency after it arrives instead of a poll later.
 //! - `/status` only reads: it never writes storage, never arms an alarm.
 //! - A call the origin does not have (and one refused for a full queue)
@@ -49,24 +49,20 @@ use futures_util::FutureExt;
 use playback_core::admission::Admission;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{
-    self, CallState, DownloadPolicy, Effect, PlayAnswer, PlayCheck, PlayFact, PlayInput, Step,
+    self, CallState, DownloadPolicy, Effect, PlayCheck, PlayFact, PlayInput, Step,
 };
-use playback_core::slots::{acquire_hold_ms, Acquire};
+use playback_core::slots::Acquire;
 use serde_json::json;
-use worker::{durable_object, Date, Delay, Env, Request, Response, Result, State};
+use worker::{durable_object, Delay, Env, Request, Response, Result, State};
 
-use crate::business_slots_do as slots;
 use crate::config;
-use crate::error::{json_response, EdgeError};
+use crate::error::{json_response, EdgeError, EdgeResult};
+use crate::log::now_ms;
 use crate::origin;
-use crate::rpc::{CallIdentity, PlayRequest};
+use crate::rpc::{recordings, BusinessObject, CallIdentity, CallMessage};
 
 const STATE_KEY: &str = "state";
 const IDENTITY_KEY: &str = "identity";
-/// How long a play request may be held waiting for the download to end.
-const HOLD_MS: u64 = 1_500;
-/// How long past an attempt's timeout the watchdog alarm fires.
-const WATCHDOG_GRACE_MS: u64 = 5_000;
 
 #[durable_object]
 pub struct CallRecording {
@@ -76,10 +72,28 @@ pub struct CallRecording {
     /// Counts this instance's state changes, so a play can tell whether what
     /// it learnt during an await still speaks of the state it asked about.
     generation: Cell<u64>,
-    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Held plays wait on this; it fires (for all of them at once) when the
+    /// download ends, and a new one takes its place.
+    ended: RefCell<Ended>,
     /// The admission request in flight: plays that arrive while it is asked
     /// share its answer, so a storm costs one admission, never the budget.
     admission: RefCell<Option<Shared<LocalBoxFuture<'static, Option<Admission>>>>>,
+}
+
+/// A one-time signal every held play can wait on (a broadcast of one event).
+struct Ended {
+    tx: oneshot::Sender<()>,
+    rx: Shared<oneshot::Receiver<()>>,
+}
+
+impl Ended {
+    fn new() -> Ended {
+        let (tx, rx) = oneshot::channel();
+        Ended {
+            tx,
+            rx: rx.shared(),
+        }
+    }
 }
 
 fn policy(c: &EdgeConfig) -> DownloadPolicy {
@@ -89,10 +103,6 @@ fn policy(c: &EdgeConfig) -> DownloadPolicy {
         failed_cooldown_ms: c.failed_cooldown_ms,
         not_found_ttl_ms: c.not_found_ttl_ms,
     }
-}
-
-fn now_ms() -> u64 {
-    Date::now().as_millis()
 }
 
 impl CallRecording {
@@ -147,9 +157,10 @@ impl CallRecording {
             self.generation.set(self.generation.get() + 1);
         }
         if &step.state != before {
-            crate::log::event(
-                json!({"event": "transition", "business": id.business, "call_sid": id.call_sid,
-                "from": before.name(), "to": step.state.name(), "state": step.state}),
+            crate::log::call_event(
+                id,
+                "transition",
+                json!({"from": before.name(), "to": step.state.name(), "state": step.state}),
             );
         }
         let mut rest = Vec::new();
@@ -168,27 +179,22 @@ impl CallRecording {
     }
 
     fn notify_waiters(&self) {
-        for waiter in self.waiters.borrow_mut().drain(..) {
-            let _ = waiter.send(());
-        }
+        let fired = std::mem::replace(&mut *self.ended.borrow_mut(), Ended::new());
+        let _ = fired.tx.send(());
     }
 
-    async fn handle(&self, mut req: Request) -> std::result::Result<Response, EdgeError> {
-        let path = req.path();
-        if path == "/wake" {
+    async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
+        let message: CallMessage = req.json().await?;
+        if let CallMessage::Wake = message {
             // The business object granted us a slot: take it now.
             self.arm(now_ms()).await?;
             return Ok(json_response(200, &true));
         }
         let config = config::load(&self.env)?;
         let p = policy(&config);
-        match path.as_str() {
-            "/play" => {
-                let play: PlayRequest = req.json().await?;
-                self.handle_play(&play, &p).await
-            }
-            "/status" => {
-                let id: CallIdentity = req.json().await?;
+        match message {
+            CallMessage::Play { id, agent } => self.handle_play(&id, &agent, &p).await,
+            CallMessage::Status { id } => {
                 let state = self.load().await?;
                 let position = self.queue_position(&state, &id).await;
                 Ok(json_response(
@@ -196,33 +202,29 @@ impl CallRecording {
                     &download::status_of(&state, &id.call_sid, now_ms(), position, &p),
                 ))
             }
-            _ => Err(EdgeError::NotFound),
+            CallMessage::Wake => Ok(json_response(200, &true)),
         }
     }
 
     async fn handle_play(
         &self,
-        play: &PlayRequest,
+        id: &CallIdentity,
+        agent: &str,
         p: &DownloadPolicy,
-    ) -> std::result::Result<Response, EdgeError> {
-        let id = &play.id;
+    ) -> EdgeResult<Response> {
         let first = self.load().await?;
         let generation = self.generation.get();
         let mut fact = match download::play_check(&first, now_ms(), p) {
             PlayCheck::Nothing => PlayFact::Nothing,
             PlayCheck::Store => {
                 let key = playback_core::ids::recording_key(&id.business, &id.call_sid);
-                let bucket = self.env.bucket("RECORDINGS")?;
+                let bucket = recordings(&self.env)?;
                 PlayFact::Stored(bucket.head(key).await?.is_some())
             }
-            PlayCheck::Admission => PlayFact::Admission(self.admit(id, &play.agent).await?),
+            PlayCheck::Admission => PlayFact::Admission(self.admit(id, agent).await?),
         };
-        // Decide on the state as it is now: other requests ran during the
-        // await. What was learnt about an older state (an R2 look-up from
-        // before a download that has since stored the object) says nothing.
-        if self.generation.get() != generation {
-            fact = PlayFact::Nothing;
-        }
+        // Decide on the state as it is now: other requests ran during the await.
+        fact = download::fact_after_await(fact, generation, self.generation.get());
         let before = self.load().await?;
         let input = PlayInput {
             now: now_ms(),
@@ -232,18 +234,14 @@ impl CallRecording {
         };
         let step = download::on_play(&before, input, p);
         let (mut state, _) = self.commit(&before, step, id).await?;
-        if matches!(
-            state,
-            CallState::Queued { .. } | CallState::Downloading { .. } | CallState::RetryWait { .. }
-        ) {
-            // Hold the request until the download ends or HOLD_MS passes.
-            let (tx, rx) = oneshot::channel();
-            {
-                let mut waiters = self.waiters.borrow_mut();
-                waiters.retain(|w| !w.is_canceled());
-                waiters.push(tx);
-            }
-            let _ = select(rx, Delay::from(Duration::from_millis(HOLD_MS))).await;
+        if download::holds_play(&state) {
+            // Hold the request until the download ends or PLAY_HOLD_MS passes.
+            let ended = self.ended.borrow().rx.clone();
+            let _ = select(
+                ended,
+                Delay::from(Duration::from_millis(download::PLAY_HOLD_MS)),
+            )
+            .await;
             state = self.load().await?;
         }
         let position = self.queue_position(&state, id).await;
@@ -255,18 +253,17 @@ impl CallRecording {
 
     /// Asks the business to admit a new download, or joins the request
     /// already in flight for this call.
-    async fn admit(
-        &self,
-        id: &CallIdentity,
-        agent: &str,
-    ) -> std::result::Result<Admission, EdgeError> {
+    async fn admit(&self, id: &CallIdentity, agent: &str) -> EdgeResult<Admission> {
         let shared = {
             let mut slot = self.admission.borrow_mut();
             slot.get_or_insert_with(|| {
                 let (env, call, agent) = (self.env.clone(), id.clone(), agent.to_owned());
-                async move { slots::admit(&env, &call, &agent).await.ok() }
-                    .boxed_local()
-                    .shared()
+                async move {
+                    let business = BusinessObject::of(&env, call.business.as_str()).ok()?;
+                    business.admit(&call, &agent).await.ok()
+                }
+                .boxed_local()
+                .shared()
             })
             .clone()
         };
@@ -285,17 +282,15 @@ impl CallRecording {
 
     async fn queue_position(&self, state: &CallState, id: &CallIdentity) -> Option<u32> {
         match state {
-            CallState::Queued { .. } => {
-                slots::position(&self.env, id.business.as_str(), &id.object_name())
-                    .await
-                    .ok()
-                    .flatten()
-            }
+            CallState::Queued { .. } => match BusinessObject::of(&self.env, id.business.as_str()) {
+                Ok(business) => business.position(&id.object_name()).await.ok().flatten(),
+                Err(_) => None,
+            },
             _ => None,
         }
     }
 
-    async fn run_alarm(&self) -> std::result::Result<(), EdgeError> {
+    async fn run_alarm(&self) -> EdgeResult<()> {
         let Some(id) = self.identity().await? else {
             return Ok(());
         };
@@ -306,9 +301,8 @@ impl CallRecording {
         if step.effects.contains(&Effect::AcquireSlot) {
             // If this instance dies while the business holds the acquire, this
             // alarm asks again; it is written with the state, atomically.
-            let hold = acquire_hold_ms(config.slot_lease_ms);
             step.effects.push(Effect::SetAlarm {
-                at_ms: now_ms() + hold + WATCHDOG_GRACE_MS,
+                at_ms: download::acquire_watchdog_at(now_ms(), config.slot_lease_ms),
             });
         }
         let (_, effects) = self.commit(&before, step, &id).await?;
@@ -316,20 +310,17 @@ impl CallRecording {
             return Ok(());
         }
         let owner = id.object_name();
-        let answer = slots::acquire(&self.env, id.business.as_str(), &owner).await?;
+        let business = BusinessObject::of(&self.env, id.business.as_str())?;
+        let answer = business.acquire(&owner).await?;
         // Re-read: play requests may have run while the business held the acquire.
         let state = self.load().await?;
         let step = match answer {
             Acquire::Queued { position } => {
-                crate::log::event(
-                    json!({"event": "queued", "business": id.business, "call_sid": id.call_sid, "position": position}),
-                );
+                crate::log::call_event(&id, "queued", json!({"position": position}));
                 download::on_slot_queued(&state, now_ms())
             }
             Acquire::Full { retry_after_ms } => {
-                crate::log::event(
-                    json!({"event": "queue_full", "business": id.business, "call_sid": id.call_sid}),
-                );
+                crate::log::call_event(&id, "queue_full", json!({}));
                 download::on_slot_full(&state, now_ms(), retry_after_ms)
             }
             Acquire::Granted { expires_ms, grant } => download::on_slot_granted(
@@ -352,9 +343,7 @@ impl CallRecording {
                     self.run_attempt(&id, &config, &p, attempt, grant, expires_ms)
                         .await?
                 }
-                Effect::ReleaseSlot { grant } => {
-                    slots::release(&self.env, id.business.as_str(), &owner, grant).await?
-                }
+                Effect::ReleaseSlot { grant } => business.release(&owner, grant).await?,
                 _ => {}
             }
         }
@@ -369,28 +358,35 @@ impl CallRecording {
         attempt: u32,
         grant: u64,
         expires_ms: u64,
-    ) -> std::result::Result<(), EdgeError> {
+    ) -> EdgeResult<()> {
         self.running.set(true);
         let started = now_ms();
-        self.arm(started + config.download_timeout_ms + WATCHDOG_GRACE_MS)
-            .await?;
-        crate::log::event(
-            json!({"event": "attempt_start", "business": id.business, "call_sid": id.call_sid, "attempt": attempt, "grant": grant}),
+        self.arm(download::attempt_watchdog_at(
+            started,
+            config.download_timeout_ms,
+        ))
+        .await?;
+        crate::log::call_event(
+            id,
+            "attempt_start",
+            json!({"attempt": attempt, "grant": grant}),
         );
-        let bucket = self.env.bucket("RECORDINGS")?;
+        let bucket = recordings(&self.env)?;
         let owner = id.object_name();
-        let business = id.business.as_str();
+        let business = BusinessObject::of(&self.env, id.business.as_str())?;
         let lease = origin::Lease {
             grant,
             expires_ms,
-            renew: |grant| slots::renew(&self.env, business, &owner, grant),
-            release: |grant| slots::release(&self.env, business, &owner, grant),
+            renew: |grant| business.renew(&owner, grant),
+            release: |grant| business.release(&owner, grant),
         };
         let run = origin::attempt(config, &bucket, id, lease).await;
         let outcome = run.outcome;
         self.running.set(false);
-        crate::log::event(
-            json!({"event": "attempt_end", "business": id.business, "call_sid": id.call_sid, "attempt": attempt,
+        crate::log::call_event(
+            id,
+            "attempt_end",
+            json!({"attempt": attempt,
             "outcome": format!("{outcome:?}"), "duration_ms": now_ms() - started}),
         );
         let before = self.load().await?;
@@ -406,7 +402,7 @@ impl CallRecording {
         for effect in effects {
             if let Effect::ReleaseSlot { grant } = effect {
                 if !run.released {
-                    slots::release(&self.env, business, &owner, grant).await?;
+                    business.release(&owner, grant).await?;
                 }
             }
         }
@@ -425,7 +421,7 @@ impl worker::DurableObject for CallRecording {
             env,
             running: Cell::new(false),
             generation: Cell::new(0),
-            waiters: RefCell::new(Vec::new()),
+            ended: RefCell::new(Ended::new()),
             admission: RefCell::new(None),
         }
     }
@@ -443,34 +439,8 @@ impl worker::DurableObject for CallRecording {
         if let Err(e) = self.run_alarm().await {
             self.running.set(false);
             crate::log::event(json!({"event": "alarm_error", "error": format!("{e:?}")}));
-            let _ = self.arm(now_ms() + 1_000).await;
+            let _ = self.arm(now_ms() + download::ALARM_ERROR_RETRY_MS).await;
         }
         Response::ok("ok")
     }
-}
-
-/// The frontend's view: ask the call object about a play request that missed R2.
-pub async fn play(
-    env: &Env,
-    id: &CallIdentity,
-    agent: &str,
-) -> std::result::Result<PlayAnswer, EdgeError> {
-    let stub = env
-        .durable_object("CALL_RECORDING")?
-        .get_by_name(&id.object_name())?;
-    let request = PlayRequest {
-        id: id.clone(),
-        agent: agent.to_owned(),
-    };
-    crate::rpc::call(&stub, "/play", &request).await
-}
-
-pub async fn status(
-    env: &Env,
-    id: &CallIdentity,
-) -> std::result::Result<playback_core::wire::StatusBody, EdgeError> {
-    let stub = env
-        .durable_object("CALL_RECORDING")?
-        .get_by_name(&id.object_name())?;
-    crate::rpc::call(&stub, "/status", id).await
 }

@@ -10,6 +10,9 @@ use playback_core::config::ConfigError;
 use playback_core::wire::{retry_after_seconds, ErrorBody};
 use worker::Response;
 
+/// What the edge's handlers and helpers return.
+pub type EdgeResult<T> = std::result::Result<T, EdgeError>;
+
 #[derive(Debug)]
 pub enum EdgeError {
     Unauthorized,

@@ -10,21 +10,21 @@
 //! error body both carry.
 
 use playback_core::config::EdgeConfig;
-use playback_core::download::PlayAnswer;
+use playback_core::download::{self, PlayAnswer};
 use playback_core::ids::recording_key;
 use playback_core::request::{is_explicit_user_action, is_loopback_host};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
-use playback_core::wire::{AcceptedBody, FailedBody, StatusBody};
+use playback_core::wire::{AcceptedBody, FailedBody, StatusBody, WireStatus};
 use playback_core::{BusinessId, CallSid};
 use serde_json::json;
-use worker::{Date, Env, Request, Response};
+use worker::{Env, Request, Response};
 
-use crate::call_recording_do;
 use crate::config;
-use crate::error::{json_response, EdgeError};
+use crate::error::{json_response, EdgeError, EdgeResult};
+use crate::log::now_ms;
 use crate::origin;
-use crate::rpc::CallIdentity;
+use crate::rpc::{recordings, CallIdentity, CallObject};
 use crate::serve::serve_cached;
 
 /// How long a `/dev/login` session lasts.
@@ -50,7 +50,7 @@ fn request_id() -> String {
 }
 
 pub async fn handle_request(req: Request, env: &Env) -> Response {
-    let started = Date::now().as_millis();
+    let started = now_ms();
     let path = req.path();
     let method = req.method().to_string();
     let id = request_id();
@@ -66,7 +66,7 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
         "user_action_header": header.is_some(),
         "user_action": is_explicit_user_action(header.as_deref(), query.as_deref()),
         "range": req.headers().get("Range").ok().flatten(),
-        "duration_ms": Date::now().as_millis() - started}),
+        "duration_ms": now_ms() - started}),
     );
     response
 }
@@ -93,11 +93,11 @@ async fn route_request(
 }
 
 fn now_s() -> u64 {
-    Date::now().as_millis() / 1000
+    now_ms() / 1000
 }
 
 /// The request's verified session claims, or 401.
-fn authenticate(req: &Request, secret: &str) -> Result<Claims, EdgeError> {
+fn authenticate(req: &Request, secret: &str) -> EdgeResult<Claims> {
     let headers = req.headers();
     let authorization = headers.get("Authorization").ok().flatten();
     let cookie = headers.get("Cookie").ok().flatten();
@@ -106,7 +106,7 @@ fn authenticate(req: &Request, secret: &str) -> Result<Claims, EdgeError> {
     session::verify(token, secret.as_bytes(), now_s()).map_err(|_| EdgeError::Unauthorized)
 }
 
-fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
+fn handle_dev_login(req: &Request, env: &Env) -> EdgeResult<Response> {
     let config = config::load(env)?;
     let url = req.url()?;
     // Local development only: off by default, and never on a host other than this machine.
@@ -142,7 +142,7 @@ fn handle_dev_login(req: &Request, env: &Env) -> Result<Response, EdgeError> {
     Ok(response)
 }
 
-async fn handle_calls(req: &Request, env: &Env) -> Result<Response, EdgeError> {
+async fn handle_calls(req: &Request, env: &Env) -> EdgeResult<Response> {
     let config = config::load(env)?;
     let claims = authenticate(req, &config.session_secret)?;
     let calls = origin::list_calls(&config, &claims.bid).await?;
@@ -156,7 +156,7 @@ fn check_recording_request(
     req: &Request,
     config: &EdgeConfig,
     raw_sid: &str,
-) -> Result<(CallIdentity, String), EdgeError> {
+) -> EdgeResult<(CallIdentity, String)> {
     let claims = authenticate(req, &config.session_secret)?;
     let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
     let id = CallIdentity {
@@ -172,10 +172,10 @@ async fn handle_stream(
     raw_sid: &str,
     head: bool,
     request_id: &str,
-) -> Result<Response, EdgeError> {
+) -> EdgeResult<Response> {
     let config = config::load(env)?;
     let (id, agent) = check_recording_request(req, &config, raw_sid)?;
-    let bucket = env.bucket("RECORDINGS")?;
+    let bucket = recordings(env)?;
     let key = recording_key(&id.business, &id.call_sid);
     // Stored bytes are served to anyone signed in to the business: reading
     // them never makes the origin work, so the media element's loads and
@@ -188,30 +188,23 @@ async fn handle_stream(
     if !is_explicit_user_action(header.as_deref(), query.as_deref()) {
         return Err(EdgeError::MissingUserAction);
     }
-    let answer = call_recording_do::play(env, &id, &agent).await?;
-    crate::log::event(
-        json!({"event": "play", "business": id.business, "call_sid": id.call_sid, "answer": answer}),
-    );
+    let answer = CallObject::of(env, &id)?.play(&id, &agent).await?;
+    crate::log::call_event(&id, "play", json!({"answer": answer}));
     match answer {
         PlayAnswer::Ready => match serve_cached(req, &bucket, &key, head).await? {
             Some(cached) => Ok(cached),
             // Ready but gone again at once: ask the client to come back.
-            None => Ok(accepted(AcceptedBody::new(
-                "processing",
-                &id.call_sid,
-                250,
-                None,
-            ))),
+            None => Ok(accepted(download::ready_but_gone(&id.call_sid))),
         },
-        PlayAnswer::Accepted(body) => Ok(accepted(body)),
+        PlayAnswer::Accepted(ref body) => Ok(accepted(body.clone())),
         PlayAnswer::Failed {
-            error,
+            ref error,
             retry_after_ms,
         } => Ok(json_response(
-            500,
+            answer.http_status(),
             &FailedBody {
-                status: "failed".into(),
-                error,
+                status: WireStatus::Failed,
+                error: error.clone(),
                 retry_after_ms,
                 request_id: Some(request_id.to_owned()),
             },
@@ -228,25 +221,25 @@ async fn handle_stream(
 }
 
 fn accepted(body: AcceptedBody) -> Response {
-    let mut response = json_response(202, &body);
+    let mut response = json_response(PlayAnswer::Accepted(body.clone()).http_status(), &body);
     let _ = response
         .headers_mut()
         .set("Retry-After", &body.retry_after_header());
     response
 }
 
-async fn handle_status(req: &Request, env: &Env, raw_sid: &str) -> Result<Response, EdgeError> {
+async fn handle_status(req: &Request, env: &Env, raw_sid: &str) -> EdgeResult<Response> {
     let config = config::load(env)?;
     let (id, _) = check_recording_request(req, &config, raw_sid)?;
-    let bucket = env.bucket("RECORDINGS")?;
+    let bucket = recordings(env)?;
     if let Some(object) = bucket
         .head(recording_key(&id.business, &id.call_sid))
         .await?
     {
-        let mut body = StatusBody::new("ready", &id.call_sid);
+        let mut body = StatusBody::new(WireStatus::Ready, &id.call_sid);
         body.size = Some(object.size());
         return Ok(json_response(200, &body));
     }
-    let body = call_recording_do::status(env, &id).await?;
+    let body = CallObject::of(env, &id)?.status(&id).await?;
     Ok(json_response(200, &body))
 }

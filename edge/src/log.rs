@@ -1,12 +1,29 @@
 //! One structured JSON log line per event, stamped with the time in
-//! milliseconds (`at`, unless the line brings its own) so one click can be followed across objects. Never
-//! given a token or a secret.
+//! milliseconds (`at`, unless the line brings its own) so one click can be
+//! followed across objects. Never given a token or a secret.
 
-pub fn event(mut line: serde_json::Value) {
+use serde_json::Value;
+
+use crate::rpc::CallIdentity;
+
+/// Milliseconds since the epoch, the edge's one clock.
+pub fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}
+
+pub fn event(mut line: Value) {
     if let Some(fields) = line.as_object_mut() {
-        fields
-            .entry("at")
-            .or_insert_with(|| worker::Date::now().as_millis().into());
+        fields.entry("at").or_insert_with(|| now_ms().into());
     }
     worker::console_log!("{line}");
+}
+
+/// A line about one call: `event`, its business and call SID, and `fields`.
+pub fn call_event(id: &CallIdentity, event_name: &str, mut fields: Value) {
+    if let Some(map) = fields.as_object_mut() {
+        map.insert("event".into(), event_name.into());
+        map.insert("business".into(), id.business.as_str().into());
+        map.insert("call_sid".into(), id.call_sid.as_str().into());
+    }
+    event(fields);
 }

@@ -51,18 +51,19 @@ use playback_core::BusinessId;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::{
-    AbortController, AbortSignal, Bucket, Data, Date, Delay, Fetch, Headers, HttpMetadata, Method,
+    AbortController, AbortSignal, Bucket, Data, Delay, Fetch, Headers, HttpMetadata, Method,
     MultipartUpload, Request, RequestInit, RequestRedirect, Response, ResponseBody, Url,
 };
 
-use crate::error::EdgeError;
+use crate::error::{EdgeError, EdgeResult};
+use crate::log::now_ms;
 use crate::rpc::CallIdentity;
 use crate::serve::DEFAULT_CONTENT_TYPE;
 
 /// The size of a multipart upload's parts (R2 wants at least 5 MiB but for the last).
 const PART_BYTES: usize = 8 << 20;
 
-fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> Result<Request, EdgeError> {
+fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> EdgeResult<Request> {
     let headers = Headers::new();
     if with_token {
         headers.set("Authorization", &format!("Bearer {}", config.origin_token))?;
@@ -79,7 +80,7 @@ fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> Result<Re
 pub async fn list_calls(
     config: &EdgeConfig,
     business: &BusinessId,
-) -> Result<Vec<CallSummary>, EdgeError> {
+) -> EdgeResult<Vec<CallSummary>> {
     let url = format!("{}/v1/businesses/{business}/calls", config.origin_base_url);
     let request = origin_request(config, &url, true)?;
     let mut response = Fetch::Request(request)
@@ -111,7 +112,7 @@ pub struct ListPage {
 
 /// Reads one page of a call list at `url` (a business the origin does not
 /// know has none).
-pub async fn list_page(config: &EdgeConfig, url: &str) -> Result<ListPage, EdgeError> {
+pub async fn list_page(config: &EdgeConfig, url: &str) -> EdgeResult<ListPage> {
     let request = origin_request(config, url, true)?;
     let mut response = Fetch::Request(request)
         .send()
@@ -166,9 +167,9 @@ pub async fn attempt<R, RFut, G, GFut>(
 ) -> Attempt
 where
     R: Fn(u64) -> RFut,
-    RFut: Future<Output = Result<Option<u64>, EdgeError>>,
+    RFut: Future<Output = EdgeResult<Option<u64>>>,
     G: FnOnce(u64) -> GFut,
-    GFut: Future<Output = Result<(), EdgeError>>,
+    GFut: Future<Output = EdgeResult<()>>,
 {
     let controller = AbortController::default();
     let key = recording_key(&id.business, &id.call_sid);
@@ -178,8 +179,10 @@ where
     let origin_read = || async {
         match release(grant).await {
             Ok(()) => released.set(true),
-            Err(e) => crate::log::event(
-                serde_json::json!({"event": "early_release_failed", "business": id.business, "call_sid": id.call_sid, "error": format!("{e:?}")}),
+            Err(e) => crate::log::call_event(
+                id,
+                "early_release_failed",
+                serde_json::json!({"error": format!("{e:?}")}),
             ),
         }
     };
@@ -207,7 +210,7 @@ where
             if released_ref.get() {
                 return None;
             }
-            let until_expiry = confirmed.saturating_sub(Date::now().as_millis());
+            let until_expiry = confirmed.saturating_sub(now_ms());
             let renewal = pin!(renew(grant));
             let expiry = pin!(Delay::from(Duration::from_millis(until_expiry)));
             Some(match select(renewal, expiry).await {
@@ -237,11 +240,13 @@ where
             Either::Right((Either::Right((Some(_), _)), _)) if released.get() => continue,
             Either::Right((Either::Right((Some(outcome), _)), _)) => outcome,
         };
-        match keep_downloading(outcome, Date::now().as_millis(), expires_ms, every) {
+        match keep_downloading(outcome, now_ms(), expires_ms, every) {
             Some(expires) => expires_ms = expires,
             None => {
-                crate::log::event(
-                    serde_json::json!({"event": "lease_lost", "business": id.business, "call_sid": id.call_sid, "grant": grant, "renew": format!("{outcome:?}")}),
+                crate::log::call_event(
+                    id,
+                    "lease_lost",
+                    serde_json::json!({"grant": grant, "renew": format!("{outcome:?}")}),
                 );
                 break (Failure::LeaseLost, format!("lease {grant}: {outcome:?}"));
             }
@@ -294,7 +299,7 @@ where
         .get("Retry-After")
         .ok()
         .flatten()
-        .and_then(|v| parse_retry_after(&v, Date::now().as_millis()));
+        .and_then(|v| parse_retry_after(&v, now_ms()));
     if let Some(outcome) = classify_origin_status(response.status_code(), retry_after) {
         return outcome;
     }

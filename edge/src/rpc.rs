@@ -1,11 +1,33 @@
-//! The JSON messages between the frontend and the two Durable Objects, and
-//! the helper that sends them. Internal only: never exposed to clients.
+//! The messages between the frontend and the two Durable Objects, the
+//! bindings' names, and one small client per object. Internal only: never
+//! exposed to clients.
+//!
+//! Every message is one variant of a serde-tagged enum (`{"message":
+//! "acquire", …}`), sent as the JSON body of a `POST` to the object; each
+//! client method sends one variant and reads the answer type that variant
+//! has. So a misspelt message, a new one without a handler, or an answer of
+//! the wrong type fails to compile instead of failing at run time.
 
+use playback_core::admission::Admission;
+use playback_core::download::PlayAnswer;
+use playback_core::slots::Acquire;
+use playback_core::wire::StatusBody;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{Headers, Method, Request, RequestInit, Stub};
+use worker::{Bucket, Env, Headers, Method, Request, RequestInit, Stub};
 
-use crate::error::EdgeError;
+use crate::error::{EdgeError, EdgeResult};
+
+/// The R2 bucket of recordings.
+const RECORDINGS: &str = "RECORDINGS";
+/// One `CallRecording` object per `(business, call_sid)`.
+const CALL_RECORDING: &str = "CALL_RECORDING";
+/// One `BusinessSlots` object per business.
+const BUSINESS_SLOTS: &str = "BUSINESS_SLOTS";
+
+pub fn recordings(env: &Env) -> EdgeResult<Bucket> {
+    Ok(env.bucket(RECORDINGS)?)
+}
 
 /// Identifies the recording a call object is for; sent with every request
 /// so a fresh object learns who it is.
@@ -21,49 +43,124 @@ impl CallIdentity {
     }
 }
 
-/// A play sent to a call object: which recording, and which agent (the
-/// session's `sub`) asks, for the agent's download budget.
+/// What a call object is asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PlayRequest {
-    #[serde(flatten)]
-    pub id: CallIdentity,
-    pub agent: String,
+#[serde(tag = "message", rename_all = "snake_case")]
+pub enum CallMessage {
+    /// A play that missed R2, from `agent` (the session's `sub`, for its
+    /// download budget). Answered with a `PlayAnswer`.
+    Play { id: CallIdentity, agent: String },
+    /// Answered with a `StatusBody`; reads only.
+    Status { id: CallIdentity },
+    /// The business granted this call a slot that no held acquire could
+    /// carry: take it now. Answered `true`.
+    Wake,
 }
 
-/// A message to the business object about one call object's slot.
+/// What a business object is asked about one call object's slot (`owner`
+/// is the call object's name).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SlotRequest {
-    pub owner: String,
-    /// The lease a renew or release is about.
-    #[serde(default)]
-    pub grant: u64,
-    /// The agent an admission is for.
-    #[serde(default)]
-    pub agent: String,
-    /// The call an admission is for (checked against the business's call list).
-    #[serde(default)]
-    pub call: Option<CallIdentity>,
+#[serde(tag = "message", rename_all = "snake_case")]
+pub enum SlotMessage {
+    /// May this call start a new download for `agent`? An `Admission`.
+    Admit { call: CallIdentity, agent: String },
+    /// A lease, or a place in the queue (the request may be held). An `Acquire`.
+    Acquire { owner: String },
+    /// Extends the lease `grant`: its new expiry, or `None` when it is gone.
+    Renew { owner: String, grant: u64 },
+    /// Gives back the lease `grant` (an older grant frees nothing). `true`.
+    Release { owner: String, grant: u64 },
+    /// The owner's place in the queue, if it waits; reads only.
+    Position { owner: String },
 }
 
-/// Sends `body` as JSON to `path` on a Durable Object and reads its JSON answer.
-pub async fn call<B: Serialize, T: DeserializeOwned>(
-    stub: &Stub,
-    path: &str,
-    body: &B,
-) -> Result<T, EdgeError> {
+/// A call object, by its identity or its name.
+pub struct CallObject(Stub);
+
+impl CallObject {
+    pub fn of(env: &Env, id: &CallIdentity) -> EdgeResult<CallObject> {
+        CallObject::named(env, &id.object_name())
+    }
+
+    pub fn named(env: &Env, name: &str) -> EdgeResult<CallObject> {
+        Ok(CallObject(
+            env.durable_object(CALL_RECORDING)?.get_by_name(name)?,
+        ))
+    }
+
+    pub async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
+        let message = CallMessage::Play {
+            id: id.clone(),
+            agent: agent.to_owned(),
+        };
+        send(&self.0, &message).await
+    }
+
+    pub async fn status(&self, id: &CallIdentity) -> EdgeResult<StatusBody> {
+        send(&self.0, &CallMessage::Status { id: id.clone() }).await
+    }
+
+    pub async fn wake(&self) -> EdgeResult<()> {
+        let _: bool = send(&self.0, &CallMessage::Wake).await?;
+        Ok(())
+    }
+}
+
+/// A business object.
+pub struct BusinessObject(Stub);
+
+impl BusinessObject {
+    pub fn of(env: &Env, business: &str) -> EdgeResult<BusinessObject> {
+        Ok(BusinessObject(
+            env.durable_object(BUSINESS_SLOTS)?.get_by_name(business)?,
+        ))
+    }
+
+    pub async fn admit(&self, call: &CallIdentity, agent: &str) -> EdgeResult<Admission> {
+        let message = SlotMessage::Admit {
+            call: call.clone(),
+            agent: agent.to_owned(),
+        };
+        send(&self.0, &message).await
+    }
+
+    pub async fn acquire(&self, owner: &str) -> EdgeResult<Acquire> {
+        let owner = owner.to_owned();
+        send(&self.0, &SlotMessage::Acquire { owner }).await
+    }
+
+    pub async fn renew(&self, owner: &str, grant: u64) -> EdgeResult<Option<u64>> {
+        let owner = owner.to_owned();
+        send(&self.0, &SlotMessage::Renew { owner, grant }).await
+    }
+
+    pub async fn release(&self, owner: &str, grant: u64) -> EdgeResult<()> {
+        let owner = owner.to_owned();
+        let _: bool = send(&self.0, &SlotMessage::Release { owner, grant }).await?;
+        Ok(())
+    }
+
+    pub async fn position(&self, owner: &str) -> EdgeResult<Option<u32>> {
+        let owner = owner.to_owned();
+        send(&self.0, &SlotMessage::Position { owner }).await
+    }
+}
+
+/// Sends a message as JSON to an object and reads its JSON answer.
+async fn send<M: Serialize, T: DeserializeOwned>(stub: &Stub, message: &M) -> EdgeResult<T> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json")?;
+    let json = serde_json::to_string(message).map_err(|e| EdgeError::Internal(e.to_string()))?;
     let mut init = RequestInit::new();
-    let json = serde_json::to_string(body).map_err(|e| EdgeError::Internal(e.to_string()))?;
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(json.into()));
-    let request = Request::new_with_init(&format!("https://object{path}"), &init)?;
+    let request = Request::new_with_init("https://object/", &init)?;
     let mut response = stub.fetch_with_request(request).await?;
     if response.status_code() != 200 {
         let text = response.text().await.unwrap_or_default();
         return Err(EdgeError::Internal(format!(
-            "{path}: object answered {}: {text}",
+            "object answered {}: {text}",
             response.status_code()
         )));
     }

@@ -8,7 +8,7 @@
 use playback_core::range::{content_range, decide, Conditions, ServeDecision};
 use worker::{Bucket, Headers, Object, Range, Request, Response, ResponseBody};
 
-use crate::error::EdgeError;
+use crate::error::EdgeResult;
 
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 
@@ -19,7 +19,7 @@ pub async fn serve_cached(
     bucket: &Bucket,
     key: &str,
     head: bool,
-) -> Result<Option<Response>, EdgeError> {
+) -> EdgeResult<Option<Response>> {
     let h = req.headers();
     let range = h.get("Range").ok().flatten();
     let if_range = h.get("If-Range").ok().flatten();
@@ -80,7 +80,7 @@ fn respond(
     object: &Object,
     decision: ServeDecision,
     body: Option<ResponseBody>,
-) -> Result<Response, EdgeError> {
+) -> EdgeResult<Response> {
     let size = object.size();
     let headers = Headers::new();
     headers.set("Accept-Ranges", "bytes")?;

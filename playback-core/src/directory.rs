@@ -14,8 +14,10 @@
 //! Rules that make a 404 sound:
 //! - a SID is declared unknown only by a refresh that *started after the
 //!   play asked* (a refresh already under way may have read the list before
-//!   the call was in it): `on_miss` joins a refresh that has not started
-//!   yet, or schedules a new one;
+//!   the call was in it): a miss first waits for the refresh in progress
+//!   (which often brings a listed call, so it costs nothing more), and if
+//!   the call is still unknown, `on_miss` joins a refresh that has not
+//!   started yet, or schedules a new one;
 //! - refreshes start at least `CALL_LIST_REFRESH_MS` apart, so however many
 //!   made-up SIDs are played, the origin sees at most one list request per
 //!   interval (plus the pages of the first crawl);
@@ -187,7 +189,9 @@ mod tests {
             Some("http://127.0.0.1:8790/v1/businesses/acme/calls?cursor=abc".into())
         );
         assert_eq!(
-            next(r#"</v1/businesses/acme/calls?cursor=x>; rel="prev", </v1/businesses/acme/calls?cursor=y>; rel=next"#),
+            next(
+                r#"</v1/businesses/acme/calls?cursor=x>; rel="prev", </v1/businesses/acme/calls?cursor=y>; rel=next"#
+            ),
             Some("http://127.0.0.1:8790/v1/businesses/acme/calls?cursor=y".into())
         );
         assert_eq!(

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::admission::{Admission, Refusal};
 use crate::retry::{MAX_ORIGIN_RETRY_AFTER_MS, ORIGIN_RETRY};
-use crate::wire::{AcceptedBody, StatusBody};
+use crate::wire::{AcceptedBody, StatusBody, WireStatus};
 use crate::CallSid;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -512,6 +512,73 @@ pub enum PlayAnswer {
     },
 }
 
+impl PlayAnswer {
+    /// The HTTP status the stream endpoint answers with (`Ready` is served
+    /// from R2: 200, or 206/304/416 as the request's range asks).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            PlayAnswer::Ready => 200,
+            PlayAnswer::Accepted(_) => 202,
+            PlayAnswer::Failed { .. } => 500,
+            PlayAnswer::NotFound => 404,
+            PlayAnswer::Refused { .. } => 429,
+        }
+    }
+}
+
+/// How long a play request may be held open waiting for its download to end.
+pub const PLAY_HOLD_MS: u64 = 1_500;
+/// How long past an attempt's timeout (or an acquire's hold) the call
+/// object's watchdog alarm fires.
+pub const WATCHDOG_GRACE_MS: u64 = 5_000;
+/// When an alarm's handler failed, the alarm fires again this much later.
+pub const ALARM_ERROR_RETRY_MS: u64 = 1_000;
+/// What a `ready` call whose recording vanished from R2 between the call
+/// object's answer and the frontend's read asks the client: come back soon.
+pub const READY_BUT_GONE_RETRY_MS: u64 = 250;
+
+/// Whether a play request waits (up to `PLAY_HOLD_MS`) for the download to
+/// end before it is answered: while the call is queued or downloading.
+pub fn holds_play(state: &CallState) -> bool {
+    matches!(
+        state,
+        CallState::Queued { .. } | CallState::Downloading { .. } | CallState::RetryWait { .. }
+    )
+}
+
+/// What a play learnt during an await, kept only if the call object's state
+/// did not change meanwhile (`generation` counts its changes): a look-up
+/// made before another request stored a new state says nothing about it.
+pub fn fact_after_await(fact: PlayFact, generation_then: u64, generation_now: u64) -> PlayFact {
+    if generation_then == generation_now {
+        fact
+    } else {
+        PlayFact::Nothing
+    }
+}
+
+/// The safety alarm written with the state before the call object asks for
+/// a slot: if the instance dies while the business holds the acquire, the
+/// alarm asks again.
+pub fn acquire_watchdog_at(now: u64, slot_lease_ms: u64) -> u64 {
+    now + crate::slots::acquire_hold_ms(slot_lease_ms) + WATCHDOG_GRACE_MS
+}
+
+/// The watchdog alarm of a running attempt: a restart resumes it then.
+pub fn attempt_watchdog_at(started: u64, download_timeout_ms: u64) -> u64 {
+    started + download_timeout_ms + WATCHDOG_GRACE_MS
+}
+
+/// The 202 for a `ready` call whose recording the frontend did not find.
+pub fn ready_but_gone(call_sid: &CallSid) -> AcceptedBody {
+    AcceptedBody::new(
+        WireStatus::Processing,
+        call_sid,
+        READY_BUT_GONE_RETRY_MS,
+        None,
+    )
+}
+
 /// How long a client should wait before asking again.
 pub fn retry_after_ms(
     state: &CallState,
@@ -559,13 +626,13 @@ pub fn play_answer(
     match state {
         CallState::Ready { .. } | CallState::None => PlayAnswer::Ready,
         CallState::Queued { .. } => PlayAnswer::Accepted(AcceptedBody::new(
-            "queued",
+            WireStatus::Queued,
             call_sid,
             retry_after_ms,
             queue_position,
         )),
         CallState::Downloading { .. } | CallState::RetryWait { .. } => PlayAnswer::Accepted(
-            AcceptedBody::new("processing", call_sid, retry_after_ms, None),
+            AcceptedBody::new(WireStatus::Processing, call_sid, retry_after_ms, None),
         ),
         CallState::Failed { error, .. } => PlayAnswer::Failed {
             error: error.clone(),
@@ -589,17 +656,17 @@ pub fn status_of(
     p: &DownloadPolicy,
 ) -> StatusBody {
     let retry = retry_after_ms(state, now, queue_position, p);
-    let mut body = StatusBody::new("none", call_sid);
+    let mut body = StatusBody::new(WireStatus::None, call_sid);
     match state {
         CallState::None => {}
         CallState::Queued { attempts, .. } => {
-            body.status = "queued".into();
+            body.status = WireStatus::Queued;
             body.queue_position = queue_position;
             body.attempts = Some(*attempts);
             body.retry_after_ms = Some(retry);
         }
         CallState::Downloading { attempt, .. } => {
-            body.status = "processing".into();
+            body.status = WireStatus::Processing;
             body.attempts = Some(*attempt);
             body.retry_after_ms = Some(retry);
         }
@@ -608,13 +675,13 @@ pub fn status_of(
             last_error,
             ..
         } => {
-            body.status = "processing".into();
+            body.status = WireStatus::Processing;
             body.attempts = Some(*attempt);
             body.error = Some(last_error.clone());
             body.retry_after_ms = Some(retry);
         }
         CallState::Ready { size } => {
-            body.status = "ready".into();
+            body.status = WireStatus::Ready;
             body.size = Some(*size);
         }
         CallState::Failed {
@@ -622,13 +689,13 @@ pub fn status_of(
             error,
             attempts,
         } if now < at_ms + p.failed_cooldown_ms => {
-            body.status = "failed".into();
+            body.status = WireStatus::Failed;
             body.error = Some(error.clone());
             body.attempts = Some(*attempts);
             body.retry_after_ms = Some(retry);
         }
         CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => {
-            body.status = "not_found".into()
+            body.status = WireStatus::NotFound
         }
         // Refused for a full queue: nothing runs; a click after retry_after_ms may start it.
         CallState::Busy { until_ms } if now < *until_ms => {
@@ -701,6 +768,43 @@ mod tests {
     }
 
     #[test]
+    fn plays_are_held_only_while_a_download_is_under_way() {
+        assert!(holds_play(&CallState::queued(0, 0)));
+        assert!(!holds_play(&CallState::None));
+        assert!(!holds_play(&CallState::Ready { size: 1 }));
+        assert!(!holds_play(&CallState::NotFound { at_ms: 0 }));
+    }
+
+    #[test]
+    fn a_fact_learnt_across_a_state_change_is_dropped() {
+        let fact = PlayFact::Stored(false);
+        assert_eq!(fact_after_await(fact, 3, 3), fact);
+        assert_eq!(fact_after_await(fact, 3, 4), PlayFact::Nothing);
+    }
+
+    #[test]
+    fn each_answer_has_its_status_and_a_vanished_ready_recording_asks_again_soon() {
+        let gone = ready_but_gone(&sid());
+        assert_eq!(
+            (gone.status.as_str(), gone.retry_after_ms),
+            ("processing", 250)
+        );
+        assert_eq!(PlayAnswer::Accepted(gone).http_status(), 202);
+        assert_eq!(PlayAnswer::Ready.http_status(), 200);
+        assert_eq!(PlayAnswer::NotFound.http_status(), 404);
+        let refused = PlayAnswer::Refused {
+            reason: Refusal::QueueFull,
+            retry_after_ms: 1,
+        };
+        assert_eq!(refused.http_status(), 429);
+        assert_eq!(attempt_watchdog_at(10, 60_000), 65_010);
+        assert_eq!(
+            acquire_watchdog_at(10, 120_000),
+            10 + crate::slots::acquire_hold_ms(120_000) + 5_000
+        );
+    }
+
+    #[test]
     fn a_call_the_business_does_not_list_stores_nothing_and_is_answered_404() {
         let unlisted = PlayFact::Admission(Admission::Unlisted);
         let failed_long_ago = CallState::Failed {
@@ -709,10 +813,10 @@ mod tests {
             attempts: 4,
         };
         for state in [CallState::None, failed_long_ago] {
-            let s = on_play(&state, input(1_000_000, unlisted.clone()), &P);
+            let s = on_play(&state, input(1_000_000, unlisted), &P);
             assert_eq!(s, Step::stay(&state));
             assert_eq!(
-                play_answer(&s.state, &sid(), 1_000_000, None, unlisted.clone(), &P),
+                play_answer(&s.state, &sid(), 1_000_000, None, unlisted, &P),
                 PlayAnswer::NotFound
             );
         }

@@ -17,7 +17,7 @@
 //! at the edge's `retry_after_ms`; a zero-byte recording shows "empty".
 
 use crate::retry::Backoff;
-use crate::wire::StatusBody;
+use crate::wire::{StatusBody, WireStatus};
 
 pub const DEBOUNCE_MS: u64 = 600;
 pub const GIVE_UP_MS: u64 = 120_000;
@@ -187,23 +187,23 @@ pub enum StatusAnswer {
 impl StatusAnswer {
     /// The row's reading of a 200 status body.
     pub fn from_body(body: &StatusBody) -> StatusAnswer {
-        match body.status.as_str() {
-            "queued" | "processing" => StatusAnswer::Pending {
-                queued: body.status == "queued",
+        match body.status {
+            WireStatus::Queued | WireStatus::Processing => StatusAnswer::Pending {
+                queued: body.status == WireStatus::Queued,
                 queue_position: body.queue_position,
                 retry_after_ms: body.retry_after_ms,
             },
-            "ready" => StatusAnswer::Ready { size: body.size },
-            "failed" => StatusAnswer::Failed {
+            WireStatus::Ready => StatusAnswer::Ready { size: body.size },
+            WireStatus::Failed => StatusAnswer::Failed {
                 error: body
                     .error
                     .clone()
                     .unwrap_or_else(|| "the download failed".into()),
                 retry_after_ms: body.retry_after_ms.unwrap_or(0),
             },
-            "not_found" => StatusAnswer::NotFound,
-            "none" => StatusAnswer::NoDownload,
-            _ => StatusAnswer::Unexpected(200),
+            WireStatus::NotFound => StatusAnswer::NotFound,
+            WireStatus::None => StatusAnswer::NoDownload,
+            WireStatus::Unknown => StatusAnswer::Unexpected(200),
         }
     }
 }
@@ -368,60 +368,9 @@ impl RowModel {
     }
 
     fn apply(&mut self, event: RowEvent) -> Vec<RowEffect> {
-        use RowEffect::*;
         match event {
-            RowEvent::Click { trusted: false, .. } => vec![],
-            RowEvent::Click { now_ms, .. } => {
-                if self
-                    .last_click_ms
-                    .is_some_and(|last| now_ms < last + DEBOUNCE_MS)
-                {
-                    return vec![];
-                }
-                let start = |row: &mut RowModel| {
-                    row.phase = Phase::Requesting {
-                        since_ms: now_ms,
-                        attempt: 0,
-                        progress: None,
-                    };
-                    vec![SendProbe]
-                };
-                let effects = match &self.phase {
-                    // Empty may ask again: a cached recording's probe never reaches a download.
-                    Phase::Idle
-                    | Phase::GaveUp
-                    | Phase::NoDownload
-                    | Phase::NotFound
-                    | Phase::Empty => start(self),
-                    Phase::Failed { retry_at_ms, .. } | Phase::Busy { retry_at_ms, .. }
-                        if now_ms >= *retry_at_ms =>
-                    {
-                        start(self)
-                    }
-                    Phase::Playing | Phase::Loading => {
-                        self.phase = Phase::Paused;
-                        vec![PauseAudio]
-                    }
-                    Phase::Paused => {
-                        self.phase = Phase::Loading;
-                        vec![ResumeAudio]
-                    }
-                    _ => return vec![],
-                };
-                self.last_click_ms = Some(now_ms);
-                effects
-            }
-            RowEvent::Stop => match self.phase {
-                Phase::Requesting { .. } | Phase::Waiting { .. } | Phase::Polling { .. } => {
-                    self.phase = Phase::Idle;
-                    vec![CancelInFlight]
-                }
-                Phase::Loading | Phase::Playing | Phase::Paused => {
-                    self.phase = Phase::Idle;
-                    vec![PauseAudio]
-                }
-                _ => vec![],
-            },
+            RowEvent::Click { trusted, now_ms } => self.on_click(trusted, now_ms),
+            RowEvent::Stop => self.on_stop(),
             RowEvent::Answer {
                 answer,
                 now_ms,
@@ -431,7 +380,11 @@ impl RowModel {
                     since_ms,
                     attempt,
                     progress,
-                } => self.answered(answer.into(), since_ms, attempt, progress, now_ms, unit),
+                } => self.answered(
+                    answer.into(),
+                    Cycle::new(since_ms, attempt, progress),
+                    Moment { now_ms, unit },
+                ),
                 // A stale answer (the user stopped meanwhile): ignore it.
                 _ => vec![],
             },
@@ -444,70 +397,136 @@ impl RowModel {
                     since_ms,
                     attempt,
                     progress,
-                } => self.answered(answer.into(), since_ms, attempt, progress, now_ms, unit),
+                } => self.answered(
+                    answer.into(),
+                    Cycle::new(since_ms, attempt, progress),
+                    Moment { now_ms, unit },
+                ),
                 _ => vec![],
             },
-            RowEvent::PollDue => match self.phase.clone() {
-                Phase::Waiting {
-                    since_ms,
-                    attempt,
-                    progress,
-                    ..
-                } => {
-                    // A poll is not a click: it reads the status, it never re-sends the play request.
-                    self.phase = Phase::Polling {
-                        since_ms,
-                        attempt,
-                        progress,
-                    };
-                    vec![SendStatusPoll]
-                }
-                _ => vec![],
-            },
-            RowEvent::AudioPlaying => {
-                if matches!(self.phase, Phase::Loading | Phase::Paused | Phase::Playing) {
-                    self.phase = Phase::Playing;
-                }
-                vec![]
-            }
-            RowEvent::AudioPaused | RowEvent::AudioEnded => {
-                if matches!(self.phase, Phase::Playing | Phase::Loading) {
-                    self.phase = Phase::Paused;
-                }
-                vec![]
-            }
-            RowEvent::AudioError(error) => {
-                if matches!(self.phase, Phase::Loading | Phase::Playing | Phase::Paused) {
-                    self.phase = Phase::Failed {
-                        error,
-                        retry_at_ms: 0,
-                    };
-                }
-                vec![]
-            }
-            RowEvent::OtherStarted => {
-                if matches!(self.phase, Phase::Playing | Phase::Loading) {
-                    self.phase = Phase::Paused;
-                    vec![PauseAudio]
-                } else {
-                    vec![]
-                }
-            }
+            RowEvent::PollDue => self.on_poll_due(),
+            RowEvent::AudioPlaying => self.on_audio_playing(),
+            RowEvent::AudioPaused | RowEvent::AudioEnded => self.on_audio_stopped(),
+            RowEvent::AudioError(error) => self.on_audio_error(error),
+            RowEvent::OtherStarted => self.on_other_started(),
         }
     }
 
-    /// The answer to the request in flight (probe or poll) of the cycle that
-    /// started at `since_ms`.
-    fn answered(
-        &mut self,
-        outcome: Outcome,
-        since_ms: u64,
-        attempt: u32,
-        progress: Option<Progress>,
-        now_ms: u64,
-        unit: f64,
-    ) -> Vec<RowEffect> {
-        let next = attempt + 1;
+    /// A click: only a trusted one acts, and not within `DEBOUNCE_MS` of the last.
+    fn on_click(&mut self, trusted: bool, now_ms: u64) -> Vec<RowEffect> {
+        if !trusted
+            || self
+                .last_click_ms
+                .is_some_and(|last| now_ms < last + DEBOUNCE_MS)
+        {
+            return vec![];
+        }
+        let effects = match &self.phase {
+            // Empty may ask again: a cached recording's probe never reaches a download.
+            Phase::Idle | Phase::GaveUp | Phase::NoDownload | Phase::NotFound | Phase::Empty => {
+                self.start(now_ms)
+            }
+            Phase::Failed { retry_at_ms, .. } | Phase::Busy { retry_at_ms, .. }
+                if now_ms >= *retry_at_ms =>
+            {
+                self.start(now_ms)
+            }
+            Phase::Playing | Phase::Loading => {
+                self.phase = Phase::Paused;
+                vec![RowEffect::PauseAudio]
+            }
+            Phase::Paused => {
+                self.phase = Phase::Loading;
+                vec![RowEffect::ResumeAudio]
+            }
+            _ => return vec![],
+        };
+        self.last_click_ms = Some(now_ms);
+        effects
+    }
+
+    /// A new cycle: the play request, the one effect only a click has.
+    fn start(&mut self, now_ms: u64) -> Vec<RowEffect> {
+        self.phase = Phase::Requesting {
+            since_ms: now_ms,
+            attempt: 0,
+            progress: None,
+        };
+        vec![RowEffect::SendProbe]
+    }
+
+    fn on_stop(&mut self) -> Vec<RowEffect> {
+        match self.phase {
+            Phase::Requesting { .. } | Phase::Waiting { .. } | Phase::Polling { .. } => {
+                self.phase = Phase::Idle;
+                vec![RowEffect::CancelInFlight]
+            }
+            Phase::Loading | Phase::Playing | Phase::Paused => {
+                self.phase = Phase::Idle;
+                vec![RowEffect::PauseAudio]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// A poll is not a click: it reads the status, it never re-sends the play request.
+    fn on_poll_due(&mut self) -> Vec<RowEffect> {
+        match self.phase.clone() {
+            Phase::Waiting {
+                since_ms,
+                attempt,
+                progress,
+                ..
+            } => {
+                self.phase = Phase::Polling {
+                    since_ms,
+                    attempt,
+                    progress,
+                };
+                vec![RowEffect::SendStatusPoll]
+            }
+            _ => vec![],
+        }
+    }
+
+    fn on_audio_playing(&mut self) -> Vec<RowEffect> {
+        if matches!(self.phase, Phase::Loading | Phase::Paused | Phase::Playing) {
+            self.phase = Phase::Playing;
+        }
+        vec![]
+    }
+
+    /// The media element paused or ended.
+    fn on_audio_stopped(&mut self) -> Vec<RowEffect> {
+        if matches!(self.phase, Phase::Playing | Phase::Loading) {
+            self.phase = Phase::Paused;
+        }
+        vec![]
+    }
+
+    fn on_audio_error(&mut self, error: String) -> Vec<RowEffect> {
+        if matches!(self.phase, Phase::Loading | Phase::Playing | Phase::Paused) {
+            self.phase = Phase::Failed {
+                error,
+                retry_at_ms: 0,
+            };
+        }
+        vec![]
+    }
+
+    /// Another row started playing: only one plays at a time.
+    fn on_other_started(&mut self) -> Vec<RowEffect> {
+        if matches!(self.phase, Phase::Playing | Phase::Loading) {
+            self.phase = Phase::Paused;
+            vec![RowEffect::PauseAudio]
+        } else {
+            vec![]
+        }
+    }
+
+    /// The answer to the request in flight (probe or poll) of `cycle`.
+    fn answered(&mut self, outcome: Outcome, cycle: Cycle, at: Moment) -> Vec<RowEffect> {
+        let now_ms = at.now_ms;
         let phase = match outcome {
             Outcome::Play => {
                 self.phase = Phase::Loading;
@@ -517,12 +536,12 @@ impl RowModel {
                 progress,
                 retry_after_ms,
             } => {
-                let floor_ms = retry_after_ms.unwrap_or(0);
-                return self.wait(since_ms, next, floor_ms, Some(progress), now_ms, unit, None);
+                let next = cycle.next(Some(progress));
+                return self.wait(next, retry_after_ms.unwrap_or(0), None, at);
             }
             Outcome::NetworkError(e) => {
-                let error = Some(format!("network error: {e}"));
-                return self.wait(since_ms, next, 0, progress, now_ms, unit, error);
+                let next = cycle.clone().next(cycle.progress);
+                return self.wait(next, 0, Some(format!("network error: {e}")), at);
             }
             Outcome::Empty => Phase::Empty,
             Outcome::Busy {
@@ -551,41 +570,94 @@ impl RowModel {
         vec![]
     }
 
-    /// Schedules the next status poll, or gives up after `GIVE_UP_MS`.
-    #[allow(clippy::too_many_arguments)]
+    /// Schedules the next status poll of `cycle` (never sooner than
+    /// `floor_ms`), or gives up after `GIVE_UP_MS` (as `error`, if any).
     fn wait(
         &mut self,
-        since_ms: u64,
-        attempt: u32,
+        cycle: Cycle,
         floor_ms: u64,
-        progress: Option<Progress>,
-        now_ms: u64,
-        unit: f64,
         error: Option<String>,
+        at: Moment,
     ) -> Vec<RowEffect> {
-        let delay_ms = POLL.full_jitter_ms(attempt, unit).max(floor_ms);
-        if now_ms.saturating_sub(since_ms) + delay_ms >= GIVE_UP_MS {
+        let delay_ms = POLL.full_jitter_ms(cycle.attempt, at.unit).max(floor_ms);
+        if at.now_ms.saturating_sub(cycle.since_ms) + delay_ms >= GIVE_UP_MS {
             self.phase = match error {
                 Some(error) => Phase::Failed {
                     error,
-                    retry_at_ms: now_ms,
+                    retry_at_ms: at.now_ms,
                 },
                 None => Phase::GaveUp,
             };
             return vec![];
         }
         self.phase = Phase::Waiting {
-            since_ms,
-            attempt,
+            since_ms: cycle.since_ms,
+            attempt: cycle.attempt,
             delay_ms,
-            progress,
+            progress: cycle.progress,
         };
         vec![RowEffect::SchedulePoll { delay_ms }]
     }
 }
 
+/// One click's cycle of requests: when the click was, how many answers it
+/// has had, and what the edge said last about the download.
+#[derive(Debug, Clone)]
+struct Cycle {
+    since_ms: u64,
+    attempt: u32,
+    progress: Option<Progress>,
+}
+
+impl Cycle {
+    fn new(since_ms: u64, attempt: u32, progress: Option<Progress>) -> Cycle {
+        Cycle {
+            since_ms,
+            attempt,
+            progress,
+        }
+    }
+
+    /// The cycle after one more answer, with what the edge said now.
+    fn next(self, progress: Option<Progress>) -> Cycle {
+        Cycle {
+            since_ms: self.since_ms,
+            attempt: self.attempt + 1,
+            progress,
+        }
+    }
+}
+
+/// When an event happened, and a uniform random number in `[0, 1)` for
+/// the poll's jitter.
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    now_ms: u64,
+    unit: f64,
+}
+
+/// What the row shows and announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowText {
+    pub text: String,
+    /// Shown as an error (and announced assertively).
+    pub is_error: bool,
+}
+
+/// The row's Play button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ButtonState {
+    pub label: &'static str,
+    pub enabled: bool,
+}
+
 /// What the row shows and announces, and whether it is an error.
-pub fn describe(phase: &Phase, now_ms: u64) -> (String, bool) {
+pub fn describe(phase: &Phase, now_ms: u64) -> RowText {
+    let (text, is_error) = describe_parts(phase, now_ms);
+    RowText { text, is_error }
+}
+
+fn describe_parts(phase: &Phase, now_ms: u64) -> (String, bool) {
     let elapsed = |since: u64| now_ms.saturating_sub(since) / 1000;
     let waiting = |since: u64, progress: &Option<Progress>| match progress {
         Some(Progress {
@@ -640,8 +712,8 @@ pub fn describe(phase: &Phase, now_ms: u64) -> (String, bool) {
 }
 
 /// The main button's label, and whether it can act now.
-pub fn button(phase: &Phase, now_ms: u64) -> (&'static str, bool) {
-    match phase {
+pub fn button(phase: &Phase, now_ms: u64) -> ButtonState {
+    let (label, enabled) = match phase {
         Phase::Idle | Phase::NotFound | Phase::Empty => ("Play", true),
         Phase::Requesting { .. } | Phase::Waiting { .. } | Phase::Polling { .. } => {
             ("Preparing…", false)
@@ -653,7 +725,8 @@ pub fn button(phase: &Phase, now_ms: u64) -> (&'static str, bool) {
         }
         Phase::GaveUp | Phase::NoDownload => ("Try again", true),
         Phase::SignedOut => ("Play", false),
-    }
+    };
+    ButtonState { label, enabled }
 }
 
 /// Whether the row has something the Stop button can stop.
@@ -815,7 +888,10 @@ mod tests {
         let row = polling();
         let (waiting, effects) = poll_answer(&row, pending(Some(4), Some(3000)), 500, 1.0);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 3000 }]);
-        assert_eq!(describe(&waiting.phase, 4_000).0, "queued (4 ahead) · 4 s");
+        assert_eq!(
+            describe(&waiting.phase, 4_000).text,
+            "queued (4 ahead) · 4 s"
+        );
         let (_, effects) = poll_answer(&row, pending(None, Some(10)), 500, 1.0);
         assert_eq!(effects, vec![RowEffect::SchedulePoll { delay_ms: 1000 }]);
     }
@@ -880,9 +956,18 @@ mod tests {
         assert_eq!(stopped.phase, Phase::NoDownload);
         assert_eq!(
             describe(&stopped.phase, 1000),
-            ("not being prepared, try again".to_owned(), true)
+            RowText {
+                text: "not being prepared, try again".into(),
+                is_error: true
+            }
         );
-        assert_eq!(button(&stopped.phase, 1000), ("Try again", true));
+        assert_eq!(
+            button(&stopped.phase, 1000),
+            ButtonState {
+                label: "Try again",
+                enabled: true
+            }
+        );
         assert!(!can_stop(&stopped.phase));
         // A timer that fires late starts nothing.
         assert!(stopped.step(RowEvent::PollDue).1.is_empty());
@@ -917,7 +1002,8 @@ mod tests {
     #[test]
     fn status_bodies_read_as_answers() {
         let sid = CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap();
-        let body = |status: &str| StatusBody::new(status, &sid);
+        let body =
+            |status: &str| StatusBody::new(serde_json::from_value(status.into()).unwrap(), &sid);
         let queued = StatusBody {
             queue_position: Some(2),
             retry_after_ms: Some(700),
@@ -1018,7 +1104,13 @@ mod tests {
         let (row, effects) = poll_answer(&row, pending(None, None), GIVE_UP_MS - 100, 1.0);
         assert!(effects.is_empty());
         assert_eq!(row.phase, Phase::GaveUp);
-        assert_eq!(button(&row.phase, 0), ("Try again", true));
+        assert_eq!(
+            button(&row.phase, 0),
+            ButtonState {
+                label: "Try again",
+                enabled: true
+            }
+        );
         assert_eq!(click(&row, GIVE_UP_MS + 1000).1, vec![RowEffect::SendProbe]);
     }
 
@@ -1059,16 +1151,28 @@ mod tests {
         );
         assert_eq!(
             describe(&row.phase, 1000),
-            (
-                "failed: origin answered 500 · retry in 30 s".to_owned(),
-                true
-            )
+            RowText {
+                text: "failed: origin answered 500 · retry in 30 s".into(),
+                is_error: true
+            }
         );
-        assert_eq!(button(&row.phase, 1000), ("Retry", false));
-        assert!(click(&row, 2000).1.is_empty());
-        assert_eq!(button(&row.phase, 31_000), ("Retry", true));
         assert_eq!(
-            describe(&row.phase, 31_000).0,
+            button(&row.phase, 1000),
+            ButtonState {
+                label: "Retry",
+                enabled: false
+            }
+        );
+        assert!(click(&row, 2000).1.is_empty());
+        assert_eq!(
+            button(&row.phase, 31_000),
+            ButtonState {
+                label: "Retry",
+                enabled: true
+            }
+        );
+        assert_eq!(
+            describe(&row.phase, 31_000).text,
             "failed: origin answered 500 · you can retry now"
         );
         assert_eq!(click(&row, 31_000).1, vec![RowEffect::SendProbe]);
@@ -1092,19 +1196,31 @@ mod tests {
         );
         assert_eq!(
             describe(&row.phase, 1000),
-            (
-                "busy: too many new recordings at once · retry in 13 s".to_owned(),
-                false
-            )
+            RowText {
+                text: "busy: too many new recordings at once · retry in 13 s".into(),
+                is_error: false
+            }
         );
-        assert_eq!(button(&row.phase, 1000), ("Retry", false));
+        assert_eq!(
+            button(&row.phase, 1000),
+            ButtonState {
+                label: "Retry",
+                enabled: false
+            }
+        );
         assert!(!can_stop(&row.phase));
         // Nothing polls or retries by itself, and a click before the time does nothing.
         assert!(row.step(RowEvent::PollDue).1.is_empty());
         assert!(click(&row, 13_499).1.is_empty());
-        assert_eq!(button(&row.phase, 13_500), ("Retry", true));
         assert_eq!(
-            describe(&row.phase, 13_500).0,
+            button(&row.phase, 13_500),
+            ButtonState {
+                label: "Retry",
+                enabled: true
+            }
+        );
+        assert_eq!(
+            describe(&row.phase, 13_500).text,
             "busy: too many new recordings at once · you can retry now"
         );
         assert_eq!(click(&row, 13_500).1, vec![RowEffect::SendProbe]);
@@ -1126,7 +1242,7 @@ mod tests {
             }
         );
         assert!(describe(&row.phase, 1000)
-            .0
+            .text
             .starts_with("busy: too many recordings waiting to be prepared · retry in"));
         assert_eq!(
             BusyReason::from_code(Some("rate_limited")),
@@ -1183,9 +1299,18 @@ mod tests {
         assert_eq!(row.phase, Phase::Empty);
         assert_eq!(
             describe(&row.phase, 10),
-            ("this recording is empty".to_owned(), false)
+            RowText {
+                text: "this recording is empty".into(),
+                is_error: false
+            }
         );
-        assert_eq!(button(&row.phase, 10), ("Play", true));
+        assert_eq!(
+            button(&row.phase, 10),
+            ButtonState {
+                label: "Play",
+                enabled: true
+            }
+        );
         assert!(!can_stop(&row.phase));
         assert!(row.step(RowEvent::Stop).1.is_empty());
         assert_eq!(click(&row, 1000).1, vec![RowEffect::SendProbe]);
@@ -1298,7 +1423,7 @@ mod tests {
                 queue_position: Some(3),
             }),
         };
-        assert_eq!(describe(&p, 4_200).0, "queued (3 ahead) · 4 s");
+        assert_eq!(describe(&p, 4_200).text, "queued (3 ahead) · 4 s");
         let p = Phase::Polling {
             since_ms: 0,
             attempt: 1,
@@ -1307,8 +1432,14 @@ mod tests {
                 queue_position: None,
             }),
         };
-        assert_eq!(describe(&p, 2_000).0, "preparing · 2 s");
-        assert_eq!(button(&p, 2_000), ("Preparing…", false));
+        assert_eq!(describe(&p, 2_000).text, "preparing · 2 s");
+        assert_eq!(
+            button(&p, 2_000),
+            ButtonState {
+                label: "Preparing…",
+                enabled: false
+            }
+        );
     }
 
     mod only_a_click_sends_the_play_request {

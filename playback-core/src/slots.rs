@@ -28,6 +28,12 @@ pub fn acquire_hold_ms(lease_ms: u64) -> u64 {
 /// What a full queue tells a call to wait before it asks again.
 pub const QUEUE_FULL_RETRY_MS: u64 = 5_000;
 
+/// Whether the business object holds an acquire open (until a lease frees
+/// or the hold runs out) rather than answering at once: when it queued.
+pub fn holds_acquire(answer: &Acquire) -> bool {
+    matches!(answer, Acquire::Queued { .. })
+}
+
 /// The business's slot rules (`SLOTS_PER_BUSINESS`, `SLOT_LEASE_MS`,
 /// `MAX_QUEUE_PER_BUSINESS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +284,10 @@ mod tests {
         assert_eq!(t.standing("a", 1000), Acquire::Queued { position: 0 });
         assert_eq!(acquire_hold_ms(120_000), 20_000);
         assert_eq!(acquire_hold_ms(3_000), 1_500);
+        // Only a queued acquire is held open; a grant or a full queue is answered at once.
+        assert!(holds_acquire(&Acquire::Queued { position: 0 }));
+        assert!(!holds_acquire(&Acquire::Full { retry_after_ms: 1 }));
+        assert!(!holds_acquire(&t.standing("a", 50)));
     }
 
     #[test]

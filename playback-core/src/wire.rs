@@ -53,11 +53,47 @@ impl ErrorBody {
     }
 }
 
+/// Where a recording stands, as the stream and status endpoints say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireStatus {
+    /// Nothing under way: the next click may start a download.
+    None,
+    Queued,
+    Processing,
+    Ready,
+    Failed,
+    NotFound,
+    /// A status this build does not know (a newer edge).
+    #[serde(other)]
+    Unknown,
+}
+
+impl WireStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireStatus::None => "none",
+            WireStatus::Queued => "queued",
+            WireStatus::Processing => "processing",
+            WireStatus::Ready => "ready",
+            WireStatus::Failed => "failed",
+            WireStatus::NotFound => "not_found",
+            WireStatus::Unknown => "unknown",
+        }
+    }
+}
+
+impl PartialEq<&str> for WireStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The 202 body of the stream endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcceptedBody {
     /// `queued` or `processing`.
-    pub status: String,
+    pub status: WireStatus,
     pub call_sid: CallSid,
     pub retry_after_ms: u64,
     pub queue_position: Option<u32>,
@@ -65,13 +101,13 @@ pub struct AcceptedBody {
 
 impl AcceptedBody {
     pub fn new(
-        status: &str,
+        status: WireStatus,
         call_sid: &CallSid,
         retry_after_ms: u64,
         queue_position: Option<u32>,
     ) -> Self {
         AcceptedBody {
-            status: status.into(),
+            status,
             call_sid: call_sid.clone(),
             retry_after_ms,
             queue_position,
@@ -92,7 +128,8 @@ pub fn retry_after_seconds(ms: u64) -> u64 {
 /// The 500 body of the stream endpoint while a failure is remembered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailedBody {
-    pub status: String,
+    /// Always `failed`.
+    pub status: WireStatus,
     /// In words for players (see `download::Failure`); the details are in the log.
     pub error: String,
     pub retry_after_ms: u64,
@@ -103,8 +140,7 @@ pub struct FailedBody {
 /// The status endpoint's body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusBody {
-    /// `none`, `queued`, `processing`, `ready`, `failed` or `not_found`.
-    pub status: String,
+    pub status: WireStatus,
     pub call_sid: CallSid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queue_position: Option<u32>,
@@ -119,9 +155,9 @@ pub struct StatusBody {
 }
 
 impl StatusBody {
-    pub fn new(status: &str, call_sid: &CallSid) -> Self {
+    pub fn new(status: WireStatus, call_sid: &CallSid) -> Self {
         StatusBody {
-            status: status.into(),
+            status,
             call_sid: call_sid.clone(),
             queue_position: None,
             attempts: None,

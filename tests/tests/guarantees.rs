@@ -215,7 +215,10 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
     let recording_requests: u64 = (0..600u64)
         .map(|n| u64::from(stats.call(&made_up_sid(n)).attempts))
         .sum();
-    assert_eq!(recording_requests, 0, "the origin was asked for a made-up recording");
+    assert_eq!(
+        recording_requests, 0,
+        "the origin was asked for a made-up recording"
+    );
     println!(
         "600 made-up plays in {:?}: answers {counts:?}, origin requests for them {made_up_requests}; \
          the other agent's real call was ready {real_wait:?} after its click (origin latency {ORIGIN_LATENCY_MS} ms)",
@@ -304,13 +307,21 @@ async fn a_call_missing_from_the_list_is_404_until_the_list_has_it_and_never_ask
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
     }
     let stats = stack.origin.stats();
-    assert_eq!(stats.call(&hidden).attempts, 0, "the origin was asked for an unlisted call");
+    assert_eq!(
+        stats.call(&hidden).attempts,
+        0,
+        "the origin was asked for an unlisted call"
+    );
     assert!(
         (1..=3).contains(&(stats.list_requests - lists_before)),
         "each miss reads the list at most once: {} reads",
         stats.list_requests - lists_before
     );
-    assert_eq!(stack.status("acme", &hidden).await["status"], "none", "an unlisted call stored state");
+    assert_eq!(
+        stack.status("acme", &hidden).await["status"],
+        "none",
+        "an unlisted call stored state"
+    );
     // The origin lists it now: the next play's miss reads the list again and finds it.
     stack.origin.stub.set_knobs(Knobs::default());
     stack.cache("acme", &hidden).await;

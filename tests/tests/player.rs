@@ -252,7 +252,10 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
     // after the click: its requests carry no user-action marker at all.
     let (media, media_marked) = media_requests(&stack, &sid);
     assert!(media >= 1, "the audio element loaded the recording");
-    assert_eq!(media_marked, 0, "an audio element request carried the user-action marker");
+    assert_eq!(
+        media_marked, 0,
+        "an audio element request carried the user-action marker"
+    );
 }
 
 /// Stream requests for a call other than the row's play request (the

@@ -197,7 +197,10 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
         .await
         .unwrap();
     assert_eq!(r.status(), 206, "a cached recording without the marker");
-    assert_eq!(r.bytes().await.unwrap().to_vec(), expected[100..200].to_vec());
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        expected[100..200].to_vec()
+    );
     // 416 for unsatisfiable ranges.
     for range in [
         format!("bytes={size}-"),
@@ -286,10 +289,7 @@ async fn another_business_token_gets_404_never_the_bytes() {
     assert_eq!(r.status(), 404);
     assert_eq!(stack.status("globex", &sid).await["status"], "none");
     let lists = stack.origin.stats().list_requests - lists_before;
-    assert!(
-        (1..=2).contains(&lists),
-        "{lists} reads of globex's list"
-    );
+    assert!((1..=2).contains(&lists), "{lists} reads of globex's list");
     assert_eq!(
         stack.origin.stats().call(&sid).attempts,
         1,

