@@ -2,8 +2,8 @@
 //! bindings' names, and one small client per object. Internal only: never
 //! exposed to clients.
 //!
-//! Every message is one variant of a serde-tagged enum (`{"message":
-//! "acquire", …}`), sent as the JSON body of a `POST` to the object; each
+//! Every message is one variant of a serde enum (`{"acquire": {"owner":
+//! …}}`, externally tagged: the cheapest form to decode in wasm), sent as the JSON body of a `POST` to the object; each
 //! client method sends one variant and reads the answer type that variant
 //! has. So a misspelt message, a new one without a handler, or an answer of
 //! the wrong type fails to compile instead of failing at run time.
@@ -45,7 +45,7 @@ impl CallIdentity {
 
 /// What a call object is asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "message", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CallMessage {
     /// A play that missed R2, from `agent` (the session's `sub`, for its
     /// download budget). Answered with a `PlayAnswer`.
@@ -60,7 +60,7 @@ pub enum CallMessage {
 /// What a business object is asked about one call object's slot (`owner`
 /// is the call object's name).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "message", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum SlotMessage {
     /// May this call start a new download for `agent`? An `Admission`.
     Admit { call: CallIdentity, agent: String },
@@ -83,17 +83,12 @@ impl CallObject {
     }
 
     pub fn named(env: &Env, name: &str) -> EdgeResult<CallObject> {
-        Ok(CallObject(
-            env.durable_object(CALL_RECORDING)?.get_by_name(name)?,
-        ))
+        object(env, CALL_RECORDING, name).map(CallObject)
     }
 
     pub async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
-        let message = CallMessage::Play {
-            id: id.clone(),
-            agent: agent.to_owned(),
-        };
-        send(&self.0, &message).await
+        let (id, agent) = (id.clone(), agent.to_owned());
+        send(&self.0, &CallMessage::Play { id, agent }).await
     }
 
     pub async fn status(&self, id: &CallIdentity) -> EdgeResult<StatusBody> {
@@ -111,17 +106,12 @@ pub struct BusinessObject(Stub);
 
 impl BusinessObject {
     pub fn of(env: &Env, business: &str) -> EdgeResult<BusinessObject> {
-        Ok(BusinessObject(
-            env.durable_object(BUSINESS_SLOTS)?.get_by_name(business)?,
-        ))
+        object(env, BUSINESS_SLOTS, business).map(BusinessObject)
     }
 
     pub async fn admit(&self, call: &CallIdentity, agent: &str) -> EdgeResult<Admission> {
-        let message = SlotMessage::Admit {
-            call: call.clone(),
-            agent: agent.to_owned(),
-        };
-        send(&self.0, &message).await
+        let (call, agent) = (call.clone(), agent.to_owned());
+        send(&self.0, &SlotMessage::Admit { call, agent }).await
     }
 
     pub async fn acquire(&self, owner: &str) -> EdgeResult<Acquire> {
@@ -144,6 +134,11 @@ impl BusinessObject {
         let owner = owner.to_owned();
         send(&self.0, &SlotMessage::Position { owner }).await
     }
+}
+
+/// The object of the namespace `binding` named `name`.
+fn object(env: &Env, binding: &str, name: &str) -> EdgeResult<Stub> {
+    Ok(env.durable_object(binding)?.get_by_name(name)?)
 }
 
 /// Sends a message as JSON to an object and reads its JSON answer.

@@ -745,6 +745,17 @@ pub fn can_stop(phase: &Phase) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn btn(label: &'static str, enabled: bool) -> ButtonState {
+        ButtonState { label, enabled }
+    }
+
+    fn row_text(text: &str, is_error: bool) -> RowText {
+        RowText {
+            text: text.into(),
+            is_error,
+        }
+    }
     use crate::CallSid;
 
     fn click(row: &RowModel, now_ms: u64) -> (RowModel, Vec<RowEffect>) {
@@ -956,18 +967,9 @@ mod tests {
         assert_eq!(stopped.phase, Phase::NoDownload);
         assert_eq!(
             describe(&stopped.phase, 1000),
-            RowText {
-                text: "not being prepared, try again".into(),
-                is_error: true
-            }
+            row_text("not being prepared, try again", true)
         );
-        assert_eq!(
-            button(&stopped.phase, 1000),
-            ButtonState {
-                label: "Try again",
-                enabled: true
-            }
-        );
+        assert_eq!(button(&stopped.phase, 1000), btn("Try again", true));
         assert!(!can_stop(&stopped.phase));
         // A timer that fires late starts nothing.
         assert!(stopped.step(RowEvent::PollDue).1.is_empty());
@@ -1104,13 +1106,7 @@ mod tests {
         let (row, effects) = poll_answer(&row, pending(None, None), GIVE_UP_MS - 100, 1.0);
         assert!(effects.is_empty());
         assert_eq!(row.phase, Phase::GaveUp);
-        assert_eq!(
-            button(&row.phase, 0),
-            ButtonState {
-                label: "Try again",
-                enabled: true
-            }
-        );
+        assert_eq!(button(&row.phase, 0), btn("Try again", true));
         assert_eq!(click(&row, GIVE_UP_MS + 1000).1, vec![RowEffect::SendProbe]);
     }
 
@@ -1151,26 +1147,11 @@ mod tests {
         );
         assert_eq!(
             describe(&row.phase, 1000),
-            RowText {
-                text: "failed: origin answered 500 · retry in 30 s".into(),
-                is_error: true
-            }
+            row_text("failed: origin answered 500 · retry in 30 s", true)
         );
-        assert_eq!(
-            button(&row.phase, 1000),
-            ButtonState {
-                label: "Retry",
-                enabled: false
-            }
-        );
+        assert_eq!(button(&row.phase, 1000), btn("Retry", false));
         assert!(click(&row, 2000).1.is_empty());
-        assert_eq!(
-            button(&row.phase, 31_000),
-            ButtonState {
-                label: "Retry",
-                enabled: true
-            }
-        );
+        assert_eq!(button(&row.phase, 31_000), btn("Retry", true));
         assert_eq!(
             describe(&row.phase, 31_000).text,
             "failed: origin answered 500 · you can retry now"
@@ -1196,29 +1177,17 @@ mod tests {
         );
         assert_eq!(
             describe(&row.phase, 1000),
-            RowText {
-                text: "busy: too many new recordings at once · retry in 13 s".into(),
-                is_error: false
-            }
+            row_text(
+                "busy: too many new recordings at once · retry in 13 s",
+                false
+            )
         );
-        assert_eq!(
-            button(&row.phase, 1000),
-            ButtonState {
-                label: "Retry",
-                enabled: false
-            }
-        );
+        assert_eq!(button(&row.phase, 1000), btn("Retry", false));
         assert!(!can_stop(&row.phase));
         // Nothing polls or retries by itself, and a click before the time does nothing.
         assert!(row.step(RowEvent::PollDue).1.is_empty());
         assert!(click(&row, 13_499).1.is_empty());
-        assert_eq!(
-            button(&row.phase, 13_500),
-            ButtonState {
-                label: "Retry",
-                enabled: true
-            }
-        );
+        assert_eq!(button(&row.phase, 13_500), btn("Retry", true));
         assert_eq!(
             describe(&row.phase, 13_500).text,
             "busy: too many new recordings at once · you can retry now"
@@ -1299,18 +1268,9 @@ mod tests {
         assert_eq!(row.phase, Phase::Empty);
         assert_eq!(
             describe(&row.phase, 10),
-            RowText {
-                text: "this recording is empty".into(),
-                is_error: false
-            }
+            row_text("this recording is empty", false)
         );
-        assert_eq!(
-            button(&row.phase, 10),
-            ButtonState {
-                label: "Play",
-                enabled: true
-            }
-        );
+        assert_eq!(button(&row.phase, 10), btn("Play", true));
         assert!(!can_stop(&row.phase));
         assert!(row.step(RowEvent::Stop).1.is_empty());
         assert_eq!(click(&row, 1000).1, vec![RowEffect::SendProbe]);
@@ -1433,13 +1393,7 @@ mod tests {
             }),
         };
         assert_eq!(describe(&p, 2_000).text, "preparing · 2 s");
-        assert_eq!(
-            button(&p, 2_000),
-            ButtonState {
-                label: "Preparing…",
-                enabled: false
-            }
-        );
+        assert_eq!(button(&p, 2_000), btn("Preparing…", false));
     }
 
     mod only_a_click_sends_the_play_request {

@@ -52,6 +52,11 @@ impl Stack {
             .bearer_auth(token_for(business))
     }
 
+    /// Makes the origin misbehave as `faults` says for one call only.
+    pub fn fault_call(&self, sid: &str, faults: backend_stub::knobs::FaultSet) {
+        self.origin.stub.set_knobs(for_call(sid, faults));
+    }
+
     pub fn persist_dir(&self) -> &Path {
         self._state.path()
     }

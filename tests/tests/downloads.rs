@@ -242,13 +242,13 @@ async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
     let stack = Stack::start_with(Knobs::default(), options).await;
     let hung = bulk_call(&stack, "acme", 0);
     let next = bulk_call(&stack, "acme", 1);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &hung,
         FaultSet {
             hang_first: 1000,
             ..Default::default()
         },
-    ));
+    );
     stack.play("acme", &hung).send().await.unwrap();
     let failed = stack.wait_status("acme", &hung, "failed", READY).await;
     assert_eq!(failed["attempts"], 2);
@@ -273,13 +273,13 @@ async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
 async fn an_origin_404_is_a_404_and_is_remembered() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 0);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &sid,
         FaultSet {
             not_ready_secs: 3600,
             ..Default::default()
         },
-    ));
+    );
     let r = stack.play("acme", &sid).send().await.unwrap();
     let r = if r.status() == 202 {
         stack.wait_status("acme", &sid, "not_found", READY).await;
@@ -318,13 +318,13 @@ async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 2);
     let mut stack = Stack::start_with(Knobs::default(), options).await;
     let slow = bulk_call(&stack, "acme", 0);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &slow,
         FaultSet {
             mid_body_delay_ms: 4_000,
             ..Default::default()
         },
-    ));
+    );
     stack.play("acme", &slow).send().await.unwrap();
     // Wait until the body is flowing, then SIGKILL wrangler and workerd together.
     let deadline = std::time::Instant::now() + READY;

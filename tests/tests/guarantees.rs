@@ -66,13 +66,13 @@ async fn a_call_sid_in_either_case_is_one_call_one_key_one_download() {
 async fn a_zero_length_recording_is_ready_and_served_as_empty() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 1);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &sid,
         FaultSet {
             empty_body: true,
             ..Default::default()
         },
-    ));
+    );
     let first = stack.play("acme", &sid).send().await.unwrap();
     assert!(
         first.status() == 200 || first.status() == 202,
@@ -242,13 +242,13 @@ async fn a_call_the_origin_does_not_have_forgets_its_storage_after_the_not_found
     let stack = Stack::start_with(Knobs::default(), options).await;
     // Listed, but its recording route answers 404.
     let sid = bulk_call(&stack, "acme", 7);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &sid,
         FaultSet {
             not_ready_secs: 3600,
             ..Default::default()
         },
-    ));
+    );
     let first = stack.play("acme", &sid).send().await.unwrap().status();
     if first == 202 {
         // The origin's 404 came after the play's hold (a loaded machine).
@@ -521,13 +521,13 @@ async fn an_origin_503_with_retry_after_as_a_date_is_waited_for() {
 async fn a_redirect_to_a_signed_media_url_is_followed_without_the_token() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 6);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &sid,
         FaultSet {
             redirect_hops: 2,
             ..Default::default()
         },
-    ));
+    );
     let body = stack.cache("acme", &sid).await;
     assert_eq!(
         sha256_hex(&body),
@@ -545,13 +545,13 @@ async fn a_redirect_to_a_signed_media_url_is_followed_without_the_token() {
 async fn more_redirects_than_allowed_fail_the_download() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 7);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &sid,
         FaultSet {
             redirect_hops: 8,
             ..Default::default()
         },
-    ));
+    );
     stack.play("acme", &sid).send().await.unwrap();
     let status = stack.wait_status("acme", &sid, "failed", READY).await;
     assert!(
@@ -565,13 +565,13 @@ async fn more_redirects_than_allowed_fail_the_download() {
 async fn the_edge_asks_for_identity_and_stores_the_recordings_own_bytes() {
     let stack = Stack::start().await;
     let sid = bulk_call(&stack, "acme", 8);
-    stack.origin.stub.set_knobs(for_call(
+    stack.fault_call(
         &sid,
         FaultSet {
             gzip_when_asked: true,
             ..Default::default()
         },
-    ));
+    );
     let body = stack.cache("acme", &sid).await;
     assert_eq!(
         sha256_hex(&body),

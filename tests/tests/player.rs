@@ -28,9 +28,8 @@ fn play_requests(stack: &Stack, sid: &str) -> usize {
     play_requests_since(stack, sid, 0)
 }
 
-/// Play requests for a call that arrived at the worker at or after `since_ms` (unix ms).
-fn play_requests_since(stack: &Stack, sid: &str, since_ms: u64) -> usize {
-    let path = format!("/api/recordings/{sid}/stream");
+/// The worker's request lines for `path` that arrived at or after `since_ms` (unix ms).
+fn requests_since(stack: &Stack, path: &str, since_ms: u64) -> Vec<serde_json::Value> {
     stack
         .edge
         .log()
@@ -39,27 +38,22 @@ fn play_requests_since(stack: &Stack, sid: &str, since_ms: u64) -> usize {
             l.find('{')
                 .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
         })
-        .filter(|v| {
-            v["event"] == "request" && v["path"] == path.as_str() && v["user_action_header"] == true
-        })
+        .filter(|v| v["event"] == "request" && v["path"] == path)
         .filter(|v| v["at"].as_u64().unwrap_or(0) >= since_ms)
+        .collect()
+}
+
+/// Play requests for a call that arrived at the worker at or after `since_ms` (unix ms).
+fn play_requests_since(stack: &Stack, sid: &str, since_ms: u64) -> usize {
+    requests_since(stack, &format!("/api/recordings/{sid}/stream"), since_ms)
+        .iter()
+        .filter(|v| v["user_action_header"] == true)
         .count()
 }
 
 /// Status polls for a call since `since_ms`: (all, those that carried the user-action header).
 fn status_polls_since(stack: &Stack, sid: &str, since_ms: u64) -> (usize, usize) {
-    let path = format!("/api/recordings/{sid}/status");
-    let polls: Vec<serde_json::Value> = stack
-        .edge
-        .log()
-        .lines()
-        .filter_map(|l| {
-            l.find('{')
-                .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
-        })
-        .filter(|v| v["event"] == "request" && v["path"] == path.as_str())
-        .filter(|v| v["at"].as_u64().unwrap_or(0) >= since_ms)
-        .collect();
+    let polls = requests_since(stack, &format!("/api/recordings/{sid}/status"), since_ms);
     let marked = polls
         .iter()
         .filter(|v| v["user_action_header"] == true)
@@ -261,19 +255,11 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
 /// Stream requests for a call other than the row's play request (the
 /// media element's): (all, those that carried a user-action marker).
 fn media_requests(stack: &Stack, sid: &str) -> (usize, usize) {
-    let path = format!("/api/recordings/{sid}/stream");
-    let media: Vec<serde_json::Value> = stack
-        .edge
-        .log()
-        .lines()
-        .filter_map(|l| {
-            l.find('{')
-                .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
-        })
-        .filter(|v| {
-            v["event"] == "request" && v["path"] == path.as_str() && v["user_action_header"] != true
-        })
-        .collect();
+    let media: Vec<serde_json::Value> =
+        requests_since(stack, &format!("/api/recordings/{sid}/stream"), 0)
+            .into_iter()
+            .filter(|v| v["user_action_header"] != true)
+            .collect();
     let marked = media.iter().filter(|v| v["user_action"] == true).count();
     (media.len(), marked)
 }

@@ -188,10 +188,8 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
     }
     // The media element's loads and seeks carry no marker: stored bytes are
     // served without one (only a miss needs it, as it may start a download).
-    let r = stack
-        .http
-        .get(stack.url(&format!("/api/recordings/{sid}/stream")))
-        .bearer_auth(token_for("acme"))
+    let unmarked = stack.get_as("acme", &format!("/api/recordings/{sid}/stream"));
+    let r = unmarked
         .header("Range", "bytes=100-199")
         .send()
         .await
