@@ -14,6 +14,13 @@ pub struct EdgeOptions {
     pub config: Option<String>,
     /// wrangler's `--log-level` (default `log`: the worker's lines reach the log file).
     pub log_level: Option<String>,
+    /// This port instead of a free one.
+    pub port: Option<u16>,
+    /// Take `ORIGIN_TOKEN` and `SESSION_SECRET` from `.dev.vars` (as
+    /// `scripts/run` does) instead of the harness's test values.
+    pub dev_vars_secrets: bool,
+    /// wrangler's output on this process's terminal instead of a log file.
+    pub log_to_terminal: bool,
 }
 
 impl EdgeOptions {
@@ -46,7 +53,7 @@ pub struct Edge {
 
 impl Edge {
     pub async fn start(origin_url: &str, persist_dir: &Path, options: EdgeOptions) -> Edge {
-        let port = free_port();
+        let port = options.port.unwrap_or_else(free_port);
         let log_path = persist_dir.join(format!("wrangler-{port}.log"));
         let mut edge = Edge {
             url: format!("http://127.0.0.1:{port}"),
@@ -104,10 +111,12 @@ impl Edge {
         ];
         let mut vars = vec![
             ("ORIGIN_BASE_URL".to_owned(), self.origin_url.clone()),
-            ("ORIGIN_TOKEN".to_owned(), ORIGIN_TOKEN.to_owned()),
-            ("SESSION_SECRET".to_owned(), SESSION_SECRET.to_owned()),
             ("DEV_LOGIN".to_owned(), "true".to_owned()),
         ];
+        if !self.options.dev_vars_secrets {
+            vars.push(("ORIGIN_TOKEN".to_owned(), ORIGIN_TOKEN.to_owned()));
+            vars.push(("SESSION_SECRET".to_owned(), SESSION_SECRET.to_owned()));
+        }
         vars.extend(self.options.vars.iter().cloned());
         for (name, value) in vars {
             args.push("--var".into());
@@ -116,10 +125,15 @@ impl Edge {
         // wrangler has been seen to die at start-up on a loaded machine (its own tooling
         // crashing); one more try then, with the first failure kept in the log.
         for attempt in 1..=2 {
+            let log_path = if self.options.log_to_terminal {
+                Path::new("/dev/stdout")
+            } else {
+                self.log_path.as_path()
+            };
             let log = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(&self.log_path)
+                .open(log_path)
                 .expect("open the wrangler log");
             self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
             match self.wait_ready().await {

@@ -22,8 +22,13 @@ pub struct Origin {
 
 impl Origin {
     pub async fn start(knobs: Knobs) -> Origin {
-        let stub = Stub::new(ORIGIN_TOKEN, knobs);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Origin::start_on(knobs, ORIGIN_TOKEN, 0).await
+    }
+
+    /// The stub with its own token on `port` (0: a free one).
+    pub async fn start_on(knobs: Knobs, token: &str, port: u16) -> Origin {
+        let stub = Stub::new(token, knobs);
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the stub");
         let url = format!("http://{}", listener.local_addr().expect("stub address"));
