@@ -45,7 +45,7 @@ use futures_util::FutureExt;
 use playback_core::admission::{Admission, Budgets};
 use playback_core::config::EdgeConfig;
 use playback_core::directory::{
-    crawl_complete, crawl_goes_on, known_key, Listing, OnMiss, RefreshClock, COMPLETE_KEY,
+    crawl_complete, crawl_goes_on, known_key, settles, Listing, OnMiss, RefreshClock, COMPLETE_KEY,
     LIST_PAGE_LIMIT,
 };
 use playback_core::slots::{acquire_hold_ms, holds_acquire, Acquire, SlotPolicy, SlotTable};
@@ -69,8 +69,8 @@ pub struct BusinessSlots {
     /// When the call list was last read, and whether a read is scheduled.
     clock: Rc<RefCell<RefreshClock>>,
     /// The latest read of the call list scheduled (running, done or not
-    /// started yet); `true` when it read the list.
-    refresh: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>>,
+    /// started yet); when it read the list, the time it started.
+    refresh: RefCell<Option<Shared<LocalBoxFuture<'static, Option<u64>>>>>,
 }
 
 impl BusinessSlots {
@@ -232,20 +232,26 @@ impl BusinessSlots {
     }
 
     /// Whether the business's call list has the call: from the known calls,
-    /// or, on a miss, from a read of the list that starts after this one asked.
+    /// or, on a miss, from a read of the list that started after this one asked.
     async fn listing(&self, config: &Rc<EdgeConfig>, call: &CallIdentity) -> EdgeResult<Listing> {
+        let asked = now_ms();
         let storage = self.state.storage();
         let key = known_key(call.call_sid.as_str());
-        if storage.get::<bool>(&key).await?.is_some() {
+        let known = || async { storage.get::<bool>(&key).await.map(|v| v.is_some()) };
+        if known().await? {
             return Ok(Listing::Listed);
         }
         // A read already scheduled or under way may well bring the call (a
-        // listed call needs no read of its own); only a call still unknown
-        // after it waits for a read that starts after this point.
+        // listed call needs no read of its own), and settles it if it
+        // started after this play asked.
         let current = self.refresh.borrow().clone();
         if let Some(current) = current {
-            if current.await && storage.get::<bool>(&key).await?.is_some() {
+            let read = current.await;
+            if known().await? {
                 return Ok(Listing::Listed);
+            }
+            if settles(read, asked) {
+                return Ok(Listing::Unlisted);
             }
         }
         let now = now_ms();
@@ -275,13 +281,12 @@ impl BusinessSlots {
                 read
             }
         };
-        if !refresh.await {
-            return Ok(Listing::Unavailable);
-        }
-        Ok(if storage.get::<bool>(&key).await?.is_some() {
-            Listing::Listed
-        } else {
-            Listing::Unlisted
+        // This read starts after `now`, hence after the play asked.
+        let read = refresh.await;
+        Ok(match (read, known().await?) {
+            (_, true) => Listing::Listed,
+            (None, false) => Listing::Unavailable,
+            (Some(_), false) => Listing::Unlisted,
         })
     }
 
@@ -318,15 +323,15 @@ impl BusinessSlots {
 }
 
 /// One scheduled read of the call list: after the read before it (one at
-/// a time), from `start_ms` on. `true` when the list was read.
+/// a time), from `start_ms` on. When the list was read, the time it started.
 async fn read_list(
-    previous: Option<Shared<LocalBoxFuture<'static, bool>>>,
+    previous: Option<Shared<LocalBoxFuture<'static, Option<u64>>>>,
     start_ms: u64,
     clock: Rc<RefCell<RefreshClock>>,
     storage: Storage,
     config: Rc<EdgeConfig>,
     business: String,
-) -> bool {
+) -> Option<u64> {
     if let Some(previous) = previous {
         previous.await;
     }
@@ -334,19 +339,20 @@ async fn read_list(
     if start_ms > now {
         Delay::from(Duration::from_millis(start_ms - now)).await;
     }
-    clock.borrow_mut().started(now_ms());
+    let started = now_ms();
+    clock.borrow_mut().started(started);
     match crawl(&storage, &config, &business).await {
         Ok(pages) => {
             crate::log::event(
                 json!({"event": "call_list_read", "business": business, "pages": pages}),
             );
-            true
+            Some(started)
         }
         Err(e) => {
             crate::log::event(
                 json!({"event": "call_list_failed", "business": business, "detail": format!("{e:?}")}),
             );
-            false
+            None
         }
     }
 }

@@ -86,13 +86,13 @@ impl CallObject {
         object(env, CALL_RECORDING, name).map(CallObject)
     }
 
+    pub async fn status(&self, id: &CallIdentity) -> EdgeResult<StatusBody> {
+        send(&self.0, &CallMessage::Status { id: id.clone() }).await
+    }
+
     pub async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
         let (id, agent) = (id.clone(), agent.to_owned());
         send(&self.0, &CallMessage::Play { id, agent }).await
-    }
-
-    pub async fn status(&self, id: &CallIdentity) -> EdgeResult<StatusBody> {
-        send(&self.0, &CallMessage::Status { id: id.clone() }).await
     }
 
     pub async fn wake(&self) -> EdgeResult<()> {

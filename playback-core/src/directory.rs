@@ -87,6 +87,14 @@ impl RefreshClock {
     }
 }
 
+/// Whether a read of the list settles a call it did not bring: it read the
+/// list (`read_started_ms`, when it started) and started at or after the
+/// play asked (`asked_ms`). A read that failed, or one under way before the
+/// play asked, settles nothing.
+pub fn settles(read_started_ms: Option<u64>, asked_ms: u64) -> bool {
+    read_started_ms.is_some_and(|started| started >= asked_ms)
+}
+
 /// Whether a crawl reads the page after this one.
 pub fn crawl_goes_on(
     complete: bool,
@@ -167,6 +175,17 @@ mod tests {
             clock.on_miss(9_000, 2_000),
             OnMiss::Schedule { start_ms: 9_000 }
         );
+    }
+
+    #[test]
+    fn only_a_read_that_started_after_the_play_asked_settles_it() {
+        assert!(settles(Some(1_000), 1_000));
+        assert!(settles(Some(1_001), 1_000));
+        assert!(
+            !settles(Some(999), 1_000),
+            "under way before the play asked"
+        );
+        assert!(!settles(None, 0), "the read failed");
     }
 
     #[test]

@@ -242,13 +242,11 @@ async fn a_call_the_origin_does_not_have_forgets_its_storage_after_the_not_found
     let stack = Stack::start_with(Knobs::default(), options).await;
     // Listed, but its recording route answers 404.
     let sid = bulk_call(&stack, "acme", 7);
-    stack.fault_call(
-        &sid,
-        FaultSet {
-            not_ready_secs: 3600,
-            ..Default::default()
-        },
-    );
+    let never_ready = FaultSet {
+        not_ready_secs: 3600,
+        ..Default::default()
+    };
+    stack.fault_call(&sid, never_ready);
     let first = stack.play("acme", &sid).send().await.unwrap().status();
     if first == 202 {
         // The origin's 404 came after the play's hold (a loaded machine).
