@@ -80,16 +80,35 @@ async fn route_request(
 ) -> Response {
     let result = match route(method, path) {
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
-        Route::DevLogin => handle_dev_login(req, env),
-        Route::Calls => handle_calls(req, env).await,
-        Route::Stream { call_sid, head } => {
-            handle_stream(req, env, call_sid, head, request_id).await
-        }
-        Route::Status { call_sid } => handle_status(req, env, call_sid).await,
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
+        // Every other route needs the configuration: loaded here, once.
+        configured => match config::load(env) {
+            Ok(config) => route_configured(req, env, &config, configured, request_id).await,
+            Err(e) => Err(e.into()),
+        },
     };
     result.unwrap_or_else(|e| e.into_response(request_id))
+}
+
+async fn route_configured(
+    req: &Request,
+    env: &Env,
+    config: &EdgeConfig,
+    route: Route<'_>,
+    request_id: &str,
+) -> EdgeResult<Response> {
+    match route {
+        Route::DevLogin => handle_dev_login(req, config),
+        Route::Calls => handle_calls(req, config).await,
+        Route::Stream { call_sid, head } => {
+            handle_stream(req, env, config, call_sid, head, request_id).await
+        }
+        Route::Status { call_sid } => handle_status(req, env, config, call_sid).await,
+        Route::Healthz | Route::NotFound | Route::MethodNotAllowed { .. } => {
+            Err(EdgeError::NotFound)
+        }
+    }
 }
 
 fn now_s() -> u64 {
@@ -106,8 +125,7 @@ fn authenticate(req: &Request, secret: &str) -> EdgeResult<Claims> {
     session::verify(token, secret.as_bytes(), now_s()).map_err(|_| EdgeError::Unauthorized)
 }
 
-fn handle_dev_login(req: &Request, env: &Env) -> EdgeResult<Response> {
-    let config = config::load(env)?;
+fn handle_dev_login(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> {
     let url = req.url()?;
     // Local development only: off by default, and never on a host other than this machine.
     let host = url.host_str().unwrap_or_default();
@@ -142,10 +160,9 @@ fn handle_dev_login(req: &Request, env: &Env) -> EdgeResult<Response> {
     Ok(response)
 }
 
-async fn handle_calls(req: &Request, env: &Env) -> EdgeResult<Response> {
-    let config = config::load(env)?;
+async fn handle_calls(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> {
     let claims = authenticate(req, &config.session_secret)?;
-    let calls = origin::list_calls(&config, &claims.bid).await?;
+    let calls = origin::list_calls(config, &claims.bid).await?;
     Ok(json_response(200, &calls))
 }
 
@@ -169,12 +186,12 @@ fn check_recording_request(
 async fn handle_stream(
     req: &Request,
     env: &Env,
+    config: &EdgeConfig,
     raw_sid: &str,
     head: bool,
     request_id: &str,
 ) -> EdgeResult<Response> {
-    let config = config::load(env)?;
-    let (id, agent) = check_recording_request(req, &config, raw_sid)?;
+    let (id, agent) = check_recording_request(req, config, raw_sid)?;
     let bucket = recordings(env)?;
     let key = recording_key(&id.business, &id.call_sid);
     // Stored bytes are served to anyone signed in to the business: reading
@@ -228,9 +245,13 @@ fn accepted(body: AcceptedBody) -> Response {
     response
 }
 
-async fn handle_status(req: &Request, env: &Env, raw_sid: &str) -> EdgeResult<Response> {
-    let config = config::load(env)?;
-    let (id, _) = check_recording_request(req, &config, raw_sid)?;
+async fn handle_status(
+    req: &Request,
+    env: &Env,
+    config: &EdgeConfig,
+    raw_sid: &str,
+) -> EdgeResult<Response> {
+    let (id, _) = check_recording_request(req, config, raw_sid)?;
     let bucket = recordings(env)?;
     if let Some(object) = bucket
         .head(recording_key(&id.business, &id.call_sid))
