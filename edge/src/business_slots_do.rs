@@ -130,7 +130,7 @@ impl BusinessSlots {
             SlotMessage::Admit { call, agent } => self.admit(&config, &policy, &call, &agent).await,
             SlotMessage::Acquire { owner } => {
                 let mut acquired = None;
-                let (answer, _) = self
+                let answer = self
                     .change("acquire", &owner, |t| {
                         let (answer, woken) = t.acquire(&owner, now, &policy);
                         acquired = Some(answer);
@@ -146,7 +146,7 @@ impl BusinessSlots {
                 Ok(json_response(200, &answer))
             }
             SlotMessage::Renew { owner, grant } => {
-                let (answer, _) = self
+                let answer = self
                     .change("renew", &owner, |t| {
                         (
                             json!(t.renew(&owner, grant, now, policy.lease_ms)),
@@ -157,7 +157,7 @@ impl BusinessSlots {
                 Ok(json_response(200, &answer))
             }
             SlotMessage::Release { owner, grant } => {
-                let (answer, _) = self
+                let answer = self
                     .change("release", &owner, |t| {
                         (json!(true), t.release(&owner, grant, now, &policy))
                     })
@@ -173,20 +173,20 @@ impl BusinessSlots {
 
     /// Applies one table operation (its answer, and the owners it granted a
     /// lease) and stores the table with its alarm before anything else
-    /// awaits; then hands the granted leases over.
+    /// awaits; then hands the granted leases over. Answers the operation's answer.
     async fn change(
         &self,
         op: &str,
         owner: &str,
         apply: impl FnOnce(&mut SlotTable) -> (serde_json::Value, Vec<String>),
-    ) -> EdgeResult<(serde_json::Value, SlotTable)> {
+    ) -> EdgeResult<serde_json::Value> {
         let mut table = self.load().await?;
         let (answer, woken) = apply(&mut table);
         self.store(&table).await?;
         crate::log::event(json!({"event": "slots", "op": op, "owner": owner,
             "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}));
         self.hand_over(&table, woken);
-        Ok((answer, table))
+        Ok(answer)
     }
 
     /// Admits a new download for the call, or refuses it: 404 for a call

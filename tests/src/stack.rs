@@ -52,6 +52,30 @@ impl Stack {
             .bearer_auth(token_for(business))
     }
 
+    /// Once `answered` has reached `after` (another load is under way),
+    /// agent `agent-2` of `business` plays `sid`: the time from its click
+    /// until the recording is ready.
+    pub async fn play_once_under_way(
+        &self,
+        business: &str,
+        sid: &str,
+        answered: &std::sync::atomic::AtomicUsize,
+        after: usize,
+    ) -> Duration {
+        while answered.load(std::sync::atomic::Ordering::Relaxed) < after {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let clicked = Instant::now();
+        let first = self.play_as(business, "agent-2", sid).send().await;
+        let status = first.expect("the play is answered").status().as_u16();
+        if status != 200 {
+            assert_eq!(status, 202, "the real call's play");
+            self.wait_status(business, sid, "ready", Duration::from_secs(90))
+                .await;
+        }
+        clicked.elapsed()
+    }
+
     /// Makes the origin misbehave as `faults` says for one call only.
     pub fn fault_call(&self, sid: &str, faults: backend_stub::knobs::FaultSet) {
         self.origin.stub.set_knobs(for_call(sid, faults));

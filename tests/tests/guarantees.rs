@@ -178,23 +178,8 @@ async fn one_session_playing_600_made_up_sids_costs_the_origin_at_most_60_reques
             .collect::<Vec<_>>()
             .await
     };
-    let other_agent = async {
-        // Once the abuse is under way, another agent of the same business plays a real call.
-        while answered.load(std::sync::atomic::Ordering::Relaxed) < 30 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let clicked = Instant::now();
-        let first = stack
-            .play_as("acme", "agent-2", &real)
-            .send()
-            .await
-            .unwrap();
-        if first.status() != 200 {
-            assert_eq!(first.status(), 202, "the real call's play");
-            stack.wait_status("acme", &real, "ready", READY).await;
-        }
-        clicked.elapsed()
-    };
+    // Once the abuse is under way, another agent of the same business plays a real call.
+    let other_agent = stack.play_once_under_way("acme", &real, &answered, 30);
     let (answers, real_wait) = tokio::join!(abuse, other_agent);
     let mut counts = std::collections::BTreeMap::new();
     for (status, has_retry_after, body) in &answers {

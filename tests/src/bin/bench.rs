@@ -199,17 +199,10 @@ async fn abuse(rows: &mut Vec<Row>) {
                 .await
         };
         let other = async {
-            while answered.load(std::sync::atomic::Ordering::Relaxed) < 30 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            let clicked = Instant::now();
-            let first = stack_ref.play_as("acme", "agent-2", &real).send().await;
-            if first.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
-                stack_ref
-                    .wait_status("acme", &real, "ready", Duration::from_secs(60))
-                    .await;
-            }
-            clicked.elapsed().as_secs_f64() * 1000.0
+            let waited = stack_ref
+                .play_once_under_way("acme", &real, &answered, 30)
+                .await;
+            waited.as_secs_f64() * 1000.0
         };
         let (answers, real_ms) = tokio::join!(abuse, other);
         let stats = stack.origin.stats();
