@@ -10,6 +10,7 @@ pub mod admission;
 pub mod config;
 pub mod directory;
 pub mod download;
+pub mod fill;
 pub mod ids;
 pub mod player;
 pub mod range;
