@@ -10,12 +10,13 @@ use crate::audio::Recording;
 
 pub const BUSINESSES: [&str; 5] = ["acme", "globex", "initech", "hooli", "umbrella"];
 
-/// Call lengths in seconds, per business. The hour-long one is acme's last.
+/// Call lengths in seconds, per business. The hour-long one is acme's last;
+/// hooli's last is a quarter of an hour (14.4 MB).
 const DURATIONS_S: [&[u32]; 5] = [
     &[4, 9, 17, 32, 75, 140, 210, 3600],
     &[5, 12, 28, 61, 95, 180],
     &[3, 8, 20, 45, 120, 240],
-    &[6, 14, 26, 50, 110, 200],
+    &[6, 14, 26, 50, 110, 200, 900],
     &[7, 16, 35, 70, 150, 320],
 ];
 

@@ -22,7 +22,8 @@
 //!   request's `Accept-Encoding` lists gzip; `chunked` leaves out
 //!   `Content-Length` (chunked transfer encoding); `truncate_first` sends
 //!   only half and then breaks the connection (no clean end of body, also
-//!   when chunked); `mid_body_delay_ms` pauses once at half.
+//!   when chunked); `mid_body_delay_ms` pauses once at half;
+//!   `bytes_per_second` paces the body (a slow origin link).
 //! - `hidden_from_list` (not per call): SIDs the call list leaves out.
 
 use std::collections::BTreeMap;
@@ -61,6 +62,8 @@ pub struct FaultSet {
     pub chunked: bool,
     /// Answer 200 with `Content-Length: 0` and no body (a zero-length recording).
     pub empty_body: bool,
+    /// Send the body at this many bytes per second (0: as fast as possible).
+    pub bytes_per_second: u64,
 }
 
 fn throttle_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
@@ -186,6 +189,7 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
         "--chunked" => all.chunked = switch()?,
         "--gzip-when-asked" => all.gzip_when_asked = switch()?,
         "--empty-body" => all.empty_body = switch()?,
+        "--bytes-per-second" => all.bytes_per_second = number()?,
         _ => return Ok(false),
     }
     Ok(true)

@@ -397,6 +397,8 @@ async fn serve(
         stop_at: if truncate { len / 2 } else { len },
         pause_at: (faults.mid_body_delay_ms > 0).then_some(len / 2),
         pause: Duration::from_millis(faults.mid_body_delay_ms),
+        pace: (faults.bytes_per_second > 0).then_some(faults.bytes_per_second),
+        started: None,
         stats: stub.stats.clone(),
         sid,
         _in_flight: in_flight,
@@ -460,6 +462,10 @@ struct RecordingBody {
     stop_at: u64,
     pause_at: Option<u64>,
     pause: Duration,
+    /// Bytes per second, when the body is paced.
+    pace: Option<u64>,
+    /// When the first chunk went out (the pace counts from there).
+    started: Option<tokio::time::Instant>,
     stats: Stats,
     sid: String,
     _in_flight: InFlight,
@@ -486,6 +492,12 @@ impl RecordingBody {
             let mut end = (body.offset + body.chunk_len as u64).min(body.stop_at);
             if let Some(at) = body.pause_at.filter(|&at| at > body.offset) {
                 end = end.min(at);
+            }
+            if let Some(rate) = body.pace {
+                // Each chunk leaves no earlier than its last byte is due.
+                let started = *body.started.get_or_insert_with(tokio::time::Instant::now);
+                let due = Duration::from_micros(end.saturating_mul(1_000_000) / rate);
+                tokio::time::sleep_until(started + due).await;
             }
             let chunk = body.source.slice(body.offset, end);
             body.offset = end;

@@ -34,8 +34,16 @@
 //!   starts in the same alarm; a safety alarm armed before asking covers an
 //!   instance that dies while it waits.
 //! - Play requests are held open (up to `PLAY_HOLD_MS`) on one shared
-//!   signal that fires when the download ends, and answered then, so a cold click is answered
-//!   about one origin latency after it arrives instead of a poll later.
+//!   signal that fires when the download's first piece lands or the
+//!   download ends, and answered then, so a cold click is answered about
+//!   one origin latency after it arrives instead of a poll later.
+//! - While an attempt runs, its fill (`playback_core::fill`) lives in this
+//!   instance's memory: the attempt reports each piece as it lands, and
+//!   listeners ask (`Fill`) which pieces exist, held until the one they
+//!   need lands. A fill dies with its instance; listeners of a fill this
+//!   instance does not know are aborted, and the next attempt deletes its
+//!   pieces. A stored fill's pieces are deleted once the whole recording
+//!   is under the served key.
 //! - `/status` only reads: it never writes storage, never arms an alarm.
 //! - A call the origin does not have (and one refused for a full queue)
 //!   deletes its storage when its time is over.
@@ -44,13 +52,14 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{join, join3, select, LocalBoxFuture, Shared};
+use futures_util::future::{join, join3, select, Either, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
 use playback_core::admission::Admission;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{
-    self, CallState, DownloadPolicy, Effect, PlayCheck, PlayFact, PlayInput, Step,
+    self, AttemptOutcome, CallState, DownloadPolicy, Effect, PlayCheck, PlayFact, PlayInput, Step,
 };
+use playback_core::fill::{self, FillPhase, FillView};
 use playback_core::slots::Acquire;
 use serde_json::json;
 use worker::{durable_object, Delay, Env, Request, Response, Result, State};
@@ -78,6 +87,10 @@ pub struct CallRecording {
     /// The admission request in flight: plays that arrive while it is asked
     /// share its answer, so a storm costs one admission, never the budget.
     admission: RefCell<Option<Shared<LocalBoxFuture<'static, Option<Admission>>>>>,
+    /// The fill of the attempt running here (or of the last one).
+    fill: RefCell<Option<FillView>>,
+    /// Fires (and is replaced) each time the fill changes.
+    progress: RefCell<Ended>,
 }
 
 /// A one-time signal every held play can wait on (a broadcast of one event).
@@ -183,12 +196,72 @@ impl CallRecording {
         let _ = fired.tx.send(());
     }
 
+    /// Applies what the running attempt reports about its fill.
+    fn on_fill(&self, event: origin::FillEvent) {
+        let first_bytes = {
+            let mut fill = self.fill.borrow_mut();
+            match event {
+                origin::FillEvent::Started(view) => {
+                    *fill = Some(view);
+                    false
+                }
+                origin::FillEvent::Landed(index) => fill
+                    .as_mut()
+                    .is_some_and(|view| view.piece_landed(index) && view.landed == 1),
+            }
+        };
+        self.fill_changed();
+        if first_bytes {
+            // Held plays are answered now: the recording plays from its fill.
+            self.notify_waiters();
+        }
+    }
+
+    fn end_fill(&self, phase: FillPhase) {
+        if let Some(view) = self.fill.borrow_mut().as_mut() {
+            if view.phase == FillPhase::Filling {
+                view.phase = phase;
+            }
+        }
+        self.fill_changed();
+    }
+
+    fn fill_changed(&self) {
+        let fired = std::mem::replace(&mut *self.progress.borrow_mut(), Ended::new());
+        let _ = fired.tx.send(());
+    }
+
+    /// The fill, once it can answer about `piece` (or `PIECE_HOLD_MS` passed).
+    async fn fill_view(&self, piece: Option<u32>) -> Option<FillView> {
+        let mut hold = Delay::from(Duration::from_millis(fill::PIECE_HOLD_MS)).fuse();
+        loop {
+            let waiting = match (self.fill.borrow().as_ref(), piece) {
+                (Some(view), Some(index)) => !view.answers(index),
+                _ => false,
+            };
+            if !waiting {
+                break;
+            }
+            let changed = self.progress.borrow().rx.clone();
+            if let Either::Right(_) = select(changed, &mut hold).await {
+                break;
+            }
+        }
+        self.fill.borrow().clone()
+    }
+
     async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
         let message: CallMessage = req.json().await?;
-        if let CallMessage::Wake = message {
+        match message {
             // The business object granted us a slot: take it now.
-            self.arm(now_ms()).await?;
-            return Ok(json_response(200, &true));
+            CallMessage::Wake => {
+                self.arm(now_ms()).await?;
+                return Ok(json_response(200, &true));
+            }
+            CallMessage::Fill { piece } => {
+                return Ok(json_response(200, &self.fill_view(piece).await))
+            }
+            _ => {}
         }
         let config = config::load(&self.env)?;
         let p = policy(&config);
@@ -197,12 +270,14 @@ impl CallRecording {
             CallMessage::Status { id } => {
                 let state = self.load().await?;
                 let position = self.queue_position(&state, &id).await;
+                let body = download::status_of(&state, &id.call_sid, now_ms(), position, &p);
+                let fill = self.fill.borrow().clone();
                 Ok(json_response(
                     200,
-                    &download::status_of(&state, &id.call_sid, now_ms(), position, &p),
+                    &download::status_with_fill(&state, body, fill.as_ref()),
                 ))
             }
-            CallMessage::Wake => Ok(json_response(200, &true)),
+            CallMessage::Wake | CallMessage::Fill { .. } => Ok(json_response(200, &true)),
         }
     }
 
@@ -234,8 +309,10 @@ impl CallRecording {
         };
         let step = download::on_play(&before, input, p);
         let (mut state, _) = self.commit(&before, step, id).await?;
-        if download::holds_play(&state) {
-            // Hold the request until the download ends or PLAY_HOLD_MS passes.
+        let playable = download::plays_from_fill(&state, self.fill.borrow().as_ref());
+        if download::holds_play(&state) && !playable {
+            // Hold the request until the download's first piece lands, it
+            // ends, or PLAY_HOLD_MS passes.
             let ended = self.ended.borrow().rx.clone();
             let _ = select(
                 ended,
@@ -245,9 +322,11 @@ impl CallRecording {
             state = self.load().await?;
         }
         let position = self.queue_position(&state, id).await;
+        let answer = download::play_answer(&state, &id.call_sid, now_ms(), position, fact, p);
+        let fill = self.fill.borrow().clone();
         Ok(json_response(
             200,
-            &download::play_answer(&state, &id.call_sid, now_ms(), position, fact, p),
+            &download::answer_with_fill(&state, answer, fill.as_ref()),
         ))
     }
 
@@ -380,9 +459,16 @@ impl CallRecording {
             renew: |grant| business.renew(&owner, grant),
             release: |grant| business.release(&owner, grant),
         };
-        let run = origin::attempt(config, &bucket, id, lease).await;
+        let report = |event| self.on_fill(event);
+        let run = origin::attempt(config, &bucket, id, lease, &report).await;
         let outcome = run.outcome;
         self.running.set(false);
+        let stored = matches!(outcome, AttemptOutcome::Stored { .. });
+        self.end_fill(if stored {
+            FillPhase::Stored
+        } else {
+            FillPhase::Failed
+        });
         crate::log::call_event(
             id,
             "attempt_end",
@@ -406,6 +492,13 @@ impl CallRecording {
                 }
             }
         }
+        if stored {
+            // Listeners read the rest from the served key now; one that
+            // finds a piece gone asks again and is told so.
+            if let Err(e) = origin::delete_pieces(&bucket, id).await {
+                crate::log::call_event(id, "pieces_left", json!({"error": format!("{e:?}")}));
+            }
+        }
         Ok(())
     }
 }
@@ -423,6 +516,8 @@ impl worker::DurableObject for CallRecording {
             generation: Cell::new(0),
             ended: RefCell::new(Ended::new()),
             admission: RefCell::new(None),
+            fill: RefCell::new(None),
+            progress: RefCell::new(Ended::new()),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
 use crate::origin;
 use crate::rpc::{recordings, CallIdentity, CallObject};
-use crate::serve::serve_cached;
+use crate::serve::{serve_cached, serve_fill};
 
 /// How long a `/dev/login` session lasts.
 const DEV_SESSION_S: u64 = 8 * 3600;
@@ -200,14 +200,21 @@ async fn handle_stream(
     if let Some(cached) = serve_cached(req, &bucket, &key, head).await? {
         return Ok(cached);
     }
+    let call = CallObject::of(env, &id)?;
     let header = req.headers().get("X-User-Action").ok().flatten();
     let query = req.url()?.query().map(str::to_owned);
     if !is_explicit_user_action(header.as_deref(), query.as_deref()) {
-        return Err(EdgeError::MissingUserAction);
+        // A download in progress is served like stored bytes: reading it
+        // never makes the origin work.
+        return match call.fill(None).await? {
+            Some(view) if view.serves() => serve_fill(req, env, &id, &bucket, view, head).await,
+            _ => Err(EdgeError::MissingUserAction),
+        };
     }
-    let answer = CallObject::of(env, &id)?.play(&id, &agent).await?;
+    let answer = call.play(&id, &agent).await?;
     crate::log::call_event(&id, "play", json!({"answer": answer}));
     match answer {
+        PlayAnswer::Filling(view) => serve_fill(req, env, &id, &bucket, view, head).await,
         PlayAnswer::Ready => match serve_cached(req, &bucket, &key, head).await? {
             Some(cached) => Ok(cached),
             // Ready but gone again at once: ask the client to come back.

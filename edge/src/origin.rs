@@ -10,15 +10,24 @@
 //!    the origin's own scheme, host and port: a signed media URL on another
 //!    host gets none);
 //! 3. stores the body under the served key, whole or not at all:
-//!    - with a `Content-Length` (and no content coding), the body is piped
-//!      into R2 through a `FixedLengthStream` of that length (not through
-//!      the wasm); R2 makes an object visible only when a `put` completes,
-//!      and the runtime fails the `put` when the stream ends short of that
-//!      length, runs past it, or breaks off;
+//!    - with a `Content-Length` (and no content coding), the body is a
+//!      *fill* (`playback_core::fill`): each chunk is written both into one
+//!      `put` of the whole recording through a `FixedLengthStream` of that
+//!      length, and into the current piece, which is `put` under the fill's
+//!      own key as soon as it is whole (one piece in R2's hands at a time);
+//!      each landed piece is reported to the call object, which serves it
+//!      to listeners while the rest arrives. R2 makes an object visible
+//!      only when a `put` completes, and the runtime fails the whole `put`
+//!      when the stream ends short of its length, runs past it, or breaks
+//!      off. Memory: at most three pieces (`MAX_PIECE_BYTES` each) and a
+//!      chunk, whatever the recording's length and the listeners;
 //!    - without one (chunked, or a coding the runtime decoded), the body is
 //!      read in parts of `PART_BYTES` into an R2 multipart upload, which R2
 //!      shows only when it is completed, and it is completed only after the
 //!      body's clean end; a body past `MAX_RECORDING_BYTES` is refused;
+//!    - pieces left by a fill that died are deleted before a new one
+//!      starts; a stored fill's pieces are deleted by the call object once
+//!      the whole recording is served instead;
 //! 4. gives its slot back as soon as the origin's body has been read whole
 //!    (the slot counts origin downloads; R2 finishing does not need one).
 //!
@@ -35,24 +44,27 @@ use std::future::Future;
 use std::pin::pin;
 use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use futures_util::StreamExt;
+use futures_channel::mpsc;
+use futures_util::future::{join3, select, Either};
+use futures_util::{SinkExt, StreamExt};
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
 use playback_core::directory::next_link;
 use playback_core::download::{
     classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
 };
+use playback_core::fill::{fill_etag, fills_prefix, piece_key, piece_span, FillView};
 use playback_core::ids::recording_key;
 use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
+use web_sys::WritableStreamDefaultWriter;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::{
-    AbortController, AbortSignal, Bucket, Data, Delay, Fetch, Headers, HttpMetadata, Method,
-    MultipartUpload, Request, RequestInit, RequestRedirect, Response, ResponseBody, Url,
+    AbortController, AbortSignal, Bucket, ByteStream, Data, Delay, Fetch, Headers, HttpMetadata,
+    Method, MultipartUpload, Request, RequestInit, RequestRedirect, Response, Url,
 };
 
 use crate::error::{EdgeError, EdgeResult};
@@ -158,12 +170,21 @@ pub struct Attempt {
     pub released: bool,
 }
 
-/// One attempt (see the module header). Ends only when its R2 write has ended.
+/// What an attempt tells its call object about its fill as it runs.
+pub enum FillEvent {
+    /// The origin answered with a length: the fill (id: the lease's grant) starts.
+    Started(FillView),
+    /// Piece `index` is in R2.
+    Landed(u32),
+}
+
+/// One attempt (see the module header). Ends only when its R2 writes have ended.
 pub async fn attempt<R, RFut, G, GFut>(
     config: &EdgeConfig,
     bucket: &Bucket,
     id: &CallIdentity,
     lease: Lease<R, G>,
+    report: &dyn Fn(FillEvent),
 ) -> Attempt
 where
     R: Fn(u64) -> RFut,
@@ -186,12 +207,14 @@ where
             ),
         }
     };
+    let fill = Fill { id: grant, report };
     let mut work = pin!(look_then_fetch(
         config,
         bucket,
         id,
         &key,
         controller.signal(),
+        fill,
         origin_read
     ));
     let mut timeout = pin!(Delay::from(Duration::from_millis(
@@ -265,12 +288,19 @@ where
     }
 }
 
+/// The fill an attempt would run: its id, and where it reports.
+struct Fill<'a> {
+    id: u64,
+    report: &'a dyn Fn(FillEvent),
+}
+
 async fn look_then_fetch<G, Gut>(
     config: &EdgeConfig,
     bucket: &Bucket,
     id: &CallIdentity,
     key: &str,
     signal: AbortSignal,
+    fill: Fill<'_>,
     origin_read: G,
 ) -> AttemptOutcome
 where
@@ -285,6 +315,9 @@ where
         }
         Ok(None) => {}
         Err(e) => return AttemptOutcome::transient(Failure::NotStored, format!("R2 look-up: {e}")),
+    }
+    if let Err(e) = delete_pieces(bucket, id).await {
+        return AttemptOutcome::transient(Failure::NotStored, format!("R2 pieces: {e:?}"));
     }
     let path = format!(
         "/v1/businesses/{}/calls/{}/recording",
@@ -325,13 +358,17 @@ where
     let meta = StoreMeta {
         content_type,
         origin_etag,
+        etag: None,
     };
     match length {
         Some(length) if length > config.max_recording_bytes => AttemptOutcome::permanent(
             Failure::TooLarge,
             format!("{length} bytes > MAX_RECORDING_BYTES"),
         ),
-        Some(length) => store_fixed(bucket, key, response, length, meta, origin_read).await,
+        Some(length) => {
+            let target = Target { bucket, id, key };
+            store_filling(target, response, length, meta, fill, origin_read).await
+        }
         None => store_in_parts(config, bucket, key, response, meta, origin_read).await,
     }
 }
@@ -386,6 +423,8 @@ async fn fetch_following_redirects(
 struct StoreMeta {
     content_type: String,
     origin_etag: String,
+    /// The validator a fill served the recording with, which it keeps.
+    etag: Option<String>,
 }
 
 impl StoreMeta {
@@ -397,42 +436,56 @@ impl StoreMeta {
     }
 
     fn custom(&self, length: u64) -> HashMap<String, String> {
-        [
+        let mut custom: HashMap<String, String> = [
             ("origin_etag".to_string(), self.origin_etag.clone()),
             ("length".to_string(), length.to_string()),
         ]
-        .into()
+        .into();
+        if let Some(etag) = &self.etag {
+            custom.insert(crate::serve::ETAG_METADATA.to_string(), etag.clone());
+        }
+        custom
     }
 }
 
-/// A body of known length: piped through a `FixedLengthStream` into one `put`.
-async fn store_fixed<G, Gut>(
-    bucket: &Bucket,
-    key: &str,
-    response: Response,
+/// Where a fill stores: the bucket, the call, the served key.
+struct Target<'a> {
+    bucket: &'a Bucket,
+    id: &'a CallIdentity,
+    key: &'a str,
+}
+
+/// A body of known length, stored as a fill (see the module header): one
+/// `put` of the whole recording, and its pieces as they arrive.
+async fn store_filling<G, Gut>(
+    target: Target<'_>,
+    mut response: Response,
     length: u64,
-    meta: StoreMeta,
+    mut meta: StoreMeta,
+    fill: Fill<'_>,
     origin_read: G,
 ) -> AttemptOutcome
 where
     G: FnOnce() -> Gut,
     Gut: Future<Output = ()>,
 {
-    let (_, body) = response.into_parts();
-    let source = match body {
-        ResponseBody::Stream(stream) => stream,
-        ResponseBody::Body(_) | ResponseBody::Empty if length > 0 => {
+    let Target { bucket, id, key } = target;
+    let source = match response.stream() {
+        Ok(stream) if length > 0 => stream,
+        Ok(_) | Err(_) if length > 0 => {
             return AttemptOutcome::transient(
                 Failure::CutOff,
                 format!("no body for {length} bytes"),
             )
         }
-        ResponseBody::Body(_) | ResponseBody::Empty => {
+        _ => {
             origin_read().await;
             return put(bucket, key, Data::Empty, length, &meta).await;
         }
     };
-    let fixed = match FixedLengthStream::new_big_int(BigInt::from(length)) {
+    let etag = fill_etag(&meta.origin_etag, length, fill.id);
+    meta.etag = Some(etag.clone());
+    let whole = match FixedLengthStream::new_big_int(BigInt::from(length)) {
         Ok(f) => f,
         Err(e) => {
             return AttemptOutcome::transient(
@@ -441,24 +494,135 @@ where
             )
         }
     };
-    let piped = JsFuture::from(source.pipe_to(&fixed.writable()));
-    let origin_done = async {
-        if piped.await.is_ok() {
-            origin_read().await;
+    let writer = match whole.writable().get_writer() {
+        Ok(w) => w,
+        Err(e) => return AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")),
+    };
+    (fill.report)(FillEvent::Started(FillView::start(
+        fill.id,
+        length,
+        etag,
+        meta.content_type.clone(),
+    )));
+    // The feed hands whole pieces to the lander through a channel that
+    // holds one: a slow piece `put` slows the feed, never memory.
+    let (pieces, landing) = mpsc::channel::<(u32, Vec<u8>)>(0);
+    let feed = async {
+        let fed = feed(source, &writer, length, pieces).await;
+        match fed {
+            Ok(()) => {
+                origin_read().await;
+                JsFuture::from(writer.close())
+                    .await
+                    .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))
+            }
+            Err(outcome) => {
+                // Fails the whole put: nothing partial is ever stored.
+                let _ = JsFuture::from(writer.abort()).await;
+                Err(outcome)
+            }
         }
     };
+    let land = land(bucket, id, fill, landing);
     let stored = put(
         bucket,
         key,
-        Data::ReadableStream(fixed.readable()),
+        Data::ReadableStream(whole.readable()),
         length,
         &meta,
     );
-    // The put's end is the attempt's: a release still on its way then is
-    // left to the caller's release of the same grant (a no-op if it landed).
-    match select(pin!(origin_done), pin!(stored)).await {
-        Either::Left(((), stored)) => stored.await,
-        Either::Right((outcome, _)) => outcome,
+    match join3(feed, land, stored).await {
+        (Err(outcome), _, _) | (_, Err(outcome), _) => outcome,
+        (Ok(_), Ok(()), stored) => stored,
+    }
+}
+
+/// Reads the origin's body chunk by chunk into the whole `put` (waiting for
+/// it to take each chunk) and into pieces, handed on as each is whole.
+async fn feed(
+    mut source: ByteStream,
+    writer: &WritableStreamDefaultWriter,
+    length: u64,
+    mut pieces: mpsc::Sender<(u32, Vec<u8>)>,
+) -> Result<(), AttemptOutcome> {
+    let piece_len = |index| piece_span(index, length).map_or(0, |(_, len)| len as usize);
+    let mut index = 0;
+    let mut piece = Vec::with_capacity(piece_len(0));
+    let mut total = 0u64;
+    while let Some(chunk) = source.next().await {
+        let chunk = chunk.map_err(|e| AttemptOutcome::transient(Failure::CutOff, e.to_string()))?;
+        total += chunk.len() as u64;
+        if total > length {
+            return Err(AttemptOutcome::transient(
+                Failure::CutOff,
+                format!("more than the {length} bytes announced"),
+            ));
+        }
+        let bytes = js_sys::Uint8Array::from(chunk.as_slice());
+        JsFuture::from(writer.write_with_chunk(&bytes))
+            .await
+            .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))?;
+        let mut rest = chunk.as_slice();
+        while !rest.is_empty() {
+            let take = rest.len().min(piece_len(index) - piece.len());
+            piece.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if piece.len() == piece_len(index) {
+                let whole = std::mem::replace(&mut piece, Vec::with_capacity(piece_len(index + 1)));
+                pieces.send((index, whole)).await.map_err(|_| {
+                    AttemptOutcome::transient(Failure::NotStored, "a piece could not be stored")
+                })?;
+                index += 1;
+            }
+        }
+    }
+    if total < length {
+        return Err(AttemptOutcome::transient(
+            Failure::CutOff,
+            format!("{total} of {length} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// Puts each whole piece under the fill's key for it and reports it landed.
+async fn land(
+    bucket: &Bucket,
+    id: &CallIdentity,
+    fill: Fill<'_>,
+    mut landing: mpsc::Receiver<(u32, Vec<u8>)>,
+) -> Result<(), AttemptOutcome> {
+    while let Some((index, bytes)) = landing.next().await {
+        let key = piece_key(&id.business, &id.call_sid, fill.id, index);
+        bucket
+            .put(key, Data::Bytes(bytes))
+            .execute()
+            .await
+            .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("R2 piece: {e}")))?;
+        (fill.report)(FillEvent::Landed(index));
+    }
+    Ok(())
+}
+
+/// Deletes every piece of every fill of this call (R2 deletes at most
+/// 1 000 keys at once).
+pub async fn delete_pieces(bucket: &Bucket, id: &CallIdentity) -> EdgeResult<()> {
+    let prefix = fills_prefix(&id.business, &id.call_sid);
+    loop {
+        let listed = bucket
+            .list()
+            .prefix(prefix.clone())
+            .limit(1000)
+            .execute()
+            .await?;
+        let keys: Vec<String> = listed.objects().iter().map(|o| o.key()).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        bucket.delete_multiple(keys).await?;
+        if !listed.truncated() {
+            return Ok(());
+        }
     }
 }
 

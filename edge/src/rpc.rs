@@ -10,6 +10,7 @@
 
 use playback_core::admission::Admission;
 use playback_core::download::PlayAnswer;
+use playback_core::fill::FillView;
 use playback_core::slots::Acquire;
 use playback_core::wire::StatusBody;
 use serde::de::DeserializeOwned;
@@ -55,6 +56,10 @@ pub enum CallMessage {
     /// The business granted this call a slot that no held acquire could
     /// carry: take it now. Answered `true`.
     Wake,
+    /// The download in progress, as an `Option<FillView>`; reads only. With
+    /// `piece`, held (up to `PIECE_HOLD_MS`) until that piece has landed or
+    /// the fill has ended.
+    Fill { piece: Option<u32> },
 }
 
 /// What a business object is asked about one call object's slot (`owner`
@@ -93,6 +98,10 @@ impl CallObject {
     pub async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
         let (id, agent) = (id.clone(), agent.to_owned());
         send(&self.0, &CallMessage::Play { id, agent }).await
+    }
+
+    pub async fn fill(&self, piece: Option<u32>) -> EdgeResult<Option<FillView>> {
+        send(&self.0, &CallMessage::Fill { piece }).await
     }
 
     pub async fn wake(&self) -> EdgeResult<()> {

@@ -1,16 +1,62 @@
-//! Serving cached recordings from R2: 200, 206, 304, 416 and HEAD, with the
-//! body streamed by the runtime (never copied through wasm memory). The
-//! decisions (which bytes, which status) come from `playback_core::range`.
+//! Serving recordings: 200, 206, 304, 416 and HEAD, with the body streamed
+//! by the runtime (never copied through wasm memory). The decisions (which
+//! bytes, which status) come from `playback_core::range`, and while a
+//! download is in progress, which piece to read from `playback_core::fill`.
 //!
-//! A request without `Range` costs one R2 `get`; with `Range`, one `head`
-//! (the size decides the range) and one ranged `get`.
+//! A cached request without `Range` costs one R2 `get`; with `Range`, one
+//! `head` (the size decides the range) and one ranged `get`. A request
+//! served from a fill costs one ranged `get` per piece it spans (and one
+//! for the rest once the fill is stored).
 
+use playback_core::fill::{next_read, piece_key, piece_missing, FillView, Read};
+use playback_core::ids::recording_key;
 use playback_core::range::{content_range, decide, Conditions, ServeDecision};
-use worker::{Bucket, Headers, Object, Range, Request, Response, ResponseBody};
+use wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::{spawn_local, JsFuture};
+use worker::worker_sys::FixedLengthStream;
+use worker::{Bucket, Env, Headers, Object, Range, Request, Response, ResponseBody};
 
-use crate::error::EdgeResult;
+use crate::error::{EdgeError, EdgeResult};
+use crate::rpc::{CallIdentity, CallObject};
 
 pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+/// The custom metadata under which a filled recording keeps the validator
+/// it was served with during its fill.
+pub const ETAG_METADATA: &str = "etag";
+
+/// What a recording is served as: its length, validator and type.
+struct Representation {
+    size: u64,
+    etag: String,
+    content_type: String,
+}
+
+impl Representation {
+    fn of(object: &Object) -> Representation {
+        let etag = object
+            .custom_metadata()
+            .ok()
+            .and_then(|mut m| m.remove(ETAG_METADATA))
+            .unwrap_or_else(|| object.http_etag());
+        Representation {
+            size: object.size(),
+            etag,
+            content_type: object
+                .http_metadata()
+                .content_type
+                .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into()),
+        }
+    }
+}
+
+fn conditions_of(req: &Request) -> (Option<String>, Option<String>, Option<String>) {
+    let h = req.headers();
+    (
+        h.get("Range").ok().flatten(),
+        h.get("If-Range").ok().flatten(),
+        h.get("If-None-Match").ok().flatten(),
+    )
+}
 
 /// The cached recording under `key`, served for `req`; `None` when R2 does
 /// not have it.
@@ -20,10 +66,7 @@ pub async fn serve_cached(
     key: &str,
     head: bool,
 ) -> EdgeResult<Option<Response>> {
-    let h = req.headers();
-    let range = h.get("Range").ok().flatten();
-    let if_range = h.get("If-Range").ok().flatten();
-    let if_none_match = h.get("If-None-Match").ok().flatten();
+    let (range, if_range, if_none_match) = conditions_of(req);
     let conditions = Conditions {
         range: range.as_deref(),
         if_range: if_range.as_deref(),
@@ -34,14 +77,15 @@ pub async fn serve_cached(
         let Some(meta) = bucket.head(key).await? else {
             return Ok(None);
         };
-        let decision = decide(conditions, meta.size(), &meta.http_etag());
+        let served = Representation::of(&meta);
+        let decision = decide(conditions, served.size, &served.etag);
         if head
             || matches!(
                 decision,
                 ServeDecision::NotModified | ServeDecision::Unsatisfiable
             )
         {
-            return Ok(Some(respond(&meta, decision, None)?));
+            return Ok(Some(respond(&served, decision, None)?));
         }
         let mut get = bucket.get(key);
         if let ServeDecision::Partial { first, last } = decision {
@@ -55,42 +99,173 @@ pub async fn serve_cached(
             return Ok(None);
         };
         if object.http_etag() != meta.http_etag() {
-            return Ok(Some(respond(
-                &object,
-                ServeDecision::Full,
-                object.body().map(|b| b.response_body()).transpose()?,
-            )?));
+            // A whole GET: its object is the one served.
+            let served = Representation::of(&object);
+            let body = object.body().map(|b| b.response_body()).transpose()?;
+            return Ok(Some(respond(&served, ServeDecision::Full, body)?));
         }
         let body = object.body().map(|b| b.response_body()).transpose()?;
-        return Ok(Some(respond(&object, decision, body)?));
+        return Ok(Some(respond(&served, decision, body)?));
     }
 
     let Some(object) = bucket.get(key).execute().await? else {
         return Ok(None);
     };
-    let decision = decide(conditions, object.size(), &object.http_etag());
+    let served = Representation::of(&object);
+    let decision = decide(conditions, served.size, &served.etag);
     let body = match decision {
         ServeDecision::Full => object.body().map(|b| b.response_body()).transpose()?,
         _ => None,
     };
-    Ok(Some(respond(&object, decision, body)?))
+    Ok(Some(respond(&served, decision, body)?))
+}
+
+/// A recording served from its fill: the same headers a cached recording
+/// gets (its full length, its validator), with a body of exactly the
+/// asked length that a task fills piece by piece as they land. If the fill
+/// fails, or the bytes can no longer be had, the body is aborted: a
+/// listener never sees a clean end short of its length.
+pub async fn serve_fill(
+    req: &Request,
+    env: &Env,
+    id: &CallIdentity,
+    bucket: &Bucket,
+    view: FillView,
+    head: bool,
+) -> EdgeResult<Response> {
+    let (range, if_range, if_none_match) = conditions_of(req);
+    let conditions = Conditions {
+        range: range.as_deref(),
+        if_range: if_range.as_deref(),
+        if_none_match: if_none_match.as_deref(),
+    };
+    let served = Representation {
+        size: view.size,
+        etag: view.etag.clone(),
+        content_type: view.content_type.clone(),
+    };
+    let decision = decide(conditions, served.size, &served.etag);
+    let (first, last) = match decision {
+        _ if head => return respond(&served, decision, None),
+        ServeDecision::Full if served.size > 0 => (0, served.size - 1),
+        ServeDecision::Partial { first, last } => (first, last),
+        _ => return respond(&served, decision, None),
+    };
+    let body = FixedLengthStream::new_big_int(js_sys::BigInt::from(last - first + 1))
+        .map_err(|e| EdgeError::Internal(format!("{e:?}")))?;
+    let listener = Listener {
+        object: CallObject::of(env, id)?,
+        bucket: bucket.clone(),
+        id: id.clone(),
+        fill: view.fill,
+        etag: view.etag.clone(),
+    };
+    let writable = body.writable();
+    spawn_local(async move {
+        let done = match listener.pump(view, first, last, &writable).await {
+            Ok(true) => JsFuture::from(writable.close()).await,
+            _ => JsFuture::from(writable.abort_with_reason(&JsValue::from_str("fill lost"))).await,
+        };
+        drop(done);
+    });
+    respond(
+        &served,
+        decision,
+        Some(ResponseBody::Stream(body.readable())),
+    )
+}
+
+/// One response served from a fill.
+struct Listener {
+    object: CallObject,
+    bucket: Bucket,
+    id: CallIdentity,
+    fill: u64,
+    etag: String,
+}
+
+impl Listener {
+    /// Writes bytes `first..=last` into `out`; `Ok(true)` when all were written.
+    async fn pump(
+        &self,
+        view: FillView,
+        first: u64,
+        last: u64,
+        out: &web_sys::WritableStream,
+    ) -> EdgeResult<bool> {
+        let mut view = Some(view);
+        let mut pos = first;
+        while pos <= last {
+            match next_read(view.as_ref(), self.fill, &self.etag, pos, last) {
+                Read::Piece {
+                    index,
+                    offset,
+                    length,
+                } => {
+                    let key = piece_key(&self.id.business, &self.id.call_sid, self.fill, index);
+                    let range = Range::OffsetWithLength { offset, length };
+                    match self.bucket.get(key).range(range).execute().await? {
+                        Some(object) => {
+                            if !pipe(object, out).await {
+                                return Ok(false);
+                            }
+                            pos += length;
+                        }
+                        // Deleted: the fill may have been stored meanwhile.
+                        None => {
+                            view = self.object.fill(None).await?;
+                            if !piece_missing(view.as_ref(), self.fill) {
+                                return Ok(false);
+                            }
+                        }
+                    }
+                }
+                Read::Stored => {
+                    let key = recording_key(&self.id.business, &self.id.call_sid);
+                    let range = Range::OffsetWithLength {
+                        offset: pos,
+                        length: last - pos + 1,
+                    };
+                    let Some(object) = self.bucket.get(key).range(range).execute().await? else {
+                        return Ok(false);
+                    };
+                    if Representation::of(&object).etag != self.etag || !pipe(object, out).await {
+                        return Ok(false);
+                    }
+                    pos = last + 1;
+                }
+                Read::Wait { index } => view = self.object.fill(Some(index)).await?,
+                Read::Abort => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Pipes an object's body into `out`, leaving `out` open; false when either
+/// side failed (the listener went away, or R2 broke off).
+async fn pipe(object: Object, out: &web_sys::WritableStream) -> bool {
+    let Some(Ok(ResponseBody::Stream(stream))) = object.body().map(|b| b.response_body()) else {
+        return false;
+    };
+    let options = web_sys::StreamPipeOptions::new();
+    options.set_prevent_close(true);
+    JsFuture::from(stream.pipe_to_with_options(out, &options))
+        .await
+        .is_ok()
 }
 
 fn respond(
-    object: &Object,
+    served: &Representation,
     decision: ServeDecision,
     body: Option<ResponseBody>,
 ) -> EdgeResult<Response> {
-    let size = object.size();
+    let size = served.size;
     let headers = Headers::new();
     headers.set("Accept-Ranges", "bytes")?;
-    headers.set("ETag", &object.http_etag())?;
+    headers.set("ETag", &served.etag)?;
     headers.set("Cache-Control", "private")?;
-    let content_type = object
-        .http_metadata()
-        .content_type
-        .unwrap_or_else(|| DEFAULT_CONTENT_TYPE.into());
-    headers.set("Content-Type", &content_type)?;
+    headers.set("Content-Type", &served.content_type)?;
     let length = match decision {
         ServeDecision::Full => size,
         ServeDecision::Partial { first, last } => last - first + 1,

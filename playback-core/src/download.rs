@@ -499,6 +499,9 @@ pub fn on_attempt_finished(
 pub enum PlayAnswer {
     /// Serve from R2.
     Ready,
+    /// Serve from the download in progress (its pieces so far, the rest as
+    /// it lands): a cold play starts at the origin's first byte.
+    Filling(crate::fill::FillView),
     Accepted(AcceptedBody),
     Failed {
         error: String,
@@ -517,7 +520,7 @@ impl PlayAnswer {
     /// from R2: 200, or 206/304/416 as the request's range asks).
     pub fn http_status(&self) -> u16 {
         match self {
-            PlayAnswer::Ready => 200,
+            PlayAnswer::Ready | PlayAnswer::Filling(_) => 200,
             PlayAnswer::Accepted(_) => 202,
             PlayAnswer::Failed { .. } => 500,
             PlayAnswer::NotFound => 404,
@@ -646,6 +649,40 @@ pub fn play_answer(
     }
 }
 
+/// A play's answer once the fill it waits on is known: a download whose
+/// fill serves bytes is answered with the fill (the recording plays now),
+/// never with a 202.
+pub fn answer_with_fill(
+    state: &CallState,
+    answer: PlayAnswer,
+    fill: Option<&crate::fill::FillView>,
+) -> PlayAnswer {
+    match fill {
+        Some(view) if plays_from_fill(state, fill) => PlayAnswer::Filling(view.clone()),
+        _ => answer,
+    }
+}
+
+/// Whether a call plays from its fill now (so a play is not held).
+pub fn plays_from_fill(state: &CallState, fill: Option<&crate::fill::FillView>) -> bool {
+    matches!(state, CallState::Downloading { .. }) && fill.is_some_and(|v| v.serves())
+}
+
+/// The status of a download whose fill serves bytes: `ready`, with the
+/// recording's size, so a polling player hands it to its media element.
+pub fn status_with_fill(
+    state: &CallState,
+    mut body: StatusBody,
+    fill: Option<&crate::fill::FillView>,
+) -> StatusBody {
+    if let Some(view) = fill.filter(|_| plays_from_fill(state, fill)) {
+        body.status = WireStatus::Ready;
+        body.size = Some(view.size);
+        body.retry_after_ms = None;
+    }
+    body
+}
+
 /// The status endpoint's answer for a state (the shell answers `ready`
 /// itself when R2 has the object).
 pub fn status_of(
@@ -721,6 +758,55 @@ mod tests {
 
     fn sid() -> CallSid {
         CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn a_download_whose_fill_serves_is_answered_with_the_fill_and_reported_ready() {
+        use crate::fill::{FillPhase, FillView};
+        let downloading = CallState::Downloading {
+            attempt: 1,
+            started_ms: 0,
+            grant: 4,
+        };
+        let accepted = play_answer(&downloading, &sid(), 10, None, PlayFact::Nothing, &P);
+        let status = status_of(&downloading, &sid(), 10, None, &P);
+        let mut view = FillView::start(4, 1 << 20, "\"e\"".into(), "audio/wav".into());
+        // No piece yet: still a 202 and `processing`.
+        assert_eq!(
+            answer_with_fill(&downloading, accepted.clone(), Some(&view)),
+            accepted
+        );
+        assert_eq!(
+            status_with_fill(&downloading, status.clone(), Some(&view)).status,
+            WireStatus::Processing
+        );
+        view.piece_landed(0);
+        assert_eq!(
+            answer_with_fill(&downloading, accepted.clone(), Some(&view)),
+            PlayAnswer::Filling(view.clone())
+        );
+        assert_eq!(PlayAnswer::Filling(view.clone()).http_status(), 200);
+        let ready = status_with_fill(&downloading, status.clone(), Some(&view));
+        assert_eq!(
+            (ready.status, ready.size),
+            (WireStatus::Ready, Some(1 << 20))
+        );
+        // A failed fill, or a state that is not a download, answers as before.
+        let mut failed = view.clone();
+        failed.phase = FillPhase::Failed;
+        assert_eq!(
+            answer_with_fill(&downloading, accepted.clone(), Some(&failed)),
+            accepted
+        );
+        let queued = CallState::Queued {
+            attempts: 0,
+            since_ms: 0,
+        };
+        let answer = play_answer(&queued, &sid(), 10, Some(2), PlayFact::Nothing, &P);
+        assert_eq!(
+            answer_with_fill(&queued, answer.clone(), Some(&view)),
+            answer
+        );
     }
 
     fn input(now: u64, fact: PlayFact) -> PlayInput {

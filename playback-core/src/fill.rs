@@ -174,7 +174,11 @@ impl FillView {
 pub enum Read {
     /// Read bytes `offset..offset+length` of piece `index` (its landed
     /// bytes only), then go on from `pos + length`.
-    Piece { index: u32, offset: u64, length: u64 },
+    Piece {
+        index: u32,
+        offset: u64,
+        length: u64,
+    },
     /// Read `pos..=last` from the served key, whose validator must be `etag`.
     Stored,
     /// Ask again once piece `index` has landed.
