@@ -1,0 +1,283 @@
+//! Read-while-write: a cold play is served from its one download while it
+//! runs (issue 11). Every test here uses the quarter-hour demo call
+//! (14.4 MB) from an origin that sends 4 MB/s, so a fill lasts about 3.6 s
+//! and "during the fill" is an ordering the origin's own counters show
+//! (its body not yet completed), never a timing guess.
+
+use std::time::{Duration, Instant};
+
+use backend_stub::knobs::{FaultSet, Knobs};
+use futures_util::future::join_all;
+use futures_util::StreamExt;
+use integration_tests::{sha256_hex, EdgeOptions, Stack};
+
+const READY: Duration = Duration::from_secs(90);
+const RATE: u64 = 4_000_000;
+const BUSINESS: &str = "hooli";
+
+fn paced(latency_ms: u64) -> FaultSet {
+    FaultSet {
+        latency_ms,
+        bytes_per_second: RATE,
+        ..Default::default()
+    }
+}
+
+async fn stack_with(faults: FaultSet) -> Stack {
+    let knobs = Knobs {
+        all: faults,
+        ..Default::default()
+    };
+    Stack::start_with(knobs, EdgeOptions::default()).await
+}
+
+/// The quarter-hour call: its SID and its bytes.
+fn quarter_hour(stack: &Stack) -> (String, Vec<u8>) {
+    let call = stack
+        .origin
+        .stub
+        .catalog()
+        .all_calls(BUSINESS)
+        .find(|c| c.summary.duration_s == 900)
+        .expect("the quarter-hour call")
+        .clone();
+    (call.summary.call_sid.to_string(), call.recording.to_vec())
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+/// A response's body, or the error that broke it off.
+async fn body_of(r: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+    r.bytes().await.map(|b| b.to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_download() {
+    let stack = stack_with(paced(300)).await;
+    let (sid, want) = quarter_hour(&stack);
+    let size = want.len() as u64;
+
+    let clicked = Instant::now();
+    let first = stack.play(BUSINESS, &sid).send().await.unwrap();
+    let headers_after = clicked.elapsed();
+    assert_eq!(first.status(), 200, "{}", stack.edge.log_tail());
+    assert_eq!(header(&first, "content-length"), size.to_string());
+    assert_eq!(header(&first, "accept-ranges"), "bytes");
+    let etag = header(&first, "etag");
+    assert!(etag.starts_with('"'), "a strong validator: {etag}");
+    let mut first_body = first.bytes_stream();
+    let first_chunk = first_body.next().await.unwrap().unwrap();
+    let first_byte_after = clicked.elapsed();
+    assert_eq!(
+        stack.origin.stats().call(&sid).completed,
+        0,
+        "the first bytes came before the origin's body ended: served from the fill"
+    );
+
+    // While the fill runs: the status says playable, and every kind of listener is served.
+    let status = stack.status(BUSINESS, &sid).await;
+    assert_eq!(status["status"], "ready", "{status}");
+    assert_eq!(status["size"], size);
+    let ranges: [(u64, u64); 4] = [
+        (0, 999),                   // behind the fill
+        (size - 100_000, size - 1), // ahead of it: the last bytes
+        (7_000_000, size - 1),      // a seek into the middle, to the end
+        (65_530, 65_540),           // across the first pieces' boundary
+    ];
+    let ranged = ranges.iter().map(|&(a, b)| {
+        stack
+            .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+            .header("Range", format!("bytes={a}-{b}"))
+            .send()
+    });
+    let whole_other_agent = stack.play_as(BUSINESS, "agent-2", &sid).send();
+    let whole_media_element = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .send();
+    let (ranged, other, media) =
+        tokio::join!(join_all(ranged), whole_other_agent, whole_media_element);
+    for (r, &(a, b)) in ranged.into_iter().zip(&ranges) {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 206, "bytes={a}-{b}");
+        assert_eq!(header(&r, "content-range"), format!("bytes {a}-{b}/{size}"));
+        assert_eq!(header(&r, "etag"), etag);
+        let got = body_of(r).await.unwrap();
+        assert!(
+            got == want[a as usize..=b as usize],
+            "bytes={a}-{b}: wrong bytes"
+        );
+    }
+    for r in [other.unwrap(), media.unwrap()] {
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "etag"), etag);
+        assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
+    }
+    let mut got = first_chunk.to_vec();
+    while let Some(chunk) = first_body.next().await {
+        got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(
+        sha256_hex(&got),
+        sha256_hex(&want),
+        "the first clicker's bytes"
+    );
+    let fill_done = clicked.elapsed();
+
+    stack.wait_status(BUSINESS, &sid, "ready", READY).await;
+    let origin = stack.origin.stats().call(&sid);
+    assert_eq!(origin.attempts, 1, "one origin download for every listener");
+    // The validator stays across the fill's end: If-Range still holds.
+    let r = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .header("Range", "bytes=100-199")
+        .header("If-Range", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        206,
+        "If-Range with the fill's validator, once stored"
+    );
+    assert_eq!(header(&r, "etag"), etag);
+    assert!(body_of(r).await.unwrap() == want[100..200]);
+    println!(
+        "quarter-hour at {RATE} B/s, 300 ms origin latency: headers {headers_after:?}, \
+         first bytes {first_byte_after:?}, whole body {fill_done:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_listener_never_slows_the_fill_or_a_fast_one_and_a_gone_one_never_stops_it() {
+    let stack = stack_with(paced(0)).await;
+    let (sid, want) = quarter_hour(&stack);
+    let first = stack.play(BUSINESS, &sid).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    // The first clicker hangs up after its first bytes.
+    let mut gone = first.bytes_stream();
+    gone.next().await.unwrap().unwrap();
+    drop(gone);
+    // A slow listener takes its first bytes, then reads nothing more...
+    let slow = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 200);
+    let mut slow = slow.bytes_stream();
+    let mut slow_got = slow.next().await.unwrap().unwrap().to_vec();
+    // ...while a fast one reads everything and the fill ends.
+    let fast = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&body_of(fast).await.unwrap()), sha256_hex(&want));
+    stack.wait_status(BUSINESS, &sid, "ready", READY).await;
+    let origin = stack.origin.stats().call(&sid);
+    assert_eq!(
+        (origin.attempts, origin.completed),
+        (1, 1),
+        "the fill ended with the slow listener still at its start"
+    );
+    assert!(
+        slow_got.len() < want.len() / 2,
+        "the slow listener was still near its start"
+    );
+    while let Some(chunk) = slow.next().await {
+        slow_got.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(
+        sha256_hex(&slow_got),
+        sha256_hex(&want),
+        "the slow listener"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_cut_mid_fill_aborts_its_listeners_and_the_retry_stores_the_same_bytes() {
+    let stack = stack_with(FaultSet {
+        truncate_first: 1,
+        ..paced(0)
+    })
+    .await;
+    let (sid, want) = quarter_hour(&stack);
+    let first = stack.play(BUSINESS, &sid).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = header(&first, "etag");
+    let tail = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .header("Range", format!("bytes={}-", want.len() - 1000))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.status(), 206);
+    // The origin breaks off at half: both responses end aborted, never short and clean.
+    let cut = body_of(first).await;
+    assert!(cut.is_err(), "a clean end short of the length");
+    assert!(
+        body_of(tail).await.is_err(),
+        "the tail listener was not aborted"
+    );
+    // The retry (no click needed) stores the origin's bytes, under the same validator.
+    stack.wait_status(BUSINESS, &sid, "ready", READY).await;
+    let r = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&r, "etag"),
+        etag,
+        "the same bytes keep their validator"
+    );
+    assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_fill_aborts_its_listeners_and_the_restart_completes() {
+    let mut stack = stack_with(paced(0)).await;
+    let (sid, want) = quarter_hour(&stack);
+    let first = stack.play(BUSINESS, &sid).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let mut body = first.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    assert_eq!(stack.origin.stats().call(&sid).completed, 0, "mid-fill");
+    stack.edge.kill();
+    let mut broke = false;
+    while let Some(chunk) = body.next().await {
+        if chunk.is_err() {
+            broke = true;
+            break;
+        }
+    }
+    assert!(
+        broke,
+        "the listener's response ended cleanly while its worker died"
+    );
+    stack.edge.restart().await;
+    // The restarted worker resumes the download by itself; a play meanwhile
+    // is served from the new fill or from the stored recording.
+    let again = stack.play(BUSINESS, &sid).send().await.unwrap();
+    assert!(matches!(again.status().as_u16(), 200 | 202));
+    if again.status() == 200 {
+        assert_eq!(
+            sha256_hex(&body_of(again).await.unwrap()),
+            sha256_hex(&want)
+        );
+    }
+    stack.wait_status(BUSINESS, &sid, "ready", READY).await;
+    let r = stack
+        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
+}
