@@ -459,6 +459,9 @@ impl CallRecording {
             renew: |grant| business.renew(&owner, grant),
             release: |grant| business.release(&owner, grant),
         };
+        // A new attempt starts a new fill: listeners of an older one stop.
+        self.fill.borrow_mut().take();
+        self.fill_changed();
         let report = |event| self.on_fill(event);
         let run = origin::attempt(config, &bucket, id, lease, &report).await;
         let outcome = run.outcome;
@@ -469,10 +472,11 @@ impl CallRecording {
         } else {
             FillPhase::Failed
         });
+        let pieces = self.fill.borrow().as_ref().map(|v| v.landed);
         crate::log::call_event(
             id,
             "attempt_end",
-            json!({"attempt": attempt,
+            json!({"attempt": attempt, "pieces": pieces, "wasm_memory": wasm_memory(),
             "outcome": format!("{outcome:?}"), "duration_ms": now_ms() - started}),
         );
         let before = self.load().await?;
@@ -501,6 +505,15 @@ impl CallRecording {
         }
         Ok(())
     }
+}
+
+/// The size of this isolate's wasm memory, in bytes (it never shrinks).
+fn wasm_memory() -> f64 {
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| js_sys::ArrayBuffer::from(m.buffer()).byte_length() as f64)
+        .unwrap_or(0.0)
 }
 
 fn delay_to(at_ms: u64) -> i64 {

@@ -11,16 +11,17 @@
 //!    host gets none);
 //! 3. stores the body under the served key, whole or not at all:
 //!    - with a `Content-Length` (and no content coding), the body is a
-//!      *fill* (`playback_core::fill`): each chunk is written both into one
-//!      `put` of the whole recording through a `FixedLengthStream` of that
-//!      length, and into the current piece, which is `put` under the fill's
-//!      own key as soon as it is whole (one piece in R2's hands at a time);
-//!      each landed piece is reported to the call object, which serves it
-//!      to listeners while the rest arrives. R2 makes an object visible
-//!      only when a `put` completes, and the runtime fails the whole `put`
-//!      when the stream ends short of its length, runs past it, or breaks
-//!      off. Memory: at most three pieces (`MAX_PIECE_BYTES` each) and a
-//!      chunk, whatever the recording's length and the listeners;
+//!      *fill* (`playback_core::fill`): each chunk, as the runtime hands it
+//!      over (never copied, never through the wasm), is written both into
+//!      one `put` of the whole recording through a `FixedLengthStream` of
+//!      that length, and into the current piece's own `FixedLengthStream`,
+//!      whose `put` under the fill's key streams while the piece fills and
+//!      completes when it is whole; each landed piece is reported to the
+//!      call object, which serves it to listeners while the rest arrives.
+//!      R2 makes an object visible only when a `put` completes, and the
+//!      runtime fails a `put` when its stream ends short of its length,
+//!      runs past it, or breaks off. Every write waits until it is taken,
+//!      so memory holds a chunk or two, whatever the recording's length;
 //!    - without one (chunked, or a coding the runtime decoded), the body is
 //!      read in parts of `PART_BYTES` into an R2 multipart upload, which R2
 //!      shows only when it is completed, and it is completed only after the
@@ -59,12 +60,13 @@ use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
+use wasm_bindgen::JsCast;
 use web_sys::WritableStreamDefaultWriter;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::FixedLengthStream;
 use worker::{
-    AbortController, AbortSignal, Bucket, ByteStream, Data, Delay, Fetch, Headers, HttpMetadata,
-    Method, MultipartUpload, Request, RequestInit, RequestRedirect, Response, Url,
+    AbortController, AbortSignal, Bucket, Data, Delay, Fetch, Headers, HttpMetadata, Method,
+    MultipartUpload, Request, RequestInit, RequestRedirect, Response, ResponseBody, Url,
 };
 
 use crate::error::{EdgeError, EdgeResult};
@@ -459,7 +461,7 @@ struct Target<'a> {
 /// `put` of the whole recording, and its pieces as they arrive.
 async fn store_filling<G, Gut>(
     target: Target<'_>,
-    mut response: Response,
+    response: Response,
     length: u64,
     mut meta: StoreMeta,
     fill: Fill<'_>,
@@ -470,9 +472,9 @@ where
     Gut: Future<Output = ()>,
 {
     let Target { bucket, id, key } = target;
-    let source = match response.stream() {
-        Ok(stream) if length > 0 => stream,
-        Ok(_) | Err(_) if length > 0 => {
+    let source = match response.into_parts().1 {
+        ResponseBody::Stream(stream) if length > 0 => stream,
+        _ if length > 0 => {
             return AttemptOutcome::transient(
                 Failure::CutOff,
                 format!("no body for {length} bytes"),
@@ -485,18 +487,9 @@ where
     };
     let etag = fill_etag(&meta.origin_etag, length, fill.id);
     meta.etag = Some(etag.clone());
-    let whole = match FixedLengthStream::new_big_int(BigInt::from(length)) {
-        Ok(f) => f,
-        Err(e) => {
-            return AttemptOutcome::transient(
-                Failure::NotStored,
-                format!("stream of {length} bytes: {e:?}"),
-            )
-        }
-    };
-    let writer = match whole.writable().get_writer() {
-        Ok(w) => w,
-        Err(e) => return AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")),
+    let (whole, writer) = match fixed_stream(length) {
+        Ok(pair) => pair,
+        Err(outcome) => return outcome,
     };
     (fill.report)(FillEvent::Started(FillView::start(
         fill.id,
@@ -504,16 +497,17 @@ where
         etag,
         meta.content_type.clone(),
     )));
-    // The feed hands whole pieces to the lander through a channel that
-    // holds one: a slow piece `put` slows the feed, never memory.
-    let (pieces, landing) = mpsc::channel::<(u32, Vec<u8>)>(0);
+    // The feed hands each piece's stream to the lander, which puts the
+    // pieces one after another; the channel holds none, so the feed is
+    // never more than one piece ahead of what R2 has taken.
+    let (pieces, landing) = mpsc::channel::<(u32, web_sys::ReadableStream)>(0);
     let feed = async {
-        let fed = feed(source, &writer, length, pieces).await;
-        match fed {
+        match feed(&source, &writer, length, pieces).await {
             Ok(()) => {
                 origin_read().await;
                 JsFuture::from(writer.close())
                     .await
+                    .map(drop)
                     .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))
             }
             Err(outcome) => {
@@ -524,54 +518,113 @@ where
         }
     };
     let land = land(bucket, id, fill, landing);
-    let stored = put(
-        bucket,
-        key,
-        Data::ReadableStream(whole.readable()),
-        length,
-        &meta,
-    );
+    let stored = put(bucket, key, Data::ReadableStream(whole), length, &meta);
     match join3(feed, land, stored).await {
         (Err(outcome), _, _) | (_, Err(outcome), _) => outcome,
-        (Ok(_), Ok(()), stored) => stored,
+        (Ok(()), Ok(()), stored) => stored,
     }
 }
 
-/// Reads the origin's body chunk by chunk into the whole `put` (waiting for
-/// it to take each chunk) and into pieces, handed on as each is whole.
-async fn feed(
-    mut source: ByteStream,
-    writer: &WritableStreamDefaultWriter,
+/// A stream of exactly `length` bytes for a `put`, and its writer.
+fn fixed_stream(
     length: u64,
-    mut pieces: mpsc::Sender<(u32, Vec<u8>)>,
+) -> Result<(web_sys::ReadableStream, WritableStreamDefaultWriter), AttemptOutcome> {
+    let failed = |e: wasm_bindgen::JsValue| {
+        AttemptOutcome::transient(
+            Failure::NotStored,
+            format!("a stream of {length} bytes: {e:?}"),
+        )
+    };
+    let stream = FixedLengthStream::new_big_int(BigInt::from(length)).map_err(failed)?;
+    let writer = stream.writable().get_writer().map_err(failed)?;
+    Ok((stream.readable(), writer))
+}
+
+/// Reads the origin's body chunk by chunk and writes each chunk, as the
+/// runtime handed it over (never copied, never through the wasm), into the
+/// whole `put` and into the pieces' streams (a chunk that crosses a piece's
+/// end is split into two views of it), waiting for each to take it.
+async fn feed(
+    source: &web_sys::ReadableStream,
+    whole: &WritableStreamDefaultWriter,
+    length: u64,
+    pieces: mpsc::Sender<(u32, web_sys::ReadableStream)>,
 ) -> Result<(), AttemptOutcome> {
-    let piece_len = |index| piece_span(index, length).map_or(0, |(_, len)| len as usize);
-    let mut index = 0;
-    let mut piece = Vec::with_capacity(piece_len(0));
+    // The current piece: its writer and how many bytes it still takes.
+    let mut piece = None;
+    let fed = feed_pieces(source, whole, length, pieces, &mut piece).await;
+    if let (Err(_), Some((writer, _))) = (&fed, piece) {
+        // Fails that piece's put, which would otherwise wait for its end.
+        let _ = JsFuture::from(writer.abort()).await;
+    }
+    fed
+}
+
+async fn feed_pieces(
+    source: &web_sys::ReadableStream,
+    whole: &WritableStreamDefaultWriter,
+    length: u64,
+    mut pieces: mpsc::Sender<(u32, web_sys::ReadableStream)>,
+    piece: &mut Option<(WritableStreamDefaultWriter, u64)>,
+) -> Result<(), AttemptOutcome> {
+    let cut_off =
+        |e: wasm_bindgen::JsValue| AttemptOutcome::transient(Failure::CutOff, format!("{e:?}"));
+    let not_stored =
+        |e: wasm_bindgen::JsValue| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}"));
+    // Without options, `getReader` gives a default reader.
+    let reader: web_sys::ReadableStreamDefaultReader = source.get_reader().unchecked_into();
+    let mut index = 0u32;
     let mut total = 0u64;
-    while let Some(chunk) = source.next().await {
-        let chunk = chunk.map_err(|e| AttemptOutcome::transient(Failure::CutOff, e.to_string()))?;
-        total += chunk.len() as u64;
+    loop {
+        let read = JsFuture::from(reader.read()).await.map_err(cut_off)?;
+        if js_sys::Reflect::get(&read, &"done".into())
+            .map_err(cut_off)?
+            .is_truthy()
+        {
+            break;
+        }
+        let chunk: js_sys::Uint8Array = js_sys::Reflect::get(&read, &"value".into())
+            .map_err(cut_off)?
+            .dyn_into()
+            .map_err(cut_off)?;
+        let len = u64::from(chunk.length());
+        total += len;
         if total > length {
             return Err(AttemptOutcome::transient(
                 Failure::CutOff,
                 format!("more than the {length} bytes announced"),
             ));
         }
-        let bytes = js_sys::Uint8Array::from(chunk.as_slice());
-        JsFuture::from(writer.write_with_chunk(&bytes))
+        JsFuture::from(whole.write_with_chunk(&chunk))
             .await
-            .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))?;
-        let mut rest = chunk.as_slice();
-        while !rest.is_empty() {
-            let take = rest.len().min(piece_len(index) - piece.len());
-            piece.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
-            if piece.len() == piece_len(index) {
-                let whole = std::mem::replace(&mut piece, Vec::with_capacity(piece_len(index + 1)));
-                pieces.send((index, whole)).await.map_err(|_| {
+            .map_err(not_stored)?;
+        let mut at = 0u64;
+        while at < len {
+            if piece.is_none() {
+                let piece_len = piece_span(index, length).map_or(0, |(_, l)| l);
+                let (readable, writer) = fixed_stream(piece_len)?;
+                pieces.send((index, readable)).await.map_err(|_| {
                     AttemptOutcome::transient(Failure::NotStored, "a piece could not be stored")
                 })?;
+                *piece = Some((writer, piece_len));
+            }
+            let Some((writer, left)) = piece.as_mut() else {
+                break;
+            };
+            let take = (len - at).min(*left);
+            let part = if take == len {
+                chunk.clone()
+            } else {
+                chunk.subarray(at as u32, (at + take) as u32)
+            };
+            JsFuture::from(writer.write_with_chunk(&part))
+                .await
+                .map_err(not_stored)?;
+            *left -= take;
+            at += take;
+            if *left == 0 {
+                JsFuture::from(writer.close()).await.map_err(not_stored)?;
+                *piece = None;
                 index += 1;
             }
         }
@@ -585,20 +638,27 @@ async fn feed(
     Ok(())
 }
 
-/// Puts each whole piece under the fill's key for it and reports it landed.
+/// Puts each piece under the fill's key for it as its bytes stream in, one
+/// after another (so they land in order), and reports each as it lands.
 async fn land(
     bucket: &Bucket,
     id: &CallIdentity,
     fill: Fill<'_>,
-    mut landing: mpsc::Receiver<(u32, Vec<u8>)>,
+    mut landing: mpsc::Receiver<(u32, web_sys::ReadableStream)>,
 ) -> Result<(), AttemptOutcome> {
-    while let Some((index, bytes)) = landing.next().await {
+    while let Some((index, stream)) = landing.next().await {
         let key = piece_key(&id.business, &id.call_sid, fill.id, index);
-        bucket
-            .put(key, Data::Bytes(bytes))
+        let put = bucket
+            .put(key, Data::ReadableStream(stream))
             .execute()
-            .await
-            .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("R2 piece: {e}")))?;
+            .await;
+        if let Err(e) = put {
+            // Dropping the receiver fails the feed's next piece.
+            return Err(AttemptOutcome::transient(
+                Failure::NotStored,
+                format!("R2 piece: {e}"),
+            ));
+        }
         (fill.report)(FillEvent::Landed(index));
     }
     Ok(())

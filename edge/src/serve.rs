@@ -162,17 +162,37 @@ pub async fn serve_fill(
     };
     let writable = body.writable();
     spawn_local(async move {
-        let done = match listener.pump(view, first, last, &writable).await {
-            Ok(true) => JsFuture::from(writable.close()).await,
-            _ => JsFuture::from(writable.abort_with_reason(&JsValue::from_str("fill lost"))).await,
+        let mut reads = Reads::default();
+        let complete = matches!(
+            listener
+                .pump(view, first, last, &writable, &mut reads)
+                .await,
+            Ok(true)
+        );
+        let _ = if complete {
+            JsFuture::from(writable.close()).await
+        } else {
+            JsFuture::from(writable.abort_with_reason(&JsValue::from_str("fill lost"))).await
         };
-        drop(done);
+        crate::log::call_event(
+            &listener.id,
+            "fill_listener",
+            serde_json::json!({"fill": listener.fill, "first": first, "last": last,
+                "complete": complete, "r2_gets": reads.r2_gets, "object_asks": reads.object_asks}),
+        );
     });
     respond(
         &served,
         decision,
         Some(ResponseBody::Stream(body.readable())),
     )
+}
+
+/// What one listener cost: R2 reads and questions to the call object.
+#[derive(Default)]
+struct Reads {
+    r2_gets: u32,
+    object_asks: u32,
 }
 
 /// One response served from a fill.
@@ -192,6 +212,7 @@ impl Listener {
         first: u64,
         last: u64,
         out: &web_sys::WritableStream,
+        reads: &mut Reads,
     ) -> EdgeResult<bool> {
         let mut view = Some(view);
         let mut pos = first;
@@ -204,6 +225,7 @@ impl Listener {
                 } => {
                     let key = piece_key(&self.id.business, &self.id.call_sid, self.fill, index);
                     let range = Range::OffsetWithLength { offset, length };
+                    reads.r2_gets += 1;
                     match self.bucket.get(key).range(range).execute().await? {
                         Some(object) => {
                             if !pipe(object, out).await {
@@ -213,6 +235,7 @@ impl Listener {
                         }
                         // Deleted: the fill may have been stored meanwhile.
                         None => {
+                            reads.object_asks += 1;
                             view = self.object.fill(None).await?;
                             if !piece_missing(view.as_ref(), self.fill) {
                                 return Ok(false);
@@ -226,6 +249,7 @@ impl Listener {
                         offset: pos,
                         length: last - pos + 1,
                     };
+                    reads.r2_gets += 1;
                     let Some(object) = self.bucket.get(key).range(range).execute().await? else {
                         return Ok(false);
                     };
@@ -234,7 +258,10 @@ impl Listener {
                     }
                     pos = last + 1;
                 }
-                Read::Wait { index } => view = self.object.fill(Some(index)).await?,
+                Read::Wait { index } => {
+                    reads.object_asks += 1;
+                    view = self.object.fill(Some(index)).await?
+                }
                 Read::Abort => return Ok(false),
             }
         }

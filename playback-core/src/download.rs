@@ -679,6 +679,7 @@ pub fn status_with_fill(
         body.status = WireStatus::Ready;
         body.size = Some(view.size);
         body.retry_after_ms = None;
+        body.filling = true;
     }
     body
 }

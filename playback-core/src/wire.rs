@@ -152,6 +152,9 @@ pub struct StatusBody {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// `ready` while the download still runs: playable from its fill.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub filling: bool,
 }
 
 impl StatusBody {
@@ -164,6 +167,7 @@ impl StatusBody {
             retry_after_ms: None,
             error: None,
             size: None,
+            filling: false,
         }
     }
 }

@@ -171,7 +171,9 @@ impl Stack {
             .expect("status JSON")
     }
 
-    /// Waits until the status endpoint says `want` (never starts anything).
+    /// Waits until the status endpoint says `want` (never starts anything);
+    /// `ready` means stored: a recording still playing from its fill
+    /// (`filling`) is not ready yet for this wait.
     pub async fn wait_status(
         &self,
         business: &str,
@@ -182,7 +184,7 @@ impl Stack {
         let deadline = Instant::now() + timeout;
         loop {
             let s = self.status(business, sid).await;
-            if s["status"] == want {
+            if s["status"] == want && s["filling"] != true {
                 return s;
             }
             assert!(
