@@ -1056,9 +1056,7 @@ async fn fill(rows: &mut Vec<Row>) {
         let (o2, o2_m) = summarize(ours2, 0);
         let (n2, n2_m) = summarize(nginx2, 0);
         rows.push(Row {
-            scenario: format!(
-                "the same, a second listener arriving during the fill (after the clicker's first 256 KiB): first byte"
-            ),
+            scenario: "the same, a second listener arriving during the fill (after the clicker's first 256 KiB): first byte".into(),
             figure: format!("{o2} ms"),
             baseline: format!("nginx pull-through, a second requester during its fill: {n2} ms (proxy_cache_lock)"),
             ratio: format!("{:.3}", o2_m / n2_m),
