@@ -499,7 +499,7 @@ impl CallRecording {
         if stored {
             // Listeners read the rest from the served key now; one that
             // finds a piece gone asks again and is told so.
-            if let Err(e) = origin::delete_pieces(&bucket, id).await {
+            if let Err(e) = origin::delete_pieces(&bucket, id, None).await {
                 crate::log::call_event(id, "pieces_left", json!({"error": format!("{e:?}")}));
             }
         }

@@ -46,7 +46,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use futures_channel::mpsc;
-use futures_util::future::{join3, select, Either};
+use futures_util::future::{join, join3, select, Either};
 use futures_util::{SinkExt, StreamExt};
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
@@ -54,7 +54,7 @@ use playback_core::directory::next_link;
 use playback_core::download::{
     classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
 };
-use playback_core::fill::{fill_etag, fills_prefix, piece_key, piece_span, FillView};
+use playback_core::fill::{fill_etag, fill_prefix, fills_prefix, piece_key, piece_span, FillView};
 use playback_core::ids::recording_key;
 use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
@@ -318,14 +318,25 @@ where
         Ok(None) => {}
         Err(e) => return AttemptOutcome::transient(Failure::NotStored, format!("R2 look-up: {e}")),
     }
-    if let Err(e) = delete_pieces(bucket, id).await {
-        return AttemptOutcome::transient(Failure::NotStored, format!("R2 pieces: {e:?}"));
-    }
     let path = format!(
         "/v1/businesses/{}/calls/{}/recording",
         id.business, id.call_sid
     );
-    let response = match fetch_following_redirects(config, &path, &signal).await {
+    // Pieces a dead fill left are deleted while the origin is asked (never
+    // this fill's own); a failure only leaves them for the next attempt.
+    let (fetched, cleared) = join(
+        fetch_following_redirects(config, &path, &signal),
+        delete_pieces(bucket, id, Some(fill.id)),
+    )
+    .await;
+    if let Err(e) = cleared {
+        crate::log::call_event(
+            id,
+            "pieces_left",
+            serde_json::json!({"error": format!("{e:?}")}),
+        );
+    }
+    let response = match fetched {
         Ok(r) => r,
         Err(outcome) => return outcome,
     };
@@ -664,10 +675,15 @@ async fn land(
     Ok(())
 }
 
-/// Deletes every piece of every fill of this call (R2 deletes at most
-/// 1 000 keys at once).
-pub async fn delete_pieces(bucket: &Bucket, id: &CallIdentity) -> EdgeResult<()> {
+/// Deletes every piece of every fill of this call but `keep` (R2 deletes
+/// at most 1 000 keys at once).
+pub async fn delete_pieces(
+    bucket: &Bucket,
+    id: &CallIdentity,
+    keep: Option<u64>,
+) -> EdgeResult<()> {
     let prefix = fills_prefix(&id.business, &id.call_sid);
+    let kept = keep.map(|fill| fill_prefix(&id.business, &id.call_sid, fill));
     loop {
         let listed = bucket
             .list()
@@ -675,7 +691,12 @@ pub async fn delete_pieces(bucket: &Bucket, id: &CallIdentity) -> EdgeResult<()>
             .limit(1000)
             .execute()
             .await?;
-        let keys: Vec<String> = listed.objects().iter().map(|o| o.key()).collect();
+        let keys: Vec<String> = listed
+            .objects()
+            .iter()
+            .map(|o| o.key())
+            .filter(|k| kept.as_ref().is_none_or(|kept| !k.starts_with(kept)))
+            .collect();
         if keys.is_empty() {
             return Ok(());
         }

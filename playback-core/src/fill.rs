@@ -81,9 +81,14 @@ pub fn fills_prefix(business: &BusinessId, call: &CallSid) -> String {
     format!("fills/{business}/{call}/")
 }
 
+/// The prefix of one fill's pieces.
+pub fn fill_prefix(business: &BusinessId, call: &CallSid, fill: u64) -> String {
+    format!("{}{fill}/", fills_prefix(business, call))
+}
+
 /// The R2 key of piece `index` of fill `fill`.
 pub fn piece_key(business: &BusinessId, call: &CallSid, fill: u64, index: u32) -> String {
-    format!("{}{fill}/{index}", fills_prefix(business, call))
+    format!("{}{index}", fill_prefix(business, call, fill))
 }
 
 /// The validator of a recording filled from an origin answer: derived from
