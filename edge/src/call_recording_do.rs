@@ -251,34 +251,29 @@ impl CallRecording {
     }
 
     async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
-        let message: CallMessage = req.json().await?;
-        match message {
+        // The configuration is loaded once, by the messages that need it.
+        let policy = || config::load(&self.env).map(|c| policy(&c));
+        match req.json().await? {
             // The business object granted us a slot: take it now.
             CallMessage::Wake => {
                 self.arm(now_ms()).await?;
-                return Ok(json_response(200, &true));
+                Ok(json_response(200, &true))
             }
-            CallMessage::Fill { piece } => {
-                return Ok(json_response(200, &self.fill_view(piece).await))
-            }
-            _ => {}
+            CallMessage::Fill { piece } => Ok(json_response(200, &self.fill_view(piece).await)),
+            CallMessage::Play { id, agent } => self.handle_play(&id, &agent, &policy()?).await,
+            CallMessage::Status { id } => self.handle_status(&id, &policy()?).await,
         }
-        let config = config::load(&self.env)?;
-        let p = policy(&config);
-        match message {
-            CallMessage::Play { id, agent } => self.handle_play(&id, &agent, &p).await,
-            CallMessage::Status { id } => {
-                let state = self.load().await?;
-                let position = self.queue_position(&state, &id).await;
-                let body = download::status_of(&state, &id.call_sid, now_ms(), position, &p);
-                let fill = self.fill.borrow().clone();
-                Ok(json_response(
-                    200,
-                    &download::status_with_fill(&state, body, fill.as_ref()),
-                ))
-            }
-            CallMessage::Wake | CallMessage::Fill { .. } => Ok(json_response(200, &true)),
-        }
+    }
+
+    async fn handle_status(&self, id: &CallIdentity, p: &DownloadPolicy) -> EdgeResult<Response> {
+        let state = self.load().await?;
+        let position = self.queue_position(&state, id).await;
+        let body = download::status_of(&state, &id.call_sid, now_ms(), position, p);
+        let fill = self.fill.borrow().clone();
+        Ok(json_response(
+            200,
+            &download::status_with_fill(&state, body, fill.as_ref()),
+        ))
     }
 
     async fn handle_play(

@@ -56,6 +56,17 @@ async fn body_of(r: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
     r.bytes().await.map(|b| b.to_vec())
 }
 
+/// `got` and the rest of `body`.
+async fn read_on<B: AsRef<[u8]>>(
+    mut got: Vec<u8>,
+    mut body: impl futures_util::Stream<Item = reqwest::Result<B>> + Unpin,
+) -> Vec<u8> {
+    while let Some(chunk) = body.next().await {
+        got.extend_from_slice(chunk.unwrap().as_ref());
+    }
+    got
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_download() {
     let stack = stack_with(paced(300)).await;
@@ -117,10 +128,7 @@ async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_downloa
         assert_eq!(header(&r, "etag"), etag);
         assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
     }
-    let mut got = first_chunk.to_vec();
-    while let Some(chunk) = first_body.next().await {
-        got.extend_from_slice(&chunk.unwrap());
-    }
+    let got = read_on(first_chunk.to_vec(), first_body).await;
     assert_eq!(
         sha256_hex(&got),
         sha256_hex(&want),
@@ -170,7 +178,7 @@ async fn a_slow_listener_never_slows_the_fill_or_a_fast_one_and_a_gone_one_never
         .unwrap();
     assert_eq!(slow.status(), 200);
     let mut slow = slow.bytes_stream();
-    let mut slow_got = slow.next().await.unwrap().unwrap().to_vec();
+    let slow_got = slow.next().await.unwrap().unwrap().to_vec();
     // ...while a fast one reads everything and the fill ends.
     let fast = stack
         .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
@@ -189,9 +197,7 @@ async fn a_slow_listener_never_slows_the_fill_or_a_fast_one_and_a_gone_one_never
         slow_got.len() < want.len() / 2,
         "the slow listener was still near its start"
     );
-    while let Some(chunk) = slow.next().await {
-        slow_got.extend_from_slice(&chunk.unwrap());
-    }
+    let slow_got = read_on(slow_got, slow).await;
     assert_eq!(
         sha256_hex(&slow_got),
         sha256_hex(&want),

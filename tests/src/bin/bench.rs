@@ -704,6 +704,48 @@ async fn amplification(rows: &mut Vec<Row>) {
     });
 }
 
+/// The peak resident memory of a worker's workerd processes, sampled every
+/// 100 ms from `start` until `stop`.
+struct PeakRss {
+    before: u64,
+    sampling: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn start(group: u32) -> PeakRss {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let rss = move || integration_tests::workerd_rss_kib(group);
+        let before = rss();
+        let sampling = std::sync::Arc::new(AtomicBool::new(true));
+        let peak = std::sync::Arc::new(AtomicU64::new(before));
+        let task = {
+            let (sampling, peak) = (sampling.clone(), peak.clone());
+            tokio::spawn(async move {
+                while sampling.load(Ordering::Relaxed) {
+                    peak.fetch_max(rss(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        PeakRss {
+            before,
+            sampling,
+            peak,
+            task,
+        }
+    }
+
+    /// The peak, in KiB.
+    async fn stop(self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.sampling.store(false, Ordering::Relaxed);
+        self.task.await.unwrap();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
 /// The worker's resident memory while 16 clients stream the 57.6 MB recording.
 async fn memory(rows: &mut Vec<Row>) {
     let (mut befores, mut growths, mut rates) = (Vec::new(), Vec::new(), Vec::new());
@@ -717,20 +759,8 @@ async fn memory(rows: &mut Vec<Row>) {
         stack
             .wait_status(long.business, &sid, "ready", Duration::from_secs(120))
             .await;
-        let group = stack.edge.process_group().expect("the worker runs");
-        let rss = move || integration_tests::workerd_rss_kib(group);
-        let before = rss();
-        let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
-        let sampler = {
-            let (sampling, peak) = (sampling.clone(), peak.clone());
-            tokio::spawn(async move {
-                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                    peak.fetch_max(rss(), std::sync::atomic::Ordering::Relaxed);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            })
-        };
+        let sampler = PeakRss::start(stack.edge.process_group().expect("the worker runs"));
+        let before = sampler.before;
         let t = Instant::now();
         let totals = join_all((0..16).map(|_| async {
             let r = stack.play(long.business, &sid).send().await.unwrap();
@@ -743,10 +773,8 @@ async fn memory(rows: &mut Vec<Row>) {
         }))
         .await;
         let secs = t.elapsed().as_secs_f64();
-        sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-        sampler.await.unwrap();
+        let peak = sampler.stop().await;
         assert!(totals.iter().all(|&n| n == size));
-        let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
         befores.push((before / 1024) as f64);
         growths.push((peak as f64 - before as f64) / 1024.0);
         rates.push(16.0 * size as f64 / 1e6 / secs);
@@ -1086,20 +1114,8 @@ async fn fill_memory(rows: &mut Vec<Row>) {
             let stack = Stack::start_with(fill_knobs(), EdgeOptions::default()).await;
             let (sid, len) = call_of(&stack, "acme", 3600);
             size = len;
-            let group = stack.edge.process_group().expect("the worker runs");
-            let rss = move || integration_tests::workerd_rss_kib(group);
-            let before = rss();
-            let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-            let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
-            let sampler = {
-                let (sampling, peak) = (sampling.clone(), peak.clone());
-                tokio::spawn(async move {
-                    while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                        peak.fetch_max(rss(), std::sync::atomic::Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                })
-            };
+            let sampler = PeakRss::start(stack.edge.process_group().expect("the worker runs"));
+            let before = sampler.before;
             let path = format!("/api/recordings/{sid}/stream");
             let (_, first) = first_byte(stack.play("acme", &sid)).await;
             let others = join_all((1..listeners).map(|_| async {
@@ -1110,11 +1126,9 @@ async fn fill_memory(rows: &mut Vec<Row>) {
             stack
                 .wait_status("acme", &sid, "ready", Duration::from_secs(120))
                 .await;
-            sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-            sampler.await.unwrap();
+            let peak = sampler.stop().await;
             assert!(a == size && others.iter().all(|&n| n == size));
             assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
-            let peak = peak.load(std::sync::atomic::Ordering::Relaxed);
             growths.push((peak as f64 - before as f64) / 1024.0);
             let log = stack.edge.log();
             let end = log
