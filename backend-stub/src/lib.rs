@@ -30,6 +30,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::stream;
+use playback_core::list_query::ListQuery;
 use playback_core::wire::{CallSummary, ErrorBody};
 use playback_core::CallSid;
 
@@ -161,6 +162,7 @@ fn error(status: StatusCode, code: &str) -> Response {
 async fn handle_list_calls(
     State(stub): State<Arc<Stub>>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     path: Result<Path<String>, PathRejection>,
 ) -> Response {
     if !stub.authorized(&headers) {
@@ -174,15 +176,119 @@ async fn handle_list_calls(
     if !stub.catalog.has_business(&bid) {
         return error(StatusCode::NOT_FOUND, "not_found");
     }
+    let pairs = query_pairs(query.as_deref().unwrap_or_default());
+    let query = match ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(query) => query,
+        Err(e) => {
+            let body = ErrorBody::with_detail("bad_query", e.parameter());
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
+    let start = match query
+        .cursor
+        .as_deref()
+        .map(|c| c.strip_prefix('o')?.parse::<usize>().ok())
+    {
+        None => 0,
+        Some(Some(offset)) => offset,
+        Some(None) => {
+            let body = ErrorBody::with_detail("bad_query", "cursor");
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    };
     let hidden = stub.knobs().hidden_from_list;
-    let mut calls: Vec<CallSummary> = stub
+    // Newest first: the catalog holds each business's calls oldest first.
+    let matching: Vec<&CallSummary> = stub
         .catalog
         .listed_calls(&bid)
-        .filter(|c| !hidden.iter().any(|h| h == c.summary.call_sid.as_str()))
-        .map(|c| c.summary.clone())
+        .map(|c| &c.summary)
+        .filter(|c| !hidden.iter().any(|h| h == c.call_sid.as_str()))
+        .filter(|c| query.matches(&c.started_at, &c.from, &c.to))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
         .collect();
-    calls.reverse();
-    Json(calls).into_response()
+    let limit = query.page_size() as usize;
+    let page: Vec<CallSummary> = matching
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|c| (*c).clone())
+        .collect();
+    let mut response = Json(page).into_response();
+    if start + limit < matching.len() {
+        let link = format!(
+            "</v1/businesses/{bid}/calls?{}>; rel=\"next\"",
+            next_page_query(&query, start + limit)
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    response
+}
+
+/// The query of the page after this one: the same filters, the next cursor.
+fn next_page_query(query: &ListQuery, next: usize) -> String {
+    let mut parts = vec![
+        format!("limit={}", query.page_size()),
+        format!("cursor=o{next}"),
+    ];
+    if let Some(q) = &query.q {
+        parts.push(format!("q={q}"));
+    }
+    if let Some(since) = &query.since {
+        parts.push(format!("since={}", percent_encode(&since.text)));
+    }
+    if let Some(until) = &query.until {
+        parts.push(format!("until={}", percent_encode(&until.text)));
+    }
+    parts.join("&")
+}
+
+/// A query string's `(name, value)` pairs, percent-decoded (`+` is a space).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(name), percent_decode(value))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn handle_recording(

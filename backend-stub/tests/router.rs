@@ -53,7 +53,7 @@ async fn lists_a_business_calls_with_auth_and_404_for_unknown_business() {
     let (stub, app) = setup(Knobs::default());
     let r = app
         .clone()
-        .oneshot(get("/v1/businesses/acme/calls"))
+        .oneshot(get("/v1/businesses/acme/calls?limit=200"))
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -83,6 +83,88 @@ async fn lists_a_business_calls_with_auth_and_404_for_unknown_business() {
         app.oneshot(wrong).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// One page of a list: its calls and its `rel="next"` target, if any.
+async fn list_page(app: &Router, url: &str) -> (Vec<CallSummary>, Option<String>) {
+    let r = app.clone().oneshot(get(url)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{url}");
+    let next = r.headers().get("link").map(|v| {
+        let link = v.to_str().unwrap();
+        assert!(link.ends_with("; rel=\"next\""), "{link}");
+        link[1..link.find('>').unwrap()].to_owned()
+    });
+    let calls = serde_json::from_slice(&body_bytes(r).await.unwrap()).unwrap();
+    (calls, next)
+}
+
+#[tokio::test]
+async fn the_list_pages_newest_first_with_a_next_link_and_filters_by_number_and_time() {
+    let (stub, app) = setup(Knobs::default());
+    let mut all: Vec<CallSummary> = stub
+        .catalog()
+        .listed_calls("acme")
+        .map(|c| c.summary.clone())
+        .collect();
+    all.reverse();
+    // Pages of 7 walk the whole list once, newest first, and the last has no link.
+    let (mut seen, mut pages) = (Vec::new(), 0);
+    let mut url = Some("/v1/businesses/acme/calls?limit=7".to_string());
+    while let Some(u) = url {
+        let (page, next) = list_page(&app, &u).await;
+        assert!(page.len() <= 7);
+        seen.extend(page);
+        pages += 1;
+        url = next;
+    }
+    assert_eq!(seen, all);
+    assert_eq!(pages, all.len().div_ceil(7));
+    // The default page is 50.
+    let (page, next) = list_page(&app, "/v1/businesses/acme/calls").await;
+    assert_eq!((page.len(), next.is_some()), (50, true));
+    // A number: any digits of either party; each page keeps the filter.
+    let target = &all[30];
+    let digits: String = target.to.chars().filter(char::is_ascii_digit).collect();
+    let tail = &digits[digits.len() - 6..];
+    let (found, _) = list_page(
+        &app,
+        &format!("/v1/businesses/acme/calls?q={tail}&limit=200"),
+    )
+    .await;
+    assert!(found.contains(target));
+    assert!(found
+        .iter()
+        .all(|c| c.from.replace(['+', ' ', '-'], "").contains(tail)
+            || c.to.replace(['+', ' ', '-'], "").contains(tail)));
+    // A time range: since inclusive, until exclusive.
+    let url = format!(
+        "/v1/businesses/acme/calls?since={}&until={}&limit=3",
+        all[20].started_at, all[10].started_at
+    );
+    let (mut seen, mut url) = (Vec::new(), Some(url));
+    while let Some(u) = url {
+        let (page, next) = list_page(&app, &u).await;
+        seen.extend(page);
+        url = next;
+    }
+    assert_eq!(seen, all[11..=20].to_vec());
+    // A bad parameter is 400 and names it.
+    for (query, parameter) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("q=abc", "q"),
+        ("since=yesterday", "since"),
+        ("cursor=zzz", "cursor"),
+        ("sort=asc", "query"),
+    ] {
+        let r = app
+            .clone()
+            .oneshot(get(&format!("/v1/businesses/acme/calls?{query}")))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(json(r).await["detail"], parameter, "{query}");
+    }
 }
 
 #[tokio::test]

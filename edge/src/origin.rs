@@ -50,7 +50,7 @@ use futures_util::future::{join, join3, select, Either};
 use futures_util::{SinkExt, StreamExt};
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
-use playback_core::directory::next_link;
+use playback_core::directory::{next_link, LIST_PAGE_LIMIT, MAX_LIST_PAGES};
 use playback_core::download::{
     classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
 };
@@ -90,31 +90,26 @@ fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> EdgeResul
     Ok(Request::new_with_init(url, &init)?)
 }
 
-/// The business's calls. A business the origin does not know has none.
+/// The business's calls, every page of them (at most `MAX_LIST_PAGES` of
+/// `LIST_PAGE_LIMIT`). A business the origin does not know has none.
 pub async fn list_calls(
     config: &EdgeConfig,
     business: &BusinessId,
 ) -> EdgeResult<Vec<CallSummary>> {
-    let url = format!("{}/v1/businesses/{business}/calls", config.origin_base_url);
-    let request = origin_request(config, &url, true)?;
-    let mut response = Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| EdgeError::Origin(format!("calls: {e}")))?;
-    match response.status_code() {
-        200 => response
-            .json()
-            .await
-            .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}"))),
-        404 => Ok(Vec::new()),
-        // The detail goes to the log line only: check ORIGIN_TOKEN.
-        status @ (401 | 403) => Err(EdgeError::Origin(format!(
-            "calls: origin answered {status}: it refused ORIGIN_TOKEN"
-        ))),
-        status => Err(EdgeError::Origin(format!(
-            "calls: origin answered {status}"
-        ))),
+    let mut url = format!(
+        "{}/v1/businesses/{business}/calls?limit={LIST_PAGE_LIMIT}",
+        config.origin_base_url
+    );
+    let mut calls = Vec::new();
+    for _ in 0..MAX_LIST_PAGES {
+        let page = list_page(config, &url).await?;
+        calls.extend(page.calls);
+        match page.next {
+            Some(next) => url = next,
+            None => break,
+        }
     }
+    Ok(calls)
 }
 
 /// One page of a business's call list, and the next page's URL (the
@@ -150,6 +145,10 @@ pub async fn list_page(config: &EdgeConfig, url: &str) -> EdgeResult<ListPage> {
             calls: Vec::new(),
             next: None,
         }),
+        // The detail goes to the log line only: check ORIGIN_TOKEN.
+        status @ (401 | 403) => Err(EdgeError::Origin(format!(
+            "calls: origin answered {status}: it refused ORIGIN_TOKEN"
+        ))),
         status => Err(EdgeError::Origin(format!(
             "calls: origin answered {status}"
         ))),
