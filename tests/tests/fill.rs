@@ -51,6 +51,12 @@ fn header(r: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A request of the media element (or any reader): the stream endpoint,
+/// without the user-action marker.
+fn listener(stack: &Stack, sid: &str) -> reqwest::RequestBuilder {
+    stack.get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+}
+
 /// A response's body, or the error that broke it off.
 async fn body_of(r: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
     r.bytes().await.map(|b| b.to_vec())
@@ -101,15 +107,12 @@ async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_downloa
         (65_530, 65_540),           // across the first pieces' boundary
     ];
     let ranged = ranges.iter().map(|&(a, b)| {
-        stack
-            .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+        listener(&stack, &sid)
             .header("Range", format!("bytes={a}-{b}"))
             .send()
     });
     let whole_other_agent = stack.play_as(BUSINESS, "agent-2", &sid).send();
-    let whole_media_element = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
-        .send();
+    let whole_media_element = listener(&stack, &sid).send();
     let (ranged, other, media) =
         tokio::join!(join_all(ranged), whole_other_agent, whole_media_element);
     for (r, &(a, b)) in ranged.into_iter().zip(&ranges) {
@@ -140,8 +143,7 @@ async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_downloa
     let origin = stack.origin.stats().call(&sid);
     assert_eq!(origin.attempts, 1, "one origin download for every listener");
     // The validator stays across the fill's end: If-Range still holds.
-    let r = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+    let r = listener(&stack, &sid)
         .header("Range", "bytes=100-199")
         .header("If-Range", &etag)
         .send()
@@ -171,20 +173,12 @@ async fn a_slow_listener_never_slows_the_fill_or_a_fast_one_and_a_gone_one_never
     gone.next().await.unwrap().unwrap();
     drop(gone);
     // A slow listener takes its first bytes, then reads nothing more...
-    let slow = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
-        .send()
-        .await
-        .unwrap();
+    let slow = listener(&stack, &sid).send().await.unwrap();
     assert_eq!(slow.status(), 200);
     let mut slow = slow.bytes_stream();
     let slow_got = slow.next().await.unwrap().unwrap().to_vec();
     // ...while a fast one reads everything and the fill ends.
-    let fast = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
-        .send()
-        .await
-        .unwrap();
+    let fast = listener(&stack, &sid).send().await.unwrap();
     assert_eq!(sha256_hex(&body_of(fast).await.unwrap()), sha256_hex(&want));
     stack.wait_status(BUSINESS, &sid, "ready", READY).await;
     let origin = stack.origin.stats().call(&sid);
@@ -216,8 +210,7 @@ async fn an_origin_cut_mid_fill_aborts_its_listeners_and_the_retry_stores_the_sa
     let first = stack.play(BUSINESS, &sid).send().await.unwrap();
     assert_eq!(first.status(), 200);
     let etag = header(&first, "etag");
-    let tail = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
+    let tail = listener(&stack, &sid)
         .header("Range", format!("bytes={}-", want.len() - 1000))
         .send()
         .await
@@ -232,11 +225,7 @@ async fn an_origin_cut_mid_fill_aborts_its_listeners_and_the_retry_stores_the_sa
     );
     // The retry (no click needed) stores the origin's bytes, under the same validator.
     stack.wait_status(BUSINESS, &sid, "ready", READY).await;
-    let r = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
-        .send()
-        .await
-        .unwrap();
+    let r = listener(&stack, &sid).send().await.unwrap();
     assert_eq!(
         header(&r, "etag"),
         etag,
@@ -279,11 +268,7 @@ async fn a_worker_killed_mid_fill_aborts_its_listeners_and_the_restart_completes
         );
     }
     stack.wait_status(BUSINESS, &sid, "ready", READY).await;
-    let r = stack
-        .get_as(BUSINESS, &format!("/api/recordings/{sid}/stream"))
-        .send()
-        .await
-        .unwrap();
+    let r = listener(&stack, &sid).send().await.unwrap();
     assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
     assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
 }
