@@ -1,14 +1,31 @@
 //! The seeded demo data set: five businesses, each with several calls of
 //! different lengths, and one hour-long call (57.6 MB of audio) for
-//! streaming tests. Everything is derived from fixed seeds, so every run and
+//! streaming tests; and a contact centre, `LARGE_BUSINESS`, with
+//! `DEFAULT_LARGE_BUSINESS_CALLS` calls (any number with
+//! `Catalog::with_large_business`), each from a distinct number at a
+//! distinct time. Everything is derived from fixed seeds, so every run and
 //! every machine sees the same SIDs and the same bytes.
 
+use std::collections::HashMap;
+
+use playback_core::list_query::format_rfc3339;
 use playback_core::wire::CallSummary;
 use playback_core::CallSid;
 
 use crate::audio::Recording;
 
 pub const BUSINESSES: [&str; 5] = ["acme", "globex", "initech", "hooli", "umbrella"];
+
+/// The contact centre: many calls, each from its own number.
+pub const LARGE_BUSINESS: &str = "northwind";
+/// Its calls unless the stub is told otherwise (`--large-business-calls`).
+pub const DEFAULT_LARGE_BUSINESS_CALLS: usize = 20_000;
+/// Its newest call starts here (2026-11-28T17:00:00Z); each one before
+/// started `LARGE_BUSINESS_GAP_S` earlier.
+const LARGE_BUSINESS_NEWEST_S: i64 = 1_795_885_200;
+const LARGE_BUSINESS_GAP_S: i64 = 157;
+/// The demo businesses' first call (2026-11-02T08:00:00Z); one every 37 minutes.
+const DEMO_FIRST_S: i64 = 1_793_606_400;
 
 /// Call lengths in seconds, per business. The hour-long one is acme's last;
 /// hooli's last is a quarter of an hour (14.4 MB).
@@ -37,55 +54,110 @@ pub struct DemoCall {
 
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    calls: Vec<DemoCall>,
+    /// Per business, its calls oldest first.
+    calls: HashMap<&'static str, Vec<DemoCall>>,
+    /// Per call SID: its business and its index there.
+    index: HashMap<String, (&'static str, usize)>,
 }
 
 impl Catalog {
+    /// The demo data set with `DEFAULT_LARGE_BUSINESS_CALLS` calls for the
+    /// contact centre.
     pub fn demo() -> Self {
-        let mut calls = Vec::new();
+        Catalog::with_large_business(DEFAULT_LARGE_BUSINESS_CALLS)
+    }
+
+    /// The demo data set with `large` calls for the contact centre.
+    pub fn with_large_business(large: usize) -> Self {
+        let mut calls = HashMap::new();
         for (b, business) in BUSINESSES.iter().enumerate() {
+            let mut own = Vec::new();
             for (i, &duration_s) in DURATIONS_S[b].iter().enumerate() {
-                calls.push(demo_call(business, i, duration_s, false));
+                own.push(demo_call(business, i, duration_s, false));
             }
             for i in 0..BULK_CALLS_PER_BUSINESS {
-                calls.push(demo_call(business, 1000 + i, BULK_DURATION_S, true));
+                own.push(demo_call(business, 1000 + i, BULK_DURATION_S, true));
             }
+            calls.insert(*business, own);
         }
-        Catalog { calls }
+        calls.insert(
+            LARGE_BUSINESS,
+            (0..large).map(|i| large_call(i, large)).collect(),
+        );
+        let index = calls
+            .iter()
+            .flat_map(|(business, own)| {
+                own.iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.summary.call_sid.to_string(), (*business, i)))
+            })
+            .collect();
+        Catalog { calls, index }
     }
 
     pub fn has_business(&self, business: &str) -> bool {
-        BUSINESSES.contains(&business)
+        self.calls.contains_key(business)
     }
 
     /// The calls of one business, oldest first (the list route answers
-    /// them newest first): the demo calls, then the bulk calls.
+    /// them newest first): for a demo business, its calls, then the bulk
+    /// calls.
     pub fn listed_calls<'a>(
         &'a self,
         business: &'a str,
-    ) -> impl Iterator<Item = &'a DemoCall> + 'a {
-        self.calls.iter().filter(move |c| c.business == business)
+    ) -> impl DoubleEndedIterator<Item = &'a DemoCall> + 'a {
+        self.calls.get(business).into_iter().flatten()
     }
 
     /// Every call of one business (all are listed), in the same order.
-    pub fn all_calls<'a>(&'a self, business: &'a str) -> impl Iterator<Item = &'a DemoCall> + 'a {
+    pub fn all_calls<'a>(
+        &'a self,
+        business: &'a str,
+    ) -> impl DoubleEndedIterator<Item = &'a DemoCall> + 'a {
         self.listed_calls(business)
     }
 
     /// A call of this business; another business's call is `None`, as an
     /// unknown one is.
     pub fn find(&self, business: &str, call_sid: &str) -> Option<&DemoCall> {
-        self.calls
-            .iter()
-            .find(|c| c.business == business && c.summary.call_sid.as_str() == call_sid)
+        let &(owner, i) = self.index.get(call_sid)?;
+        (owner == business).then(|| &self.calls[owner][i])
     }
 
     /// The longest recording of the data set.
     pub fn longest(&self) -> &DemoCall {
         self.calls
-            .iter()
+            .values()
+            .flatten()
             .max_by_key(|c| c.recording.len())
             .expect("the catalog is never empty")
+    }
+}
+
+/// The contact centre's call `index` of `count` (0 is the oldest): from a
+/// number of its own (`+1212` and seven digits, a bijection of the index),
+/// to one of twenty lines of the centre.
+fn large_call(index: usize, count: usize) -> DemoCall {
+    let seed = splitmix(
+        fnv1a(LARGE_BUSINESS.as_bytes()) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let sid = format!("CA{:016x}{:016x}", seed, splitmix(seed));
+    let call_sid = CallSid::parse(&sid).expect("generated SIDs are well-formed");
+    let newest_first = (count - 1 - index) as i64;
+    let started = LARGE_BUSINESS_NEWEST_S - newest_first * LARGE_BUSINESS_GAP_S;
+    let duration_s = 20 + (seed % 400) as u32;
+    DemoCall {
+        business: LARGE_BUSINESS,
+        summary: CallSummary {
+            call_sid,
+            started_at: format_rfc3339(started),
+            duration_s,
+            // 7_919_993 is prime to 10: distinct indexes below 10^7 get distinct numbers.
+            from: format!("+1212{:07}", (index as u64 * 7_919_993) % 10_000_000),
+            to: format!("+1800555{:04}", 100 + seed % 20),
+        },
+        recording: Recording::new(seed, duration_s),
+        bulk: false,
     }
 }
 
@@ -94,14 +166,8 @@ fn demo_call(business: &'static str, index: usize, duration_s: u32, bulk: bool) 
         splitmix(fnv1a(business.as_bytes()) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let sid = format!("CA{:016x}{:016x}", seed, splitmix(seed));
     let call_sid = CallSid::parse(&sid).expect("generated SIDs are well-formed");
-    // Calls on 2026-11-02 from 08:00 UTC on, one every 37 minutes, newest first in listings.
-    let minutes = 8 * 60 + 37 * index as u64;
-    let started_at = format!(
-        "2026-11-{:02}T{:02}:{:02}:00Z",
-        2 + minutes / (24 * 60),
-        (minutes / 60) % 24,
-        minutes % 60
-    );
+    // One every 37 minutes from the first; newest first in listings.
+    let started_at = format_rfc3339(DEMO_FIRST_S + 37 * 60 * index as i64);
     let number = |salt: u64| format!("+1555{:07}", splitmix(seed ^ salt) % 10_000_000);
     DemoCall {
         business,
@@ -150,25 +216,49 @@ mod tests {
         }
     }
 
+    fn sids(c: &Catalog) -> Vec<&str> {
+        let mut businesses: Vec<&str> = BUSINESSES.to_vec();
+        businesses.push(LARGE_BUSINESS);
+        businesses
+            .into_iter()
+            .flat_map(|b| c.all_calls(b).map(|c| c.summary.call_sid.as_str()))
+            .collect()
+    }
+
     #[test]
     fn sids_are_unique_and_stable() {
         let a = Catalog::demo();
         let b = Catalog::demo();
-        let mut sids: Vec<&str> = a
-            .calls
-            .iter()
-            .map(|c| c.summary.call_sid.as_str())
-            .collect();
-        assert_eq!(
-            sids,
-            b.calls
-                .iter()
-                .map(|c| c.summary.call_sid.as_str())
-                .collect::<Vec<_>>()
-        );
+        let mut sids = sids(&a);
+        assert_eq!(sids, self::sids(&b));
+        let count = sids.len();
         sids.sort();
         sids.dedup();
-        assert_eq!(sids.len(), a.calls.len());
+        assert_eq!(sids.len(), count);
+        assert_eq!(a.index.len(), count);
+    }
+
+    #[test]
+    fn the_contact_centre_has_its_calls_from_distinct_numbers_at_distinct_times() {
+        let c = Catalog::demo();
+        let calls: Vec<&CallSummary> = c.all_calls(LARGE_BUSINESS).map(|c| &c.summary).collect();
+        assert_eq!(calls.len(), DEFAULT_LARGE_BUSINESS_CALLS);
+        let mut numbers: Vec<&str> = calls.iter().map(|c| c.from.as_str()).collect();
+        numbers.sort();
+        numbers.dedup();
+        assert_eq!(numbers.len(), calls.len());
+        let times: Vec<i64> = calls
+            .iter()
+            .map(|c| playback_core::list_query::parse_rfc3339(&c.started_at).unwrap())
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] < w[1]),
+            "oldest first, distinct"
+        );
+        assert_eq!(calls.last().unwrap().started_at, "2026-11-28T17:00:00Z");
+        let first = calls[0].call_sid.as_str();
+        assert!(c.find(LARGE_BUSINESS, first).is_some());
+        assert!(c.find("acme", first).is_none());
     }
 
     #[test]

@@ -61,9 +61,13 @@ pub struct Stub {
 
 impl Stub {
     pub fn new(token: impl Into<String>, knobs: Knobs) -> Arc<Self> {
+        Stub::with_catalog(token, knobs, Catalog::demo())
+    }
+
+    pub fn with_catalog(token: impl Into<String>, knobs: Knobs, catalog: Catalog) -> Arc<Self> {
         Arc::new(Stub {
             token: token.into(),
-            catalog: Catalog::demo(),
+            catalog,
             knobs: Mutex::new((knobs, Instant::now())),
             media_base: Mutex::new(None),
             stats: Stats::default(),
@@ -201,12 +205,10 @@ async fn handle_list_calls(
     let matching: Vec<&CallSummary> = stub
         .catalog
         .listed_calls(&bid)
+        .rev()
         .map(|c| &c.summary)
         .filter(|c| !hidden.iter().any(|h| h == c.call_sid.as_str()))
         .filter(|c| query.matches(&c.started_at, &c.from, &c.to))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
         .collect();
     let limit = query.page_size() as usize;
     let page: Vec<CallSummary> = matching

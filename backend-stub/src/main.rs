@@ -1,4 +1,8 @@
-//! `backend-stub [--port N] [--token T] [--knobs JSON] [--latency-ms N] ...`
+//! `backend-stub [--port N] [--token T] [--knobs JSON]
+//! [--large-business-calls N] [--latency-ms N] ...`
+//!
+//! `--large-business-calls` (or `STUB_LARGE_BUSINESS_CALLS`) sets how many
+//! calls the contact centre (`northwind`) has: 20 000 unless told.
 //!
 //! Knob flags take a number (`--throttle-first 2`), or are switches that
 //! take no value (`--chunked`, `--gzip-when-asked`, `--empty-body`,
@@ -10,6 +14,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use backend_stub::catalog::{Catalog, DEFAULT_LARGE_BUSINESS_CALLS};
 use backend_stub::knobs::{apply_flag, is_switch, Knobs};
 use backend_stub::{app, Stub};
 
@@ -20,6 +25,22 @@ struct Args {
     port: u16,
     token: String,
     knobs: Knobs,
+    large_business_calls: usize,
+}
+
+/// At most this many calls for the contact centre (a few hundred MB of list).
+const MAX_LARGE_BUSINESS_CALLS: usize = 2_000_000;
+
+fn parse_calls(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| *n <= MAX_LARGE_BUSINESS_CALLS)
+        .ok_or_else(|| {
+            format!(
+                "the large business's calls must be 0 to {MAX_LARGE_BUSINESS_CALLS}, got {value:?}"
+            )
+        })
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -33,6 +54,10 @@ fn parse_args() -> Result<Args, String> {
     let mut knobs = match std::env::var("STUB_KNOBS") {
         Ok(json) => serde_json::from_str(&json).map_err(|e| format!("STUB_KNOBS: {e}"))?,
         Err(_) => Knobs::default(),
+    };
+    let mut large_business_calls = match std::env::var("STUB_LARGE_BUSINESS_CALLS") {
+        Ok(n) => parse_calls(&n)?,
+        Err(_) => DEFAULT_LARGE_BUSINESS_CALLS,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -48,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| format!("--port must be a port number, got {value:?}"))?
             }
             "--token" => token = value,
+            "--large-business-calls" => large_business_calls = parse_calls(&value)?,
             "--knobs" => {
                 knobs = serde_json::from_str(&value).map_err(|e| format!("--knobs: {e}"))?
             }
@@ -58,7 +84,12 @@ fn parse_args() -> Result<Args, String> {
     if token.is_empty() {
         return Err("the origin token must not be empty".into());
     }
-    Ok(Args { port, token, knobs })
+    Ok(Args {
+        port,
+        token,
+        knobs,
+        large_business_calls,
+    })
 }
 
 #[tokio::main]
@@ -79,7 +110,8 @@ async fn main() -> ExitCode {
         }
     };
     println!("backend-stub listening on http://{addr}");
-    let stub = Stub::new(args.token, args.knobs);
+    let catalog = Catalog::with_large_business(args.large_business_calls);
+    let stub = Stub::with_catalog(args.token, args.knobs, catalog);
     let shutdown = async {
         let mut term =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();

@@ -19,6 +19,8 @@ pub enum EdgeError {
     InvalidCallSid,
     InvalidBusiness,
     MissingUserAction,
+    /// 400: a call-list parameter (named) is not valid.
+    BadQuery(&'static str),
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -42,6 +44,9 @@ impl EdgeError {
             EdgeError::InvalidCallSid => (400, ErrorBody::new("invalid_call_sid")),
             EdgeError::InvalidBusiness => (400, ErrorBody::new("invalid_business")),
             EdgeError::MissingUserAction => (400, ErrorBody::new("missing_user_action")),
+            EdgeError::BadQuery(parameter) => {
+                (400, ErrorBody::with_detail("bad_query", *parameter))
+            }
             EdgeError::NotFound => (404, ErrorBody::new("not_found")),
             EdgeError::MethodNotAllowed { .. } => (405, ErrorBody::new("method_not_allowed")),
             EdgeError::TooManyRequests {

@@ -12,6 +12,7 @@
 use playback_core::config::EdgeConfig;
 use playback_core::download::{self, PlayAnswer};
 use playback_core::ids::recording_key;
+use playback_core::list_query::ListQuery;
 use playback_core::request::{is_explicit_user_action, is_loopback_host};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
@@ -23,8 +24,7 @@ use worker::{Env, Request, Response};
 use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::origin;
-use crate::rpc::{recordings, CallIdentity, CallObject};
+use crate::rpc::{recordings, CallIdentity, CallObject, ListObject};
 use crate::serve::{serve_cached, serve_fill};
 
 /// How long a `/dev/login` session lasts.
@@ -100,7 +100,7 @@ async fn route_configured(
 ) -> EdgeResult<Response> {
     match route {
         Route::DevLogin => handle_dev_login(req, config),
-        Route::Calls => handle_calls(req, config).await,
+        Route::Calls => handle_calls(req, env, config).await,
         Route::Stream { call_sid, head } => {
             handle_stream(req, env, config, call_sid, head, request_id).await
         }
@@ -160,10 +160,27 @@ fn handle_dev_login(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> 
     Ok(response)
 }
 
-async fn handle_calls(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> {
+/// A page of the business's call list: the origin's list API's parameters,
+/// checked here (a bad one is named in a 400 before anything is asked), and
+/// its `Link` pointing back at this endpoint with the next cursor only.
+async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResult<Response> {
     let claims = authenticate(req, &config.session_secret)?;
-    let calls = origin::list_calls(config, &claims.bid).await?;
-    Ok(json_response(200, &calls))
+    let url = req.url()?;
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|e| EdgeError::BadQuery(e.parameter()))?;
+    let page = ListObject::of(env, &claims.bid)?
+        .page(&claims.bid, &query.canonical())
+        .await?
+        .map_err(|()| EdgeError::Origin("calls: the list object could not read the page".into()))?;
+    let mut response = json_response(200, &page.calls);
+    if let Some(cursor) = page.next_cursor {
+        let next = query.at(Some(cursor)).canonical();
+        response
+            .headers_mut()
+            .set("Link", &format!("</api/calls?{next}>; rel=\"next\""))?;
+    }
+    Ok(response)
 }
 
 /// The checks every recording endpoint makes, in the contract's order:

@@ -4,6 +4,7 @@
 //! `/dev/*` here).
 
 mod business_slots_do;
+mod call_list_do;
 mod call_recording_do;
 mod config;
 mod error;
@@ -14,6 +15,7 @@ mod rpc;
 mod serve;
 
 pub use business_slots_do::BusinessSlots;
+pub use call_list_do::CallLists;
 pub use call_recording_do::CallRecording;
 
 use worker::{event, Context, Env, Request, Response, Result};

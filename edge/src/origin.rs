@@ -50,7 +50,7 @@ use futures_util::future::{join, join3, select, Either};
 use futures_util::{SinkExt, StreamExt};
 use js_sys::BigInt;
 use playback_core::config::EdgeConfig;
-use playback_core::directory::{next_link, LIST_PAGE_LIMIT, MAX_LIST_PAGES};
+use playback_core::directory::next_link;
 use playback_core::download::{
     classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
 };
@@ -59,7 +59,6 @@ use playback_core::ids::recording_key;
 use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
 use playback_core::wire::CallSummary;
-use playback_core::BusinessId;
 use wasm_bindgen::JsCast;
 use web_sys::WritableStreamDefaultWriter;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -88,28 +87,6 @@ fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> EdgeResul
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual);
     Ok(Request::new_with_init(url, &init)?)
-}
-
-/// The business's calls, every page of them (at most `MAX_LIST_PAGES` of
-/// `LIST_PAGE_LIMIT`). A business the origin does not know has none.
-pub async fn list_calls(
-    config: &EdgeConfig,
-    business: &BusinessId,
-) -> EdgeResult<Vec<CallSummary>> {
-    let mut url = format!(
-        "{}/v1/businesses/{business}/calls?limit={LIST_PAGE_LIMIT}",
-        config.origin_base_url
-    );
-    let mut calls = Vec::new();
-    for _ in 0..MAX_LIST_PAGES {
-        let page = list_page(config, &url).await?;
-        calls.extend(page.calls);
-        match page.next {
-            Some(next) => url = next,
-            None => break,
-        }
-    }
-    Ok(calls)
 }
 
 /// One page of a business's call list, and the next page's URL (the

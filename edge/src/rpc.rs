@@ -1,4 +1,4 @@
-//! The messages between the frontend and the two Durable Objects, the
+//! The messages between the frontend and the three Durable Objects, the
 //! bindings' names, and one small client per object. Internal only: never
 //! exposed to clients.
 //!
@@ -12,7 +12,8 @@ use playback_core::admission::Admission;
 use playback_core::download::PlayAnswer;
 use playback_core::fill::FillView;
 use playback_core::slots::Acquire;
-use playback_core::wire::StatusBody;
+use playback_core::wire::{CallSummary, StatusBody};
+use playback_core::BusinessId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use worker::{Bucket, Env, Headers, Method, Request, RequestInit, Stub};
@@ -25,6 +26,8 @@ const RECORDINGS: &str = "RECORDINGS";
 const CALL_RECORDING: &str = "CALL_RECORDING";
 /// One `BusinessSlots` object per business.
 const BUSINESS_SLOTS: &str = "BUSINESS_SLOTS";
+/// One `CallLists` object per business.
+const CALL_LISTS: &str = "CALL_LISTS";
 
 pub fn recordings(env: &Env) -> EdgeResult<Bucket> {
     Ok(env.bucket(RECORDINGS)?)
@@ -34,7 +37,7 @@ pub fn recordings(env: &Env) -> EdgeResult<Bucket> {
 /// so a fresh object learns who it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallIdentity {
-    pub business: playback_core::BusinessId,
+    pub business: BusinessId,
     pub call_sid: playback_core::CallSid,
 }
 
@@ -78,6 +81,27 @@ pub enum SlotMessage {
     /// The owner's place in the queue, if it waits; reads only.
     Position { owner: String },
 }
+
+/// What a business's list object is asked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListMessage {
+    /// One page of the business's call list; `query` is a valid
+    /// `ListQuery::canonical` form. A `PageAnswer`.
+    Page { business: BusinessId, query: String },
+}
+
+/// A page of a call list: its calls, newest first, and the cursor of the
+/// next page while more remain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallPage {
+    pub calls: Vec<CallSummary>,
+    pub next_cursor: Option<String>,
+}
+
+/// A page, or the origin could not give it (the detail is in the list
+/// object's log line).
+pub type PageAnswer = Result<CallPage, ()>;
 
 /// A call object, by its identity or its name.
 pub struct CallObject(Stub);
@@ -142,6 +166,20 @@ impl BusinessObject {
     pub async fn position(&self, owner: &str) -> EdgeResult<Option<u32>> {
         let owner = owner.to_owned();
         send(&self.0, &SlotMessage::Position { owner }).await
+    }
+}
+
+/// A business's list object.
+pub struct ListObject(Stub);
+
+impl ListObject {
+    pub fn of(env: &Env, business: &BusinessId) -> EdgeResult<ListObject> {
+        object(env, CALL_LISTS, business.as_str()).map(ListObject)
+    }
+
+    pub async fn page(&self, business: &BusinessId, query: &str) -> EdgeResult<PageAnswer> {
+        let (business, query) = (business.clone(), query.to_owned());
+        send(&self.0, &ListMessage::Page { business, query }).await
     }
 }
 

@@ -28,6 +28,10 @@ pub struct EdgeConfig {
     /// The least time between two refreshes of a business's call list
     /// (`CALL_LIST_REFRESH_MS`).
     pub call_list_refresh_ms: u64,
+    /// How long a page of a business's call list is answered from the
+    /// edge's cache (`CALL_LIST_TTL_MS`; 0: only concurrent identical
+    /// requests share one origin request).
+    pub call_list_ttl_ms: u64,
 }
 
 /// The example's session secret (`.dev.vars.example`): never a real one.
@@ -92,6 +96,13 @@ impl EdgeConfig {
             )?,
             max_recording_bytes: number(&lookup, "MAX_RECORDING_BYTES", 1 << 30, 1, 5 << 30)?,
             call_list_refresh_ms: number(&lookup, "CALL_LIST_REFRESH_MS", 2_000, 100, 600_000)?,
+            call_list_ttl_ms: number(
+                &lookup,
+                "CALL_LIST_TTL_MS",
+                crate::list_cache::DEFAULT_CALL_LIST_TTL_MS,
+                0,
+                600_000,
+            )?,
         })
     }
 }
@@ -265,9 +276,14 @@ mod tests {
                 c.max_queue_per_business,
                 c.download_budget_per_minute,
                 c.max_recording_bytes,
-                c.call_list_refresh_ms
+                c.call_list_refresh_ms,
+                c.call_list_ttl_ms
             ),
-            (100, 20, 1 << 30, 2_000)
+            (100, 20, 1 << 30, 2_000, 5_000)
+        );
+        assert_eq!(
+            parse(&[("CALL_LIST_TTL_MS", "600001")]).unwrap_err().var,
+            "CALL_LIST_TTL_MS"
         );
         assert_eq!(
             parse(&[("CALL_LIST_REFRESH_MS", "10")]).unwrap_err().var,

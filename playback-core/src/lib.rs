@@ -12,6 +12,7 @@ pub mod directory;
 pub mod download;
 pub mod fill;
 pub mod ids;
+pub mod list_cache;
 pub mod list_query;
 pub mod player;
 pub mod range;

@@ -98,6 +98,34 @@ impl ListQuery {
         Ok(query)
     }
 
+    /// The query in one canonical form (every parameter given, in a fixed
+    /// order, times in UTC), as a URL query string without `?`: two
+    /// queries that ask for the same page have the same form, so it keys the
+    /// edge's list cache, and it is what the edge sends the origin.
+    pub fn canonical(&self) -> String {
+        let mut parts = vec![format!("limit={}", self.page_size())];
+        if let Some(cursor) = &self.cursor {
+            parts.push(format!("cursor={cursor}"));
+        }
+        if let Some(q) = &self.q {
+            parts.push(format!("q={q}"));
+        }
+        for (name, time) in [("since", &self.since), ("until", &self.until)] {
+            if let Some(time) = time {
+                parts.push(format!("{name}={}", format_rfc3339(time.epoch_s)));
+            }
+        }
+        parts.join("&")
+    }
+
+    /// The same query for the page at `cursor`.
+    pub fn at(&self, cursor: Option<String>) -> ListQuery {
+        ListQuery {
+            cursor,
+            ..self.clone()
+        }
+    }
+
     /// The page size this query asks for.
     pub fn page_size(&self) -> u32 {
         self.limit.unwrap_or(DEFAULT_LIST_LIMIT)
@@ -132,11 +160,32 @@ fn parse_limit(value: &str) -> Result<u32, ListQueryError> {
 }
 
 fn parse_cursor(value: &str) -> Result<String, ListQueryError> {
-    let url_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
-    if value.is_empty() || value.len() > MAX_CURSOR_LEN || !value.chars().all(url_safe) {
+    if !is_valid_cursor(value) {
         return Err(ListQueryError::Cursor);
     }
     Ok(value.to_owned())
+}
+
+/// The cursor of the origin's next page, from its `Link: <…>; rel="next"`
+/// target: the `cursor` parameter of its query, if it is one this API
+/// carries (`None` otherwise; the edge then treats the page as unusable
+/// rather than guess). Only the cursor travels on: never the link's host,
+/// path or other parameters.
+pub fn next_cursor(target: &str) -> Option<String> {
+    let query = target.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or_default();
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("cursor="))
+        .filter(|c| is_valid_cursor(c))
+        .map(str::to_owned)
+}
+
+/// Whether a cursor is one this API carries: 1 to `MAX_CURSOR_LEN`
+/// URL-safe characters (so it needs no encoding in a URL).
+pub fn is_valid_cursor(value: &str) -> bool {
+    let url_safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~');
+    !value.is_empty() && value.len() <= MAX_CURSOR_LEN && value.chars().all(url_safe)
 }
 
 fn parse_digits(value: &str) -> Result<String, ListQueryError> {
@@ -225,8 +274,35 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset_s)
 }
 
+/// An epoch second as RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SSZ`), for years
+/// 0 to 9999; `parse_rfc3339` reads it back as the same second.
+pub fn format_rfc3339(epoch_s: i64) -> String {
+    let (year, month, day) = civil_from_days(epoch_s.div_euclid(86_400));
+    let secs = epoch_s.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day since 1970-01-01 (the inverse of
+/// `days_from_civil`, H. Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -312,6 +388,62 @@ mod tests {
     }
 
     #[test]
+    fn the_canonical_form_names_every_parameter_in_one_order_in_utc() {
+        let a = parse(&[
+            ("until", "2026-11-03T01:00:00+01:00"),
+            ("q", "555-01"),
+            ("since", "2026-11-02T08:00:00.5Z"),
+        ])
+        .unwrap();
+        let b = parse(&[
+            ("since", "2026-11-02T08:00:00Z"),
+            ("until", "2026-11-03T00:00:00Z"),
+            ("limit", "50"),
+            ("q", "55501"),
+        ])
+        .unwrap();
+        assert_eq!(a.canonical(), b.canonical());
+        assert_eq!(
+            a.canonical(),
+            "limit=50&q=55501&since=2026-11-02T08:00:00Z&until=2026-11-03T00:00:00Z"
+        );
+        let next = a.at(Some("o50".into()));
+        assert_eq!(
+            ListQuery::parse(
+                next.canonical()
+                    .split('&')
+                    .map(|p| p.split_once('=').unwrap())
+            )
+            .unwrap(),
+            parse(&[
+                ("limit", "50"),
+                ("cursor", "o50"),
+                ("q", "55501"),
+                ("since", "2026-11-02T08:00:00Z"),
+                ("until", "2026-11-03T00:00:00Z"),
+            ])
+            .unwrap(),
+            "the canonical form parses back"
+        );
+    }
+
+    #[test]
+    fn only_a_valid_cursor_is_taken_from_the_origins_next_link() {
+        assert_eq!(
+            next_cursor("http://o:1/v1/businesses/acme/calls?limit=50&cursor=o50&q=1").as_deref(),
+            Some("o50")
+        );
+        assert_eq!(
+            next_cursor("/calls?cursor=abc#frag").as_deref(),
+            Some("abc")
+        );
+        assert_eq!(next_cursor("/calls?limit=50"), None);
+        assert_eq!(next_cursor("/calls?cursor=a%2Fb"), None);
+        assert_eq!(next_cursor("/calls?cursor="), None);
+        assert_eq!(next_cursor("/calls"), None);
+    }
+
+    #[test]
     fn rfc3339_times_read_as_seconds_since_the_epoch() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
@@ -339,27 +471,10 @@ mod tests {
 
     proptest! {
         /// Every second from year 1 to 9999, written as RFC 3339 UTC, reads
-        /// back as itself (checked against the civil calendar's days).
+        /// back as itself.
         #[test]
         fn rfc3339_round_trips(epoch in -62_135_596_800i64..253_402_300_799) {
-            let days = epoch.div_euclid(86_400);
-            let secs = epoch.rem_euclid(86_400);
-            // Civil from days (the inverse of days_from_civil).
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let day = doy - (153 * mp + 2) / 5 + 1;
-            let month = if mp < 10 { mp + 3 } else { mp - 9 };
-            let year = yoe + era * 400 + i64::from(month <= 2);
-            let text = format!(
-                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60
-            );
+            let text = format_rfc3339(epoch);
             prop_assert_eq!(parse_rfc3339(&text), Some(epoch), "{}", text);
         }
     }

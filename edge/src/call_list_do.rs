@@ -1,0 +1,147 @@
+//! `CallLists`: one Durable Object per business, through which every page
+//! of its call list is read (issue 14). Identical list requests within
+//! `CALL_LIST_TTL_MS` reach the origin once: a request that finds the page
+//! fresh in memory is answered from it, one that finds the same page being
+//! fetched waits for that fetch, and only one that finds neither asks the
+//! origin (the bookkeeping is the core's `list_cache`).
+//!
+//! Concurrency: the runtime runs one JavaScript turn at a time in this
+//! object, and a handler looks up and registers a fetch without an `await`
+//! between, so two identical requests never both miss. The fetch runs as a
+//! shared future that every joiner polls, and a task of its own settles it
+//! into the cache, so a requester that goes away neither cancels the fetch
+//! nor leaves it unsettled. Nothing is stored: a restarted object starts
+//! with an empty cache, which costs one origin request per page.
+//!
+//! Listing never asks the origin for a recording and never starts a
+//! download: this object knows nothing else.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either, LocalBoxFuture, Shared};
+use futures_util::FutureExt;
+use playback_core::config::EdgeConfig;
+use playback_core::list_cache::{ListCache, Lookup, MAX_CACHED_PAGES};
+use playback_core::list_query::next_cursor;
+use playback_core::BusinessId;
+use serde_json::json;
+use worker::{durable_object, Delay, Env, Request, Response, Result, State};
+
+use crate::config;
+use crate::error::{json_response, EdgeError, EdgeResult};
+use crate::log::now_ms;
+use crate::rpc::{CallPage, ListMessage, PageAnswer};
+
+/// How long one origin list request may take before it counts as failed.
+const LIST_TIMEOUT_MS: u64 = 10_000;
+
+type Fetch = Shared<LocalBoxFuture<'static, PageAnswer>>;
+/// The business's pages, shared with the tasks that settle fetches.
+type Pages = Rc<RefCell<Option<ListCache<Rc<CallPage>, Fetch>>>>;
+
+#[durable_object]
+pub struct CallLists {
+    env: Env,
+    /// Created on the first request, with the configuration's TTL.
+    cache: Pages,
+}
+
+impl CallLists {
+    async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
+        let message: ListMessage = req.json().await?;
+        let config = config::load(&self.env)?;
+        match message {
+            ListMessage::Page { business, query } => {
+                let answer = self.page(&config, &business, &query).await;
+                Ok(json_response(200, &answer))
+            }
+        }
+    }
+
+    /// The page `query` (a `ListQuery::canonical` form) of the business's list.
+    async fn page(
+        &self,
+        config: &Rc<EdgeConfig>,
+        business: &BusinessId,
+        query: &str,
+    ) -> PageAnswer {
+        let now = now_ms();
+        let fetch = {
+            let mut slot = self.cache.borrow_mut();
+            let cache = slot
+                .get_or_insert_with(|| ListCache::new(config.call_list_ttl_ms, MAX_CACHED_PAGES));
+            match cache.lookup(query, now) {
+                Lookup::Hit(page) => return Ok(CallPage::clone(page)),
+                Lookup::Join(fetch) => fetch.clone(),
+                Lookup::Miss => {
+                    let fetch = fetch_page(config.clone(), business.clone(), query.to_owned())
+                        .boxed_local()
+                        .shared();
+                    let id = cache.fetching(query, fetch.clone(), now);
+                    let (cache, key, settle) =
+                        (self.cache.clone(), query.to_owned(), fetch.clone());
+                    worker::wasm_bindgen_futures::spawn_local(async move {
+                        let page = settle.await.ok().map(Rc::new);
+                        if let Some(cache) = cache.borrow_mut().as_mut() {
+                            cache.settled(&key, id, page);
+                        }
+                    });
+                    fetch
+                }
+            }
+        };
+        fetch.await
+    }
+}
+
+/// Asks the origin for one page (at most `LIST_TIMEOUT_MS`); the next
+/// page's cursor is taken from its `Link`, and nothing else of the link.
+async fn fetch_page(config: Rc<EdgeConfig>, business: BusinessId, query: String) -> PageAnswer {
+    let url = format!(
+        "{}/v1/businesses/{business}/calls?{query}",
+        config.origin_base_url
+    );
+    let started = now_ms();
+    let read = crate::origin::list_page(&config, &url).boxed_local();
+    let timeout = Delay::from(Duration::from_millis(LIST_TIMEOUT_MS));
+    let result = match select(read, timeout).await {
+        Either::Left((result, _)) => result,
+        Either::Right(_) => Err(EdgeError::Origin("calls: no answer in time".into())),
+    };
+    let answer = result.and_then(|page| {
+        let next_cursor = match page.next {
+            None => None,
+            Some(link) => Some(next_cursor(&link).ok_or_else(|| {
+                EdgeError::Origin("calls: the next link carries no usable cursor".into())
+            })?),
+        };
+        Ok(CallPage {
+            calls: page.calls,
+            next_cursor,
+        })
+    });
+    let detail = answer.as_ref().err().map(|e| format!("{e:?}"));
+    crate::log::event(
+        json!({"event": "call_list_page", "business": business, "query": query,
+        "ok": detail.is_none(), "detail": detail, "duration_ms": now_ms() - started}),
+    );
+    answer.map_err(|_| ())
+}
+
+impl worker::DurableObject for CallLists {
+    fn new(_state: State, env: Env) -> Self {
+        CallLists {
+            env,
+            cache: Rc::new(RefCell::new(None)),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        Ok(self
+            .handle(req)
+            .await
+            .unwrap_or_else(|e| e.into_response("")))
+    }
+}
