@@ -122,12 +122,15 @@ async fn fetch_page(config: Rc<EdgeConfig>, business: BusinessId, query: String)
             next_cursor,
         })
     });
-    let detail = answer.as_ref().err().map(|e| format!("{e:?}"));
+    let answer = answer.map_err(|e| match e {
+        EdgeError::Origin(detail) | EdgeError::Internal(detail) => detail,
+        other => format!("{other:?}"),
+    });
     crate::log::event(
         json!({"event": "call_list_page", "business": business, "query": query,
-        "ok": detail.is_none(), "detail": detail, "duration_ms": now_ms() - started}),
+        "ok": answer.is_ok(), "duration_ms": now_ms() - started}),
     );
-    answer.map_err(|_| ())
+    answer
 }
 
 impl worker::DurableObject for CallLists {

@@ -172,7 +172,7 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
     let page = ListObject::of(env, &claims.bid)?
         .page(&claims.bid, &query.canonical())
         .await?
-        .map_err(|()| EdgeError::Origin("calls: the list object could not read the page".into()))?;
+        .map_err(EdgeError::Origin)?;
     let mut response = json_response(200, &page.calls);
     if let Some(cursor) = page.next_cursor {
         let next = query.at(Some(cursor)).canonical();

@@ -99,9 +99,9 @@ pub struct CallPage {
     pub next_cursor: Option<String>,
 }
 
-/// A page, or the origin could not give it (the detail is in the list
-/// object's log line).
-pub type PageAnswer = Result<CallPage, ()>;
+/// A page, or why the origin could not give it (for the log line of the
+/// request, never for its body).
+pub type PageAnswer = Result<CallPage, String>;
 
 /// A call object, by its identity or its name.
 pub struct CallObject(Stub);

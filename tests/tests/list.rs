@@ -1,0 +1,239 @@
+//! The call list at a business's scale (issue 14), against the real worker
+//! under wrangler dev and the real stub: `GET /api/calls` pages through the
+//! origin's list with its `Link`, filters by number and time, refuses bad
+//! parameters before asking anything, and collapses identical requests of
+//! one business onto one origin request within `CALL_LIST_TTL_MS`.
+
+use std::time::{Duration, Instant};
+
+use backend_stub::catalog::LARGE_BUSINESS;
+use integration_tests::{token_for_agent, EdgeOptions, Stack};
+use playback_core::list_query::ListQuery;
+use playback_core::wire::CallSummary;
+use serde_json::Value;
+
+/// The business's calls newest first, as the origin has them.
+fn newest_first(stack: &Stack, business: &str) -> Vec<CallSummary> {
+    stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls(business)
+        .rev()
+        .map(|c| c.summary.clone())
+        .collect()
+}
+
+/// One page: its calls and its `Link` target (relative, as sent).
+async fn page(stack: &Stack, path: &str) -> (Vec<CallSummary>, Option<String>) {
+    let r = stack.get_as(LARGE_BUSINESS, path).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    let next = r.headers().get("link").map(|l| {
+        let l = l.to_str().unwrap();
+        let target = l
+            .strip_prefix('<')
+            .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+            .unwrap_or_else(|| panic!("a next link: {l}"));
+        target.to_owned()
+    });
+    (r.json().await.unwrap(), next)
+}
+
+/// Every page from `path` on, following `Link`: the calls and the pages.
+async fn walk(stack: &Stack, path: &str) -> (Vec<CallSummary>, usize) {
+    let (mut calls, mut pages) = (Vec::new(), 0);
+    let mut next = Some(path.to_owned());
+    while let Some(path) = next {
+        assert!(
+            path.starts_with("/api/calls?") && !path.contains("v1/businesses"),
+            "the link points at the edge only: {path}"
+        );
+        let (page, link) = page(stack, &path).await;
+        assert!(
+            !page.is_empty() || pages == 0,
+            "no empty page after the first"
+        );
+        calls.extend(page);
+        pages += 1;
+        next = link;
+    }
+    (calls, pages)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_walk_the_whole_list_exactly_once_newest_first() {
+    let stack = Stack::start().await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    assert_eq!(all.len(), 20_000);
+    // The default page: the 50 newest, and a link to the rest.
+    let (first, next) = page(&stack, "/api/calls").await;
+    assert_eq!(first, all[..50]);
+    let next = next.expect("more remain");
+    assert!(
+        !next.contains(&stack.origin.url) && !next.contains("127.0.0.1"),
+        "{next}"
+    );
+    // Every page, at the largest size: each call once, in order.
+    let lists_before = stack.origin.stats().list_requests;
+    let (walked, pages) = walk(&stack, "/api/calls?limit=200").await;
+    assert_eq!(pages, 100);
+    assert_eq!(walked.len(), all.len());
+    assert!(walked == all, "every call exactly once, newest first");
+    assert_eq!(
+        stack.origin.stats().list_requests - lists_before,
+        100,
+        "one origin request per page"
+    );
+    // Listing never asks for a recording.
+    assert_eq!(stack.origin.stats().total_attempts(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filters_by_number_and_time_combine_and_page() {
+    let stack = Stack::start().await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    // One number, as an agent types it: found on a deep page, and only there.
+    let deep = &all[15_000];
+    let typed = format!(
+        "+1 ({}) {}-{}",
+        &deep.from[2..5],
+        &deep.from[5..8],
+        &deep.from[8..]
+    );
+    let path = format!("/api/calls?q={}", url_encode(&typed));
+    let (found, pages) = walk(&stack, &path).await;
+    assert_eq!((found, pages), (vec![deep.clone()], 1));
+    // Digits shared by many numbers, within one day, pages of 7.
+    let (since, until) = ("2026-11-20T00:00:00Z", "2026-11-21T00:00:00+00:00");
+    let query = ListQuery::parse([("q", "12120"), ("since", since), ("until", until)]).unwrap();
+    let expected: Vec<CallSummary> = all
+        .iter()
+        .filter(|c| query.matches(&c.started_at, &c.from, &c.to))
+        .cloned()
+        .collect();
+    assert!(
+        expected.len() > 7,
+        "the filter spans pages: {}",
+        expected.len()
+    );
+    let path = format!(
+        "/api/calls?limit=7&q=12120&since={since}&until={}",
+        url_encode(until)
+    );
+    let (walked, pages) = walk(&stack, &path).await;
+    assert_eq!(walked, expected);
+    assert_eq!(pages, expected.len().div_ceil(7));
+    // A filter nothing matches: an empty list, no link.
+    let (none, next) = page(&stack, "/api/calls?q=99999999999").await;
+    assert!(none.is_empty() && next.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_parameter_is_a_400_naming_it_and_asks_the_origin_nothing() {
+    let stack = Stack::start().await;
+    let lists_before = stack.origin.stats().list_requests;
+    for (query, parameter) in [
+        ("limit=0", "limit"),
+        ("limit=201", "limit"),
+        ("limit=abc", "limit"),
+        ("cursor=", "cursor"),
+        ("cursor=a%2Fb", "cursor"),
+        ("q=abc", "q"),
+        ("q=1234567890123456", "q"),
+        ("since=yesterday", "since"),
+        ("until=2026-02-30T00:00:00Z", "until"),
+        (
+            "since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z",
+            "since",
+        ),
+        ("limit=5&limit=6", "query"),
+        ("sort=asc", "query"),
+        ("q=%00", "q"),
+    ] {
+        let r = stack
+            .get_as(LARGE_BUSINESS, &format!("/api/calls?{query}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "bad_query", "{query}");
+        assert_eq!(body["detail"], parameter, "{query}");
+    }
+    // Without a session, 401 comes first, whatever the query.
+    let r = stack
+        .http
+        .get(stack.url("/api/calls?limit=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(stack.origin.stats().list_requests, lists_before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identical_list_requests_reach_the_origin_once_until_the_page_expires() {
+    const TTL_MS: u64 = 2_000;
+    let options = EdgeOptions::default().var("CALL_LIST_TTL_MS", TTL_MS);
+    let stack = Stack::start_with(Default::default(), options).await;
+    // Warm the isolate and its list object on another query.
+    page(&stack, "/api/calls?limit=1").await;
+    let lists_before = stack.origin.stats().list_requests;
+    // 200 agents of one business open the page at once.
+    let started = Instant::now();
+    let loads = (0..200).map(|i| {
+        let request = stack
+            .http
+            .get(stack.url("/api/calls"))
+            .bearer_auth(token_for_agent(LARGE_BUSINESS, &format!("agent-{i}")));
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Vec<CallSummary>>().await.unwrap()
+        }
+    });
+    let answers = futures_util::future::join_all(loads).await;
+    let first = &newest_first(&stack, LARGE_BUSINESS)[..50];
+    assert!(
+        answers.iter().all(|a| a == first),
+        "every agent gets the page"
+    );
+    assert_eq!(
+        stack.origin.stats().list_requests - lists_before,
+        1,
+        "one origin request"
+    );
+    // Another query is another page; another business another cache.
+    page(&stack, "/api/calls?limit=51").await;
+    assert_eq!(stack.origin.stats().list_requests - lists_before, 2);
+    let r = stack.get_as("acme", "/api/calls").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(stack.origin.stats().list_requests - lists_before, 3);
+    // The page expires: asked again until the origin sees a new request,
+    // which happens only once the TTL has passed since the first.
+    let deadline = started + Duration::from_millis(TTL_MS) + Duration::from_secs(20);
+    loop {
+        page(&stack, "/api/calls").await;
+        if stack.origin.stats().list_requests - lists_before == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the cached page never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(TTL_MS),
+        "served from the cache for its TTL: refetched after {:?}",
+        started.elapsed()
+    );
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
