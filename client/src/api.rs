@@ -4,9 +4,10 @@
 //! travels as the `rec_session` cookie, which the browser sends on
 //! same-origin requests. Only `probe` (sent for a click) carries the user
 //! action that may start a download; `status` (the polls) never does.
-//! Every request in flight is cancelled through its `AbortSignal`.
+//! Every request in flight can be cancelled through its `AbortSignal`.
 
 use gloo_net::http::{Request, Response};
+use playback_core::call_list::next_page;
 use playback_core::player::{BusyReason, ProbeAnswer, StatusAnswer};
 use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody, WireStatus};
 use web_sys::AbortSignal;
@@ -35,15 +36,24 @@ async fn get(
         .map_err(|e| e.to_string())
 }
 
-pub async fn fetch_calls() -> Result<Vec<CallSummary>, CallsError> {
-    let response = get("/api/calls", &[], None)
+/// One page of the call list at `path` (a `/api/calls?…` path), and the
+/// next page's path from its `Link`. Never asks for a recording.
+pub async fn fetch_page(
+    path: &str,
+    signal: &AbortSignal,
+) -> Result<(Vec<CallSummary>, Option<String>), CallsError> {
+    let response = get(path, &[], Some(signal))
         .await
         .map_err(CallsError::Other)?;
     match response.status() {
-        200 => response
-            .json::<Vec<CallSummary>>()
-            .await
-            .map_err(|_| CallsError::Other("the call list is not a list of calls".into())),
+        200 => {
+            let next = next_page(header(&response, "Link").as_deref());
+            let calls = response
+                .json::<Vec<CallSummary>>()
+                .await
+                .map_err(|_| CallsError::Other("the call list is not a list of calls".into()))?;
+            Ok((calls, next))
+        }
         401 => Err(CallsError::SignedOut),
         status => Err(CallsError::Other(format!("the server answered {status}"))),
     }

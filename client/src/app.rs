@@ -1,11 +1,10 @@
-//! The page: a title, then the business's calls with a player per row, or
-//! the sign-in state. Only one recording plays at a time.
+//! The page: a title, then the business's calls (searchable, in pages) with
+//! a player per row, or the sign-in state. Only one recording plays at a
+//! time.
 
 use leptos::prelude::*;
-use playback_core::wire::CallSummary;
 
-use crate::api::{fetch_calls, CallsError};
-use crate::row::CallRow;
+use crate::list::CallList;
 
 /// The demo business offered on the sign-in state (local development only;
 /// `/dev/login` answers 404 unless `DEV_LOGIN` is on).
@@ -13,7 +12,6 @@ const DEMO_BUSINESS: &str = "acme";
 
 #[component]
 pub fn App() -> impl IntoView {
-    let calls = LocalResource::new(fetch_calls);
     // Which row plays now; a row that starts playing pauses every other.
     let now_playing = RwSignal::new(None::<String>);
     // Announced by the live region: the latest state change of any row.
@@ -22,15 +20,7 @@ pub fn App() -> impl IntoView {
         <main>
             <h1>"Call recordings"</h1>
             <p id="announcer" class="sr-only" aria-live="polite" role="status">{move || announcement.get()}</p>
-            <Suspense fallback=|| view! { <p class="notice">"Loading calls…"</p> }>
-                {move || calls.get().map(|result| match result {
-                    Ok(calls) => view! { <CallList calls now_playing announcement/> }.into_any(),
-                    Err(CallsError::SignedOut) => view! { <SignIn/> }.into_any(),
-                    Err(CallsError::Other(e)) => view! {
-                        <p class="notice error" role="alert">"Could not load calls: " {e}</p>
-                    }.into_any(),
-                })}
-            </Suspense>
+            <CallList now_playing announcement/>
         </main>
     }
 }
@@ -43,24 +33,4 @@ pub fn SignIn() -> impl IntoView {
             <a class="button" href=format!("/dev/login?business={DEMO_BUSINESS}")>"Sign in (development)"</a>
         </div>
     }
-}
-
-#[component]
-fn CallList(
-    calls: Vec<CallSummary>,
-    now_playing: RwSignal<Option<String>>,
-    announcement: RwSignal<String>,
-) -> impl IntoView {
-    if calls.is_empty() {
-        return view! { <p class="notice">"No calls yet."</p> }.into_any();
-    }
-    view! {
-        <table id="calls">
-            <thead><tr><th>"Time"</th><th>"From"</th><th>"To"</th><th>"Duration"</th><th>"Recording"</th></tr></thead>
-            <tbody>
-                {calls.into_iter().map(|call| view! { <CallRow call now_playing announcement/> }).collect_view()}
-            </tbody>
-        </table>
-    }
-    .into_any()
 }

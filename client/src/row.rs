@@ -10,7 +10,7 @@ use std::time::Duration;
 use leptos::html::Audio;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use playback_core::player::{button, can_stop, describe, RowEffect, RowEvent, RowModel};
+use playback_core::player::{button, can_stop, describe, Phase, RowEffect, RowEvent, RowModel};
 use playback_core::wire::CallSummary;
 use wasm_bindgen::JsCast;
 use web_sys::{AbortController, AbortSignal};
@@ -181,15 +181,30 @@ pub fn CallRow(
         poll_timer: StoredValue::new_local(None),
         now_playing,
     };
-    // A clock for elapsed seconds and the retry countdown, ticking only while something is shown.
+    // A clock for elapsed seconds and the retry countdown, ticking only
+    // while the row is not idle: a long list of idle rows runs no timers.
     let clock = RwSignal::new(now_ms());
-    let ticker =
-        set_interval_with_handle(move || clock.set(now_ms()), Duration::from_millis(1000)).ok();
-    on_cleanup(move || {
-        ctx.cancel();
-        if let Some(t) = ticker {
+    let ticker = StoredValue::new_local(None::<IntervalHandle>);
+    let stop_ticking = move || {
+        if let Some(t) = ticker.try_update_value(Option::take).flatten() {
             t.clear();
         }
+    };
+    Effect::new(move |_| {
+        let idle = ctx.model.with(|m| m.phase == Phase::Idle);
+        if idle {
+            stop_ticking();
+        } else if ticker.with_value(Option::is_none) {
+            clock.set(now_ms());
+            let handle =
+                set_interval_with_handle(move || clock.set(now_ms()), Duration::from_millis(1000))
+                    .ok();
+            ticker.set_value(handle);
+        }
+    });
+    on_cleanup(move || {
+        ctx.cancel();
+        stop_ticking();
     });
 
     // Another row started playing: pause this one.
@@ -242,7 +257,7 @@ pub fn CallRow(
                 <audio
                     node_ref=ctx.audio
                     preload="none"
-                    controls=move || matches!(ctx.model.get().phase, playback_core::player::Phase::Loading | playback_core::player::Phase::Playing | playback_core::player::Phase::Paused)
+                    controls=move || matches!(ctx.model.get().phase, Phase::Loading | Phase::Playing | Phase::Paused)
                     on:playing=move |_| ctx.dispatch(RowEvent::AudioPlaying)
                     on:pause=move |_| ctx.dispatch(RowEvent::AudioPaused)
                     on:ended=move |_| ctx.dispatch(RowEvent::AudioEnded)

@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 use crate::process::ChildGroup;
 
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// The key WebDriver names an element by, in answers and script arguments.
+pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+const ELEMENT_KEY: &str = ELEMENT;
 const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Browser {
@@ -20,6 +22,13 @@ pub struct Browser {
 
 #[derive(Debug, Clone)]
 pub struct Element(String);
+
+impl Element {
+    /// The element's WebDriver id (`json!({ELEMENT: e.id()})` passes it to a script).
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
 
 impl Browser {
     pub async fn start() -> Browser {
@@ -207,6 +216,41 @@ impl Browser {
             )
             .await;
         assert!(v.is_null(), "click failed: {v}");
+    }
+
+    /// Types `text` into an element with trusted key events, as a person does.
+    pub async fn type_text(&self, element: &Element, text: &str) {
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{}/value", element.0),
+                Some(json!({"text": text})),
+            )
+            .await;
+        assert!(v.is_null(), "typing failed: {v}");
+    }
+
+    /// Presses and releases one key (a WebDriver key code such as
+    /// `"\u{E007}"` for Enter) on whatever has the focus: trusted key events.
+    pub async fn press_key(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        let v = self
+            .command(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+        assert!(v.is_null(), "key press failed: {v}");
+    }
+
+    /// Empties a text field (WebDriver's Element Clear).
+    pub async fn clear(&self, element: &Element) {
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                &format!("/element/{}/clear", element.0),
+                Some(json!({})),
+            )
+            .await;
+        assert!(v.is_null(), "clearing failed: {v}");
     }
 
     pub async fn text(&self, element: &Element) -> String {

@@ -7,10 +7,12 @@
 use std::time::{Duration, Instant};
 
 use backend_stub::catalog::LARGE_BUSINESS;
+use integration_tests::browser::{Browser, ELEMENT};
 use integration_tests::{token_for_agent, EdgeOptions, Stack};
-use playback_core::list_query::ListQuery;
+use playback_core::call_list::ListFilter;
+use playback_core::list_query::{parse_rfc3339, ListQuery};
 use playback_core::wire::CallSummary;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The business's calls newest first, as the origin has them.
 fn newest_first(stack: &Stack, business: &str) -> Vec<CallSummary> {
@@ -236,4 +238,216 @@ fn url_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+// ---- The player's list in Chromium (WebDriver clicks and keys are trusted).
+
+const UI: Duration = Duration::from_secs(30);
+
+async fn signed_in(stack: &Stack) -> Browser {
+    let browser = Browser::start().await;
+    browser
+        .goto(&stack.url(&format!("/dev/login?business={LARGE_BUSINESS}")))
+        .await;
+    browser.wait_for("#calls tbody tr", UI).await;
+    browser
+}
+
+/// The SIDs of the rows shown, in order.
+async fn shown(browser: &Browser) -> Vec<String> {
+    let v = browser
+        .execute(
+            "return [...document.querySelectorAll('#calls tbody tr')].map(r => r.dataset.callSid)",
+            json!([]),
+        )
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+/// Waits until the rows shown are `n`, and the list's status says it settled.
+async fn wait_rows(browser: &Browser, n: usize) -> Vec<String> {
+    browser
+        .wait_until(
+            &format!(
+                "return document.querySelectorAll('#calls tbody tr').length === {n}
+                    && !document.querySelector('#list-status').textContent.includes('oading')"
+            ),
+            UI,
+        )
+        .await;
+    shown(browser).await
+}
+
+/// The worker's request lines whose path starts with `prefix`.
+fn requests(stack: &Stack, prefix: &str) -> usize {
+    stack
+        .edge
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"event\":\"request\""))
+        .filter(|l| l.contains(&format!("\"path\":\"{prefix}")))
+        .count()
+}
+
+fn sids(calls: &[CallSummary]) -> Vec<String> {
+    calls.iter().map(|c| c.call_sid.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_first_screen_shows_then_more_rows_as_the_agent_scrolls_each_page_once() {
+    let stack = Stack::start().await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    let browser = signed_in(&stack).await;
+    assert_eq!(wait_rows(&browser, 100).await, sids(&all[..100]));
+    let status = browser.wait_for("#list-status", UI).await;
+    assert_eq!(browser.text(&status).await, "100 calls shown, more below");
+    // Scrolling to the end of the list brings the next page.
+    browser
+        .execute("window.scrollTo(0, document.body.scrollHeight)", json!([]))
+        .await;
+    assert_eq!(wait_rows(&browser, 200).await, sids(&all[..200]));
+    // The button does the same, from the keyboard: focus it, press Enter.
+    let more = browser.wait_for("#load-more", UI).await;
+    let focused = browser
+        .execute(
+            "window.scrollTo(0, 0); arguments[0].focus(); return document.activeElement.id",
+            json!([{ ELEMENT: more.id() }]),
+        )
+        .await;
+    assert_eq!(focused, "load-more");
+    browser.press_key("\u{E007}").await;
+    assert_eq!(wait_rows(&browser, 300).await, sids(&all[..300]));
+    // Three pages, each asked for once; never a recording.
+    assert_eq!(requests(&stack, "/api/calls"), 3);
+    assert_eq!(requests(&stack, "/api/recordings/"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
+    let stack = Stack::start().await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    let deep = all[15_000].clone();
+    let browser = signed_in(&stack).await;
+    wait_rows(&browser, 100).await;
+    let search = browser
+        .wait_for("input[type=search][aria-label='Search by number']", UI)
+        .await;
+    let typed = format!(
+        "+1 ({}) {}-{}",
+        &deep.from[2..5],
+        &deep.from[5..8],
+        &deep.from[8..]
+    );
+    browser.type_text(&search, &typed).await;
+    assert_eq!(wait_rows(&browser, 1).await, sids(&[deep.clone()]));
+    let digits: String = deep.from.chars().filter(char::is_ascii_digit).collect();
+    assert!(
+        browser
+            .current_url()
+            .await
+            .ends_with(&format!("/?q={digits}")),
+        "{}",
+        browser.current_url().await
+    );
+    // Typing is debounced: far fewer list requests than keystrokes.
+    let searches = requests(&stack, "/api/calls") - 1;
+    assert!(
+        (1..=3).contains(&searches),
+        "{searches} searches for {} keys",
+        typed.len()
+    );
+    // A number nobody called from: "No calls match".
+    browser.clear(&search).await;
+    browser.type_text(&search, "99999").await;
+    browser
+        .wait_until(
+            "return document.querySelector('#list-status').textContent === 'No calls match'",
+            UI,
+        )
+        .await;
+    assert!(shown(&browser).await.is_empty());
+    // Letters are not a number: said so, and nothing is asked.
+    let before = requests(&stack, "/api/calls");
+    browser.type_text(&search, "abc").await;
+    browser
+        .wait_until(
+            "return document.querySelector('.problem').textContent.includes('digits')",
+            UI,
+        )
+        .await;
+    assert_eq!(requests(&stack, "/api/calls"), before);
+    assert_eq!(
+        requests(&stack, "/api/recordings/"),
+        0,
+        "searching never plays"
+    );
+    assert_eq!(stack.origin.stats().total_attempts(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_date_range_narrows_the_list_and_a_reload_keeps_search_and_range() {
+    let stack = Stack::start().await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    let browser = signed_in(&stack).await;
+    wait_rows(&browser, 100).await;
+    // Dates are set as a date picker sets them (the filter needs no trusted event).
+    let set_date = |id: &'static str, value: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .execute(
+                    "const i = document.getElementById(arguments[0]); i.value = arguments[1];
+                     i.dispatchEvent(new Event('change', {bubbles: true}));",
+                    json!([id, value]),
+                )
+                .await;
+        }
+    };
+    set_date("from", "2026-11-20").await;
+    set_date("to", "2026-11-20").await;
+    // The URL now holds the range as instants (the browser's own midnights).
+    let url = browser
+        .wait_until(
+            "return location.search.includes('until=') && location.search.includes('since=') && location.search",
+            UI,
+        )
+        .await;
+    let filter = ListFilter::from_search(url.as_str().unwrap());
+    let (since, until) = (filter.since.unwrap(), filter.until.unwrap());
+    assert_eq!(until - since, 86_400, "one day: {url}");
+    let in_range: Vec<CallSummary> = all
+        .iter()
+        .filter(|c| {
+            let t = parse_rfc3339(&c.started_at).unwrap();
+            since <= t && t < until
+        })
+        .cloned()
+        .collect();
+    assert!(in_range.len() > 100);
+    assert_eq!(wait_rows(&browser, 100).await, sids(&in_range[..100]));
+    // And a search within it.
+    let q = &in_range[42].from[5..9];
+    let search = browser.wait_for("#search", UI).await;
+    browser.type_text(&search, q).await;
+    let query = ListQuery::parse([("q", q)]).unwrap();
+    let expected: Vec<CallSummary> = in_range
+        .iter()
+        .filter(|c| query.matches(&c.started_at, &c.from, &c.to))
+        .cloned()
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < 100);
+    assert_eq!(wait_rows(&browser, expected.len()).await, sids(&expected));
+    // A reload shows the same list and inputs, and sends no stream request.
+    let url = browser.current_url().await;
+    assert!(url.contains(&format!("q={q}")), "{url}");
+    browser.goto(&url).await;
+    assert_eq!(wait_rows(&browser, expected.len()).await, sids(&expected));
+    let inputs = browser
+        .execute(
+            "return ['search', 'from', 'to'].map(id => document.getElementById(id).value)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(inputs, json!([q, "2026-11-20", "2026-11-20"]));
+    assert_eq!(requests(&stack, "/api/recordings/"), 0);
 }
