@@ -339,7 +339,10 @@ async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
         &deep.from[8..]
     );
     browser.type_text(&search, &typed).await;
-    assert_eq!(wait_rows(&browser, 1).await, sids(std::slice::from_ref(&deep)));
+    assert_eq!(
+        wait_rows(&browser, 1).await,
+        sids(std::slice::from_ref(&deep))
+    );
     let digits: String = deep.from.chars().filter(char::is_ascii_digit).collect();
     assert!(
         browser
