@@ -139,7 +139,16 @@ impl Edge {
             match self.wait_ready().await {
                 Ok(()) => return,
                 Err(e) if attempt == 1 => {
-                    eprintln!("wrangler dev did not start ({e}); trying once more")
+                    eprintln!("wrangler dev did not start ({e}); trying once more");
+                    // Another process may have taken the free port meanwhile:
+                    // unless a test chose the port, the retry takes a new one.
+                    if self.options.port.is_none() {
+                        self.port = free_port();
+                        self.url = format!("http://127.0.0.1:{}", self.port);
+                        if let Some(i) = args.iter().position(|a| a == "--port") {
+                            args[i + 1] = self.port.to_string();
+                        }
+                    }
                 }
                 Err(e) => panic!("{e}"),
             }
