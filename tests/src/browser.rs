@@ -230,6 +230,20 @@ impl Browser {
         assert!(v.is_null(), "typing failed: {v}");
     }
 
+    /// Runs `script` in every document this browser opens from now on,
+    /// before the page's own scripts (Chromium's DevTools protocol, through
+    /// chromedriver): how a benchmark observes a page from its first moment.
+    pub async fn on_new_document(&self, script: &str) {
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                "/goog/cdp/execute",
+                Some(json!({"cmd": "Page.addScriptToEvaluateOnNewDocument", "params": {"source": script}})),
+            )
+            .await;
+        assert!(v["identifier"].is_string(), "the script was not added: {v}");
+    }
+
     /// Presses and releases one key (a WebDriver key code such as
     /// `"\u{E007}"` for Enter) on whatever has the focus: trusted key events.
     pub async fn press_key(&self, key: &str) {

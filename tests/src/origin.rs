@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use backend_stub::catalog::Catalog;
 use backend_stub::knobs::Knobs;
 use backend_stub::stats::Snapshot;
 use backend_stub::Stub;
@@ -27,7 +28,15 @@ impl Origin {
 
     /// The stub with its own token on `port` (0: a free one).
     pub async fn start_on(knobs: Knobs, token: &str, port: u16) -> Origin {
-        let stub = Stub::new(token, knobs);
+        Origin::serve(Stub::new(token, knobs), port).await
+    }
+
+    /// The stub with a data set of its own (e.g. another size of contact centre).
+    pub async fn start_with_catalog(knobs: Knobs, catalog: Catalog) -> Origin {
+        Origin::serve(Stub::with_catalog(ORIGIN_TOKEN, knobs, catalog), 0).await
+    }
+
+    async fn serve(stub: Arc<Stub>, port: u16) -> Origin {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the stub");

@@ -21,7 +21,11 @@ impl Stack {
     }
 
     pub async fn start_with(knobs: Knobs, options: EdgeOptions) -> Stack {
-        let origin = Origin::start(knobs).await;
+        Stack::start_on(Origin::start(knobs).await, options).await
+    }
+
+    /// The worker in front of an origin already started.
+    pub async fn start_on(origin: Origin, options: EdgeOptions) -> Stack {
         let state = tempfile::Builder::new()
             .prefix("playback-test-")
             .tempdir()
