@@ -25,6 +25,8 @@
 //!   when chunked); `mid_body_delay_ms` pauses once at half;
 //!   `bytes_per_second` paces the body (a slow origin link).
 //! - `hidden_from_list` (not per call): SIDs the call list leaves out.
+//! - `list_latency_ms` (not per call): each page of the call list waits
+//!   this long before it is answered (a slow list API).
 
 use std::collections::BTreeMap;
 
@@ -87,6 +89,8 @@ pub struct Knobs {
     /// Calls (SIDs) the call list leaves out while the recording route still
     /// serves them: a call the origin has not listed yet.
     pub hidden_from_list: Vec<String>,
+    /// Each call list page waits this long before its answer.
+    pub list_latency_ms: u64,
 }
 
 impl Knobs {
@@ -167,6 +171,10 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
         "false" | "0" => Ok(false),
         _ => Err(format!("{flag} takes true or false, got {value:?}")),
     };
+    if flag == "--list-latency-ms" {
+        knobs.list_latency_ms = number()?;
+        return Ok(true);
+    }
     let all = &mut knobs.all;
     match flag {
         "--latency-ms" => all.latency_ms = number()?,

@@ -200,7 +200,14 @@ async fn handle_list_calls(
             return (StatusCode::BAD_REQUEST, Json(body)).into_response();
         }
     };
-    let hidden = stub.knobs().hidden_from_list;
+    let Knobs {
+        hidden_from_list: hidden,
+        list_latency_ms,
+        ..
+    } = stub.knobs();
+    if list_latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(list_latency_ms)).await;
+    }
     // Newest first: the catalog holds each business's calls oldest first.
     let matching: Vec<&CallSummary> = stub
         .catalog

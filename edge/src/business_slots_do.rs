@@ -28,7 +28,9 @@
 //! core's `directory`: one storage key per known call; a miss waits for the
 //! read in progress, and if the call is still unknown, for a read of the
 //! list that started after it, reads at least `CALL_LIST_REFRESH_MS`
-//! apart), so a made-up call SID is answered 404
+//! apart; a play waiting for a read is let through as soon as a page
+//! holding its call is stored, while the crawl goes on), so a made-up call
+//! SID is answered 404
 //! without a slot, a queue place or an origin recording request. The check
 //! awaits before the handler loads the table, so it never splits a table
 //! operation.
@@ -71,7 +73,13 @@ pub struct BusinessSlots {
     /// The latest read of the call list scheduled (running, done or not
     /// started yet); when it read the list, the time it started.
     refresh: RefCell<Option<Shared<LocalBoxFuture<'static, Option<u64>>>>>,
+    /// Plays waiting for a call the known calls lack, by call SID: told as
+    /// soon as a page holding it is stored, while the crawl goes on.
+    sought: Sought,
 }
+
+/// Senders for plays waiting on a call SID to be learnt.
+type Sought = Rc<RefCell<HashMap<String, Vec<oneshot::Sender<()>>>>>;
 
 impl BusinessSlots {
     async fn load(&self) -> Result<SlotTable> {
@@ -234,13 +242,48 @@ impl BusinessSlots {
     /// Whether the business's call list has the call: from the known calls,
     /// or, on a miss, from a read of the list that started after this one asked.
     async fn listing(&self, config: &Rc<EdgeConfig>, call: &CallIdentity) -> EdgeResult<Listing> {
+        let sid = call.call_sid.as_str();
+        let storage = self.state.storage();
+        let key = known_key(sid);
+        if storage.get::<bool>(&key).await?.is_some() {
+            return Ok(Listing::Listed);
+        }
+        // Told as soon as a crawl stores a page holding the call: a play of
+        // a recent call of a business with many calls waits for one page,
+        // not for the whole crawl.
+        let (tx, mut learnt) = oneshot::channel();
+        self.sought
+            .borrow_mut()
+            .entry(sid.to_owned())
+            .or_default()
+            .push(tx);
+        let wait = std::pin::pin!(self.wait_for_listing(config, call));
+        let listing = match select(wait, &mut learnt).await {
+            Either::Left((listing, _)) => listing,
+            Either::Right(_) => Ok(Listing::Listed),
+        };
+        drop(learnt);
+        let mut sought = self.sought.borrow_mut();
+        if let Some(waiting) = sought.get_mut(sid) {
+            waiting.retain(|tx| !tx.is_canceled());
+            if waiting.is_empty() {
+                sought.remove(sid);
+            }
+        }
+        listing
+    }
+
+    /// The listing of a call not known when the play asked: from a read of
+    /// the list that started after that.
+    async fn wait_for_listing(
+        &self,
+        config: &Rc<EdgeConfig>,
+        call: &CallIdentity,
+    ) -> EdgeResult<Listing> {
         let asked = now_ms();
         let storage = self.state.storage();
         let key = known_key(call.call_sid.as_str());
         let known = || async { storage.get::<bool>(&key).await.map(|v| v.is_some()) };
-        if known().await? {
-            return Ok(Listing::Listed);
-        }
         // A read already scheduled or under way may well bring the call (a
         // listed call needs no read of its own), and settles it if it
         // started after this play asked.
@@ -274,10 +317,15 @@ impl BusinessSlots {
                     self.state.storage(),
                     config.clone(),
                     call.business.to_string(),
+                    self.sought.clone(),
                 )
                 .boxed_local()
                 .shared();
                 *self.refresh.borrow_mut() = Some(read.clone());
+                // The read runs to its end even when every play waiting on
+                // it was let through early (a shared future runs only while
+                // polled).
+                self.state.wait_until(read.clone().map(|_| ()));
                 read
             }
         };
@@ -331,6 +379,7 @@ async fn read_list(
     storage: Storage,
     config: Rc<EdgeConfig>,
     business: String,
+    sought: Sought,
 ) -> Option<u64> {
     if let Some(previous) = previous {
         previous.await;
@@ -341,7 +390,7 @@ async fn read_list(
     }
     let started = now_ms();
     clock.borrow_mut().started(started);
-    match crawl(&storage, &config, &business).await {
+    match crawl(&storage, &config, &business, &sought).await {
         Ok(pages) => {
             crate::log::event(
                 json!({"event": "call_list_read", "business": business, "pages": pages}),
@@ -359,7 +408,13 @@ async fn read_list(
 
 /// Reads the call list's pages into the known calls: every page until the
 /// first read has ended, then until a page holds a call already known.
-async fn crawl(storage: &Storage, config: &EdgeConfig, business: &str) -> EdgeResult<u32> {
+/// Once a page is stored, the plays waiting for one of its calls are told.
+async fn crawl(
+    storage: &Storage,
+    config: &EdgeConfig,
+    business: &str,
+    sought: &Sought,
+) -> EdgeResult<u32> {
     let complete = storage.get::<bool>(COMPLETE_KEY).await?.unwrap_or(false);
     let mut url = format!(
         "{}/v1/businesses/{business}/calls?limit={LIST_PAGE_LIMIT}",
@@ -385,6 +440,14 @@ async fn crawl(storage: &Storage, config: &EdgeConfig, business: &str) -> EdgeRe
                     .map_err(worker::Error::from)?;
             }
             storage.put_multiple_raw(entries).await?;
+        }
+        {
+            let mut sought = sought.borrow_mut();
+            for call in &page.calls {
+                for tx in sought.remove(call.call_sid.as_str()).unwrap_or_default() {
+                    let _ = tx.send(());
+                }
+            }
         }
         let has_next = page.next.is_some();
         match page.next {
@@ -423,6 +486,7 @@ impl worker::DurableObject for BusinessSlots {
             held: RefCell::new(HashMap::new()),
             clock: Rc::new(RefCell::new(RefreshClock::default())),
             refresh: RefCell::new(None),
+            sought: Rc::new(RefCell::new(HashMap::new())),
         }
     }
 

@@ -240,6 +240,38 @@ fn url_encode(text: &str) -> String {
         .collect()
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_play_in_a_large_business_waits_for_its_calls_page_not_the_whole_list() {
+    // A slow list API: reading all 100 pages of the 20 000 calls takes seconds.
+    let knobs = backend_stub::knobs::Knobs {
+        list_latency_ms: 30,
+        ..Default::default()
+    };
+    let stack = Stack::start_with(knobs, EdgeOptions::default()).await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    let recent = all[3].call_sid.to_string();
+    let r = stack.play(LARGE_BUSINESS, &recent).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Answered once the newest page was stored, long before the crawl's end.
+    let read = stack.origin.stats().list_requests;
+    assert!(read < 100, "the play waited for {read} pages");
+    drop(r);
+    // The crawl goes on by itself to the list's end...
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.origin.stats().list_requests < 100 {
+        assert!(Instant::now() < deadline, "the crawl stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // ...so the oldest call is known, and a made-up one is still refused.
+    let oldest = all.last().unwrap().call_sid.to_string();
+    let r = stack.play(LARGE_BUSINESS, &oldest).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let made_up = "CA0000000000000000000000000000beef";
+    let r = stack.play(LARGE_BUSINESS, made_up).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(stack.origin.stats().call(made_up).attempts, 0);
+}
+
 // ---- The player's list in Chromium (WebDriver clicks and keys are trusted).
 
 const UI: Duration = Duration::from_secs(30);
