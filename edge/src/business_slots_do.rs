@@ -257,10 +257,12 @@ impl BusinessSlots {
             .entry(sid.to_owned())
             .or_default()
             .push(tx);
-        let wait = std::pin::pin!(self.wait_for_listing(config, call));
-        let listing = match select(wait, &mut learnt).await {
+        let mut wait = std::pin::pin!(self.wait_for_listing(config, call));
+        let listing = match select(wait.as_mut(), &mut learnt).await {
             Either::Left((listing, _)) => listing,
-            Either::Right(_) => Ok(Listing::Listed),
+            Either::Right((Ok(()), _)) => Ok(Listing::Listed),
+            // Only a page that holds the call says it is listed.
+            Either::Right((Err(_), _)) => wait.await,
         };
         drop(learnt);
         let mut sought = self.sought.borrow_mut();
