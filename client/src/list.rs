@@ -6,7 +6,6 @@
 //! `IntersectionObserver` that asks for the next page when the end of the
 //! list scrolls into view. Nothing here sends a play request.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -95,12 +94,12 @@ impl ListCtx {
     /// changed meanwhile may overlap).
     fn append(self, calls: Vec<CallSummary>) {
         self.rows.update(|rows| {
-            let shown: HashSet<String> = rows.iter().map(|c| c.call_sid.to_string()).collect();
-            rows.extend(
-                calls
-                    .into_iter()
-                    .filter(|c| !shown.contains(c.call_sid.as_str())),
-            );
+            let before = rows.len();
+            for call in calls {
+                if !rows[..before].iter().any(|r| r.call_sid == call.call_sid) {
+                    rows.push(call);
+                }
+            }
         });
     }
 
@@ -258,8 +257,8 @@ pub fn CallList(
         ListPhase::Failed { .. } => Some("Try again"),
         _ => None,
     };
-    view! {
-        <Show when=move || phase() != ListPhase::SignedOut fallback=|| view! { <SignIn/> }>
+    let signed_out = Memo::new(move |_| phase() == ListPhase::SignedOut);
+    let list = view! {
             <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
                 <input type="search" id="search" aria-label="Search by number" placeholder="Search by number"
                     inputmode="tel" autocomplete="off" prop:value=move || typed.get() on:input=on_search/>
@@ -281,6 +280,9 @@ pub fn CallList(
             <button type="button" id="load-more" hidden=move || more_button().is_none()
                 on:click=move |_| { ctx.dispatch(ListEvent::LoadMore); }>{move || more_button().unwrap_or_default()}</button>
             <div node_ref=end class="list-end"></div>
-        </Show>
+    };
+    view! {
+        <div hidden=move || signed_out.get()>{list}</div>
+        {move || signed_out.get().then(|| view! { <SignIn/> })}
     }
 }
