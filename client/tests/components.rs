@@ -465,3 +465,113 @@ async fn a_probe_reads_an_empty_recording_and_a_429() {
         }
     );
 }
+
+/// Waits (up to 100 frames) until `done` holds.
+async fn settle_until(done: impl Fn() -> bool) {
+    for _ in 0..100 {
+        if done() {
+            return;
+        }
+        settle().await;
+    }
+    panic!("the page never settled");
+}
+
+fn list_body() -> String {
+    let other = "CA00000000000000000000000000000001";
+    format!(
+        r#"[{{"call_sid":"{SID}","started_at":"2026-11-02T08:00:00Z","duration_s":75,"from":"+15550000001","to":"+15550000002"}},
+           {{"call_sid":"{other}","started_at":"2026-11-02T07:00:00Z","duration_s":5,"from":"+15550000003","to":"+15550000002"}}]"#
+    )
+}
+
+#[wasm_bindgen_test]
+async fn a_list_page_reads_its_calls_and_only_the_edges_next_link() {
+    let link = [("Link", "</api/calls?limit=100&cursor=o100>; rel=\"next\"")];
+    let (page, seen) = with_fetch(200, &link, &list_body(), || async {
+        api::fetch_page("/api/calls?limit=100", &signal()).await
+    })
+    .await;
+    let (calls, next) = page.unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(next.as_deref(), Some("/api/calls?limit=100&cursor=o100"));
+    assert_eq!(seen[0].url, "/api/calls");
+    assert_eq!(seen[0].user_action, None, "listing is never a play");
+    let elsewhere = [(
+        "Link",
+        "<https://elsewhere.example/api/calls?cursor=x>; rel=\"next\"",
+    )];
+    let (page, _) = with_fetch(200, &elsewhere, &list_body(), || async {
+        api::fetch_page("/api/calls?limit=100", &signal()).await
+    })
+    .await;
+    assert_eq!(page.unwrap().1, None);
+    let (page, _) = with_fetch(401, &[], "{}", || async {
+        api::fetch_page("/api/calls?limit=100", &signal()).await
+    })
+    .await;
+    assert_eq!(page.unwrap_err(), api::CallsError::SignedOut);
+}
+
+/// Mounts the call list into a fresh container.
+fn mount_list() -> web_sys::HtmlElement {
+    let container: web_sys::HtmlElement =
+        document().create_element("div").unwrap().unchecked_into();
+    document().body().unwrap().append_child(&container).unwrap();
+    let now_playing = RwSignal::new(None::<String>);
+    let announcement = RwSignal::new(String::new());
+    let handle = leptos::mount::mount_to(container.clone(), move || {
+        view! { <client::CallList now_playing announcement/> }
+    });
+    std::mem::forget(handle);
+    container
+}
+
+#[wasm_bindgen_test]
+async fn the_list_shows_its_page_and_its_search_takes_only_numbers() {
+    // The last page (no Link): every call shown, nothing more to load.
+    let (c, seen) = with_fetch(200, &[], &list_body(), || async {
+        let c = mount_list();
+        settle_until(|| text_of(&c, "#list-status") == "All 2 calls shown").await;
+        c
+    })
+    .await;
+    assert_eq!(seen.len(), 1, "one request: the first page");
+    let row = |n: usize| {
+        c.query_selector(&format!("#calls tbody tr:nth-child({n})"))
+            .unwrap()
+            .is_some()
+    };
+    assert!(row(2) && !row(3), "two rows");
+    assert!(attribute(&c, "#load-more", "hidden").is_some());
+    let search: web_sys::HtmlInputElement = c
+        .query_selector("input[type=search]")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    assert_eq!(
+        search.get_attribute("aria-label").as_deref(),
+        Some("Search by number")
+    );
+    // Letters are not a number: said at once, and nothing is asked.
+    let (_, seen) = with_fetch(200, &[], "[]", || async {
+        search.set_value("abc");
+        search
+            .dispatch_event(&web_sys::Event::new("input").unwrap())
+            .unwrap();
+        settle_until(|| text_of(&c, ".problem").contains("digits")).await;
+    })
+    .await;
+    assert!(seen.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_list_without_a_session_shows_the_sign_in() {
+    let (c, _) = with_fetch(401, &[], "{}", || async {
+        let c = mount_list();
+        settle_until(|| c.query_selector("#sign-in").unwrap().is_some()).await;
+        c
+    })
+    .await;
+    assert!(c.query_selector("#calls tbody tr").unwrap().is_none());
+}
