@@ -32,7 +32,7 @@ use worker::{durable_object, Delay, Env, Request, Response, Result, State};
 use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::rpc::{CallPage, ListMessage, PageAnswer};
+use crate::rpc::{CallPage, ListMessage, PageAnswer, PageFailure};
 
 /// How long one origin list request may take before it counts as failed.
 const LIST_TIMEOUT_MS: u64 = 10_000;
@@ -123,8 +123,9 @@ async fn fetch_page(config: Rc<EdgeConfig>, business: BusinessId, query: String)
         })
     });
     let answer = answer.map_err(|e| match e {
-        EdgeError::Origin(detail) | EdgeError::Internal(detail) => detail,
-        other => format!("{other:?}"),
+        EdgeError::BadQuery(_) => PageFailure::BadCursor,
+        EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
+        other => PageFailure::Origin(format!("{other:?}")),
     });
     crate::log::event(
         json!({"event": "call_list_page", "business": business, "query": query,

@@ -24,7 +24,7 @@ use worker::{Env, Request, Response};
 use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::rpc::{recordings, CallIdentity, CallObject, ListObject};
+use crate::rpc::{recordings, CallIdentity, CallObject, ListObject, PageFailure};
 use crate::serve::{serve_cached, serve_fill};
 
 /// How long a `/dev/login` session lasts.
@@ -172,7 +172,10 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
     let page = ListObject::of(env, &claims.bid)?
         .page(&claims.bid, &query.canonical())
         .await?
-        .map_err(EdgeError::Origin)?;
+        .map_err(|failure| match failure {
+            PageFailure::BadCursor => EdgeError::BadQuery("cursor"),
+            PageFailure::Origin(detail) => EdgeError::Origin(detail),
+        })?;
     let mut response = json_response(200, &page.calls);
     if let Some(cursor) = page.next_cursor {
         let next = query.at(Some(cursor)).canonical();

@@ -122,6 +122,9 @@ pub async fn list_page(config: &EdgeConfig, url: &str) -> EdgeResult<ListPage> {
             calls: Vec::new(),
             next: None,
         }),
+        // A query the origin refuses: the edge checks every parameter as
+        // the origin does except the cursor, which is the origin's own.
+        400 => Err(EdgeError::BadQuery("cursor")),
         // The detail goes to the log line only: check ORIGIN_TOKEN.
         status @ (401 | 403) => Err(EdgeError::Origin(format!(
             "calls: origin answered {status}: it refused ORIGIN_TOKEN"

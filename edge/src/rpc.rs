@@ -99,9 +99,20 @@ pub struct CallPage {
     pub next_cursor: Option<String>,
 }
 
-/// A page, or why the origin could not give it (for the log line of the
-/// request, never for its body).
-pub type PageAnswer = Result<CallPage, String>;
+/// Why a page could not be had.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PageFailure {
+    /// The origin refused the query (400): its cursor is the origin's to
+    /// judge, and every other parameter was checked as the origin checks it.
+    BadCursor,
+    /// The origin could not give it; the detail is for the request's log
+    /// line, never for its body.
+    Origin(String),
+}
+
+/// A page, or why not.
+pub type PageAnswer = Result<CallPage, PageFailure>;
 
 /// A call object, by its identity or its name.
 pub struct CallObject(Stub);

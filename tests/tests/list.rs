@@ -171,6 +171,20 @@ async fn a_bad_parameter_is_a_400_naming_it_and_asks_the_origin_nothing() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(stack.origin.stats().list_requests, lists_before);
+    // A cursor of the right shape that the origin never gave: the origin
+    // judges it (one request), and the answer is still a 400 naming it.
+    let r = stack
+        .get_as(LARGE_BUSINESS, "/api/calls?cursor=not-a-cursor")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        (body["error"].as_str(), body["detail"].as_str()),
+        (Some("bad_query"), Some("cursor"))
+    );
+    assert_eq!(stack.origin.stats().list_requests, lists_before + 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
