@@ -15,6 +15,7 @@ pub mod fill;
 pub mod ids;
 pub mod list_cache;
 pub mod list_query;
+pub mod peaks;
 pub mod player;
 pub mod range;
 pub mod request;
