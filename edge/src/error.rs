@@ -22,6 +22,10 @@ pub enum EdgeError {
     /// 400: a call-list parameter (named) is not valid.
     BadQuery(&'static str),
     NotFound,
+    /// 404: what was asked for does not exist yet (a recording's peaks).
+    NotReady,
+    /// 404: a recording that has no peaks (not a WAV this edge reads).
+    NoPeaks,
     MethodNotAllowed {
         allow: &'static str,
     },
@@ -48,6 +52,8 @@ impl EdgeError {
                 (400, ErrorBody::with_detail("bad_query", *parameter))
             }
             EdgeError::NotFound => (404, ErrorBody::new("not_found")),
+            EdgeError::NotReady => (404, ErrorBody::new("not_ready")),
+            EdgeError::NoPeaks => (404, ErrorBody::new("no_peaks")),
             EdgeError::MethodNotAllowed { .. } => (405, ErrorBody::new("method_not_allowed")),
             EdgeError::TooManyRequests {
                 reason,

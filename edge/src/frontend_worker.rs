@@ -11,8 +11,9 @@
 
 use playback_core::config::EdgeConfig;
 use playback_core::download::{self, PlayAnswer};
-use playback_core::ids::recording_key;
+use playback_core::ids::{peaks_key, recording_key};
 use playback_core::list_query::ListQuery;
+use playback_core::peaks::PeaksRecord;
 use playback_core::request::{is_explicit_user_action, is_loopback_host};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
@@ -105,6 +106,7 @@ async fn route_configured(
             handle_stream(req, env, config, call_sid, head, request_id).await
         }
         Route::Status { call_sid } => handle_status(req, env, config, call_sid).await,
+        Route::Peaks { call_sid } => handle_peaks(req, env, config, call_sid).await,
         Route::Healthz | Route::NotFound | Route::MethodNotAllowed { .. } => {
             Err(EdgeError::NotFound)
         }
@@ -290,4 +292,39 @@ async fn handle_status(
     }
     let body = CallObject::of(env, &id)?.status(&id).await?;
     Ok(json_response(200, &body))
+}
+
+/// A recording's peaks and silences, as the edge computed them during its
+/// download: the checks of `/status`, no side effect, never the origin.
+async fn handle_peaks(
+    req: &Request,
+    env: &Env,
+    config: &EdgeConfig,
+    raw_sid: &str,
+) -> EdgeResult<Response> {
+    let (id, _) = check_recording_request(req, config, raw_sid)?;
+    let bucket = recordings(env)?;
+    let Some(object) = bucket
+        .get(peaks_key(&id.business, &id.call_sid))
+        .execute()
+        .await?
+    else {
+        return Err(EdgeError::NotReady);
+    };
+    let text = match object.body() {
+        Some(body) => body.text().await?,
+        None => return Err(EdgeError::NotReady),
+    };
+    match serde_json::from_str::<PeaksRecord>(&text) {
+        Ok(PeaksRecord::Peaks(peaks)) => {
+            let mut response = json_response(200, &peaks);
+            // Computed once from bytes that never change under this key.
+            response
+                .headers_mut()
+                .set("Cache-Control", "private, max-age=86400")?;
+            Ok(response)
+        }
+        Ok(PeaksRecord::None(_)) => Err(EdgeError::NoPeaks),
+        Err(e) => Err(EdgeError::Internal(format!("stored peaks: {e}"))),
+    }
 }

@@ -55,7 +55,8 @@ use playback_core::download::{
     classify_origin_status, AttemptOutcome, Failure, MAX_ORIGIN_REDIRECTS,
 };
 use playback_core::fill::{fill_etag, fill_prefix, fills_prefix, piece_key, piece_span, FillView};
-use playback_core::ids::recording_key;
+use playback_core::ids::{peaks_key, recording_key};
+use playback_core::peaks::{PeaksBuilder, PeaksRecord};
 use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
 use playback_core::wire::CallSummary;
@@ -491,8 +492,9 @@ where
     // pieces one after another; the channel holds none, so the feed is
     // never more than one piece ahead of what R2 has taken.
     let (pieces, landing) = mpsc::channel::<(u32, web_sys::ReadableStream)>(0);
+    let mut peaks = PeaksBuilder::new();
     let feed = async {
-        match feed(&source, &writer, length, pieces).await {
+        match feed(&source, &writer, length, pieces, &mut peaks).await {
             Ok(()) => {
                 origin_read().await;
                 JsFuture::from(writer.close())
@@ -509,9 +511,38 @@ where
     };
     let land = land(bucket, id, fill, landing);
     let stored = put(bucket, key, Data::ReadableStream(whole), length, &meta);
-    match join3(feed, land, stored).await {
+    let outcome = match join3(feed, land, stored).await {
         (Err(outcome), _, _) | (_, Err(outcome), _) => outcome,
         (Ok(()), Ok(()), stored) => stored,
+    };
+    if matches!(outcome, AttemptOutcome::Stored { .. }) {
+        store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
+    }
+    outcome
+}
+
+/// Puts the recording's peaks (or why it has none) next to it. A failure
+/// costs only the waveform, never the recording: it is logged.
+async fn store_peaks(bucket: &Bucket, id: &CallIdentity, record: Option<PeaksRecord>) {
+    let Some(record) = record else {
+        return;
+    };
+    let key = peaks_key(&id.business, &id.call_sid);
+    let stored = match serde_json::to_string(&record) {
+        Ok(json) => bucket
+            .put(&key, json)
+            .execute()
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(detail) = stored {
+        crate::log::call_event(
+            id,
+            "peaks_not_stored",
+            serde_json::json!({"detail": detail}),
+        );
     }
 }
 
@@ -539,10 +570,11 @@ async fn feed(
     whole: &WritableStreamDefaultWriter,
     length: u64,
     pieces: mpsc::Sender<(u32, web_sys::ReadableStream)>,
+    peaks: &mut PeaksBuilder,
 ) -> Result<(), AttemptOutcome> {
     // The current piece: its writer and how many bytes it still takes.
     let mut piece = None;
-    let fed = feed_pieces(source, whole, length, pieces, &mut piece).await;
+    let fed = feed_pieces(source, whole, length, pieces, &mut piece, peaks).await;
     if let (Err(_), Some((writer, _))) = (&fed, piece) {
         // Fails that piece's put, which would otherwise wait for its end.
         let _ = JsFuture::from(writer.abort()).await;
@@ -556,6 +588,7 @@ async fn feed_pieces(
     length: u64,
     mut pieces: mpsc::Sender<(u32, web_sys::ReadableStream)>,
     piece: &mut Option<(WritableStreamDefaultWriter, u64)>,
+    peaks: &mut PeaksBuilder,
 ) -> Result<(), AttemptOutcome> {
     let cut_off =
         |e: wasm_bindgen::JsValue| AttemptOutcome::transient(Failure::CutOff, format!("{e:?}"));
@@ -565,6 +598,9 @@ async fn feed_pieces(
     let reader: web_sys::ReadableStreamDefaultReader = source.get_reader().unchecked_into();
     let mut index = 0u32;
     let mut total = 0u64;
+    // The one copy of the bytes into the wasm: for the peaks, while the
+    // runtime's own chunk goes on to R2 (reused, so bounded by a chunk).
+    let mut copy = Vec::new();
     loop {
         let read = JsFuture::from(reader.read()).await.map_err(cut_off)?;
         if js_sys::Reflect::get(&read, &"done".into())
@@ -585,9 +621,11 @@ async fn feed_pieces(
                 format!("more than the {length} bytes announced"),
             ));
         }
-        JsFuture::from(whole.write_with_chunk(&chunk))
-            .await
-            .map_err(not_stored)?;
+        let written = JsFuture::from(whole.write_with_chunk(&chunk));
+        copy.resize(chunk.length() as usize, 0);
+        chunk.copy_to(&mut copy);
+        peaks.push(&copy);
+        written.await.map_err(not_stored)?;
         let mut at = 0u64;
         while at < len {
             if piece.is_none() {

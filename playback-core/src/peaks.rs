@@ -121,8 +121,29 @@ impl Peaks {
     }
 }
 
+/// What the edge stores next to a recording: its peaks, or why it has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeaksRecord {
+    Peaks(Peaks),
+    None(Unsupported),
+}
+
+impl PeaksRecord {
+    /// The record of a builder's result: a recording cut short has none
+    /// (it is not stored either; its retry computes them again).
+    pub fn of(result: Result<Peaks, Unsupported>) -> Option<PeaksRecord> {
+        match result {
+            Ok(peaks) if peaks.complete => Some(PeaksRecord::Peaks(peaks)),
+            Ok(_) => None,
+            Err(why) => Some(PeaksRecord::None(why)),
+        }
+    }
+}
+
 /// Why a recording has no peaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Unsupported {
     /// Not a RIFF/WAVE file, or its header is broken.
     NotWav,

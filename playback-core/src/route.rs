@@ -9,6 +9,7 @@ pub enum Route<'a> {
     Calls,
     Stream { call_sid: &'a str, head: bool },
     Status { call_sid: &'a str },
+    Peaks { call_sid: &'a str },
     NotFound,
     MethodNotAllowed { allow: &'static str },
 }
@@ -27,6 +28,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
             "GET, HEAD",
         ),
         ["api", "recordings", sid, "status"] => (Route::Status { call_sid: sid }, "GET"),
+        ["api", "recordings", sid, "peaks"] => (Route::Peaks { call_sid: sid }, "GET"),
         _ => return Route::NotFound,
     };
     let allowed = match endpoint {
@@ -48,6 +50,14 @@ mod tests {
     fn known_paths_route_to_their_endpoint() {
         assert_eq!(route("GET", "/healthz"), Route::Healthz);
         assert_eq!(route("GET", "/api/calls"), Route::Calls);
+        assert_eq!(
+            route("GET", "/api/recordings/CAx/peaks"),
+            Route::Peaks { call_sid: "CAx" }
+        );
+        assert_eq!(
+            route("POST", "/api/recordings/CAx/peaks"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
         assert_eq!(route("GET", "/dev/login"), Route::DevLogin);
         assert_eq!(
             route("GET", "/api/recordings/CAx/stream"),

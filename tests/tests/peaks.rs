@@ -1,0 +1,127 @@
+//! A recording's peaks and silences (issue 12), computed by the edge from
+//! its one download and served by `GET /api/recordings/{sid}/peaks`, against
+//! the real worker under wrangler dev and the real stub.
+
+use std::time::Duration;
+
+use integration_tests::{origin_bytes, token_for, Stack};
+use playback_core::peaks::{Coding, Peaks, PeaksBuilder};
+use serde_json::Value;
+
+fn peaks_path(sid: &str) -> String {
+    format!("/api/recordings/{sid}/peaks")
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, String) {
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_recording_has_the_peaks_of_its_bytes_and_asking_costs_the_origin_nothing() {
+    let stack = Stack::start().await;
+    let catalog = stack.origin.stub.catalog().clone();
+    let call = catalog
+        .listed_calls("acme")
+        .find(|c| c.summary.duration_s == 17)
+        .unwrap();
+    let sid = call.summary.call_sid.to_string();
+    // Before the recording is stored: not ready, and nothing is started.
+    let r = stack
+        .get_as("acme", &peaks_path(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, (404, "not_ready".into()));
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 0);
+    stack.cache("acme", &sid).await;
+    stack
+        .wait_status("acme", &sid, "ready", Duration::from_secs(60))
+        .await;
+    let r = stack
+        .get_as("acme", &peaks_path(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let peaks: Peaks = r.json().await.unwrap();
+    // Exactly what the same bytes give, computed here.
+    let mut expected = PeaksBuilder::new();
+    expected.push(&origin_bytes(&stack, "acme", &sid));
+    assert_eq!(peaks, expected.finish().unwrap());
+    assert_eq!(peaks.format.coding, Coding::Pcm16);
+    assert_eq!(
+        (peaks.format.channels, peaks.format.sample_rate),
+        (1, 8_000)
+    );
+    assert_eq!(peaks.duration_ms(), 17_000);
+    assert!(peaks.channels[0].iter().any(|&v| v > 0));
+    // The same checks as /status: no session, a bad SID, another business.
+    let r = stack
+        .http
+        .get(stack.url(&peaks_path(&sid)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, (401, "unauthorized".into()));
+    let r = stack
+        .get_as("acme", &peaks_path("CA123"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, (400, "invalid_call_sid".into()));
+    let r = stack
+        .get_as("globex", &peaks_path(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(r).await,
+        (404, "not_ready".into()),
+        "nothing of acme's"
+    );
+    let r = stack
+        .http
+        .post(stack.url(&peaks_path(&sid)))
+        .bearer_auth(token_for("acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    // One download in all; asking for peaks never reached the origin.
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hours_peaks_are_compact_and_its_tones_leave_no_silence() {
+    let stack = Stack::start().await;
+    let sid = stack
+        .origin
+        .stub
+        .catalog()
+        .longest()
+        .summary
+        .call_sid
+        .to_string();
+    stack.cache("acme", &sid).await;
+    stack
+        .wait_status("acme", &sid, "ready", Duration::from_secs(120))
+        .await;
+    let r = stack
+        .get_as("acme", &peaks_path(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.bytes().await.unwrap();
+    assert!(body.len() <= 64 * 1024, "{} bytes before gzip", body.len());
+    let peaks: Peaks = serde_json::from_slice(&body).unwrap();
+    assert_eq!(peaks.duration_ms(), 3_600_000);
+    let buckets = peaks.channels[0].len();
+    assert!((4_000..=8_000).contains(&buckets), "{buckets} buckets");
+    assert!(peaks.silences.is_empty(), "tones all the way");
+}
