@@ -91,6 +91,8 @@ pub struct CallRecording {
     fill: RefCell<Option<FillView>>,
     /// Fires (and is replaced) each time the fill changes.
     progress: RefCell<Ended>,
+    /// The peaks computation from R2 in flight: every request shares it.
+    peaks: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>>,
 }
 
 /// A one-time signal every held play can wait on (a broadcast of one event).
@@ -262,7 +264,28 @@ impl CallRecording {
             CallMessage::Fill { piece } => Ok(json_response(200, &self.fill_view(piece).await)),
             CallMessage::Play { id, agent } => self.handle_play(&id, &agent, &policy()?).await,
             CallMessage::Status { id } => self.handle_status(&id, &policy()?).await,
+            CallMessage::Peaks { id } => Ok(json_response(200, &self.ensure_peaks(&id).await)),
         }
+    }
+
+    /// The recording's peaks record exists, computed from R2 here if need
+    /// be; concurrent requests share one computation.
+    async fn ensure_peaks(&self, id: &CallIdentity) -> bool {
+        let shared = {
+            let mut slot = self.peaks.borrow_mut();
+            slot.get_or_insert_with(|| {
+                origin::peaks_from_r2(self.env.clone(), id.clone())
+                    .boxed_local()
+                    .shared()
+            })
+            .clone()
+        };
+        let exists = shared.clone().await;
+        let mut slot = self.peaks.borrow_mut();
+        if slot.as_ref().is_some_and(|s| s.ptr_eq(&shared)) {
+            slot.take();
+        }
+        exists
     }
 
     async fn handle_status(&self, id: &CallIdentity, p: &DownloadPolicy) -> EdgeResult<Response> {
@@ -526,6 +549,7 @@ impl worker::DurableObject for CallRecording {
             admission: RefCell::new(None),
             fill: RefCell::new(None),
             progress: RefCell::new(Ended::new()),
+            peaks: RefCell::new(None),
         }
     }
 

@@ -304,11 +304,20 @@ async fn handle_peaks(
 ) -> EdgeResult<Response> {
     let (id, _) = check_recording_request(req, config, raw_sid)?;
     let bucket = recordings(env)?;
-    let Some(object) = bucket
-        .get(peaks_key(&id.business, &id.call_sid))
-        .execute()
-        .await?
-    else {
+    let key = peaks_key(&id.business, &id.call_sid);
+    let mut found = bucket.get(&key).execute().await?;
+    if found.is_none() {
+        // Stored without peaks (before the edge computed them, or a body
+        // without a length): its call object computes them once, from R2.
+        let stored = bucket
+            .head(recording_key(&id.business, &id.call_sid))
+            .await?
+            .is_some();
+        if stored && CallObject::of(env, &id)?.peaks(&id).await? {
+            found = bucket.get(&key).execute().await?;
+        }
+    }
+    let Some(object) = found else {
         return Err(EdgeError::NotReady);
     };
     let text = match object.body() {

@@ -521,6 +521,42 @@ where
     outcome
 }
 
+/// Computes a stored recording's peaks record from R2 and puts it next to
+/// it, unless it is there already. `true` when the record exists after.
+pub async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> bool {
+    let Ok(bucket) = crate::rpc::recordings(&env) else {
+        return false;
+    };
+    let key = peaks_key(&id.business, &id.call_sid);
+    if matches!(bucket.head(&key).await, Ok(Some(_))) {
+        return true;
+    }
+    let recording = recording_key(&id.business, &id.call_sid);
+    let Ok(Some(object)) = bucket.get(&recording).execute().await else {
+        return false;
+    };
+    let started = now_ms();
+    let mut peaks = PeaksBuilder::new();
+    if let Some(body) = object.body() {
+        let Ok(mut stream) = body.stream() else {
+            return false;
+        };
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => peaks.push(&bytes),
+                Err(_) => return false,
+            }
+        }
+    }
+    store_peaks(&bucket, &id, PeaksRecord::of(peaks.finish())).await;
+    crate::log::call_event(
+        &id,
+        "peaks_computed",
+        serde_json::json!({"size": object.size(), "duration_ms": now_ms() - started}),
+    );
+    matches!(bucket.head(&key).await, Ok(Some(_)))
+}
+
 /// Puts the recording's peaks (or why it has none) next to it. A failure
 /// costs only the waveform, never the recording: it is logged.
 async fn store_peaks(bucket: &Bucket, id: &CallIdentity, record: Option<PeaksRecord>) {

@@ -63,6 +63,11 @@ pub enum CallMessage {
     /// `piece`, held (up to `PIECE_HOLD_MS`) until that piece has landed or
     /// the fill has ended.
     Fill { piece: Option<u32> },
+    /// Makes sure the stored recording has its peaks record next to it,
+    /// computing it from R2 if it has none (a recording stored before the
+    /// edge computed peaks, or one whose body came without a length): one
+    /// computation however many ask. `true` when the record exists.
+    Peaks { id: CallIdentity },
 }
 
 /// What a business object is asked about one call object's slot (`owner`
@@ -137,6 +142,10 @@ impl CallObject {
 
     pub async fn fill(&self, piece: Option<u32>) -> EdgeResult<Option<FillView>> {
         send(&self.0, &CallMessage::Fill { piece }).await
+    }
+
+    pub async fn peaks(&self, id: &CallIdentity) -> EdgeResult<bool> {
+        send(&self.0, &CallMessage::Peaks { id: id.clone() }).await
     }
 
     pub async fn wake(&self) -> EdgeResult<()> {

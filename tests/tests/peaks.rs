@@ -125,3 +125,56 @@ async fn the_hours_peaks_are_compact_and_its_tones_leave_no_silence() {
     assert!((4_000..=8_000).contains(&buckets), "{buckets} buckets");
     assert!(peaks.silences.is_empty(), "tones all the way");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_stored_without_peaks_gets_them_from_r2_once() {
+    // A body without a length is stored without peaks (as recordings
+    // stored before the edge computed them are): the first asks compute
+    // them from R2, once however many ask at the same time.
+    let knobs = backend_stub::knobs::Knobs {
+        all: backend_stub::knobs::FaultSet {
+            chunked: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let stack = Stack::start_with(knobs, Default::default()).await;
+    let sid = stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls("globex")
+        .find(|c| c.summary.duration_s == 61)
+        .unwrap()
+        .summary
+        .call_sid
+        .to_string();
+    stack.cache("globex", &sid).await;
+    stack
+        .wait_status("globex", &sid, "ready", Duration::from_secs(60))
+        .await;
+    let asks = (0..8).map(|_| stack.get_as("globex", &peaks_path(&sid)).send());
+    let answers = futures_util::future::join_all(asks).await;
+    let mut expected = PeaksBuilder::new();
+    expected.push(&origin_bytes(&stack, "globex", &sid));
+    let expected = expected.finish().unwrap();
+    for r in answers {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Peaks>().await.unwrap(), expected);
+    }
+    let again = stack
+        .get_as("globex", &peaks_path(&sid))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.json::<Peaks>().await.unwrap(), expected);
+    let computed = stack
+        .edge
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"peaks_computed\"") && l.contains(&sid))
+        .count();
+    assert_eq!(computed, 1, "computed once");
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+}
