@@ -12,7 +12,9 @@
 //! 3. stores the body under the served key, whole or not at all:
 //!    - with a `Content-Length` (and no content coding), the body is a
 //!      *fill* (`playback_core::fill`): each chunk, as the runtime hands it
-//!      over (never copied, never through the wasm), is written both into
+//!      over (the runtime's own buffer goes to R2; one copy of it passes
+//!      through the wasm, for the peaks, `playback_core::peaks`), is
+//!      written both into
 //!      one `put` of the whole recording through a `FixedLengthStream` of
 //!      that length, and into the current piece's own `FixedLengthStream`,
 //!      whose `put` under the fill's key streams while the piece fills and
@@ -559,10 +561,7 @@ pub async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> bool {
 
 /// Puts the recording's peaks (or why it has none) next to it. A failure
 /// costs only the waveform, never the recording: it is logged.
-async fn store_peaks(bucket: &Bucket, id: &CallIdentity, record: Option<PeaksRecord>) {
-    let Some(record) = record else {
-        return;
-    };
+async fn store_peaks(bucket: &Bucket, id: &CallIdentity, record: PeaksRecord) {
     let key = peaks_key(&id.business, &id.call_sid);
     let stored = match serde_json::to_string(&record) {
         Ok(json) => bucket
@@ -598,9 +597,10 @@ fn fixed_stream(
 }
 
 /// Reads the origin's body chunk by chunk and writes each chunk, as the
-/// runtime handed it over (never copied, never through the wasm), into the
-/// whole `put` and into the pieces' streams (a chunk that crosses a piece's
-/// end is split into two views of it), waiting for each to take it.
+/// runtime handed it over, into the whole `put` and into the pieces'
+/// streams (a chunk that crosses a piece's end is split into two views of
+/// it), waiting for each to take it; while the whole `put` takes a chunk,
+/// a copy of it feeds the peaks (one reused buffer).
 async fn feed(
     source: &web_sys::ReadableStream,
     whole: &WritableStreamDefaultWriter,

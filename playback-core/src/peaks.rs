@@ -110,7 +110,8 @@ pub struct Peaks {
     pub channels: Vec<Vec<u8>>,
     /// Silent stretches, `[start_ms, end_ms)`.
     pub silences: Vec<(u64, u64)>,
-    /// Whether every byte the header announced arrived.
+    /// Whether every byte the header announced arrived (a stored file that
+    /// says it is longer than it is has `false`).
     pub complete: bool,
 }
 
@@ -130,13 +131,14 @@ pub enum PeaksRecord {
 }
 
 impl PeaksRecord {
-    /// The record of a builder's result: a recording cut short has none
-    /// (it is not stored either; its retry computes them again).
-    pub fn of(result: Result<Peaks, Unsupported>) -> Option<PeaksRecord> {
+    /// The record of a stored recording's builder result. A stored WAV
+    /// whose header announces more audio than it holds keeps the peaks of
+    /// what it holds (`complete: false`): the file is what it is, and
+    /// recording that saves computing them again on every request.
+    pub fn of(result: Result<Peaks, Unsupported>) -> PeaksRecord {
         match result {
-            Ok(peaks) if peaks.complete => Some(PeaksRecord::Peaks(peaks)),
-            Ok(_) => None,
-            Err(why) => Some(PeaksRecord::None(why)),
+            Ok(peaks) => PeaksRecord::Peaks(peaks),
+            Err(why) => PeaksRecord::None(why),
         }
     }
 }
@@ -629,6 +631,12 @@ mod tests {
         let p = peaks_of(&whole[..header + 2 * 40_000 + 1]).unwrap();
         assert!(!p.complete);
         assert_eq!(p.frames, 40_000);
+        // Stored that way, it keeps the peaks of what it holds.
+        assert_eq!(PeaksRecord::of(Ok(p.clone())), PeaksRecord::Peaks(p));
+        assert_eq!(
+            PeaksRecord::of(Err(Unsupported::Coding)),
+            PeaksRecord::None(Unsupported::Coding)
+        );
         // An hour of 8 kHz two-channel audio: buckets merge, never more than twice the target.
         let mut b = PeaksBuilder::new();
         let header = wav(1, 2, 8_000, 16, &[]);
