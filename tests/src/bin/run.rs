@@ -1,7 +1,7 @@
 //! `scripts/run`'s launcher: the origin stub and `wrangler dev` started as
 //! the tests start them (one place knows wrangler's command line), on fixed
 //! ports, with the state persisted in `.local/state` and the secrets from
-//! `.dev.vars`. Ctrl-C stops both.
+//! `.dev.vars`. Ctrl-C or SIGTERM stops both.
 //!
 //! `PORT` (default 8787): the worker's port. `STUB_PORT` (default 8790): the origin's.
 
@@ -45,14 +45,26 @@ async fn main() {
     println!(
         "
   Call recordings is running.
-  Open  {url}/dev/login?business=acme   (also: globex, initech)
+  Open  {url}/dev/login?business=acme   (also: globex, initech, hooli, umbrella;
+        northwind: a contact centre of 20 000 calls)
   Origin stub: {origin}  (knobs: POST /__knobs, stats: GET /__stats)
-  Ctrl-C stops everything.
+  Ctrl-C (or SIGTERM) stops everything.
 ",
         url = edge.url,
         origin = origin.url,
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C, or a SIGTERM (a supervisor's stop): either way wrangler and
+    // workerd, in their own process group, are stopped with us.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
     drop(edge);
     drop(origin);
     println!("stopped.");
