@@ -11,7 +11,9 @@
 //!   for once (a `LoadMore` while a page is on its way, or after the last,
 //!   does nothing), and an answer for an older filter is dropped.
 
-use crate::list_query::{format_rfc3339, is_valid_cursor, parse_rfc3339, MAX_Q_DIGITS};
+use crate::list_query::{
+    format_rfc3339, is_valid_cursor, parse_rfc3339, percent_decode, MAX_Q_DIGITS,
+};
 
 /// Calls per page the player asks for.
 pub const PAGE_LIMIT: u32 = 100;
@@ -130,35 +132,6 @@ impl ListFilter {
         }
         parts
     }
-}
-
-/// `%XX` decoded (`+` as a space); a malformed escape is kept as it is.
-fn percent_decode(text: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = match bytes.get(i..i + 3) {
-            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(h, l)| (h * 16 + l) as u8),
-            _ => None,
-        };
-        match (escaped, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `Link: <…>; rel="next"` target of a list answer, if it points at

@@ -10,7 +10,7 @@ use backend_stub::catalog::LARGE_BUSINESS;
 use integration_tests::browser::{Browser, ELEMENT};
 use integration_tests::{token_for_agent, EdgeOptions, Stack};
 use playback_core::call_list::ListFilter;
-use playback_core::list_query::{parse_rfc3339, ListQuery};
+use playback_core::list_query::{parse_rfc3339, percent_encode, ListQuery};
 use playback_core::wire::CallSummary;
 use serde_json::{json, Value};
 
@@ -102,7 +102,7 @@ async fn filters_by_number_and_time_combine_and_page() {
         &deep.from[5..8],
         &deep.from[8..]
     );
-    let path = format!("/api/calls?q={}", url_encode(&typed));
+    let path = format!("/api/calls?q={}", percent_encode(&typed));
     let (found, pages) = walk(&stack, &path).await;
     assert_eq!((found, pages), (vec![deep.clone()], 1));
     // Digits shared by many numbers, within one day, pages of 7.
@@ -120,7 +120,7 @@ async fn filters_by_number_and_time_combine_and_page() {
     );
     let path = format!(
         "/api/calls?limit=7&q=12120&since={since}&until={}",
-        url_encode(until)
+        percent_encode(until)
     );
     let (walked, pages) = walk(&stack, &path).await;
     assert_eq!(walked, expected);
@@ -241,17 +241,6 @@ async fn identical_list_requests_reach_the_origin_once_until_the_page_expires() 
         "served from the cache for its TTL: refetched after {:?}",
         started.elapsed()
     );
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
