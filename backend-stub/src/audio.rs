@@ -1,5 +1,11 @@
-//! Real, playable audio: a 16-bit mono PCM WAV at 8 kHz (telephone quality)
-//! holding a sequence of half-second tones chosen from the call's seed.
+//! Real, playable audio, telephone quality (8 kHz WAV), in three voices:
+//! - `Tones`: 16-bit mono PCM, a sequence of half-second tones chosen from
+//!   the call's seed (most calls);
+//! - `Conversation`: 16-bit PCM on two channels, the agent's (first) and
+//!   the customer's, speaking in turns (tones with a syllable-like
+//!   envelope) with short pauses and silent stretches of 3.5 s and 4 s;
+//! - `Float`: 32-bit float mono, a coding browsers play and the edge
+//!   computes no waveform for.
 //!
 //! Any byte range of a recording can be produced on its own, so the
 //! hour-long recording is generated chunk by chunk while it is sent and is
@@ -10,7 +16,6 @@ use std::sync::OnceLock;
 use crate::catalog::splitmix;
 
 pub const SAMPLE_RATE: u32 = 8_000;
-const BYTES_PER_SAMPLE: u64 = 2;
 const HEADER_LEN: u64 = 44;
 const SAMPLES_PER_TONE: u64 = SAMPLE_RATE as u64 / 2;
 const AMPLITUDE: f64 = 9_000.0;
@@ -22,23 +27,73 @@ const TONE_COUNT: u64 = 18;
 
 pub const CONTENT_TYPE: &str = "audio/wav";
 
+/// A conversation's turns, repeated every `TURNS_PERIOD_MS`: who speaks
+/// from when to when (ms into the period; 0 is the agent, 1 the customer).
+/// Between them: half-second pauses, and silences of 3.5 s (12–15.5 s)
+/// and 4 s (26–30 s).
+pub const TURNS: [(usize, u64, u64); 4] = [
+    (0, 0, 6_000),
+    (1, 6_500, 12_000),
+    (0, 15_500, 21_000),
+    (1, 21_500, 26_000),
+];
+pub const TURNS_PERIOD_MS: u64 = 30_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Voice {
+    Tones,
+    Conversation,
+    Float,
+}
+
+impl Voice {
+    fn channels(self) -> u16 {
+        match self {
+            Voice::Conversation => 2,
+            Voice::Tones | Voice::Float => 1,
+        }
+    }
+
+    fn bytes_per_sample(self) -> u64 {
+        match self {
+            Voice::Float => 4,
+            Voice::Tones | Voice::Conversation => 2,
+        }
+    }
+
+    fn frame_bytes(self) -> u64 {
+        self.bytes_per_sample() * u64::from(self.channels())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recording {
     seed: u64,
-    samples: u64,
+    frames: u64,
+    voice: Voice,
 }
 
 impl Recording {
+    /// A recording of tones (`Voice::Tones`).
     pub fn new(seed: u64, duration_s: u32) -> Self {
+        Recording::with_voice(seed, duration_s, Voice::Tones)
+    }
+
+    pub fn with_voice(seed: u64, duration_s: u32, voice: Voice) -> Self {
         Recording {
             seed,
-            samples: duration_s as u64 * SAMPLE_RATE as u64,
+            frames: duration_s as u64 * SAMPLE_RATE as u64,
+            voice,
         }
+    }
+
+    pub fn voice(&self) -> Voice {
+        self.voice
     }
 
     /// Length of the whole WAV file in bytes.
     pub fn len(&self) -> u64 {
-        HEADER_LEN + self.samples * BYTES_PER_SAMPLE
+        HEADER_LEN + self.frames * self.voice.frame_bytes()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -47,7 +102,15 @@ impl Recording {
 
     /// A strong validator that changes whenever the bytes would.
     pub fn etag(&self) -> String {
-        format!("\"{:016x}\"", splitmix(self.seed ^ self.len()))
+        let voice = match self.voice {
+            Voice::Tones => 0,
+            Voice::Conversation => 1,
+            Voice::Float => 2,
+        };
+        format!(
+            "\"{:016x}\"",
+            splitmix(self.seed ^ self.len() ^ (voice << 60))
+        )
     }
 
     /// Writes the file's bytes from `offset` into `buf` (as many as fit and
@@ -58,14 +121,15 @@ impl Recording {
             return 0;
         }
         let header = self.header();
+        let (frame_bytes, sample_bytes) = (self.voice.frame_bytes(), self.voice.bytes_per_sample());
         for (i, pos) in (offset..end).enumerate() {
             buf[i] = if pos < HEADER_LEN {
                 header[pos as usize]
             } else {
-                let sample = self
-                    .sample((pos - HEADER_LEN) / BYTES_PER_SAMPLE)
-                    .to_le_bytes();
-                sample[((pos - HEADER_LEN) % BYTES_PER_SAMPLE) as usize]
+                let at = pos - HEADER_LEN;
+                let within = at % frame_bytes;
+                let sample = self.sample(at / frame_bytes, (within / sample_bytes) as usize);
+                sample[(within % sample_bytes) as usize]
             };
         }
         (end - offset) as usize
@@ -78,30 +142,60 @@ impl Recording {
         v
     }
 
-    fn sample(&self, index: u64) -> i16 {
-        let tone = splitmix(self.seed ^ (index / SAMPLES_PER_TONE)) % TONE_COUNT;
+    /// Whether `channel` speaks at `frame` (always, but for a conversation).
+    pub fn speaks(&self, frame: u64, channel: usize) -> bool {
+        if self.voice != Voice::Conversation {
+            return true;
+        }
+        let ms = frame * 1000 / u64::from(SAMPLE_RATE) % TURNS_PERIOD_MS;
+        TURNS
+            .iter()
+            .any(|&(who, from, to)| who == channel && (from..to).contains(&ms))
+    }
+
+    /// One sample's bytes (little-endian; the first 2 or 4 are used).
+    fn sample(&self, frame: u64, channel: usize) -> [u8; 4] {
+        let tone = splitmix(self.seed ^ (frame / SAMPLES_PER_TONE) ^ channel as u64) % TONE_COUNT;
         let hz = TONE_BASE_HZ + tone * TONE_STEP_HZ;
-        let phase = (hz * index) % SAMPLE_RATE as u64;
-        sine_table()[phase as usize]
+        let phase = (hz * frame) % SAMPLE_RATE as u64;
+        let value = sine_table()[phase as usize];
+        match self.voice {
+            Voice::Tones => pcm16(value),
+            Voice::Float => (f32::from(value) / 32_768.0).to_le_bytes(),
+            Voice::Conversation if self.speaks(frame, channel) => {
+                // Syllables: the loudness swells three times a second, never to silence.
+                let t = frame as f64 / f64::from(SAMPLE_RATE);
+                let envelope = 0.35 + 0.65 * (std::f64::consts::PI * 3.0 * t).sin().abs();
+                pcm16((f64::from(value) * envelope) as i16)
+            }
+            Voice::Conversation => pcm16(0),
+        }
     }
 
     fn header(&self) -> [u8; HEADER_LEN as usize] {
-        let data_len = (self.samples * BYTES_PER_SAMPLE) as u32;
+        let voice = self.voice;
+        let data_len = (self.frames * voice.frame_bytes()) as u32;
+        let format: u16 = if voice == Voice::Float { 3 } else { 1 };
         let mut h = [0u8; HEADER_LEN as usize];
         h[0..4].copy_from_slice(b"RIFF");
         h[4..8].copy_from_slice(&(36 + data_len).to_le_bytes());
         h[8..16].copy_from_slice(b"WAVEfmt ");
         h[16..20].copy_from_slice(&16u32.to_le_bytes());
-        h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
-        h[22..24].copy_from_slice(&1u16.to_le_bytes()); // mono
+        h[20..22].copy_from_slice(&format.to_le_bytes());
+        h[22..24].copy_from_slice(&voice.channels().to_le_bytes());
         h[24..28].copy_from_slice(&SAMPLE_RATE.to_le_bytes());
-        h[28..32].copy_from_slice(&(SAMPLE_RATE * BYTES_PER_SAMPLE as u32).to_le_bytes());
-        h[32..34].copy_from_slice(&(BYTES_PER_SAMPLE as u16).to_le_bytes());
-        h[34..36].copy_from_slice(&16u16.to_le_bytes());
+        h[28..32].copy_from_slice(&(SAMPLE_RATE * voice.frame_bytes() as u32).to_le_bytes());
+        h[32..34].copy_from_slice(&(voice.frame_bytes() as u16).to_le_bytes());
+        h[34..36].copy_from_slice(&(voice.bytes_per_sample() as u16 * 8).to_le_bytes());
         h[36..40].copy_from_slice(b"data");
         h[40..44].copy_from_slice(&data_len.to_le_bytes());
         h
     }
+}
+
+fn pcm16(value: i16) -> [u8; 4] {
+    let [a, b] = value.to_le_bytes();
+    [a, b, 0, 0]
 }
 
 fn sine_table() -> &'static [i16] {
@@ -157,5 +251,56 @@ mod tests {
         assert_ne!(a.to_vec(), b.to_vec());
         assert_ne!(a.etag(), b.etag());
         assert_eq!(a.etag(), Recording::new(1, 2).etag());
+    }
+
+    #[test]
+    fn a_conversation_is_two_channels_taking_turns_with_silent_stretches() {
+        let r = Recording::with_voice(5, 60, Voice::Conversation);
+        let bytes = r.to_vec();
+        assert_eq!(bytes.len() as u64, 44 + 60 * 8000 * 4);
+        assert_eq!(
+            u16::from_le_bytes([bytes[22], bytes[23]]),
+            2,
+            "two channels"
+        );
+        let loudest = |channel: usize, from_s: f64, to_s: f64| {
+            let (a, b) = ((from_s * 8000.0) as usize, (to_s * 8000.0) as usize);
+            (a..b)
+                .map(|f| {
+                    let at = 44 + f * 4 + channel * 2;
+                    i16::from_le_bytes([bytes[at], bytes[at + 1]]).unsigned_abs()
+                })
+                .max()
+                .unwrap()
+        };
+        assert!(
+            loudest(0, 1.0, 5.0) > 3_000 && loudest(1, 1.0, 5.0) == 0,
+            "the agent speaks"
+        );
+        assert!(
+            loudest(1, 7.0, 11.0) > 3_000 && loudest(0, 7.0, 11.0) == 0,
+            "the customer answers"
+        );
+        for (from, to) in [(12.0, 15.5), (26.0, 30.0), (42.0, 45.5)] {
+            assert_eq!(
+                loudest(0, from, to).max(loudest(1, from, to)),
+                0,
+                "silent {from}-{to}"
+            );
+        }
+        let ranges = [(0, 10), (44, 8), (1_000_001, 4096)];
+        for (offset, len) in ranges {
+            let mut buf = vec![0; len];
+            let n = r.read_at(offset as u64, &mut buf);
+            assert_eq!(&buf[..n], &bytes[offset..offset + n]);
+        }
+    }
+
+    #[test]
+    fn a_float_recording_announces_its_coding() {
+        let bytes = Recording::with_voice(5, 1, Voice::Float).to_vec();
+        assert_eq!(u16::from_le_bytes([bytes[20], bytes[21]]), 3, "IEEE float");
+        assert_eq!(u16::from_le_bytes([bytes[34], bytes[35]]), 32);
+        assert_eq!(bytes.len(), 44 + 8000 * 4);
     }
 }

@@ -12,7 +12,7 @@ use playback_core::list_query::format_rfc3339;
 use playback_core::wire::CallSummary;
 use playback_core::CallSid;
 
-use crate::audio::Recording;
+use crate::audio::{Recording, Voice};
 
 pub const BUSINESSES: [&str; 5] = ["acme", "globex", "initech", "hooli", "umbrella"];
 
@@ -36,6 +36,12 @@ const DURATIONS_S: [&[u32]; 5] = [
     &[6, 14, 26, 50, 110, 200, 900],
     &[7, 16, 35, 70, 150, 320],
 ];
+
+/// The first business's (acme's) calls after its tones: a 90-second
+/// conversation on two channels (agent and customer in turns, with silent
+/// stretches) and a 12-second recording in a coding the edge draws no
+/// waveform for.
+const FIRST_BUSINESS_VOICES: [(u32, Voice); 2] = [(90, Voice::Conversation), (12, Voice::Float)];
 
 /// Extra calls per business with short recordings, so that tests and
 /// benchmarks can queue many distinct uncached calls of one business. They
@@ -73,10 +79,22 @@ impl Catalog {
         for (b, business) in BUSINESSES.iter().enumerate() {
             let mut own = Vec::new();
             for (i, &duration_s) in DURATIONS_S[b].iter().enumerate() {
-                own.push(demo_call(business, i, duration_s, false));
+                own.push(demo_call(business, i, duration_s, Voice::Tones, false));
+            }
+            if b == 0 {
+                let first = DURATIONS_S[0].len();
+                for (i, &(duration_s, voice)) in FIRST_BUSINESS_VOICES.iter().enumerate() {
+                    own.push(demo_call(business, first + i, duration_s, voice, false));
+                }
             }
             for i in 0..BULK_CALLS_PER_BUSINESS {
-                own.push(demo_call(business, 1000 + i, BULK_DURATION_S, true));
+                own.push(demo_call(
+                    business,
+                    1000 + i,
+                    BULK_DURATION_S,
+                    Voice::Tones,
+                    true,
+                ));
             }
             calls.insert(*business, own);
         }
@@ -124,6 +142,12 @@ impl Catalog {
         (owner == business).then(|| &self.calls[owner][i])
     }
 
+    /// The first call of `business` in `voice`.
+    pub fn with_voice<'a>(&'a self, business: &'a str, voice: Voice) -> Option<&'a DemoCall> {
+        self.listed_calls(business)
+            .find(|c| c.recording.voice() == voice)
+    }
+
     /// The longest recording of the data set.
     pub fn longest(&self) -> &DemoCall {
         self.calls
@@ -161,7 +185,13 @@ fn large_call(index: usize, count: usize) -> DemoCall {
     }
 }
 
-fn demo_call(business: &'static str, index: usize, duration_s: u32, bulk: bool) -> DemoCall {
+fn demo_call(
+    business: &'static str,
+    index: usize,
+    duration_s: u32,
+    voice: Voice,
+    bulk: bool,
+) -> DemoCall {
     let seed =
         splitmix(fnv1a(business.as_bytes()) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let sid = format!("CA{:016x}{:016x}", seed, splitmix(seed));
@@ -178,7 +208,7 @@ fn demo_call(business: &'static str, index: usize, duration_s: u32, bulk: bool) 
             from: number(1),
             to: number(2),
         },
-        recording: Recording::new(seed, duration_s),
+        recording: Recording::with_voice(seed, duration_s, voice),
         bulk,
     }
 }

@@ -9,6 +9,7 @@
 //! sniffed, and every request gets a short id that its log line and any
 //! error body both carry.
 
+use playback_core::bar;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{self, PlayAnswer};
 use playback_core::ids::{peaks_key, recording_key};
@@ -205,6 +206,9 @@ fn check_recording_request(
     Ok((id, claims.sub))
 }
 
+/// The stream, as an attachment when the request names a download
+/// (`?download=NAME`, the player's Download link): the same answer, with
+/// `Content-Disposition` on the recording's bytes.
 async fn handle_stream(
     req: &Request,
     env: &Env,
@@ -214,6 +218,29 @@ async fn handle_stream(
     request_id: &str,
 ) -> EdgeResult<Response> {
     let (id, agent) = check_recording_request(req, config, raw_sid)?;
+    let query = req.url()?.query().map(str::to_owned);
+    let download =
+        bar::download_param(query.as_deref()).map_err(|()| EdgeError::BadQuery("download"))?;
+    let mut response = stream(req, env, (id, agent), head, request_id).await?;
+    if let Some(name) = download {
+        if matches!(response.status_code(), 200 | 206) {
+            let content_type = response.headers().get("Content-Type")?.unwrap_or_default();
+            response.headers_mut().set(
+                "Content-Disposition",
+                &bar::content_disposition(&name, &content_type),
+            )?;
+        }
+    }
+    Ok(response)
+}
+
+async fn stream(
+    req: &Request,
+    env: &Env,
+    (id, agent): (CallIdentity, String),
+    head: bool,
+    request_id: &str,
+) -> EdgeResult<Response> {
     let bucket = recordings(env)?;
     let key = recording_key(&id.business, &id.call_sid);
     // Stored bytes are served to anyone signed in to the business: reading

@@ -7,6 +7,7 @@
 //! natively in milliseconds.
 
 pub mod admission;
+pub mod bar;
 pub mod call_list;
 pub mod config;
 pub mod directory;
