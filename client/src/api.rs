@@ -1,16 +1,22 @@
-//! Requests to the edge's public API, through `gloo-net` (the browser's
-//! `fetch`), with the bodies read by serde into `playback_core::wire`'s
-//! types: a change of a wire type fails to compile here. The session
-//! travels as the `rec_session` cookie, which the browser sends on
-//! same-origin requests. Only `probe` (sent for a click) carries the user
-//! action that may start a download; `status` (the polls) never does.
-//! Every request in flight can be cancelled through its `AbortSignal`.
+//! Requests to the edge's public API, through the browser's `fetch`, with
+//! the bodies parsed by the browser (`Response.json()`) and read field by
+//! field into `playback_core::wire`'s types (`crate::json`): a change of a
+//! wire type fails to compile there. (serde_json in the player cost a
+//! fifth of its download.) The session travels as the `rec_session`
+//! cookie, which the browser sends on same-origin requests. Only `probe`
+//! (sent for a click) carries the user action that may start a download;
+//! `status` (the polls) never does. Every request in flight can be
+//! cancelled through its `AbortSignal`.
 
-use gloo_net::http::{Request, Response};
 use playback_core::call_list::next_page;
 use playback_core::player::{BusyReason, ProbeAnswer, StatusAnswer};
-use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody, WireStatus};
-use web_sys::AbortSignal;
+use playback_core::wire::{CallSummary, WireStatus};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, Response};
+
+use crate::json;
+use playback_core::bar::Wave;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallsError {
@@ -25,15 +31,31 @@ async fn get(
     headers: &[(&str, &str)],
     signal: Option<&AbortSignal>,
 ) -> Result<Response, String> {
-    let mut request = Request::get(path);
+    let fail = |e: JsValue| {
+        e.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .unwrap_or_else(|| "the request failed".into())
+    };
+    let window = web_sys::window().ok_or("no window")?;
+    let init = web_sys::RequestInit::new();
+    let h = web_sys::Headers::new().map_err(fail)?;
     for (name, value) in headers {
-        request = request.header(name, value);
+        h.set(name, value).map_err(fail)?;
     }
-    request
-        .abort_signal(signal)
-        .send()
+    init.set_headers(&h);
+    init.set_signal(signal);
+    JsFuture::from(window.fetch_with_str_and_init(path, &init))
         .await
-        .map_err(|e| e.to_string())
+        .map(JsCast::unchecked_into)
+        .map_err(fail)
+}
+
+/// The response's body as parsed JSON (`undefined` if it is not JSON).
+async fn body(response: &Response) -> JsValue {
+    match response.json() {
+        Ok(promise) => JsFuture::from(promise).await.unwrap_or(JsValue::UNDEFINED),
+        Err(_) => JsValue::UNDEFINED,
+    }
 }
 
 /// One page of the call list at `path` (a `/api/calls?…` path), and the
@@ -48,10 +70,8 @@ pub async fn fetch_page(
     match response.status() {
         200 => {
             let next = next_page(header(&response, "Link").as_deref());
-            let calls = response
-                .json::<Vec<CallSummary>>()
-                .await
-                .map_err(|_| CallsError::Other("the call list is not a list of calls".into()))?;
+            let calls = json::calls(&body(&response).await)
+                .ok_or_else(|| CallsError::Other("the call list is not a list of calls".into()))?;
             Ok((calls, next))
         }
         401 => Err(CallsError::SignedOut),
@@ -85,7 +105,7 @@ pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
-    response.headers().get(name)
+    response.headers().get(name).ok().flatten()
 }
 
 /// `Retry-After` in ms, when it is whole seconds (the edge never sends a date).
@@ -104,14 +124,14 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         ),
         202 => {
             let header_ms = retry_after_header_ms(&response);
-            match response.json::<AcceptedBody>().await {
-                Ok(body) => ProbeAnswer::Accepted {
+            match json::accepted(&body(&response).await) {
+                Some(body) => ProbeAnswer::Accepted {
                     queued: body.status == WireStatus::Queued,
                     queue_position: body.queue_position,
                     // The JSON's estimate is finer than the header's whole seconds, so it is preferred.
                     retry_after_ms: Some(body.retry_after_ms),
                 },
-                Err(_) => ProbeAnswer::Accepted {
+                None => ProbeAnswer::Accepted {
                     queued: false,
                     queue_position: None,
                     retry_after_ms: header_ms,
@@ -120,23 +140,48 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         }
         429 => {
             let header_ms = retry_after_header_ms(&response);
-            let body = response.json::<ErrorBody>().await.ok();
+            let body = json::error(&body(&response).await);
             ProbeAnswer::Busy {
                 reason: BusyReason::from_code(body.as_ref().map(|b| b.error.as_str())),
                 retry_after_ms: body.and_then(|b| b.retry_after_ms).or(header_ms),
             }
         }
         // The failure body (`FailedBody`) reads as an error body: its words and when to retry.
-        500 => match response.json::<ErrorBody>().await {
-            Ok(body) => ProbeAnswer::Failed {
+        500 => match json::error(&body(&response).await) {
+            Some(body) => ProbeAnswer::Failed {
                 error: body.error,
                 retry_after_ms: body.retry_after_ms.unwrap_or(0),
             },
-            Err(_) => ProbeAnswer::Unexpected(500),
+            None => ProbeAnswer::Unexpected(500),
         },
         404 => ProbeAnswer::NotFound,
         401 => ProbeAnswer::Unauthorized,
         status => ProbeAnswer::Unexpected(status),
+    }
+}
+
+/// What the edge said about a recording's peaks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeaksAnswer {
+    Peaks(Wave),
+    /// Not computed yet (the download still runs): ask again later.
+    NotReady,
+    /// None will come (another coding), or the request failed.
+    None,
+}
+
+/// `GET /api/recordings/{sid}/peaks`: no side effect, never the origin.
+pub async fn peaks(call_sid: &str) -> PeaksAnswer {
+    let Ok(response) = get(&format!("/api/recordings/{call_sid}/peaks"), &[], None).await else {
+        return PeaksAnswer::None;
+    };
+    match response.status() {
+        200 => json::wave(&body(&response).await).map_or(PeaksAnswer::None, PeaksAnswer::Peaks),
+        404 => match json::error(&body(&response).await) {
+            Some(body) if body.error == "not_ready" => PeaksAnswer::NotReady,
+            _ => PeaksAnswer::None,
+        },
+        _ => PeaksAnswer::None,
     }
 }
 
@@ -155,9 +200,9 @@ pub async fn status(call_sid: &str, signal: &AbortSignal) -> StatusAnswer {
 
 async fn read_status(response: Response) -> StatusAnswer {
     match response.status() {
-        200 => match response.json::<StatusBody>().await {
-            Ok(body) => StatusAnswer::from_body(&body),
-            Err(_) => StatusAnswer::Unexpected(200),
+        200 => match json::status(&body(&response).await) {
+            Some(body) => StatusAnswer::from_body(&body),
+            None => StatusAnswer::Unexpected(200),
         },
         404 => StatusAnswer::NotFound,
         401 => StatusAnswer::Unauthorized,

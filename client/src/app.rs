@@ -1,9 +1,13 @@
-//! The page: a title, then the business's calls (searchable, in pages) with
-//! a player per row, or the sign-in state. Only one recording plays at a
-//! time.
+//! The page: a title, then the business's calls (searchable, in pages),
+//! each with its Play button, and the player bar (one audio element: one
+//! recording plays at a time); or the sign-in state. A link to a moment
+//! (`#call={sid}&t={seconds}`) opens with that call in the bar, paused at
+//! `t`, having asked nothing.
 
 use leptos::prelude::*;
+use playback_core::bar::Moment;
 
+use crate::bar::{Player, PlayerBar};
 use crate::list::CallList;
 
 /// The demo business offered on the sign-in state (local development only;
@@ -12,16 +16,23 @@ const DEMO_BUSINESS: &str = "acme";
 
 #[component]
 pub fn App() -> impl IntoView {
-    // Which row plays now; a row that starts playing pauses every other.
-    let now_playing = RwSignal::new(None::<String>);
+    let player = Player::new();
+    provide_context(player);
+    let fragment = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    if let Some(moment) = Moment::from_fragment(&fragment) {
+        player.show(&moment);
+    }
     // Announced by the live region: the latest state change of any row.
     let announcement = RwSignal::new(String::new());
     view! {
         <main>
             <h1>"Call recordings"</h1>
             <p id="announcer" class="sr-only" aria-live="polite" role="status">{move || announcement.get()}</p>
-            <CallList now_playing announcement/>
+            <CallList announcement/>
         </main>
+        <PlayerBar/>
     }
 }
 

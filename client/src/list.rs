@@ -158,10 +158,7 @@ fn local_date(epoch_s: i64) -> String {
 }
 
 #[component]
-pub fn CallList(
-    now_playing: RwSignal<Option<String>>,
-    announcement: RwSignal<String>,
-) -> impl IntoView {
+pub fn CallList(announcement: RwSignal<String>) -> impl IntoView {
     let search = web_sys::window()
         .and_then(|w| w.location().search().ok())
         .unwrap_or_default();
@@ -270,7 +267,7 @@ pub fn CallList(
                 <thead><tr><th>"Time"</th><th>"From"</th><th>"To"</th><th>"Duration"</th><th>"Recording"</th></tr></thead>
                 <tbody>
                     <For each=move || ctx.rows.get() key=|c| c.call_sid.to_string() let:call>
-                        <CallRow call now_playing announcement/>
+                        <CallRow call announcement/>
                     </For>
                 </tbody>
             </table>

@@ -1,39 +1,51 @@
-//! One call's row and its player. The row's decisions are
-//! `playback_core::player::RowModel`'s; this file only feeds it events (with
-//! the time and a random number) and applies its effects: the probe (the
-//! play request, only ever for a click) and the status polls after a 202,
-//! each cancelled with an `AbortController`; the poll timer; the `<audio>`
-//! element. Everything in flight is cancelled when the row goes away.
+//! One call's row, and its `Loader`: the row model of one call and the
+//! requests it makes. The model's decisions are
+//! `playback_core::player::RowModel`'s; the loader only feeds it events
+//! (with the time and a random number) and applies its effects: the probe
+//! (the play request, only ever for a click) and the status polls after a
+//! 202, each cancelled with an `AbortController`; the poll timer; and the
+//! player bar's audio element, which plays what the loader hands it. A
+//! call's row and the bar share its one loader, so they always agree.
 
 use std::time::Duration;
 
-use leptos::html::Audio;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use playback_core::player::{button, can_stop, describe, Phase, RowEffect, RowEvent, RowModel};
 use playback_core::wire::CallSummary;
-use wasm_bindgen::JsCast;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::api;
+use crate::bar::Player;
 
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-/// Everything a row's event handlers share; `Copy`, so handlers can capture it.
+/// One call's model and requests; `Copy`, so handlers can capture it.
 #[derive(Clone, Copy)]
-struct RowCtx {
-    sid: StoredValue<String>,
-    model: RwSignal<RowModel>,
-    audio: NodeRef<Audio>,
+pub struct Loader {
+    pub sid: StoredValue<String>,
+    pub call: RwSignal<Option<CallSummary>>,
+    pub model: RwSignal<RowModel>,
     in_flight: StoredValue<Option<AbortController>, LocalStorage>,
     poll_timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
-    now_playing: RwSignal<Option<String>>,
+    player: Player,
 }
 
-impl RowCtx {
-    fn dispatch(self, event: RowEvent) {
+impl Loader {
+    pub fn new(sid: &str, call: Option<CallSummary>, player: Player) -> Loader {
+        Loader {
+            sid: StoredValue::new(sid.to_owned()),
+            call: RwSignal::new(call),
+            model: RwSignal::new(RowModel::default()),
+            in_flight: StoredValue::new_local(None),
+            poll_timer: StoredValue::new_local(None),
+            player,
+        }
+    }
+
+    pub fn dispatch(self, event: RowEvent) {
         let (next, effects) = self.model.get_untracked().step(event);
         if next != self.model.get_untracked() {
             self.model.set(next);
@@ -56,49 +68,14 @@ impl RowCtx {
                 self.poll_timer.set_value(handle);
             }
             RowEffect::CancelInFlight => self.cancel(),
-            RowEffect::StartAudio => {
-                if let Some(audio) = self.audio.get_untracked() {
-                    audio.set_src(&api::audio_url(&self.sid.get_value()));
-                    self.play(&audio);
-                }
-            }
-            RowEffect::ResumeAudio => {
-                if let Some(audio) = self.audio.get_untracked() {
-                    self.play(&audio);
-                }
-            }
+            RowEffect::StartAudio => self.player.start(self),
+            RowEffect::ResumeAudio => self.player.play(self),
+            // Only the bar's call has the audio element to pause.
             RowEffect::PauseAudio => {
-                if let Some(audio) = self.audio.get_untracked() {
-                    let _ = audio.pause();
+                if self.player.sid.get_untracked().as_deref() == Some(&*self.sid.read_value()) {
+                    self.player.pause();
                 }
             }
-        }
-    }
-
-    fn play(self, audio: &web_sys::HtmlAudioElement) {
-        self.now_playing.set(Some(self.sid.get_value()));
-        if let Ok(promise) = audio.play() {
-            spawn_local(async move {
-                if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
-                    let name = e
-                        .dyn_ref::<web_sys::DomException>()
-                        .map(|d| d.name())
-                        .unwrap_or_default();
-                    match name.as_str() {
-                        // Interrupted by our own pause() (another row started, or the user paused): not an error.
-                        "AbortError" => {}
-                        // The browser wants a gesture first: the row shows paused and Play resumes it.
-                        "NotAllowedError" => self.dispatch(RowEvent::AudioPaused),
-                        _ => {
-                            let message = e
-                                .dyn_ref::<web_sys::DomException>()
-                                .map(|d| d.message())
-                                .unwrap_or_else(|| "the browser refused to play".into());
-                            self.dispatch(RowEvent::AudioError(message));
-                        }
-                    }
-                }
-            });
         }
     }
 
@@ -166,21 +143,17 @@ impl RowCtx {
 #[component]
 pub fn CallRow(
     call: CallSummary,
-    now_playing: RwSignal<Option<String>>,
     announcement: RwSignal<String>,
     /// Where the row starts (tests render each state with it).
     #[prop(optional)]
     initial: Option<RowModel>,
 ) -> impl IntoView {
     let sid = call.call_sid.to_string();
-    let ctx = RowCtx {
-        sid: StoredValue::new(sid.clone()),
-        model: RwSignal::new(initial.unwrap_or_default()),
-        audio: NodeRef::new(),
-        in_flight: StoredValue::new_local(None),
-        poll_timer: StoredValue::new_local(None),
-        now_playing,
-    };
+    let player = Player::get();
+    let ctx = player.loader(&sid, Some(&call));
+    if let Some(initial) = initial {
+        ctx.model.set(initial);
+    }
     // A clock for elapsed seconds and the retry countdown, ticking only
     // while the row is not idle: a long list of idle rows runs no timers.
     let clock = RwSignal::new(now_ms());
@@ -202,17 +175,13 @@ pub fn CallRow(
             ticker.set_value(handle);
         }
     });
+    // A row that goes away (a new search) stops its requests, unless its
+    // call is the bar's.
+    let own = sid.clone();
     on_cleanup(move || {
-        ctx.cancel();
         stop_ticking();
-    });
-
-    // Another row started playing: pause this one.
-    let own_sid = sid.clone();
-    Effect::new(move |_| {
-        let playing = now_playing.get();
-        if playing.is_some() && playing.as_deref() != Some(own_sid.as_str()) {
-            ctx.dispatch(RowEvent::OtherStarted);
+        if player.sid.get_untracked().as_deref() != Some(own.as_str()) {
+            ctx.dispatch(RowEvent::Stop);
         }
     });
 
@@ -246,23 +215,14 @@ pub fn CallRow(
         .to_owned();
     view! {
         <tr data-call-sid=sid>
-            <td>{when}</td>
-            <td>{call.from}</td>
-            <td>{call.to}</td>
-            <td>{format_duration(call.duration_s)}</td>
+            <td data-label="Time">{when}</td>
+            <td data-label="From">{call.from}</td>
+            <td data-label="To">{call.to}</td>
+            <td data-label="Duration">{format_duration(call.duration_s)}</td>
             <td class="player">
                 <button class="play" type="button" on:click=on_main aria-disabled=move || (!label().enabled).to_string()>{move || label().label}</button>
                 <button class="stop" type="button" on:click=on_stop hidden=move || !can_stop(&ctx.model.get().phase)>"Stop"</button>
                 <span class="state" class:error=move || description.get().is_error>{move || description.get().text}</span>
-                <audio
-                    node_ref=ctx.audio
-                    preload="none"
-                    controls=move || matches!(ctx.model.get().phase, Phase::Loading | Phase::Playing | Phase::Paused)
-                    on:playing=move |_| ctx.dispatch(RowEvent::AudioPlaying)
-                    on:pause=move |_| ctx.dispatch(RowEvent::AudioPaused)
-                    on:ended=move |_| ctx.dispatch(RowEvent::AudioEnded)
-                    on:error=move |_| ctx.dispatch(RowEvent::AudioError("the recording could not be played".into()))
-                ></audio>
             </td>
         </tr>
     }

@@ -8,8 +8,13 @@ use crate::ids::CallSid;
 use crate::list_query::{parse_rfc3339, percent_decode, percent_encode};
 use crate::wire::CallSummary;
 
-/// The speeds offered, slowest first; 1 is the default.
+/// The speeds offered, slowest first, and how the speed select spells
+/// them (the client formats no floating-point number: that code alone
+/// would cost the player tens of kilobytes).
 pub const SPEEDS: [f64; 5] = [0.75, 1.0, 1.25, 1.5, 2.0];
+pub const SPEED_LABELS: [&str; 5] = ["0.75", "1", "1.25", "1.5", "2"];
+/// The default speed's index in `SPEEDS` (1×).
+pub const NORMAL_SPEED: usize = 1;
 /// How far the back and forward buttons (and J, L, ← and →) move.
 pub const SKIP_S: f64 = 10.0;
 /// A silence is skipped only when it lasts longer than this.
@@ -46,20 +51,19 @@ pub fn position_text(position_s: f64, duration_s: f64) -> String {
     format!("{} of {}", clock(position_s), clock(duration_s))
 }
 
-/// The next speed up (`faster`) or down from `current`; the ends stay put.
-/// A speed not in the list moves to its nearest neighbour that way.
-pub fn step_speed(current: f64, faster: bool) -> f64 {
-    let pick = if faster {
-        SPEEDS.iter().copied().find(|&s| s > current + 1e-9)
+/// The index of the next speed up (`faster`) or down from `SPEEDS[current]`;
+/// the ends stay put.
+pub fn step_speed(current: usize, faster: bool) -> usize {
+    if faster {
+        (current + 1).min(SPEEDS.len() - 1)
     } else {
-        SPEEDS.iter().rev().copied().find(|&s| s < current - 1e-9)
-    };
-    pick.unwrap_or(if faster { SPEEDS[4] } else { SPEEDS[0] })
+        current.saturating_sub(1)
+    }
 }
 
-/// The speed select's value, as the option spells it.
-pub fn speed_label(speed: f64) -> String {
-    format!("{speed}")
+/// The index of the speed a select's value names.
+pub fn speed_index(label: &str) -> Option<usize> {
+    SPEED_LABELS.iter().position(|l| *l == label)
 }
 
 /// `position` moved by `by` seconds, kept within the recording
@@ -163,26 +167,29 @@ impl Moment {
     }
 }
 
-/// `t`'s value: whole seconds (`42`), a decimal (`42.7`, rounded down) or
-/// `1m30s`-style; at most a day.
+/// `t`'s value: whole seconds (`42`), with a fraction (`42.7`, rounded
+/// down) or `4m12s`-style; at most a day. (No floating-point parsing: see
+/// `SPEED_LABELS`.)
 fn parse_seconds(v: &str) -> Option<u64> {
-    let seconds = if let Ok(n) = v.parse::<f64>() {
-        (n.is_finite() && n >= 0.0).then_some(n as u64)?
+    let whole = |digits: &str| -> Option<u64> {
+        (!digits.is_empty() && digits.len() <= 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| digits.parse().ok())?
+    };
+    let seconds = if let Some((int, fraction)) = v.split_once('.') {
+        whole(fraction)?;
+        whole(int)?
+    } else if v.bytes().all(|b| b.is_ascii_digit()) {
+        whole(v)?
     } else {
         let mut total = 0u64;
-        let mut digits = String::new();
-        for c in v.chars() {
-            match c {
-                '0'..='9' => digits.push(c),
-                'h' | 'm' | 's' => {
-                    let n: u64 = digits.parse().ok()?;
-                    digits.clear();
-                    total += n * [3600, 60, 1][usize::from(c != 'h') + usize::from(c == 's')];
-                }
-                _ => return None,
+        let mut rest = v;
+        for (unit, factor) in [('h', 3600), ('m', 60), ('s', 1)] {
+            if let Some((n, after)) = rest.split_once(unit) {
+                total += whole(n)? * factor;
+                rest = after;
             }
         }
-        digits.is_empty().then_some(total)?
+        rest.is_empty().then_some(total)?
     };
     (seconds <= 86_400).then_some(seconds)
 }
@@ -198,6 +205,54 @@ pub fn resume_at(remembered: Option<f64>, duration: Option<f64>) -> Option<f64> 
     }
 }
 
+/// What the bar draws and skips of a recording's peaks
+/// (`crate::peaks::Peaks`): each channel's peaks (0–255) and the silences,
+/// `[start_ms, end_ms)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wave {
+    pub channels: Vec<Vec<u8>>,
+    pub silences: Vec<(u64, u64)>,
+}
+
+/// The remembered positions as the device stores them: `sid t` lines.
+pub fn positions_text(positions: &[(String, u64)]) -> String {
+    positions
+        .iter()
+        .map(|(sid, t)| format!("{sid} {t}\n"))
+        .collect()
+}
+
+/// The remembered positions read back (lines that do not read are skipped).
+pub fn parse_positions(text: &str) -> Vec<(String, u64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (sid, t) = line.split_once(' ')?;
+            let sid = CallSid::parse(sid).ok()?;
+            Some((sid.to_string(), t.parse().ok()?))
+        })
+        .take(MAX_REMEMBERED)
+        .collect()
+}
+
+/// The positions remembered on the device, most recent first: records
+/// `t` (whole seconds) for `call_sid`, or forgets it (`None`: heard to the
+/// end), keeping at most `MAX_REMEMBERED`.
+pub fn remember(positions: &mut Vec<(String, u64)>, call_sid: &str, t: Option<u64>) {
+    positions.retain(|(sid, _)| sid != call_sid);
+    if let Some(t) = t {
+        positions.insert(0, (call_sid.to_owned(), t));
+    }
+    positions.truncate(MAX_REMEMBERED);
+}
+
+/// The position remembered for `call_sid`.
+pub fn remembered(positions: &[(String, u64)], call_sid: &str) -> Option<f64> {
+    positions
+        .iter()
+        .find(|(sid, _)| sid == call_sid)
+        .map(|&(_, t)| t as f64)
+}
+
 /// Where skipping silence jumps from `position_ms`: the end of the silence
 /// it is in (less `SKIP_SILENCE_LEAD_MS`), if that silence lasts longer than
 /// `SKIP_SILENCE_LONGER_THAN_MS` and the jump moves forward. `silences`
@@ -210,37 +265,82 @@ pub fn silence_jump(silences: &[(u64, u64)], position_ms: u64) -> Option<u64> {
         .then_some(target)
 }
 
-/// One lane of the waveform as an SVG path in a `width`×`height` box: the
-/// peaks (0–255) folded into `width` columns by their maximum, drawn
-/// mirrored about the lane's middle as one closed shape.
+/// One lane of the waveform as an SVG path in a `width`×`height` box (whole
+/// units): the peaks (0–255) folded into at most `width` columns by their
+/// maximum, drawn mirrored about the lane's middle as one closed shape.
 pub fn waveform_path(peaks: &[u8], width: usize, height: u32) -> String {
     use std::fmt::Write;
     if peaks.is_empty() || width == 0 {
         return String::new();
     }
     let columns = width.min(peaks.len());
-    let half = f64::from(height) / 2.0;
-    let step = width as f64 / columns as f64;
-    let amplitude: Vec<f64> = (0..columns)
+    let half = height / 2;
+    let x = |c: usize| c * width / columns;
+    let amplitude: Vec<u32> = (0..columns)
         .map(|c| {
             let from = c * peaks.len() / columns;
             let to = ((c + 1) * peaks.len() / columns).max(from + 1);
-            let peak = peaks[from..to].iter().copied().max().unwrap_or(0);
-            // At least half a unit, so silence still shows as a line.
-            (f64::from(peak) / 255.0 * half).max(0.5)
+            let peak = u32::from(peaks[from..to].iter().copied().max().unwrap_or(0));
+            // At least one unit, so silence still shows as a line.
+            (peak * half / 255).max(1)
         })
         .collect();
-    let mut d = String::with_capacity(columns * 24);
-    let _ = write!(d, "M0 {:.1}", half - amplitude[0]);
+    let mut d = String::with_capacity(columns * 20);
+    let _ = write!(d, "M0 {}", half - amplitude[0]);
     for (c, a) in amplitude.iter().enumerate() {
-        let _ = write!(d, "H{:.1}V{:.1}", c as f64 * step, half - a);
-        let _ = write!(d, "H{:.1}", (c + 1) as f64 * step);
+        let _ = write!(d, "H{}V{}H{}", x(c), half - a, x(c + 1));
     }
     for (c, a) in amplitude.iter().enumerate().rev() {
-        let _ = write!(d, "V{:.1}H{:.1}", half + a, c as f64 * step);
+        let _ = write!(d, "V{}H{}", half + a, x(c));
     }
     d.push('Z');
     d
+}
+
+/// The played part's width: a CSS percentage with two decimals.
+pub fn played_width(position_s: f64, duration_s: f64) -> String {
+    let hundredths = if duration_s > 0.0 && duration_s.is_finite() && position_s > 0.0 {
+        ((position_s / duration_s).min(1.0) * 10_000.0) as u32
+    } else {
+        0
+    };
+    format!("{}.{:02}%", hundredths / 100, hundredths % 100)
+}
+
+/// A number of seconds as the slider's attributes spell it: whole
+/// seconds, rounded down.
+pub fn whole_seconds(seconds: f64) -> String {
+    let s = if seconds.is_finite() && seconds > 0.0 {
+        seconds as u64
+    } else {
+        0
+    };
+    s.to_string()
+}
+
+/// The waveform's lanes as markup (static words and numbers only): each
+/// channel's shape with its name.
+pub fn lanes_html(channels: &[Vec<u8>], width: usize, height: u32) -> String {
+    let names = lane_names(channels.len());
+    channels
+        .iter()
+        .enumerate()
+        .map(|(i, peaks)| {
+            format!(
+                "<div class=\"lane\"><span class=\"lane-label\">{}</span><svg viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><path d=\"{}\"></path></svg></div>",
+                names.get(i).copied().unwrap_or_default(),
+                waveform_path(peaks, width, height)
+            )
+        })
+        .collect()
+}
+
+/// The waveform's accessible name, by channel count.
+pub fn waveform_name(channels: usize) -> &'static str {
+    match channels {
+        2 => "Waveform: the agent above, the customer below",
+        _ => "Waveform of the call",
+    }
 }
 
 /// The lanes' names, by channel count: two channels are the agent's
@@ -372,14 +472,16 @@ mod tests {
 
     #[test]
     fn speeds_step_through_the_list_and_stop_at_its_ends() {
-        assert_eq!(step_speed(1.0, true), 1.25);
-        assert_eq!(step_speed(1.0, false), 0.75);
-        assert_eq!(step_speed(2.0, true), 2.0);
-        assert_eq!(step_speed(0.75, false), 0.75);
-        assert_eq!(step_speed(1.1, true), 1.25);
-        assert_eq!(step_speed(1.1, false), 1.0);
-        assert_eq!(speed_label(1.25), "1.25");
-        assert_eq!(speed_label(1.0), "1");
+        assert_eq!(SPEEDS[NORMAL_SPEED], 1.0);
+        assert_eq!(step_speed(NORMAL_SPEED, true), 2);
+        assert_eq!(step_speed(NORMAL_SPEED, false), 0);
+        assert_eq!(step_speed(4, true), 4);
+        assert_eq!(step_speed(0, false), 0);
+        for (speed, label) in SPEEDS.iter().zip(SPEED_LABELS) {
+            assert_eq!(label.parse::<f64>().unwrap(), *speed);
+            assert_eq!(SPEEDS[speed_index(label).unwrap()], *speed);
+        }
+        assert_eq!(speed_index("3"), None);
     }
 
     #[test]
@@ -438,7 +540,15 @@ mod tests {
                 .t,
             12
         );
-        for bad_t in ["-3", "x", "1e99", "99999999", "4m12", "NaN"] {
+        assert_eq!(
+            Moment::from_fragment("call=CA0123456789abcdef0123456789abcdef&t=1h2s")
+                .unwrap()
+                .t,
+            3602
+        );
+        for bad_t in [
+            "-3", "x", "1e99", "99999999", "4m12", "NaN", "12.", ".5", "4s4m", "1.2.3",
+        ] {
             let f = format!("call=CA0123456789abcdef0123456789abcdef&t={bad_t}");
             assert_eq!(Moment::from_fragment(&f).unwrap().t, 0, "{bad_t}");
         }
@@ -455,6 +565,36 @@ mod tests {
         assert_eq!(resume_at(Some(598.0), None), Some(598.0));
         assert_eq!(resume_at(None, Some(600.0)), None);
         assert_eq!(resume_at(Some(f64::NAN), None), None);
+    }
+
+    #[test]
+    fn positions_are_remembered_most_recent_first_and_bounded() {
+        let mut p = Vec::new();
+        remember(&mut p, "a", Some(10));
+        remember(&mut p, "b", Some(20));
+        remember(&mut p, "a", Some(30));
+        assert_eq!(p, [("a".to_owned(), 30), ("b".to_owned(), 20)]);
+        assert_eq!(remembered(&p, "a"), Some(30.0));
+        remember(&mut p, "a", None);
+        assert_eq!(remembered(&p, "a"), None);
+        for i in 0..500 {
+            remember(&mut p, &format!("c{i}"), Some(i));
+        }
+        assert_eq!(p.len(), MAX_REMEMBERED);
+        assert_eq!(p[0], ("c499".to_owned(), 499));
+        let sids = [
+            "CA0123456789abcdef0123456789abcdef",
+            "CAffffffffffffffffffffffffffffffff",
+        ];
+        let mut stored = Vec::new();
+        remember(&mut stored, sids[0], Some(42));
+        remember(&mut stored, sids[1], Some(7));
+        let text = positions_text(&stored);
+        assert_eq!(parse_positions(&text), stored);
+        assert_eq!(
+            parse_positions(&format!("junk\nCA1 5\n{} x\n{text}", sids[0])),
+            stored
+        );
     }
 
     #[test]
@@ -497,14 +637,30 @@ mod tests {
     #[test]
     fn the_waveform_is_one_closed_shape_per_lane() {
         let d = waveform_path(&[0, 255, 128, 0], 4, 100);
-        assert!(d.starts_with("M0 49.5"), "{d}");
-        assert!(d.contains("H1.0V0.0"), "the loudest reaches the top: {d}");
-        assert!(d.ends_with('Z'));
+        assert_eq!(d, "M0 49H0V49H1H1V0H2H2V25H3H3V49H4V51H3V75H2V100H1V51H0Z");
         assert_eq!(waveform_path(&[], 100, 100), "");
+        // Fewer peaks than columns: each is wider.
+        assert!(waveform_path(&[255, 0], 1000, 100).contains("H0V0H500"));
         // More peaks than columns: folded by their maximum.
         let wide: Vec<u8> = (0..1000).map(|i| if i == 500 { 255 } else { 0 }).collect();
         let d = waveform_path(&wide, 10, 100);
-        assert!(d.contains("H5.0V0.0"), "{d}");
+        assert!(d.contains("H5V0H6"), "{d}");
+        assert_eq!(played_width(30.0, 120.0), "25.00%");
+        assert_eq!(played_width(1.0, 3.0), "33.33%");
+        assert_eq!(played_width(500.0, 120.0), "100.00%");
+        assert_eq!(played_width(5.0, f64::NAN), "0.00%");
+        let two = lanes_html(&[vec![255, 0], vec![0, 255]], 1000, 100);
+        assert_eq!(two.matches("<svg").count(), 2);
+        assert!(two.contains(">Agent</span>") && two.contains(">Customer</span>"));
+        assert!(two.find("Agent") < two.find("Customer"));
+        assert!(lanes_html(&[vec![1]], 1000, 100).contains(">Call</span>"));
+        assert_eq!(
+            waveform_name(2),
+            "Waveform: the agent above, the customer below"
+        );
+        assert!(waveform_name(1).starts_with("Waveform"));
+        assert_eq!(whole_seconds(83.9), "83");
+        assert_eq!(whole_seconds(f64::INFINITY), "0");
         assert_eq!(lane_names(2), ["Agent", "Customer"]);
         assert_eq!(lane_names(1), ["Call"]);
     }

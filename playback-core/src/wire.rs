@@ -81,6 +81,22 @@ impl WireStatus {
             WireStatus::Unknown => "unknown",
         }
     }
+
+    /// The status a body's `status` names; anything else is `Unknown`
+    /// (as serde reads it).
+    pub fn from_code(code: &str) -> WireStatus {
+        [
+            WireStatus::None,
+            WireStatus::Queued,
+            WireStatus::Processing,
+            WireStatus::Ready,
+            WireStatus::Failed,
+            WireStatus::NotFound,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == code)
+        .unwrap_or(WireStatus::Unknown)
+    }
 }
 
 impl PartialEq<&str> for WireStatus {
@@ -168,6 +184,28 @@ impl StatusBody {
             error: None,
             size: None,
             filling: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_code_reads_as_serde_reads_it() {
+        for code in [
+            "none",
+            "queued",
+            "processing",
+            "ready",
+            "failed",
+            "not_found",
+            "later",
+            "",
+        ] {
+            let by_serde: WireStatus = serde_json::from_str(&format!("\"{code}\"")).unwrap();
+            assert_eq!(WireStatus::from_code(code), by_serde, "{code:?}");
         }
     }
 }

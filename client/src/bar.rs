@@ -1,0 +1,669 @@
+//! The player bar: one `<audio>` element for the whole page, fixed at the
+//! bottom, with the controls an agent expects (play/pause, ±10 s, a seek
+//! slider over the waveform, speed, skip silence, download, a link to the
+//! moment) and the keyboard map. Its decisions are `playback_core::bar`'s
+//! (times and texts, speeds, skips, keys, links, resume, silence jumps, the
+//! waveform's shape) and, for starting a recording, the row model's: the
+//! bar's Play for a call that is not loaded is a click on that call's
+//! `Loader`, the same one its row uses, so the row and the bar always agree
+//! and only a trusted click ever sends the play request.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use playback_core::bar::{
+    clock, download_path, lanes_html, parse_positions, played_width, position_text, positions_text,
+    remember, remembered, resume_at, shortcut, silence_jump, skip, speed_index, step_speed,
+    waveform_name, whole_seconds, Focus, Moment, Shortcut, Wave, NORMAL_SPEED, SAVE_EVERY_MS,
+    SHORTCUTS, SKIP_S, SPEEDS, SPEED_LABELS,
+};
+use playback_core::player::{Phase, RowEvent};
+use playback_core::wire::CallSummary;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
+use crate::api::{self, PeaksAnswer};
+use crate::row::Loader;
+
+/// Where the device keeps the positions heard (`playback_core::bar::remember`).
+const POSITIONS_KEY: &str = "player.positions";
+/// The waveform's drawing box (the SVG scales it to the bar's width).
+const WAVE_WIDTH: usize = 1000;
+const LANE_HEIGHT: u32 = 100;
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// The player, shared by the bar and every row (a context).
+#[derive(Clone, Copy)]
+pub struct Player {
+    /// The call in the bar, once a row played or a link named one.
+    pub sid: RwSignal<Option<String>>,
+    audio: StoredValue<Option<web_sys::HtmlAudioElement>, LocalStorage>,
+    loaders: StoredValue<HashMap<String, Loader>, LocalStorage>,
+    owner: StoredValue<Owner, LocalStorage>,
+    pub time: RwSignal<f64>,
+    pub duration: RwSignal<f64>,
+    /// The speed's index in `SPEEDS`.
+    pub speed: RwSignal<usize>,
+    pub skip_silence: RwSignal<bool>,
+    /// The bar call's peaks, once the edge has them.
+    pub peaks: RwSignal<Option<Wave>>,
+    /// Where the next load starts (a link's `t`), taken by `start`.
+    start_at: StoredValue<Option<f64>>,
+    last_saved_ms: StoredValue<f64>,
+    peaks_timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
+    pub help: RwSignal<bool>,
+    /// The bar's own messages ("Link copied").
+    pub notice: RwSignal<String>,
+}
+
+impl Player {
+    pub fn new() -> Player {
+        Player {
+            sid: RwSignal::new(None),
+            audio: StoredValue::new_local(None),
+            loaders: StoredValue::new_local(HashMap::new()),
+            owner: StoredValue::new_local(Owner::current().unwrap_or_default()),
+            time: RwSignal::new(0.0),
+            duration: RwSignal::new(0.0),
+            speed: RwSignal::new(NORMAL_SPEED),
+            skip_silence: RwSignal::new(false),
+            peaks: RwSignal::new(None),
+            start_at: StoredValue::new(None),
+            last_saved_ms: StoredValue::new(0.0),
+            peaks_timer: StoredValue::new_local(None),
+            help: RwSignal::new(false),
+            notice: RwSignal::new(String::new()),
+        }
+    }
+
+    /// The page's player (a fresh one where none was provided, as in a
+    /// component test of one row).
+    pub fn get() -> Player {
+        use_context::<Player>().unwrap_or_else(|| {
+            let player = Player::new();
+            provide_context(player);
+            player
+        })
+    }
+
+    /// The loader of `sid` (made on first use, living as long as the
+    /// player), told the call's summary when it is known.
+    pub fn loader(self, sid: &str, call: Option<&CallSummary>) -> Loader {
+        if let Some(loader) = self.loaders.with_value(|l| l.get(sid).copied()) {
+            if let Some(call) = call {
+                loader.call.set(Some(call.clone()));
+            }
+            return loader;
+        }
+        let loader = self
+            .owner
+            .with_value(|o| o.with(|| Loader::new(sid, call.cloned(), self)));
+        self.loaders.update_value(|l| {
+            l.insert(sid.to_owned(), loader);
+        });
+        loader
+    }
+
+    pub fn current(self) -> Option<Loader> {
+        let sid = self.sid.get_untracked()?;
+        self.loaders.with_value(|l| l.get(&sid).copied())
+    }
+
+    /// Puts a call in the bar, paused at `t`, loading nothing (a link).
+    pub fn show(self, moment: &Moment) {
+        let sid = moment.call_sid.to_string();
+        self.loader(&sid, None);
+        self.sid.set(Some(sid));
+        self.start_at.set_value(Some(moment.t as f64));
+        self.time.set(moment.t as f64);
+    }
+
+    /// A loader's recording is playable: load it into the bar's audio
+    /// element and play it, from a link's `t` or where it was left.
+    pub fn start(self, loader: Loader) {
+        let Some(audio) = self.audio.get_value() else {
+            return;
+        };
+        let sid = loader.sid.get_value();
+        if self.sid.get_untracked().as_deref() != Some(&sid) {
+            // The call the bar held stops: one element plays one recording.
+            if let Some(previous) = self.current() {
+                previous.dispatch(RowEvent::Stop);
+            }
+            self.start_at.set_value(None);
+            self.sid.set(Some(sid.clone()));
+            self.time.set(0.0);
+        }
+        let duration = loader
+            .call
+            .with_untracked(|c| c.as_ref().map(|c| f64::from(c.duration_s)));
+        let from = self
+            .start_at
+            .try_update_value(Option::take)
+            .flatten()
+            .or_else(|| resume_at(remembered(&positions(), &sid), duration))
+            .unwrap_or(0.0);
+        self.start_at.set_value(Some(from));
+        self.peaks.set(None);
+        self.fetch_peaks(sid.clone(), 0);
+        audio.set_src(&api::audio_url(&sid));
+        audio.set_default_playback_rate(SPEEDS[self.speed.get_untracked()]);
+        self.play(loader);
+    }
+
+    /// Plays the bar's audio for `loader`; a refusal goes back to its model.
+    pub fn play(self, loader: Loader) {
+        let Some(audio) = self.audio.get_value() else {
+            return;
+        };
+        if let Ok(promise) = audio.play() {
+            spawn_local(async move {
+                if let Err(e) = wasm_bindgen_futures::JsFuture::from(promise).await {
+                    let exception = e.dyn_ref::<web_sys::DomException>();
+                    match exception.map(|d| d.name()).as_deref() {
+                        // Interrupted by our own pause or a new source: not an error.
+                        Some("AbortError") => {}
+                        // The browser wants a gesture first: paused, and Play resumes.
+                        Some("NotAllowedError") => loader.dispatch(RowEvent::AudioPaused),
+                        _ => loader.dispatch(RowEvent::AudioError(
+                            exception
+                                .map(|d| d.message())
+                                .unwrap_or_else(|| "the browser refused to play".into()),
+                        )),
+                    }
+                }
+            });
+        }
+    }
+
+    pub fn pause(self) {
+        if let Some(audio) = self.audio.get_value() {
+            let _ = audio.pause();
+        }
+    }
+
+    /// Play/Pause of the bar (button, Space, K): a click on the bar call's loader.
+    pub fn toggle(self, trusted: bool) {
+        if let Some(loader) = self.current() {
+            loader.dispatch(RowEvent::Click {
+                trusted,
+                now_ms: now_ms(),
+            });
+        }
+    }
+
+    fn loaded(self) -> Option<web_sys::HtmlAudioElement> {
+        let playable = self.current().is_some_and(|l| {
+            l.model.with_untracked(|m| {
+                matches!(m.phase, Phase::Loading | Phase::Playing | Phase::Paused)
+            })
+        });
+        playable.then(|| self.audio.get_value()).flatten()
+    }
+
+    /// Moves to `to` seconds: in the loaded recording, or where Play will start.
+    pub fn seek(self, to: f64) {
+        match self.loaded() {
+            Some(audio) => audio.set_current_time(to),
+            None => self.start_at.set_value(Some(to)),
+        }
+        self.time.set(to);
+    }
+
+    pub fn skip_by(self, by: f64) {
+        let duration = self.duration.get_untracked();
+        let to = skip(
+            self.time.get_untracked(),
+            by,
+            (duration > 0.0).then_some(duration),
+        );
+        self.seek(to);
+    }
+
+    /// Sets the speed (`SPEEDS[index]`); the browser keeps the pitch.
+    pub fn set_speed(self, index: usize) {
+        self.speed.set(index);
+        if let Some(audio) = self.audio.get_value() {
+            audio.set_default_playback_rate(SPEEDS[index]);
+            audio.set_playback_rate(SPEEDS[index]);
+        }
+    }
+
+    /// The audio element's time moved: the slider follows, silence is
+    /// skipped if asked, and the position is remembered now and then.
+    fn on_time(self, audio: &web_sys::HtmlAudioElement) {
+        let t = audio.current_time();
+        self.time.set(t);
+        if self.skip_silence.get_untracked() && !audio.paused() {
+            let jump = self.peaks.with_untracked(|p| {
+                p.as_ref()
+                    .and_then(|p| silence_jump(&p.silences, (t * 1000.0) as u64))
+            });
+            if let Some(to_ms) = jump {
+                audio.set_current_time(to_ms as f64 / 1000.0);
+            }
+        }
+        let now = js_sys::Date::now();
+        if now - self.last_saved_ms.get_value() >= SAVE_EVERY_MS {
+            self.save(Some(t as u64));
+        }
+    }
+
+    fn save(self, t: Option<u64>) {
+        let Some(sid) = self.sid.get_untracked() else {
+            return;
+        };
+        self.last_saved_ms.set_value(js_sys::Date::now());
+        let mut list = positions();
+        remember(&mut list, &sid, t);
+        if let Some(storage) = local_storage() {
+            let _ = storage.set_item(POSITIONS_KEY, &positions_text(&list));
+        }
+    }
+
+    /// Asks for the bar call's peaks; `not_ready` (the download still runs)
+    /// asks again later, while the call stays in the bar.
+    fn fetch_peaks(self, sid: String, attempt: u32) {
+        if let Some(t) = self.peaks_timer.try_update_value(Option::take).flatten() {
+            t.clear();
+        }
+        spawn_local(async move {
+            let answer = api::peaks(&sid).await;
+            if self.sid.get_untracked().as_deref() != Some(&sid) {
+                return;
+            }
+            match answer {
+                PeaksAnswer::Peaks(peaks) => self.peaks.set(Some(peaks)),
+                PeaksAnswer::NotReady if attempt < 8 => {
+                    let delay = 1000u64 << attempt.min(4);
+                    let handle = set_timeout_with_handle(
+                        move || self.fetch_peaks(sid, attempt + 1),
+                        Duration::from_millis(delay),
+                    )
+                    .ok();
+                    self.peaks_timer.set_value(handle);
+                }
+                PeaksAnswer::NotReady | PeaksAnswer::None => {}
+            }
+        });
+    }
+
+    /// The address of this moment, and a try to copy it.
+    fn copy_link(self) {
+        let (Some(sid), Some(window)) = (self.sid.get_untracked(), web_sys::window()) else {
+            return;
+        };
+        let Ok(call_sid) = playback_core::CallSid::parse(&sid) else {
+            return;
+        };
+        let moment = Moment {
+            call_sid,
+            t: self.time.get_untracked() as u64,
+        };
+        let location = window.location();
+        let url = format!(
+            "{}{}{}{}",
+            location.origin().unwrap_or_default(),
+            location.pathname().unwrap_or_default(),
+            location.search().unwrap_or_default(),
+            moment.fragment()
+        );
+        let promise = window.navigator().clipboard().write_text(&url);
+        spawn_local(async move {
+            let copied = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+            self.notice.set(if copied {
+                format!("Link copied: {url}")
+            } else {
+                format!("Copy this link: {url}")
+            });
+        });
+    }
+}
+
+impl Default for Player {
+    fn default() -> Self {
+        Player::new()
+    }
+}
+
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// The positions remembered on this device.
+fn positions() -> Vec<(String, u64)> {
+    local_storage()
+        .and_then(|s| s.get_item(POSITIONS_KEY).ok().flatten())
+        .map(|text| parse_positions(&text))
+        .unwrap_or_default()
+}
+
+/// Where the keyboard's focus is, for the shortcuts.
+fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
+    let Some(element) = target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
+        return Focus::Page;
+    };
+    match element.tag_name().as_str() {
+        "TEXTAREA" => Focus::Text,
+        "SELECT" => Focus::Control,
+        "BUTTON" | "A" | "SUMMARY" => Focus::Button,
+        "INPUT" => match element.get_attribute("type").as_deref() {
+            Some("range") => Focus::Control,
+            Some("button" | "checkbox" | "radio" | "submit" | "reset") => Focus::Button,
+            _ => Focus::Text,
+        },
+        _ if element.get_attribute("contenteditable").is_some() => Focus::Text,
+        _ => Focus::Page,
+    }
+}
+
+/// The bar's markup. It is written once and updated by a few effects and
+/// one event handler (`Player::mount`) rather than as a Leptos view: a view
+/// of this many reactive parts cost the player ~30 KB of its 120 KB budget.
+fn bar_html() -> String {
+    let speeds: String = SPEED_LABELS
+        .iter()
+        .map(|s| format!("<option value=\"{s}\">{s}×</option>"))
+        .collect();
+    let keys: String = SHORTCUTS
+        .iter()
+        .map(|(k, what)| format!("<dt>{k}</dt><dd>{what}</dd>"))
+        .collect();
+    format!(
+        r#"<audio preload="none"></audio>
+<div class="bar-title" id="bar-title"></div>
+<div class="bar-main">
+<button type="button" class="bar-play" id="bar-play" data-act="play">Play</button>
+<button type="button" data-act="back">Back 10 seconds</button>
+<button type="button" data-act="forward">Forward 10 seconds</button>
+<span class="bar-time"><span id="elapsed">0:00</span> / <span id="total">0:00</span></span>
+</div>
+<div class="wave">
+<div class="lanes" id="lanes" role="img" aria-label="Waveform" hidden></div>
+<div class="played" id="played"></div>
+<input type="range" class="seek" id="seek" aria-label="Position" min="0" max="0" step="1" value="0">
+</div>
+<div class="bar-tools">
+<label>Speed <select id="speed" aria-label="Playback speed">{speeds}</select></label>
+<button type="button" id="skip-silence" data-act="silence" aria-pressed="false">Skip silence</button>
+<button type="button" id="restart" data-act="restart" hidden>Start from the beginning</button>
+<a class="button" id="download" download hidden>Download</a>
+<button type="button" data-act="copy">Copy link to this moment</button>
+<button type="button" id="keys" data-act="help" aria-expanded="false">Keyboard shortcuts</button>
+</div>
+<p class="bar-notice" id="bar-notice" role="status"></p>
+<dl id="shortcuts" hidden>{keys}</dl>"#
+    )
+}
+
+fn by_id(id: &str) -> Option<web_sys::HtmlElement> {
+    web_sys::window()?
+        .document()?
+        .get_element_by_id(id)
+        .map(JsCast::unchecked_into)
+}
+
+fn set_text(id: &str, text: &str) {
+    if let Some(e) = by_id(id) {
+        if e.text_content().as_deref() != Some(text) {
+            e.set_text_content(Some(text));
+        }
+    }
+}
+
+fn set_attr(id: &str, name: &str, value: &str) {
+    if let Some(e) = by_id(id) {
+        let _ = e.set_attribute(name, value);
+    }
+}
+
+fn set_hidden(id: &str, hidden: bool) {
+    if let Some(e) = by_id(id) {
+        e.set_hidden(hidden);
+    }
+}
+
+impl Player {
+    /// What the bar's call is doing, as its loader's model says.
+    fn phase(self) -> Option<Phase> {
+        self.sid.get()?;
+        self.current().map(|l| l.model.with(|m| m.phase.clone()))
+    }
+
+    fn call(self) -> Option<CallSummary> {
+        self.sid.get()?;
+        self.current().and_then(|l| l.call.get())
+    }
+
+    /// The recording's length: the media element's, else the list's.
+    fn total(self) -> f64 {
+        let d = self.duration.get();
+        if d > 0.0 && d.is_finite() {
+            d
+        } else {
+            self.call().map_or(0.0, |c| f64::from(c.duration_s))
+        }
+    }
+
+    /// Wires the bar's markup: its audio element, one handler for every
+    /// event (clicks, the slider, the speed, the media element, the keys),
+    /// and the effects that keep it showing the player's state.
+    fn mount(self, section: &web_sys::HtmlElement) {
+        let Some(audio) = section
+            .query_selector("audio")
+            .ok()
+            .flatten()
+            .map(JsCast::unchecked_into::<web_sys::HtmlAudioElement>)
+        else {
+            return;
+        };
+        self.audio.set_value(Some(audio.clone()));
+        let handler =
+            Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| self.on_event(&ev));
+        let f = handler.as_ref().unchecked_ref();
+        for name in ["click", "input", "change"] {
+            let _ = section.add_event_listener_with_callback(name, f);
+        }
+        for name in [
+            "playing",
+            "pause",
+            "ended",
+            "error",
+            "loadedmetadata",
+            "timeupdate",
+        ] {
+            let _ = audio.add_event_listener_with_callback(name, f);
+        }
+        if let Some(window) = web_sys::window() {
+            let _ = window.add_event_listener_with_callback("keydown", f);
+        }
+        // The bar lives as long as the page.
+        handler.forget();
+
+        Effect::new(move |_| {
+            let phase = self.phase();
+            set_hidden("player", self.sid.get().is_none());
+            let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
+            set_text("bar-play", if playing { "Pause" } else { "Play" });
+            let call = self.call();
+            let title = match (&call, self.sid.get()) {
+                (Some(c), _) => format!(
+                    "{} · {} → {}",
+                    c.started_at.replace('T', " ").trim_end_matches('Z'),
+                    c.from,
+                    c.to
+                ),
+                (None, Some(sid)) => format!("Call {sid}"),
+                (None, None) => String::new(),
+            };
+            set_text("bar-title", &title);
+            let playable = matches!(phase, Some(Phase::Loading | Phase::Playing | Phase::Paused));
+            let download = call.filter(|_| playable).map(|c| download_path(&c));
+            set_attr("download", "href", download.as_deref().unwrap_or_default());
+            set_hidden("download", download.is_none());
+        });
+        Effect::new(move |_| {
+            let (t, total) = (self.time.get(), self.total());
+            set_text("elapsed", &clock(t));
+            set_text("total", &clock(total));
+            if let Some(seek) = by_id("seek") {
+                let seek: web_sys::HtmlInputElement = seek.unchecked_into();
+                let _ = seek.set_attribute("max", &whole_seconds(total));
+                seek.set_value(&whole_seconds(t));
+                let _ = seek.set_attribute("aria-valuetext", &position_text(t, total));
+            }
+            if let Some(played) = by_id("played") {
+                let _ = played
+                    .style()
+                    .set_property("width", &played_width(t, total));
+            }
+            set_hidden("restart", t < 1.0);
+        });
+        Effect::new(move |_| {
+            if let Some(select) = by_id("speed") {
+                select
+                    .unchecked_into::<web_sys::HtmlSelectElement>()
+                    .set_value(SPEED_LABELS[self.speed.get()]);
+            }
+            set_attr(
+                "skip-silence",
+                "aria-pressed",
+                &self.skip_silence.get().to_string(),
+            );
+            let help = self.help.get();
+            set_hidden("shortcuts", !help);
+            set_attr("keys", "aria-expanded", &help.to_string());
+            set_text("bar-notice", &self.notice.get());
+        });
+        Effect::new(move |_| {
+            self.peaks.with(|p| {
+                if let Some(lanes) = by_id("lanes") {
+                    lanes.set_inner_html(
+                        &p.as_ref()
+                            .map(|p| lanes_html(&p.channels, WAVE_WIDTH, LANE_HEIGHT))
+                            .unwrap_or_default(),
+                    );
+                    lanes.set_hidden(p.is_none());
+                    let _ = lanes.set_attribute(
+                        "aria-label",
+                        waveform_name(p.as_ref().map_or(0, |p| p.channels.len())),
+                    );
+                }
+            });
+        });
+    }
+
+    fn on_event(self, ev: &web_sys::Event) {
+        let target = ev.target();
+        match ev.type_().as_str() {
+            "click" => {
+                let act = target
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .and_then(|e| e.closest("[data-act]").ok().flatten())
+                    .and_then(|e| e.get_attribute("data-act"));
+                match act.as_deref() {
+                    Some("play") => self.toggle(ev.is_trusted()),
+                    Some("back") => self.skip_by(-SKIP_S),
+                    Some("forward") => self.skip_by(SKIP_S),
+                    Some("silence") => self.skip_silence.update(|s| *s = !*s),
+                    Some("restart") => self.seek(0.0),
+                    Some("copy") => self.copy_link(),
+                    Some("help") => self.help.update(|h| *h = !*h),
+                    _ => {}
+                }
+            }
+            "input" | "change" => {
+                let Some(input) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+                else {
+                    return;
+                };
+                match input.id().as_str() {
+                    "seek" => self.seek(
+                        input
+                            .unchecked_into::<web_sys::HtmlInputElement>()
+                            .value_as_number(),
+                    ),
+                    "speed" => {
+                        let value = input.unchecked_into::<web_sys::HtmlSelectElement>().value();
+                        if let Some(i) = speed_index(&value) {
+                            self.set_speed(i);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "keydown" => self.on_key(ev.unchecked_ref()),
+            "playing" => self.to_loader(RowEvent::AudioPlaying),
+            "pause" => {
+                self.to_loader(RowEvent::AudioPaused);
+                self.save(Some(self.time.get_untracked() as u64));
+            }
+            "ended" => {
+                self.to_loader(RowEvent::AudioEnded);
+                self.save(None);
+            }
+            "error" => self.to_loader(RowEvent::AudioError(
+                "the recording could not be played".into(),
+            )),
+            "loadedmetadata" => {
+                let Some(audio) = self.audio.get_value() else {
+                    return;
+                };
+                self.duration.set(audio.duration());
+                audio.set_playback_rate(SPEEDS[self.speed.get_untracked()]);
+                if let Some(t) = self.start_at.try_update_value(Option::take).flatten() {
+                    if t > 0.0 {
+                        audio.set_current_time(t);
+                    }
+                }
+            }
+            "timeupdate" => {
+                if let Some(audio) = self.audio.get_value() {
+                    self.on_time(&audio);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn to_loader(self, event: RowEvent) {
+        if let Some(loader) = self.current() {
+            loader.dispatch(event);
+        }
+    }
+
+    /// The keyboard map, whenever focus is not in a text field and a call
+    /// is in the bar.
+    fn on_key(self, ev: &web_sys::KeyboardEvent) {
+        if self.sid.get_untracked().is_none() {
+            return;
+        }
+        let modified = ev.ctrl_key() || ev.alt_key() || ev.meta_key();
+        let Some(action) = shortcut(&ev.key(), focus_of(ev.target()), modified) else {
+            return;
+        };
+        ev.prevent_default();
+        match action {
+            Shortcut::TogglePlay => self.toggle(ev.is_trusted()),
+            Shortcut::Back => self.skip_by(-SKIP_S),
+            Shortcut::Forward => self.skip_by(SKIP_S),
+            Shortcut::Slower => self.set_speed(step_speed(self.speed.get_untracked(), false)),
+            Shortcut::Faster => self.set_speed(step_speed(self.speed.get_untracked(), true)),
+            Shortcut::Help => self.help.update(|h| *h = !*h),
+            Shortcut::Close => self.help.set(false),
+        }
+    }
+}
+
+#[component]
+pub fn PlayerBar() -> impl IntoView {
+    let player = Player::get();
+    let root = NodeRef::<leptos::html::Section>::new();
+    root.on_load(move |section| player.mount(&section));
+    view! { <section id="player" class="bar" aria-label="Player" hidden node_ref=root inner_html=bar_html()></section> }
+}
