@@ -43,6 +43,8 @@ pub struct Player {
     /// The call in the bar, once a row played or a link named one.
     pub sid: RwSignal<Option<String>>,
     audio: StoredValue<Option<web_sys::HtmlAudioElement>, LocalStorage>,
+    /// The bar's element, once mounted.
+    root: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
     loaders: StoredValue<HashMap<String, Loader>, LocalStorage>,
     owner: StoredValue<Owner, LocalStorage>,
     pub time: RwSignal<f64>,
@@ -66,6 +68,7 @@ impl Player {
         Player {
             sid: RwSignal::new(None),
             audio: StoredValue::new_local(None),
+            root: StoredValue::new_local(None),
             loaders: StoredValue::new_local(HashMap::new()),
             owner: StoredValue::new_local(Owner::current().unwrap_or_default()),
             time: RwSignal::new(0.0),
@@ -216,11 +219,11 @@ impl Player {
     }
 
     pub fn skip_by(self, by: f64) {
-        let duration = self.duration.get_untracked();
+        let total = untrack(|| self.total());
         let to = skip(
             self.time.get_untracked(),
             by,
-            (duration > 0.0).then_some(duration),
+            (total > 0.0).then_some(total),
         );
         self.seek(to);
     }
@@ -401,30 +404,35 @@ fn bar_html() -> String {
     )
 }
 
-fn by_id(id: &str) -> Option<web_sys::HtmlElement> {
-    web_sys::window()?
-        .document()?
-        .get_element_by_id(id)
-        .map(JsCast::unchecked_into)
-}
+impl Player {
+    /// One element of the bar, by its id.
+    fn el(self, id: &str) -> Option<web_sys::HtmlElement> {
+        self.root
+            .get_value()?
+            .query_selector(&format!("#{id}"))
+            .ok()
+            .flatten()
+            .map(JsCast::unchecked_into)
+    }
 
-fn set_text(id: &str, text: &str) {
-    if let Some(e) = by_id(id) {
-        if e.text_content().as_deref() != Some(text) {
-            e.set_text_content(Some(text));
+    fn set_text(self, id: &str, text: &str) {
+        if let Some(e) = self.el(id) {
+            if e.text_content().as_deref() != Some(text) {
+                e.set_text_content(Some(text));
+            }
         }
     }
-}
 
-fn set_attr(id: &str, name: &str, value: &str) {
-    if let Some(e) = by_id(id) {
-        let _ = e.set_attribute(name, value);
+    fn set_attr(self, id: &str, name: &str, value: &str) {
+        if let Some(e) = self.el(id) {
+            let _ = e.set_attribute(name, value);
+        }
     }
-}
 
-fn set_hidden(id: &str, hidden: bool) {
-    if let Some(e) = by_id(id) {
-        e.set_hidden(hidden);
+    fn set_hidden(self, id: &str, hidden: bool) {
+        if let Some(e) = self.el(id) {
+            e.set_hidden(hidden);
+        }
     }
 }
 
@@ -463,6 +471,7 @@ impl Player {
             return;
         };
         self.audio.set_value(Some(audio.clone()));
+        self.root.set_value(Some(section.clone()));
         let handler =
             Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| self.on_event(&ev));
         let f = handler.as_ref().unchecked_ref();
@@ -482,14 +491,24 @@ impl Player {
         if let Some(window) = web_sys::window() {
             let _ = window.add_event_listener_with_callback("keydown", f);
         }
-        // The bar lives as long as the page.
-        handler.forget();
+        // Kept while the bar is shown; the keys stop with it.
+        let handler = StoredValue::new_local(handler);
+        on_cleanup(move || {
+            if let Some(window) = web_sys::window() {
+                handler.with_value(|h| {
+                    let _ = window
+                        .remove_event_listener_with_callback("keydown", h.as_ref().unchecked_ref());
+                });
+            }
+        });
 
         Effect::new(move |_| {
             let phase = self.phase();
-            set_hidden("player", self.sid.get().is_none());
+            if let Some(root) = self.root.get_value() {
+                root.set_hidden(self.sid.get().is_none());
+            }
             let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
-            set_text("bar-play", if playing { "Pause" } else { "Play" });
+            self.set_text("bar-play", if playing { "Pause" } else { "Play" });
             let call = self.call();
             let title = match (&call, self.sid.get()) {
                 (Some(c), _) => format!(
@@ -501,48 +520,48 @@ impl Player {
                 (None, Some(sid)) => format!("Call {sid}"),
                 (None, None) => String::new(),
             };
-            set_text("bar-title", &title);
+            self.set_text("bar-title", &title);
             let playable = matches!(phase, Some(Phase::Loading | Phase::Playing | Phase::Paused));
             let download = call.filter(|_| playable).map(|c| download_path(&c));
-            set_attr("download", "href", download.as_deref().unwrap_or_default());
-            set_hidden("download", download.is_none());
+            self.set_attr("download", "href", download.as_deref().unwrap_or_default());
+            self.set_hidden("download", download.is_none());
         });
         Effect::new(move |_| {
             let (t, total) = (self.time.get(), self.total());
-            set_text("elapsed", &clock(t));
-            set_text("total", &clock(total));
-            if let Some(seek) = by_id("seek") {
+            self.set_text("elapsed", &clock(t));
+            self.set_text("total", &clock(total));
+            if let Some(seek) = self.el("seek") {
                 let seek: web_sys::HtmlInputElement = seek.unchecked_into();
-                let _ = seek.set_attribute("max", &whole_seconds(total));
+                let _ = seek.set_attribute("max", &whole_seconds(total.max(t)));
                 seek.set_value(&whole_seconds(t));
                 let _ = seek.set_attribute("aria-valuetext", &position_text(t, total));
             }
-            if let Some(played) = by_id("played") {
+            if let Some(played) = self.el("played") {
                 let _ = played
                     .style()
                     .set_property("width", &played_width(t, total));
             }
-            set_hidden("restart", t < 1.0);
+            self.set_hidden("restart", t < 1.0);
         });
         Effect::new(move |_| {
-            if let Some(select) = by_id("speed") {
+            if let Some(select) = self.el("speed") {
                 select
                     .unchecked_into::<web_sys::HtmlSelectElement>()
                     .set_value(SPEED_LABELS[self.speed.get()]);
             }
-            set_attr(
+            self.set_attr(
                 "skip-silence",
                 "aria-pressed",
                 &self.skip_silence.get().to_string(),
             );
             let help = self.help.get();
-            set_hidden("shortcuts", !help);
-            set_attr("keys", "aria-expanded", &help.to_string());
-            set_text("bar-notice", &self.notice.get());
+            self.set_hidden("shortcuts", !help);
+            self.set_attr("keys", "aria-expanded", &help.to_string());
+            self.set_text("bar-notice", &self.notice.get());
         });
         Effect::new(move |_| {
             self.peaks.with(|p| {
-                if let Some(lanes) = by_id("lanes") {
+                if let Some(lanes) = self.el("lanes") {
                     lanes.set_inner_html(
                         &p.as_ref()
                             .map(|p| lanes_html(&p.channels, WAVE_WIDTH, LANE_HEIGHT))

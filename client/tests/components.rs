@@ -34,17 +34,32 @@ fn document() -> web_sys::Document {
 
 /// Mounts one row (in a table, with a live region) into a fresh container.
 fn mount_row(initial: Option<RowModel>) -> (web_sys::HtmlElement, RwSignal<String>) {
+    let (container, announcement, _) = mount_with_bar(initial);
+    (container, announcement)
+}
+
+/// Mounts one row and the player bar they share into a fresh container.
+fn mount_with_bar(
+    initial: Option<RowModel>,
+) -> (web_sys::HtmlElement, RwSignal<String>, client::Player) {
     let container: web_sys::HtmlElement =
         document().create_element("div").unwrap().unchecked_into();
     document().body().unwrap().append_child(&container).unwrap();
     let announcement = RwSignal::new(String::new());
-    let now_playing = RwSignal::new(None);
+    let player = std::rc::Rc::new(std::cell::Cell::new(None));
+    let out = player.clone();
     let handle = leptos::mount::mount_to(container.clone(), move || {
+        let p = client::Player::new();
+        provide_context(p);
+        out.set(Some(p));
         let initial = initial.clone();
-        view! { <table><tbody><client::CallRow call=call() now_playing announcement initial=initial.unwrap_or_default()/></tbody></table> }
+        view! {
+            <table><tbody><client::CallRow call=call() announcement initial=initial.unwrap_or_default()/></tbody></table>
+            <client::PlayerBar/>
+        }
     });
     handle.forget();
-    (container, announcement)
+    (container, announcement, player.get().unwrap())
 }
 
 fn text_of(container: &web_sys::HtmlElement, selector: &str) -> String {
@@ -194,7 +209,15 @@ async fn the_live_region_announces_a_state_change() {
     }));
     settle().await;
     assert_eq!(announcement.get_untracked(), "playing");
-    let audio = c.query_selector("audio").unwrap().unwrap();
+    let _ = &c;
+    let (c, announcement, player) = mount_with_bar(Some(RowModel {
+        phase: Phase::Playing,
+        last_click_ms: None,
+    }));
+    player.sid.set(Some(SID.into()));
+    settle().await;
+    // The bar's audio element reports to the loader its row shares.
+    let audio = c.query_selector("#player audio").unwrap().unwrap();
     audio
         .dispatch_event(&web_sys::Event::new("pause").unwrap())
         .unwrap();
@@ -277,7 +300,11 @@ async fn an_empty_recording_says_so_without_an_error_or_a_player() {
         attribute(&c, "button.play", "aria-disabled").as_deref(),
         Some("false")
     );
-    assert_eq!(attribute(&c, "audio", "controls"), None);
+    assert_eq!(
+        attribute(&c, "#player", "hidden").as_deref(),
+        Some(""),
+        "no bar before a play"
+    );
     assert_eq!(announcement.get_untracked(), "this recording is empty");
     // A script's click on it changes nothing.
     let button: web_sys::HtmlElement = c
@@ -518,10 +545,9 @@ fn mount_list() -> web_sys::HtmlElement {
     let container: web_sys::HtmlElement =
         document().create_element("div").unwrap().unchecked_into();
     document().body().unwrap().append_child(&container).unwrap();
-    let now_playing = RwSignal::new(None::<String>);
     let announcement = RwSignal::new(String::new());
     let handle = leptos::mount::mount_to(container.clone(), move || {
-        view! { <client::CallList now_playing announcement/> }
+        view! { <client::CallList announcement/> }
     });
     std::mem::forget(handle);
     container
@@ -574,4 +600,209 @@ async fn a_list_without_a_session_shows_the_sign_in() {
     })
     .await;
     assert!(c.query_selector("#calls tbody tr").unwrap().is_none());
+}
+
+fn bar_value(c: &web_sys::HtmlElement, selector: &str) -> String {
+    c.query_selector(selector)
+        .unwrap()
+        .map(|e| {
+            Reflect::get(&e, &"value".into())
+                .unwrap()
+                .as_string()
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+fn key(target: &web_sys::EventTarget, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event =
+        web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init).unwrap();
+    target.dispatch_event(&event).unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_link_to_a_moment_shows_the_call_paused_at_t_and_asks_nothing() {
+    let ((c, player), seen) = with_fetch(500, &[], "", || async {
+        let (c, _, player) = mount_with_bar(None);
+        player.show(
+            &playback_core::bar::Moment::from_fragment(&format!("#call={SID}&t=42")).unwrap(),
+        );
+        settle().await;
+        settle().await;
+        (c, player)
+    })
+    .await;
+    assert!(
+        seen.is_empty(),
+        "showing a link asked {:?}",
+        seen.iter().map(|s| &s.url).collect::<Vec<_>>()
+    );
+    assert_eq!(attribute(&c, "#player", "hidden"), None, "the bar is shown");
+    assert_eq!(text_of(&c, "#bar-play"), "Play");
+    assert_eq!(text_of(&c, "#elapsed"), "0:42");
+    assert_eq!(
+        text_of(&c, "#total"),
+        "1:15",
+        "the call's length from the list"
+    );
+    assert!(text_of(&c, "#bar-title").contains("+15550000001 → +15550000002"));
+    assert_eq!(
+        attribute(&c, "#seek", "aria-valuetext").as_deref(),
+        Some("0:42 of 1:15")
+    );
+    assert_eq!(
+        attribute(&c, "#seek", "aria-label").as_deref(),
+        Some("Position")
+    );
+    assert_eq!(
+        attribute(&c, "#download", "hidden").as_deref(),
+        Some(""),
+        "no download before a play"
+    );
+    assert_eq!(player.time.get_untracked(), 42.0);
+}
+
+#[wasm_bindgen_test]
+async fn the_slider_and_the_skip_buttons_move_the_position() {
+    let (c, _, player) = mount_with_bar(None);
+    player.show(&playback_core::bar::Moment::from_fragment(&format!("#call={SID}&t=30")).unwrap());
+    settle().await;
+    let seek: web_sys::HtmlInputElement =
+        c.query_selector("#seek").unwrap().unwrap().unchecked_into();
+    seek.set_value("60");
+    seek.dispatch_event(
+        &web_sys::Event::new_with_event_init_dict("input", &{
+            let i = web_sys::EventInit::new();
+            i.set_bubbles(true);
+            i
+        })
+        .unwrap(),
+    )
+    .unwrap();
+    settle().await;
+    assert_eq!(text_of(&c, "#elapsed"), "1:00");
+    assert_eq!(
+        attribute(&c, "#seek", "aria-valuetext").as_deref(),
+        Some("1:00 of 1:15")
+    );
+    let click = |selector: &str| {
+        c.query_selector(selector)
+            .unwrap()
+            .unwrap()
+            .unchecked_into::<web_sys::HtmlElement>()
+            .click();
+    };
+    click("[data-act=forward]");
+    settle().await;
+    assert_eq!(text_of(&c, "#elapsed"), "1:10");
+    click("[data-act=forward]");
+    settle().await;
+    assert_eq!(text_of(&c, "#elapsed"), "1:15", "not past the end");
+    for _ in 0..9 {
+        click("[data-act=back]");
+    }
+    settle().await;
+    assert_eq!(text_of(&c, "#elapsed"), "0:00", "not before the start");
+    assert_eq!(player.time.get_untracked(), 0.0);
+}
+
+#[wasm_bindgen_test]
+async fn the_keyboard_map_skips_changes_speed_and_lists_itself_but_not_in_a_text_field() {
+    let ((c, player), seen) = with_fetch(500, &[], "", || async {
+        let (c, _, player) = mount_with_bar(None);
+        player.show(
+            &playback_core::bar::Moment::from_fragment(&format!("#call={SID}&t=30")).unwrap(),
+        );
+        settle().await;
+        let window: web_sys::EventTarget = web_sys::window().unwrap().unchecked_into();
+        key(&window, "l");
+        key(&window, "ArrowRight");
+        settle().await;
+        assert_eq!(text_of(&c, "#elapsed"), "0:50");
+        key(&window, "j");
+        key(&window, "J");
+        key(&window, "ArrowLeft");
+        settle().await;
+        assert_eq!(text_of(&c, "#elapsed"), "0:20");
+        key(&window, ">");
+        settle().await;
+        assert_eq!(bar_value(&c, "#speed"), "1.25");
+        key(&window, "<");
+        key(&window, "<");
+        key(&window, "<");
+        settle().await;
+        assert_eq!(bar_value(&c, "#speed"), "0.75", "the slowest stays");
+        key(&window, "?");
+        settle().await;
+        assert_eq!(attribute(&c, "#shortcuts", "hidden"), None);
+        assert!(text_of(&c, "#shortcuts").contains("Back 10 seconds"));
+        key(&window, "Escape");
+        settle().await;
+        assert_eq!(attribute(&c, "#shortcuts", "hidden").as_deref(), Some(""));
+        // In a text field the keys are the field's.
+        let input: web_sys::HtmlElement =
+            document().create_element("input").unwrap().unchecked_into();
+        c.append_child(&input).unwrap();
+        key(&input, "l");
+        key(&input, ">");
+        settle().await;
+        assert_eq!(text_of(&c, "#elapsed"), "0:20");
+        assert_eq!(bar_value(&c, "#speed"), "0.75");
+        // A script's Space is no click: nothing is asked.
+        key(&window, " ");
+        key(&window, "k");
+        settle().await;
+        (c, player)
+    })
+    .await;
+    assert!(
+        seen.is_empty(),
+        "untrusted keys asked {:?}",
+        seen.iter().map(|s| &s.url).collect::<Vec<_>>()
+    );
+    assert_eq!(text_of(&c, "#bar-play"), "Play");
+    assert_eq!(player.speed.get_untracked(), 0);
+}
+
+#[wasm_bindgen_test]
+async fn the_waveform_draws_a_lane_per_channel_and_is_absent_without_peaks() {
+    let (c, _, player) = mount_with_bar(None);
+    player.show(&playback_core::bar::Moment::from_fragment(&format!("#call={SID}&t=0")).unwrap());
+    settle().await;
+    assert_eq!(
+        attribute(&c, "#lanes", "hidden").as_deref(),
+        Some(""),
+        "no peaks: no waveform"
+    );
+    assert_eq!(
+        attribute(&c, "#seek", "aria-label").as_deref(),
+        Some("Position"),
+        "the slider is still there"
+    );
+    player.peaks.set(Some(playback_core::bar::Wave {
+        channels: vec![vec![10, 200, 30], vec![250, 0, 90]],
+        silences: vec![],
+    }));
+    settle().await;
+    assert_eq!(attribute(&c, "#lanes", "hidden"), None);
+    assert_eq!(attribute(&c, "#lanes", "role").as_deref(), Some("img"));
+    assert!(attribute(&c, "#lanes", "aria-label")
+        .unwrap()
+        .starts_with("Waveform"));
+    assert_eq!(c.query_selector_all("#lanes svg path").unwrap().length(), 2);
+    let labels: Vec<String> = (0..2)
+        .map(|i| {
+            c.query_selector_all(".lane-label")
+                .unwrap()
+                .get(i)
+                .unwrap()
+                .text_content()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(labels, ["Agent", "Customer"]);
 }

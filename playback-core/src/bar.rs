@@ -46,9 +46,14 @@ pub fn clock(seconds: f64) -> String {
     }
 }
 
-/// The slider's `aria-valuetext`: "1:23 of 10:00".
+/// The slider's `aria-valuetext`: "1:23 of 10:00" (just "1:23" while the
+/// length is unknown).
 pub fn position_text(position_s: f64, duration_s: f64) -> String {
-    format!("{} of {}", clock(position_s), clock(duration_s))
+    if duration_s > 0.0 && duration_s.is_finite() {
+        format!("{} of {}", clock(position_s), clock(duration_s))
+    } else {
+        clock(position_s)
+    }
 }
 
 /// The index of the next speed up (`faster`) or down from `SPEEDS[current]`;
@@ -468,6 +473,7 @@ mod tests {
         assert_eq!(clock(f64::NAN), "0:00");
         assert_eq!(clock(-3.0), "0:00");
         assert_eq!(position_text(83.0, 600.0), "1:23 of 10:00");
+        assert_eq!(position_text(83.0, 0.0), "1:23");
     }
 
     #[test]

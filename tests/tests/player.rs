@@ -124,7 +124,7 @@ async fn audio_time(browser: &Browser, sid: &str) -> f64 {
     browser
         .execute(
             "return document.querySelector(arguments[0]).currentTime",
-            json!([format!("{} audio", row(sid))]),
+            json!(["#player audio"]),
         )
         .await
         .as_f64()
@@ -179,7 +179,7 @@ async fn a_cached_call_plays_and_seeks_with_a_range_request() {
     browser
         .execute(
             "const a = document.querySelector(arguments[0]); a.currentTime = a.duration / 2;",
-            json!([format!("{} audio", row(&sid))]),
+            json!(["#player audio"]),
         )
         .await;
     wait_audio_past(&browser, &sid, 1800.0).await;

@@ -1203,7 +1203,7 @@ async fn click_once(stack: &Stack, browser: &Browser, business: &str, sid: &str)
         .execute(
             "const [row] = arguments; window.__t = {};
              document.querySelector(row + ' button.play').addEventListener('click', () => { window.__t.click = window.__t.click || performance.now(); }, {capture: true});
-             document.querySelector(row + ' audio').addEventListener('playing', () => { window.__t.playing = performance.now(); }, {once: true});",
+             document.querySelector('#player audio').addEventListener('playing', () => { window.__t.playing = performance.now(); }, {once: true});",
             json!([row]),
         )
         .await;
