@@ -118,12 +118,32 @@ impl Player {
     }
 
     /// Puts a call in the bar, paused at `t`, loading nothing (a link).
+    /// (The call already in the bar pauses and moves to `t`.)
     pub fn show(self, moment: &Moment) {
         let sid = moment.call_sid.to_string();
+        let t = moment.t as f64;
         self.loader(&sid, None);
+        if self.sid.get_untracked().as_deref() == Some(&sid) {
+            self.pause();
+            self.seek(t);
+            return;
+        }
+        self.switch_to(sid);
+        self.start_at.set_value(Some(t));
+        self.time.set(t);
+    }
+
+    /// The bar takes another call: the one it held stops (one element
+    /// plays one recording) and what it showed of it goes.
+    fn switch_to(self, sid: String) {
+        if let Some(previous) = self.current() {
+            previous.dispatch(RowEvent::Stop);
+        }
+        self.start_at.set_value(None);
         self.sid.set(Some(sid));
-        self.start_at.set_value(Some(moment.t as f64));
-        self.time.set(moment.t as f64);
+        self.time.set(0.0);
+        self.duration.set(0.0);
+        self.peaks.set(None);
     }
 
     /// A loader's recording is playable: load it into the bar's audio
@@ -134,13 +154,7 @@ impl Player {
         };
         let sid = loader.sid.get_value();
         if self.sid.get_untracked().as_deref() != Some(&sid) {
-            // The call the bar held stops: one element plays one recording.
-            if let Some(previous) = self.current() {
-                previous.dispatch(RowEvent::Stop);
-            }
-            self.start_at.set_value(None);
-            self.sid.set(Some(sid.clone()));
-            self.time.set(0.0);
+            self.switch_to(sid.clone());
         }
         let duration = loader
             .call

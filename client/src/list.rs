@@ -124,13 +124,16 @@ impl ListCtx {
     }
 }
 
-/// Writes the filter to the page's URL without a new history entry.
+/// Writes the filter to the page's URL without a new history entry (a
+/// link to a moment in its fragment stays).
 fn write_url(filter: &ListFilter) {
     let Some(window) = web_sys::window() else {
         return;
     };
-    let path = window.location().pathname().unwrap_or_else(|_| "/".into());
-    let url = format!("{path}{}", filter.to_search());
+    let location = window.location();
+    let path = location.pathname().unwrap_or_else(|_| "/".into());
+    let hash = location.hash().unwrap_or_default();
+    let url = format!("{path}{}{hash}", filter.to_search());
     if let Ok(history) = window.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
     }

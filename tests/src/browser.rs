@@ -297,6 +297,53 @@ impl Browser {
         .await
     }
 
+    /// The element's accessible name and role, as Chromium computes them
+    /// (WebDriver's Get Computed Label and Role).
+    pub async fn accessible(&self, element: &Element) -> (String, String) {
+        let mut found = [String::new(), String::new()];
+        for (what, slot) in ["label", "role"].into_iter().zip(found.iter_mut()) {
+            let path = format!("/element/{}/computed{what}", element.0);
+            let v = self.command(reqwest::Method::GET, &path, None).await;
+            *slot = v.as_str().unwrap_or_default().to_owned();
+        }
+        let [label, role] = found;
+        (label, role)
+    }
+
+    /// The displayed element under `within` whose accessible name starts
+    /// with `name` (buttons, links, form controls and anything with a role),
+    /// as an assistive technology or a person reading the screen finds it;
+    /// with its computed role.
+    pub async fn by_name(&self, within: &str, name: &str) -> Option<(Element, String)> {
+        let css = ["button", "a", "select", "input", "[role]"]
+            .map(|c| format!("{within} {c}"))
+            .join(", ");
+        for element in self.find_all(&css).await {
+            let path = format!("/element/{}/displayed", element.0);
+            let displayed = self.command(reqwest::Method::GET, &path, None).await;
+            if displayed != json!(true) {
+                continue;
+            }
+            let (label, role) = self.accessible(&element).await;
+            if label.starts_with(name) {
+                return Some((element, role));
+            }
+        }
+        None
+    }
+
+    /// Resizes the window (a narrow phone screen, say).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        let v = self
+            .command(
+                reqwest::Method::POST,
+                "/window/rect",
+                Some(json!({"width": width, "height": height})),
+            )
+            .await;
+        assert!(v.is_object(), "resizing failed: {v}");
+    }
+
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
         let v = self

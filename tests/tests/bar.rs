@@ -1,0 +1,540 @@
+//! The player bar in a real Chromium against the real worker and stub:
+//! every control found by its accessible name (as Chromium computes it),
+//! the keyboard, the link to a moment, resume, the download, the waveform
+//! (and its absence), skip silence, and the narrow screen.
+
+use std::time::{Duration, Instant};
+
+use backend_stub::audio::Voice;
+use integration_tests::browser::{Browser, Element};
+use integration_tests::{repo_root, sha256_hex, Stack};
+use playback_core::player::DEBOUNCE_MS;
+use serde_json::{json, Value};
+
+const UI: Duration = Duration::from_secs(30);
+const BAR: &str = "#player";
+
+fn voiced(stack: &Stack, voice: Voice) -> (String, u32) {
+    let catalog = stack.origin.stub.catalog();
+    let call = catalog.with_voice("acme", voice).expect("acme has it");
+    (call.summary.call_sid.to_string(), call.summary.duration_s)
+}
+
+/// Requests the worker saw under `/api/recordings/{sid}/` (any endpoint).
+fn recording_requests(stack: &Stack, sid: &str) -> Vec<Value> {
+    let prefix = format!("/api/recordings/{sid}/");
+    stack
+        .edge
+        .log()
+        .lines()
+        .filter_map(|l| {
+            l.find('{')
+                .and_then(|i| serde_json::from_str::<Value>(&l[i..]).ok())
+        })
+        .filter(|v| {
+            v["event"] == "request" && v["path"].as_str().is_some_and(|p| p.starts_with(&prefix))
+        })
+        .collect()
+}
+
+fn stream_requests(stack: &Stack, sid: &str) -> usize {
+    recording_requests(stack, sid)
+        .iter()
+        .filter(|v| v["path"].as_str().is_some_and(|p| p.ends_with("/stream")))
+        .count()
+}
+
+async fn signed_in(stack: &Stack, path: &str) -> Browser {
+    let browser = Browser::start().await;
+    browser.goto(&stack.url("/dev/login?business=acme")).await;
+    if path != "/" {
+        browser.goto(&stack.url(path)).await;
+    }
+    browser.wait_for("#calls tbody tr", UI).await;
+    browser
+}
+
+async fn control(browser: &Browser, name: &str) -> (Element, String) {
+    let deadline = Instant::now() + UI;
+    loop {
+        if let Some(found) = browser.by_name(BAR, name).await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bar has no control named {name:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn press(browser: &Browser, name: &str) {
+    let (element, _) = control(browser, name).await;
+    browser.click(&element).await;
+}
+
+async fn audio(browser: &Browser, property: &str) -> Value {
+    browser
+        .execute(
+            "return document.querySelector('#player audio')[arguments[0]]",
+            json!([property]),
+        )
+        .await
+}
+
+async fn time(browser: &Browser) -> f64 {
+    audio(browser, "currentTime").await.as_f64().unwrap_or(0.0)
+}
+
+/// Waits until the bar's audio is at or past `from` and before `to` seconds.
+async fn wait_time_between(browser: &Browser, from: f64, to: f64) -> f64 {
+    let deadline = Instant::now() + UI;
+    loop {
+        let t = time(browser).await;
+        if t >= from && t < to {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the audio never was within {from}–{to} s (at {t})"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+async fn wait_playing(browser: &Browser, playing: bool) {
+    browser
+        .wait_until(
+            &format!(
+                "const a = document.querySelector('#player audio'); return a.paused === {} && (a.paused || a.currentTime > 0);",
+                !playing
+            ),
+            UI,
+        )
+        .await;
+}
+
+/// Waits out the row model's click debounce (a timer of the player, not a
+/// condition to wait for): the next click on the same call counts.
+async fn after_debounce() {
+    tokio::time::sleep(Duration::from_millis(DEBOUNCE_MS + 50)).await;
+}
+
+async fn click_row_play(browser: &Browser, sid: &str) {
+    let button = browser
+        .wait_for(&format!("tr[data-call-sid='{sid}'] button.play"), UI)
+        .await;
+    // As a person scrolls a row out from under the bar before clicking it.
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            json!([{integration_tests::browser::ELEMENT: button.id()}]),
+        )
+        .await;
+    browser.click(&button).await;
+}
+
+fn screenshot(name: &str) -> std::path::PathBuf {
+    let dir = repo_root().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.png"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_control_of_the_bar_works_by_its_name() {
+    let stack = Stack::start().await;
+    let (sid, duration_s) = voiced(&stack, Voice::Conversation);
+    let origin = stack.cache("acme", &sid).await;
+    let browser = signed_in(&stack, "/").await;
+    assert!(
+        browser
+            .find(&format!("{BAR}:not([hidden])"))
+            .await
+            .is_none(),
+        "no bar before the first play"
+    );
+    click_row_play(&browser, &sid).await;
+    wait_playing(&browser, true).await;
+
+    // The bar names the call, and every control is there by its name.
+    let title = browser
+        .text(&browser.wait_for("#bar-title", UI).await)
+        .await;
+    assert!(title.contains(" → "), "{title:?}");
+    let (_, role) = control(&browser, "Pause").await;
+    assert_eq!(role, "button");
+    for name in [
+        "Back 10 seconds",
+        "Forward 10 seconds",
+        "Skip silence",
+        "Copy link to this moment",
+    ] {
+        assert_eq!(control(&browser, name).await.1, "button", "{name}");
+    }
+    assert_eq!(control(&browser, "Position").await.1, "slider");
+    assert_eq!(control(&browser, "Playback speed").await.1, "combobox");
+    assert_eq!(control(&browser, "Download").await.1, "link");
+    let (_, role) = control(&browser, "Waveform").await;
+    assert!(
+        ["img", "image"].contains(&role.as_str()),
+        "the waveform is an image with a name: {role}"
+    );
+    let lanes: Vec<String> = browser
+        .execute(
+            "return [...document.querySelectorAll('#player .lane-label')].map(e => e.textContent)",
+            json!([]),
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        lanes,
+        ["Agent", "Customer"],
+        "two lanes for a two-channel call"
+    );
+    let row_state = browser
+        .text(
+            &browser
+                .find(&format!("tr[data-call-sid='{sid}'] .state"))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(row_state, "playing", "the row and the bar agree");
+    browser.screenshot(&screenshot("bar-playing")).await;
+
+    // Pause and Play.
+    after_debounce().await;
+    press(&browser, "Pause").await;
+    wait_playing(&browser, false).await;
+    control(&browser, "Play").await;
+    after_debounce().await;
+    press(&browser, "Play").await;
+    wait_playing(&browser, true).await;
+
+    // The slider: a click in its middle seeks to the middle.
+    let (slider, _) = control(&browser, "Position").await;
+    browser.click(&slider).await;
+    let middle = f64::from(duration_s) / 2.0;
+    let t = wait_time_between(&browser, middle - 3.0, middle + 3.0).await;
+    let valuetext = browser
+        .execute(
+            "return document.querySelector('#seek').getAttribute('aria-valuetext')",
+            json!([]),
+        )
+        .await;
+    assert!(
+        valuetext.as_str().unwrap().ends_with(" of 1:30"),
+        "{valuetext}"
+    );
+
+    // ±10 s.
+    press(&browser, "Forward 10 seconds").await;
+    let after = wait_time_between(&browser, t + 9.0, t + 13.0).await;
+    press(&browser, "Back 10 seconds").await;
+    wait_time_between(&browser, after - 11.0, after - 7.0).await;
+
+    // Speed, pitch kept.
+    let (select, _) = control(&browser, "Playback speed").await;
+    browser.click(&select).await;
+    let option = browser.wait_for("#speed option[value='1.5']", UI).await;
+    browser.click(&option).await;
+    browser
+        .wait_until(
+            "return document.querySelector('#player audio').playbackRate === 1.5",
+            UI,
+        )
+        .await;
+    assert_eq!(audio(&browser, "preservesPitch").await, json!(true));
+
+    // Copy link to this moment.
+    press(&browser, "Copy link to this moment").await;
+    let notice = browser
+        .wait_until(
+            "const t = document.querySelector('#bar-notice').textContent; return t.includes('#call=') && t",
+            UI,
+        )
+        .await;
+    let notice = notice.as_str().unwrap();
+    let link_t: f64 = notice
+        .split("&t=")
+        .nth(1)
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no t in {notice:?}"));
+    assert!(notice.contains(&format!("#call={sid}&t=")), "{notice}");
+    let now = time(&browser).await;
+    assert!(
+        link_t <= now && link_t >= now - 3.0,
+        "the link's t {link_t} is the moment ({now})"
+    );
+
+    // Download: a link marked for download whose bytes are the origin's,
+    // as an attachment named after the call.
+    let (link, _) = control(&browser, "Download").await;
+    let href = browser
+        .execute(
+            "return arguments[0].getAttribute('href')",
+            json!([{integration_tests::browser::ELEMENT: link.id()}]),
+        )
+        .await;
+    let has_download = browser
+        .execute(
+            "return arguments[0].hasAttribute('download')",
+            json!([{integration_tests::browser::ELEMENT: link.id()}]),
+        )
+        .await;
+    assert_eq!(has_download, json!(true));
+    let href = href.as_str().unwrap();
+    assert!(
+        href.contains("explicit_user_action=true"),
+        "following it is a user action: {href}"
+    );
+    let r = stack.get_as("acme", href).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"call_2026-11-")
+            && disposition.ends_with(".wav\""),
+        "{disposition}"
+    );
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(
+        sha256_hex(&bytes),
+        sha256_hex(&origin),
+        "the download is the origin's bytes"
+    );
+
+    // The keyboard, with focus on the page: L forward, > faster, ? lists them.
+    browser
+        .execute("document.activeElement.blur()", json!([]))
+        .await;
+    let before = time(&browser).await;
+    browser.press_key("l").await;
+    wait_time_between(&browser, before + 9.0, before + 14.0).await;
+    browser.press_key(">").await;
+    browser
+        .wait_until(
+            "return document.querySelector('#player audio').playbackRate === 2",
+            UI,
+        )
+        .await;
+    browser.press_key("?").await;
+    browser
+        .wait_until("return !document.querySelector('#shortcuts').hidden", UI)
+        .await;
+    after_debounce().await;
+    browser.press_key(" ").await;
+    wait_playing(&browser, false).await;
+    assert_eq!(
+        stack.origin.stats().call(&sid).attempts,
+        1,
+        "one origin download for everything above"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembers() {
+    let stack = Stack::start().await;
+    let (sid, _) = voiced(&stack, Voice::Conversation);
+    stack.cache("acme", &sid).await;
+    let before = recording_requests(&stack, &sid).len();
+    let browser = signed_in(&stack, &format!("/#call={sid}&t=42")).await;
+    browser
+        .wait_until("return !document.querySelector('#player').hidden", UI)
+        .await;
+    let elapsed = browser.text(&browser.wait_for("#elapsed", UI).await).await;
+    assert_eq!(elapsed, "0:42");
+    control(&browser, "Play").await;
+    assert_eq!(audio(&browser, "paused").await, json!(true));
+    assert_eq!(
+        recording_requests(&stack, &sid).len(),
+        before,
+        "opening the link sent a request for the recording"
+    );
+
+    press(&browser, "Play").await;
+    wait_playing(&browser, true).await;
+    wait_time_between(&browser, 42.0, 46.0).await;
+    assert_eq!(stream_requests(&stack, &sid) > 0, true);
+
+    // Paused at about 0:44, the position is remembered on the device: a
+    // reload without the link and the row's Play resume there.
+    wait_time_between(&browser, 44.0, 48.0).await;
+    after_debounce().await;
+    press(&browser, "Pause").await;
+    wait_playing(&browser, false).await;
+    let paused_at = time(&browser).await;
+    browser.goto(&stack.url("/")).await;
+    browser.wait_for("#calls tbody tr", UI).await;
+    click_row_play(&browser, &sid).await;
+    wait_playing(&browser, true).await;
+    let resumed = time(&browser).await;
+    assert!(
+        resumed >= paused_at.floor() - 1.0 && resumed < paused_at + 4.0,
+        "resumed at {resumed}, paused at {paused_at}"
+    );
+    // And it can start from the beginning.
+    press(&browser, "Start from the beginning").await;
+    wait_time_between(&browser, 0.0, 3.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_waveform_comes_with_a_wav_even_cold_and_is_absent_for_another_type() {
+    let stack = Stack::start().await;
+    let (float_sid, _) = voiced(&stack, Voice::Float);
+    stack.cache("acme", &float_sid).await;
+    let browser = signed_in(&stack, "/").await;
+    click_row_play(&browser, &float_sid).await;
+    wait_playing(&browser, true).await;
+    wait_time_between(&browser, 0.5, 12.0).await;
+    browser
+        .wait_until(
+            &format!(
+                "return performance.getEntriesByType('resource').some(e => e.name.endsWith('/api/recordings/{float_sid}/peaks'))"
+            ),
+            UI,
+        )
+        .await;
+    assert_eq!(
+        browser
+            .execute("return document.querySelector('#lanes').hidden", json!([]))
+            .await,
+        json!(true),
+        "no waveform for a float WAV"
+    );
+    assert!(browser.by_name(BAR, "Waveform").await.is_none());
+    control(&browser, "Position").await;
+    control(&browser, "Pause").await;
+
+    // A cold WAV: it plays from its download, and its waveform (not ready
+    // while it downloads) comes once it is stored.
+    let (cold, _) = voiced(&stack, Voice::Conversation);
+    click_row_play(&browser, &cold).await;
+    browser
+        .wait_until(
+            &format!("return document.querySelector('#bar-title').textContent !== '' && document.querySelector(\"tr[data-call-sid='{cold}'] .state\").textContent === 'playing'"),
+            UI,
+        )
+        .await;
+    browser
+        .wait_until("return !document.querySelector('#lanes').hidden && document.querySelectorAll('#lanes path').length === 2", UI)
+        .await;
+    let float_state = browser
+        .text(
+            &browser
+                .find(&format!("tr[data-call-sid='{float_sid}'] .state"))
+                .await
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        float_state, "",
+        "the call the bar held before stopped: one plays at a time"
+    );
+    assert_eq!(stack.origin.stats().call(&cold).attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skip_silence_jumps_a_silent_stretch() {
+    let stack = Stack::start().await;
+    let (sid, _) = voiced(&stack, Voice::Conversation);
+    stack.cache("acme", &sid).await;
+    let browser = signed_in(&stack, "/").await;
+    click_row_play(&browser, &sid).await;
+    wait_playing(&browser, true).await;
+    browser
+        .wait_until("return !document.querySelector('#lanes').hidden", UI)
+        .await;
+    let (toggle, _) = control(&browser, "Skip silence").await;
+    browser.click(&toggle).await;
+    browser
+        .wait_until("return document.querySelector('#skip-silence').getAttribute('aria-pressed') === 'true'", UI)
+        .await;
+    // Record where every seek lands from now on; then start 1.5 s before
+    // the silence of 12–15.5 s.
+    browser
+        .execute(
+            "window.__seeks = []; document.querySelector('#player audio').addEventListener('seeked', e => window.__seeks.push(e.target.currentTime));
+             document.querySelector('#player audio').currentTime = 10.5;",
+            json!([]),
+        )
+        .await;
+    wait_time_between(&browser, 15.2, 20.0).await;
+    let seeks = browser.execute("return window.__seeks", json!([])).await;
+    let landed: Vec<f64> = seeks
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert!(
+        landed.iter().any(|t| (15.1..15.5).contains(t)),
+        "no jump to the silence's end (15.25 s): {landed:?}"
+    );
+    assert_eq!(
+        landed.len(),
+        2,
+        "the test's own seek and the one jump: {landed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits() {
+    let stack = Stack::start().await;
+    let (sid, _) = voiced(&stack, Voice::Conversation);
+    stack.cache("acme", &sid).await;
+    let browser = signed_in(&stack, "/").await;
+    browser.set_window_size(375, 812).await;
+    browser
+        .wait_until("return window.innerWidth <= 375", UI)
+        .await;
+    click_row_play(&browser, &sid).await;
+    wait_playing(&browser, true).await;
+    browser
+        .wait_until("return !document.querySelector('#lanes').hidden", UI)
+        .await;
+    let layout = browser
+        .execute(
+            "const row = document.querySelector('#calls tbody tr');
+             return {
+               rowDisplay: getComputedStyle(row).display,
+               headHidden: document.querySelector('#calls thead').getBoundingClientRect().height <= 1,
+               pageWidth: document.documentElement.scrollWidth,
+               barRight: document.querySelector('#player').getBoundingClientRect().right,
+               innerWidth: window.innerWidth,
+             };",
+            json!([]),
+        )
+        .await;
+    assert_eq!(layout["rowDisplay"], "block", "{layout}");
+    assert_eq!(layout["headHidden"], true, "{layout}");
+    let inner = layout["innerWidth"].as_f64().unwrap();
+    assert!(
+        layout["pageWidth"].as_f64().unwrap() <= inner,
+        "nothing scrolls sideways: {layout}"
+    );
+    assert!(layout["barRight"].as_f64().unwrap() <= inner, "{layout}");
+    for name in [
+        "Pause",
+        "Back 10 seconds",
+        "Forward 10 seconds",
+        "Position",
+        "Playback speed",
+    ] {
+        let (element, _) = control(&browser, name).await;
+        let visible = browser
+            .execute(
+                "const r = arguments[0].getBoundingClientRect(); return r.width > 0 && r.right <= window.innerWidth + 1;",
+                json!([{integration_tests::browser::ELEMENT: element.id()}]),
+            )
+            .await;
+        assert_eq!(visible, json!(true), "{name} is on the screen");
+    }
+    browser.screenshot(&screenshot("bar-narrow")).await;
+}
