@@ -272,8 +272,10 @@ pub fn silence_jump(silences: &[(u64, u64)], position_ms: u64) -> Option<u64> {
 
 /// One lane of the waveform as an SVG path in a `width`×`height` box (whole
 /// units): the peaks (0–255) folded into at most `width` columns by their
-/// maximum, drawn mirrored about the lane's middle as one closed shape.
-pub fn waveform_path(peaks: &[u8], width: usize, height: u32) -> String {
+/// maximum, scaled so that `loudest` fills the lane (a quiet telephone
+/// call is drawn as large as a loud one), drawn mirrored about the lane's
+/// middle as one closed shape.
+pub fn waveform_path(peaks: &[u8], width: usize, height: u32, loudest: u8) -> String {
     use std::fmt::Write;
     if peaks.is_empty() || width == 0 {
         return String::new();
@@ -287,7 +289,7 @@ pub fn waveform_path(peaks: &[u8], width: usize, height: u32) -> String {
             let to = ((c + 1) * peaks.len() / columns).max(from + 1);
             let peak = u32::from(peaks[from..to].iter().copied().max().unwrap_or(0));
             // At least one unit, so silence still shows as a line.
-            (peak * half / 255).max(1)
+            (peak * half / u32::from(loudest.max(1))).clamp(1, half)
         })
         .collect();
     let mut d = String::with_capacity(columns * 20);
@@ -327,6 +329,7 @@ pub fn whole_seconds(seconds: f64) -> String {
 /// channel's shape with its name.
 pub fn lanes_html(channels: &[Vec<u8>], width: usize, height: u32) -> String {
     let names = lane_names(channels.len());
+    let loudest = channels.iter().flatten().copied().max().unwrap_or(0);
     channels
         .iter()
         .enumerate()
@@ -334,7 +337,7 @@ pub fn lanes_html(channels: &[Vec<u8>], width: usize, height: u32) -> String {
             format!(
                 "<div class=\"lane\"><span class=\"lane-label\">{}</span><svg viewBox=\"0 0 {width} {height}\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><path d=\"{}\"></path></svg></div>",
                 names.get(i).copied().unwrap_or_default(),
-                waveform_path(peaks, width, height)
+                waveform_path(peaks, width, height, loudest)
             )
         })
         .collect()
@@ -642,14 +645,16 @@ mod tests {
 
     #[test]
     fn the_waveform_is_one_closed_shape_per_lane() {
-        let d = waveform_path(&[0, 255, 128, 0], 4, 100);
+        let d = waveform_path(&[0, 255, 128, 0], 4, 100, 255);
         assert_eq!(d, "M0 49H0V49H1H1V0H2H2V25H3H3V49H4V51H3V75H2V100H1V51H0Z");
-        assert_eq!(waveform_path(&[], 100, 100), "");
+        assert_eq!(waveform_path(&[], 100, 100, 255), "");
+        // Scaled to the loudest peak: a quiet call fills its lane.
+        assert_eq!(waveform_path(&[0, 64, 32, 0], 4, 100, 64), d);
         // Fewer peaks than columns: each is wider.
-        assert!(waveform_path(&[255, 0], 1000, 100).contains("H0V0H500"));
+        assert!(waveform_path(&[255, 0], 1000, 100, 255).contains("H0V0H500"));
         // More peaks than columns: folded by their maximum.
         let wide: Vec<u8> = (0..1000).map(|i| if i == 500 { 255 } else { 0 }).collect();
-        let d = waveform_path(&wide, 10, 100);
+        let d = waveform_path(&wide, 10, 100, 255);
         assert!(d.contains("H5V0H6"), "{d}");
         assert_eq!(played_width(30.0, 120.0), "25.00%");
         assert_eq!(played_width(1.0, 3.0), "33.33%");

@@ -37,10 +37,12 @@ fn recording_requests(stack: &Stack, sid: &str) -> Vec<Value> {
         .collect()
 }
 
-fn stream_requests(stack: &Stack, sid: &str) -> usize {
+/// Stream requests that carried the user action (the play requests).
+fn play_requests(stack: &Stack, sid: &str) -> usize {
     recording_requests(stack, sid)
         .iter()
         .filter(|v| v["path"].as_str().is_some_and(|p| p.ends_with("/stream")))
+        .filter(|v| v["user_action"] == true)
         .count()
 }
 
@@ -344,6 +346,7 @@ async fn a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembe
     let (sid, _) = voiced(&stack, Voice::Conversation);
     stack.cache("acme", &sid).await;
     let before = recording_requests(&stack, &sid).len();
+    let plays_before = play_requests(&stack, &sid);
     let browser = signed_in(&stack, &format!("/#call={sid}&t=42")).await;
     browser
         .wait_until("return !document.querySelector('#player').hidden", UI)
@@ -361,7 +364,11 @@ async fn a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembe
     press(&browser, "Play").await;
     wait_playing(&browser, true).await;
     wait_time_between(&browser, 42.0, 46.0).await;
-    assert_eq!(stream_requests(&stack, &sid) > 0, true);
+    assert_eq!(
+        play_requests(&stack, &sid) - plays_before,
+        1,
+        "the bar's Play sent the one play request"
+    );
 
     // Paused at about 0:44, the position is remembered on the device: a
     // reload without the link and the row's Play resume there.

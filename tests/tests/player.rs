@@ -120,7 +120,8 @@ async fn wait_state(browser: &Browser, sid: &str, wanted: &[&str], timeout: Dura
     }
 }
 
-async fn audio_time(browser: &Browser, sid: &str) -> f64 {
+/// The bar's audio element's time (it plays one call at a time).
+async fn audio_time(browser: &Browser) -> f64 {
     browser
         .execute(
             "return document.querySelector(arguments[0]).currentTime",
@@ -133,7 +134,7 @@ async fn audio_time(browser: &Browser, sid: &str) -> f64 {
 
 async fn wait_audio_past(browser: &Browser, sid: &str, seconds: f64) {
     let deadline = Instant::now() + UI;
-    while audio_time(browser, sid).await <= seconds {
+    while audio_time(browser).await <= seconds {
         assert!(
             Instant::now() < deadline,
             "audio of {sid} never passed {seconds} s"

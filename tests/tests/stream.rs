@@ -274,6 +274,87 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_download_is_an_attachment_named_for_the_call_and_a_bad_name_asks_nothing() {
+    let stack = Stack::start().await;
+    let catalog = stack.origin.stub.catalog();
+    let cached = catalog.listed_calls("acme").nth(2).unwrap().clone();
+    let cold = listed_call(&stack, "acme", 3);
+    let sid = cached.summary.call_sid.to_string();
+    let bytes = stack.cache("acme", &sid).await;
+    let name = playback_core::bar::download_name(&cached.summary);
+    let path = playback_core::bar::download_path(&cached.summary);
+    assert!(path.contains(&format!("/api/recordings/{sid}/stream?")));
+
+    let r = stack.get_as("acme", &path).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-disposition"],
+        format!("attachment; filename=\"{name}.wav\"").as_str()
+    );
+    assert_eq!(sha256_hex(&r.bytes().await.unwrap()), sha256_hex(&bytes));
+    let r = stack
+        .get_as("acme", &path)
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 206);
+    assert!(r.headers().contains_key("content-disposition"));
+    assert_eq!(&r.bytes().await.unwrap()[..], &bytes[10..20]);
+    // Without the parameter, no attachment.
+    let r = stack
+        .get_as("acme", &format!("/api/recordings/{sid}/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("content-disposition"));
+
+    let attempts = stack.origin.stats().total_attempts();
+    for bad in [
+        "download=",
+        "download=a%22b",
+        "download=..%2Fx",
+        "download=a%0d%0aSet-Cookie:%20x",
+        "download=a&download=b",
+        "download=%E2%82%AC",
+    ] {
+        for target in [&sid, &cold] {
+            let r = stack
+                .get_as(
+                    "acme",
+                    &format!("/api/recordings/{target}/stream?explicit_user_action=true&{bad}"),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("bad_query")),
+                "{bad}"
+            );
+            assert_eq!(body["detail"], "download", "{bad}");
+        }
+    }
+    assert_eq!(
+        stack.origin.stats().total_attempts(),
+        attempts,
+        "a refused download asked the origin"
+    );
+    // A good name on a call not stored yet is a click like any other.
+    let r = stack
+        .get_as(
+            "acme",
+            &format!("/api/recordings/{cold}/stream?explicit_user_action=true&download=x"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!([200, 202].contains(&r.status().as_u16()), "{}", r.status());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn another_business_token_gets_404_never_the_bytes() {
     let stack = Stack::start().await;
     let sid = listed_call(&stack, "acme", 0);
@@ -414,6 +495,9 @@ async fn three_hundred_malformed_requests_get_no_5xx_and_reach_no_origin() {
         "/dev/login?business=%FF",
         "/dev/login",
         "/dev/login?business=",
+        "/api/recordings/{sid}/stream?download=%22%0d%0aSet-Cookie:x",
+        "/api/recordings/{sid}/stream?explicit_user_action=true&download=a&download=b",
+        "/api/recordings/{sid}/stream?download=",
     ];
     let methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
     let auths = [
