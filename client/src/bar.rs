@@ -136,6 +136,9 @@ impl Player {
     /// The bar takes another call: the one it held stops (one element
     /// plays one recording) and what it showed of it goes.
     fn switch_to(self, sid: String) {
+        if self.loaded().is_some() {
+            self.save(Some(self.time.get_untracked() as u64));
+        }
         if let Some(previous) = self.current() {
             previous.dispatch(RowEvent::Stop);
         }

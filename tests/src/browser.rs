@@ -206,8 +206,16 @@ impl Browser {
         }
     }
 
-    /// A trusted click, as a person's.
+    /// A trusted click, as a person's: the element first scrolled to the
+    /// middle of the window (a person scrolls a row out from under the
+    /// player bar fixed at the bottom; WebDriver scrolls only what is
+    /// outside the window, and would click the bar).
     pub async fn click(&self, element: &Element) {
+        self.execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})",
+            json!([{ELEMENT: element.0}]),
+        )
+        .await;
         let v = self
             .command(
                 reqwest::Method::POST,

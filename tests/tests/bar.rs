@@ -126,13 +126,6 @@ async fn click_row_play(browser: &Browser, sid: &str) {
     let button = browser
         .wait_for(&format!("tr[data-call-sid='{sid}'] button.play"), UI)
         .await;
-    // As a person scrolls a row out from under the bar before clicking it.
-    browser
-        .execute(
-            "arguments[0].scrollIntoView({block: 'center'})",
-            json!([{integration_tests::browser::ELEMENT: button.id()}]),
-        )
-        .await;
     browser.click(&button).await;
 }
 

@@ -314,8 +314,9 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
     let text = wait_state(&browser, &waiting, &["queued (0 ahead)"], UI).await;
     assert!(text.contains("queued"), "{text}");
     browser.screenshot(&screenshot_path("queued")).await;
-    // When the slot frees, the waiting call downloads and plays by itself (and is
-    // paused again if the first call's row starts playing after it: one at a time).
+    // The first call plays by itself once downloaded; when the slot frees,
+    // the waiting call downloads and plays by itself too, taking the bar
+    // from the first (one plays at a time: its row goes back to idle).
     wait_state(
         &browser,
         &waiting,
@@ -323,13 +324,33 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
         Duration::from_secs(60),
     )
     .await;
-    wait_state(
-        &browser,
-        &busy,
-        &["playing", "paused"],
-        Duration::from_secs(60),
-    )
-    .await;
+    let handed_to_the_audio_element =
+        requests_since(&stack, &format!("/api/recordings/{busy}/stream"), 0)
+            .iter()
+            .filter(|v| v["user_action"] == false)
+            .count();
+    assert!(
+        handed_to_the_audio_element > 0,
+        "the first call never played"
+    );
+    assert_eq!(state_text(&browser, &busy).await, "");
+    let title = browser
+        .text(&browser.wait_for("#bar-title", UI).await)
+        .await;
+    let waiting_call = stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls("acme")
+        .nth(2)
+        .unwrap()
+        .summary
+        .from
+        .clone();
+    assert!(
+        title.contains(&waiting_call),
+        "the bar shows the waiting call: {title}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -352,11 +373,17 @@ async fn a_double_click_and_a_burst_send_one_play_request_each() {
     for _ in 0..10 {
         browser.click(&button_b).await;
     }
-    // Only one recording plays at a time: b's start paused a.
+    // Only one recording plays at a time: b took the bar from a, whose
+    // row is back to idle.
     wait_state(&browser, &b, &["playing", "paused"], UI).await;
-    wait_state(&browser, &a, &["paused"], UI).await;
+    assert_eq!(state_text(&browser, &a).await, "");
+    let a_button = browser
+        .find(&format!("{} button.play", row(&a)))
+        .await
+        .unwrap();
+    assert_eq!(browser.text(&a_button).await, "Play");
     browser
-        .screenshot(&screenshot_path("paused-and-playing"))
+        .screenshot(&screenshot_path("one-plays-at-a-time"))
         .await;
     assert_eq!(
         play_requests(&stack, &a) - before.0,
