@@ -199,7 +199,6 @@ async fn every_control_of_the_bar_works_by_its_name() {
         )
         .await;
     assert_eq!(row_state, "playing", "the row and the bar agree");
-    browser.screenshot(&screenshot("bar-playing")).await;
 
     // Pause and Play.
     after_debounce().await;
@@ -231,6 +230,7 @@ async fn every_control_of_the_bar_works_by_its_name() {
     let after = wait_time_between(&browser, t + 9.0, t + 13.0).await;
     press(&browser, "Back 10 seconds").await;
     wait_time_between(&browser, after - 11.0, after - 7.0).await;
+    browser.screenshot(&screenshot("bar-playing")).await;
 
     // Speed, pitch kept.
     let (select, _) = control(&browser, "Playback speed").await;
