@@ -112,6 +112,17 @@ impl Player {
         loader
     }
 
+    /// Stops and drops the loader of `sid`, unless it is the bar's call.
+    pub fn forget(self, sid: &str) {
+        if self.sid.get_untracked().as_deref() == Some(sid) {
+            return;
+        }
+        if let Some(loader) = self.loaders.try_update_value(|l| l.remove(sid)).flatten() {
+            loader.dispatch(RowEvent::Stop);
+            loader.dispose();
+        }
+    }
+
     pub fn current(self) -> Option<Loader> {
         let sid = self.sid.get_untracked()?;
         self.loaders.with_value(|l| l.get(&sid).copied())

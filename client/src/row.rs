@@ -45,6 +45,15 @@ impl Loader {
         }
     }
 
+    /// Frees its signals (`Player::forget`).
+    pub fn dispose(self) {
+        self.sid.dispose();
+        self.call.dispose();
+        self.model.dispose();
+        self.in_flight.dispose();
+        self.poll_timer.dispose();
+    }
+
     pub fn dispatch(self, event: RowEvent) {
         let (next, effects) = self.model.get_untracked().step(event);
         if next != self.model.get_untracked() {
@@ -175,14 +184,13 @@ pub fn CallRow(
             ticker.set_value(handle);
         }
     });
-    // A row that goes away (a new search) stops its requests, unless its
-    // call is the bar's.
+    // A row that goes away (a new search) stops its requests and its
+    // loader goes with it, unless its call is the bar's: loaders stay as
+    // many as the rows shown.
     let own = sid.clone();
     on_cleanup(move || {
         stop_ticking();
-        if player.sid.get_untracked().as_deref() != Some(own.as_str()) {
-            ctx.dispatch(RowEvent::Stop);
-        }
+        player.forget(&own);
     });
 
     let description = Memo::new(move |_| describe(&ctx.model.get().phase, clock.get()));
