@@ -5,7 +5,6 @@
 //! `t`, having asked nothing.
 
 use leptos::prelude::*;
-use playback_core::bar::Moment;
 
 use crate::bar::{Player, PlayerBar};
 use crate::list::CallList;
@@ -18,18 +17,9 @@ const DEMO_BUSINESS: &str = "acme";
 pub fn App() -> impl IntoView {
     let player = Player::new();
     provide_context(player);
-    let open_link = move || {
-        let fragment = web_sys::window()
-            .and_then(|w| w.location().hash().ok())
-            .unwrap_or_default();
-        if let Some(moment) = Moment::from_fragment(&fragment) {
-            player.show(&moment);
-        }
-    };
-    open_link();
-    // A link to a moment followed from this very page changes only the fragment.
-    let listener = window_event_listener(leptos::ev::hashchange, move |_| open_link());
-    on_cleanup(move || listener.remove());
+    // (A link followed from this very page changes only the fragment: the
+    // bar follows it too, see `Player::mount`.)
+    player.open_link();
     // Announced by the live region: the latest state change of any row.
     let announcement = RwSignal::new(String::new());
     view! {

@@ -14,12 +14,13 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use playback_core::bar::{
-    clock, download_path, lanes_html, parse_positions, played_width, position_text, positions_text,
-    remember, remembered, resume_at, shortcut, silence_jump, skip, speed_index, step_speed,
-    waveform_name, whole_seconds, Focus, Moment, Shortcut, Wave, NORMAL_SPEED, SAVE_EVERY_MS,
-    SHORTCUTS, SKIP_S, SPEEDS, SPEED_LABELS,
+    clock, download_path, has_media, lanes_html, length, parse_positions, peaks_retry_ms,
+    played_width, position_text, positions_text, remember, remembered, restart_offered, save_due,
+    shortcut, silence_jump, skip, speed_index, start_position, step_speed, title, waveform_name,
+    whole_seconds, Focus, Moment, Shortcut, Wave, NORMAL_SPEED, SHORTCUTS, SKIP_S, SPEEDS,
+    SPEED_LABELS,
 };
-use playback_core::player::{Phase, RowEvent};
+use playback_core::player::{button, describe, Phase, RowEvent};
 use playback_core::wire::CallSummary;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -61,6 +62,11 @@ pub struct Player {
     pub help: RwSignal<bool>,
     /// The bar's own messages ("Link copied").
     pub notice: RwSignal<String>,
+    /// Where the bar call's peaks stand: "waiting", "ready" or "none"
+    /// (`data-peaks` on the waveform).
+    peaks_state: RwSignal<&'static str>,
+    /// Which chain of peaks requests is the current one.
+    peaks_chain: StoredValue<u64>,
 }
 
 impl Player {
@@ -81,6 +87,8 @@ impl Player {
             peaks_timer: StoredValue::new_local(None),
             help: RwSignal::new(false),
             notice: RwSignal::new(String::new()),
+            peaks_state: RwSignal::new("waiting"),
+            peaks_chain: StoredValue::new(0),
         }
     }
 
@@ -128,6 +136,16 @@ impl Player {
         self.loaders.with_value(|l| l.get(&sid).copied())
     }
 
+    /// Shows the page address's link to a moment, if it has one.
+    pub fn open_link(self) {
+        let fragment = web_sys::window()
+            .and_then(|w| w.location().hash().ok())
+            .unwrap_or_default();
+        if let Some(moment) = Moment::from_fragment(&fragment) {
+            self.show(&moment);
+        }
+    }
+
     /// Puts a call in the bar, paused at `t`, loading nothing (a link).
     /// (The call already in the bar pauses and moves to `t`.)
     pub fn show(self, moment: &Moment) {
@@ -139,9 +157,11 @@ impl Player {
             self.seek(t);
             return;
         }
-        self.switch_to(sid);
+        self.switch_to(sid.clone());
         self.start_at.set_value(Some(t));
         self.time.set(t);
+        // The waveform, if the edge has it: a read without side effects.
+        self.fetch_peaks(sid, 0);
     }
 
     /// The bar takes another call: the one it held stops (one element
@@ -153,11 +173,20 @@ impl Player {
         if let Some(previous) = self.current() {
             previous.dispatch(RowEvent::Stop);
         }
+        // The element lets go of the previous recording; its late events
+        // (a pause, a time update) no longer name the bar's call and are
+        // dropped (`on_event`).
+        if let Some(audio) = self.audio.get_value() {
+            let _ = audio.pause();
+            let _ = audio.remove_attribute("src");
+            audio.load();
+        }
         self.start_at.set_value(None);
         self.sid.set(Some(sid));
         self.time.set(0.0);
         self.duration.set(0.0);
         self.peaks.set(None);
+        self.peaks_state.set("waiting");
     }
 
     /// A loader's recording is playable: load it into the bar's audio
@@ -173,17 +202,16 @@ impl Player {
         let duration = loader
             .call
             .with_untracked(|c| c.as_ref().map(|c| f64::from(c.duration_s)));
-        let from = self
-            .start_at
-            .try_update_value(Option::take)
-            .flatten()
-            .or_else(|| resume_at(remembered(&positions(), &sid), duration))
-            .unwrap_or(0.0);
+        let link_t = self.start_at.try_update_value(Option::take).flatten();
+        let from = start_position(link_t, remembered(&positions(), &sid), duration);
         self.start_at.set_value(Some(from));
-        self.peaks.set(None);
-        self.fetch_peaks(sid.clone(), 0);
+        if self.peaks.with_untracked(Option::is_none) {
+            self.fetch_peaks(sid.clone(), 0);
+        }
         audio.set_src(&api::audio_url(&sid));
-        audio.set_default_playback_rate(SPEEDS[self.speed.get_untracked()]);
+        audio.set_default_playback_rate(self.rate());
+        // Speed changes keep the pitch (the browsers' default, said anyway).
+        let _ = js_sys::Reflect::set(&audio, &"preservesPitch".into(), &true.into());
         self.play(loader);
     }
 
@@ -228,22 +256,30 @@ impl Player {
         }
     }
 
+    /// The audio element, if it holds the bar call's recording.
     fn loaded(self) -> Option<web_sys::HtmlAudioElement> {
-        let playable = self.current().is_some_and(|l| {
-            l.model.with_untracked(|m| {
-                matches!(m.phase, Phase::Loading | Phase::Playing | Phase::Paused)
-            })
-        });
+        let playable = self
+            .current()
+            .is_some_and(|l| l.model.with_untracked(|m| has_media(&m.phase)));
         playable.then(|| self.audio.get_value()).flatten()
     }
 
-    /// Moves to `to` seconds: in the loaded recording, or where Play will start.
+    /// Moves to `to` seconds: in the loaded recording, or where Play will
+    /// start (also while it loads: a move then wins over where it was to start).
     pub fn seek(self, to: f64) {
         match self.loaded() {
-            Some(audio) => audio.set_current_time(to),
-            None => self.start_at.set_value(Some(to)),
+            Some(audio) if audio.ready_state() >= 1 => {
+                self.start_at.set_value(None);
+                audio.set_current_time(to);
+            }
+            _ => self.start_at.set_value(Some(to)),
         }
         self.time.set(to);
+    }
+
+    /// The playback rate of the chosen speed.
+    fn rate(self) -> f64 {
+        SPEEDS[self.speed.get_untracked().min(SPEEDS.len() - 1)]
     }
 
     pub fn skip_by(self, by: f64) {
@@ -258,10 +294,10 @@ impl Player {
 
     /// Sets the speed (`SPEEDS[index]`); the browser keeps the pitch.
     pub fn set_speed(self, index: usize) {
-        self.speed.set(index);
+        self.speed.set(index.min(SPEEDS.len() - 1));
         if let Some(audio) = self.audio.get_value() {
-            audio.set_default_playback_rate(SPEEDS[index]);
-            audio.set_playback_rate(SPEEDS[index]);
+            audio.set_default_playback_rate(self.rate());
+            audio.set_playback_rate(self.rate());
         }
     }
 
@@ -279,8 +315,7 @@ impl Player {
                 audio.set_current_time(to_ms as f64 / 1000.0);
             }
         }
-        let now = js_sys::Date::now();
-        if now - self.last_saved_ms.get_value() >= SAVE_EVERY_MS {
+        if save_due(js_sys::Date::now() - self.last_saved_ms.get_value()) {
             self.save(Some(t as u64));
         }
     }
@@ -299,27 +334,43 @@ impl Player {
 
     /// Asks for the bar call's peaks; `not_ready` (the download still runs)
     /// asks again later, while the call stays in the bar.
+    /// (One chain of requests at a time: a new one ends the one before.)
     fn fetch_peaks(self, sid: String, attempt: u32) {
         if let Some(t) = self.peaks_timer.try_update_value(Option::take).flatten() {
             t.clear();
         }
+        let chain = if attempt == 0 {
+            self.peaks_chain.try_update_value(|c| {
+                *c += 1;
+                *c
+            })
+        } else {
+            Some(self.peaks_chain.get_value())
+        };
         spawn_local(async move {
             let answer = api::peaks(&sid).await;
-            if self.sid.get_untracked().as_deref() != Some(&sid) {
+            let current = self.sid.get_untracked().as_deref() == Some(&sid)
+                && Some(self.peaks_chain.get_value()) == chain;
+            if !current {
                 return;
             }
             match answer {
-                PeaksAnswer::Peaks(peaks) => self.peaks.set(Some(peaks)),
-                PeaksAnswer::NotReady if attempt < 8 => {
-                    let delay = 1000u64 << attempt.min(4);
-                    let handle = set_timeout_with_handle(
-                        move || self.fetch_peaks(sid, attempt + 1),
-                        Duration::from_millis(delay),
-                    )
-                    .ok();
-                    self.peaks_timer.set_value(handle);
+                PeaksAnswer::Peaks(peaks) => {
+                    self.peaks.set(Some(peaks));
+                    self.peaks_state.set("ready");
                 }
-                PeaksAnswer::NotReady | PeaksAnswer::None => {}
+                PeaksAnswer::NotReady => match peaks_retry_ms(attempt) {
+                    Some(delay) => {
+                        let handle = set_timeout_with_handle(
+                            move || self.fetch_peaks(sid, attempt + 1),
+                            Duration::from_millis(delay),
+                        )
+                        .ok();
+                        self.peaks_timer.set_value(handle);
+                    }
+                    None => self.peaks_state.set("none"),
+                },
+                PeaksAnswer::None => self.peaks_state.set("none"),
             }
         });
     }
@@ -344,9 +395,16 @@ impl Player {
             location.search().unwrap_or_default(),
             moment.fragment()
         );
-        let promise = window.navigator().clipboard().write_text(&url);
+        // No clipboard outside a secure context: the link is shown instead.
+        let navigator = window.navigator();
+        let has_clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into())
+            .is_ok_and(|c| !c.is_undefined() && !c.is_null());
+        let promise = has_clipboard.then(|| navigator.clipboard().write_text(&url));
         spawn_local(async move {
-            let copied = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+            let copied = match promise {
+                Some(p) => wasm_bindgen_futures::JsFuture::from(p).await.is_ok(),
+                None => false,
+            };
             self.notice.set(if copied {
                 format!("Link copied: {url}")
             } else {
@@ -376,20 +434,13 @@ fn positions() -> Vec<(String, u64)> {
 
 /// Where the keyboard's focus is, for the shortcuts.
 fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
-    let Some(element) = target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else {
-        return Focus::Page;
-    };
-    match element.tag_name().as_str() {
-        "TEXTAREA" => Focus::Text,
-        "SELECT" => Focus::Control,
-        "BUTTON" | "A" | "SUMMARY" => Focus::Button,
-        "INPUT" => match element.get_attribute("type").as_deref() {
-            Some("range") => Focus::Control,
-            Some("button" | "checkbox" | "radio" | "submit" | "reset") => Focus::Button,
-            _ => Focus::Text,
-        },
-        _ if element.get_attribute("contenteditable").is_some() => Focus::Text,
-        _ => Focus::Page,
+    match target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
+        Some(e) => Focus::of(
+            &e.tag_name(),
+            e.get_attribute("type").as_deref(),
+            e.get_attribute("contenteditable").is_some(),
+        ),
+        None => Focus::Page,
     }
 }
 
@@ -412,6 +463,7 @@ fn bar_html() -> String {
 <button type="button" class="bar-play" id="bar-play" data-act="play">Play</button>
 <button type="button" data-act="back">Back 10 seconds</button>
 <button type="button" data-act="forward">Forward 10 seconds</button>
+<span class="bar-state" id="bar-state"></span>
 <span class="bar-time"><span id="elapsed">0:00</span> / <span id="total">0:00</span></span>
 </div>
 <div class="wave">
@@ -478,12 +530,7 @@ impl Player {
 
     /// The recording's length: the media element's, else the list's.
     fn total(self) -> f64 {
-        let d = self.duration.get();
-        if d > 0.0 && d.is_finite() {
-            d
-        } else {
-            self.call().map_or(0.0, |c| f64::from(c.duration_s))
-        }
+        length(self.duration.get(), self.call().map(|c| c.duration_s))
     }
 
     /// Wires the bar's markup: its audio element, one handler for every
@@ -518,14 +565,17 @@ impl Player {
         }
         if let Some(window) = web_sys::window() {
             let _ = window.add_event_listener_with_callback("keydown", f);
+            let _ = window.add_event_listener_with_callback("hashchange", f);
         }
         // Kept while the bar is shown; the keys stop with it.
         let handler = StoredValue::new_local(handler);
         on_cleanup(move || {
             if let Some(window) = web_sys::window() {
                 handler.with_value(|h| {
-                    let _ = window
-                        .remove_event_listener_with_callback("keydown", h.as_ref().unchecked_ref());
+                    for name in ["keydown", "hashchange"] {
+                        let _ = window
+                            .remove_event_listener_with_callback(name, h.as_ref().unchecked_ref());
+                    }
                 });
             }
         });
@@ -533,23 +583,28 @@ impl Player {
         Effect::new(move |_| {
             let phase = self.phase();
             if let Some(root) = self.root.get_value() {
-                root.set_hidden(self.sid.get().is_none());
+                // Shown from the first call, or for the list of shortcuts.
+                root.set_hidden(self.sid.get().is_none() && !self.help.get());
             }
             let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
             self.set_text("bar-play", if playing { "Pause" } else { "Play" });
+            // The row's words for where the call stands (its Play waits
+            // while it is prepared, as the row's does).
+            let (state, enabled) = phase.as_ref().map_or((String::new(), true), |ph| {
+                let text = describe(ph, now_ms()).text;
+                let headline = text.split(" · ").next().unwrap_or_default().to_owned();
+                (headline, button(ph, now_ms()).enabled || has_media(ph))
+            });
+            self.set_text("bar-state", &state);
+            self.set_attr("bar-play", "aria-disabled", &(!enabled).to_string());
             let call = self.call();
             let title = match (&call, self.sid.get()) {
-                (Some(c), _) => format!(
-                    "{} · {} → {}",
-                    c.started_at.replace('T', " ").trim_end_matches('Z'),
-                    c.from,
-                    c.to
-                ),
+                (Some(c), _) => title(c),
                 (None, Some(sid)) => format!("Call {sid}"),
                 (None, None) => String::new(),
             };
             self.set_text("bar-title", &title);
-            let playable = matches!(phase, Some(Phase::Loading | Phase::Playing | Phase::Paused));
+            let playable = phase.as_ref().is_some_and(has_media);
             let download = call.filter(|_| playable).map(|c| download_path(&c));
             self.set_attr("download", "href", download.as_deref().unwrap_or_default());
             self.set_hidden("download", download.is_none());
@@ -569,13 +624,13 @@ impl Player {
                     .style()
                     .set_property("width", &played_width(t, total));
             }
-            self.set_hidden("restart", t < 1.0);
+            self.set_hidden("restart", !restart_offered(t));
         });
         Effect::new(move |_| {
             if let Some(select) = self.el("speed") {
                 select
                     .unchecked_into::<web_sys::HtmlSelectElement>()
-                    .set_value(SPEED_LABELS[self.speed.get()]);
+                    .set_value(SPEED_LABELS[self.speed.get().min(SPEEDS.len() - 1)]);
             }
             self.set_attr(
                 "skip-silence",
@@ -596,6 +651,7 @@ impl Player {
                             .unwrap_or_default(),
                     );
                     lanes.set_hidden(p.is_none());
+                    let _ = lanes.set_attribute("data-peaks", self.peaks_state.get());
                     let _ = lanes.set_attribute(
                         "aria-label",
                         waveform_name(p.as_ref().map_or(0, |p| p.channels.len())),
@@ -645,8 +701,13 @@ impl Player {
                 }
             }
             "keydown" => self.on_key(ev.unchecked_ref()),
+            "hashchange" => self.open_link(),
+            // The media element's events count only for the bar call's
+            // recording (a switch leaves late ones of the one before).
+            _ if !self.media_is_current() => {}
             "playing" => self.to_loader(RowEvent::AudioPlaying),
-            "pause" => {
+            // (A pause that a new play overtook is no pause.)
+            "pause" if self.audio.get_value().is_some_and(|a| a.paused()) => {
                 self.to_loader(RowEvent::AudioPaused);
                 self.save(Some(self.time.get_untracked() as u64));
             }
@@ -662,7 +723,7 @@ impl Player {
                     return;
                 };
                 self.duration.set(audio.duration());
-                audio.set_playback_rate(SPEEDS[self.speed.get_untracked()]);
+                audio.set_playback_rate(self.rate());
                 if let Some(t) = self.start_at.try_update_value(Option::take).flatten() {
                     if t > 0.0 {
                         audio.set_current_time(t);
@@ -678,6 +739,14 @@ impl Player {
         }
     }
 
+    /// Whether the audio element holds the bar call's recording.
+    fn media_is_current(self) -> bool {
+        match (self.audio.get_value(), self.sid.get_untracked()) {
+            (Some(audio), Some(sid)) => audio.current_src().ends_with(&api::audio_url(&sid)),
+            _ => false,
+        }
+    }
+
     fn to_loader(self, event: RowEvent) {
         if let Some(loader) = self.current() {
             loader.dispatch(event);
@@ -687,11 +756,11 @@ impl Player {
     /// The keyboard map, whenever focus is not in a text field and a call
     /// is in the bar.
     fn on_key(self, ev: &web_sys::KeyboardEvent) {
-        if self.sid.get_untracked().is_none() {
-            return;
-        }
         let modified = ev.ctrl_key() || ev.alt_key() || ev.meta_key();
-        let Some(action) = shortcut(&ev.key(), focus_of(ev.target()), modified) else {
+        let in_bar = self.sid.get_untracked().is_some();
+        let help = self.help.get_untracked();
+        let Some(action) = shortcut(&ev.key(), focus_of(ev.target()), modified, in_bar, help)
+        else {
             return;
         };
         ev.prevent_default();

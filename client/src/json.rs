@@ -3,7 +3,7 @@
 //! field (or with one of the wrong type) reads as `None`, as serde would
 //! refuse it; optional fields absent or `null` are `None`.
 
-use js_sys::{Array, Reflect, Uint8Array};
+use js_sys::{Array, Reflect};
 use playback_core::bar::Wave;
 use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody, WireStatus};
 use playback_core::CallSid;
@@ -98,7 +98,12 @@ pub fn status(v: &JsValue) -> Option<StatusBody> {
 pub fn wave(v: &JsValue) -> Option<Wave> {
     let channels = array(&field(v, "channels"))?
         .iter()
-        .map(|c| array(&c).map(|a| Uint8Array::new(&a).to_vec()))
+        .map(|c| {
+            array(&c)?
+                .iter()
+                .map(|p| whole(&p).and_then(|p| u8::try_from(p).ok()))
+                .collect::<Option<Vec<u8>>>()
+        })
         .collect::<Option<Vec<_>>>()?;
     let silences = array(&field(v, "silences"))?
         .iter()

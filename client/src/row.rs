@@ -216,11 +216,7 @@ pub fn CallRow(
         }
     };
     let label = move || button(&ctx.model.get().phase, clock.get());
-    let when = call
-        .started_at
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_owned();
+    let when = playback_core::bar::call_time(&call.started_at);
     view! {
         <tr data-call-sid=sid>
             <td data-label="Time">{when}</td>

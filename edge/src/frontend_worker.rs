@@ -223,7 +223,7 @@ async fn handle_stream(
         bar::download_param(query.as_deref()).map_err(|()| EdgeError::BadQuery("download"))?;
     let mut response = stream(req, env, (id, agent), head, request_id).await?;
     if let Some(name) = download {
-        if matches!(response.status_code(), 200 | 206) {
+        if bar::is_attachment(response.status_code()) {
             let content_type = response.headers().get("Content-Type")?.unwrap_or_default();
             response.headers_mut().set(
                 "Content-Disposition",

@@ -6,6 +6,7 @@
 
 use crate::ids::CallSid;
 use crate::list_query::{parse_rfc3339, percent_decode, percent_encode};
+use crate::player::Phase;
 use crate::wire::CallSummary;
 
 /// The speeds offered, slowest first, and how the speed select spells
@@ -108,13 +109,43 @@ pub enum Shortcut {
     Close,
 }
 
+impl Focus {
+    /// The focused element's kind from its tag name (upper case, as the
+    /// DOM gives it), its `type` attribute and whether it is editable.
+    pub fn of(tag: &str, input_type: Option<&str>, editable: bool) -> Focus {
+        match tag {
+            "TEXTAREA" => Focus::Text,
+            "SELECT" => Focus::Control,
+            "BUTTON" | "A" | "SUMMARY" => Focus::Button,
+            "INPUT" => match input_type {
+                Some("range") => Focus::Control,
+                Some("button" | "checkbox" | "radio" | "submit" | "reset") => Focus::Button,
+                _ => Focus::Text,
+            },
+            _ if editable => Focus::Text,
+            _ => Focus::Page,
+        }
+    }
+}
+
 /// What a key press does: `key` is the event's `key`, `modified` whether
-/// Ctrl, Alt or Meta was held (those are the browser's).
-pub fn shortcut(key: &str, focus: Focus, modified: bool) -> Option<Shortcut> {
+/// Ctrl, Alt or Meta was held (those are the browser's), `in_bar` whether
+/// a call is in the bar (without one only `?` acts), `help_open` whether
+/// the list of shortcuts shows (Escape is the page's otherwise).
+pub fn shortcut(
+    key: &str,
+    focus: Focus,
+    modified: bool,
+    in_bar: bool,
+    help_open: bool,
+) -> Option<Shortcut> {
     if modified || focus == Focus::Text {
         return None;
     }
     let found = match key {
+        "?" => Shortcut::Help,
+        "Escape" if help_open => Shortcut::Close,
+        _ if !in_bar => return None,
         " " | "Spacebar" if focus != Focus::Button => Shortcut::TogglePlay,
         "k" | "K" => Shortcut::TogglePlay,
         "j" | "J" => Shortcut::Back,
@@ -123,8 +154,6 @@ pub fn shortcut(key: &str, focus: Focus, modified: bool) -> Option<Shortcut> {
         "ArrowRight" if focus != Focus::Control => Shortcut::Forward,
         "<" => Shortcut::Slower,
         ">" => Shortcut::Faster,
-        "?" => Shortcut::Help,
-        "Escape" => Shortcut::Close,
         _ => return None,
     };
     Some(found)
@@ -199,6 +228,75 @@ fn parse_seconds(v: &str) -> Option<u64> {
     (seconds <= 86_400).then_some(seconds)
 }
 
+/// Where a recording starts when it is loaded: a link's `t` (0 if it is not
+/// before the end), else the remembered position (`resume_at`), else 0.
+pub fn start_position(link_t: Option<f64>, remembered: Option<f64>, duration: Option<f64>) -> f64 {
+    let known = duration.filter(|d| d.is_finite() && *d > 0.0);
+    match link_t.filter(|t| t.is_finite() && *t >= 0.0) {
+        Some(t) if known.is_some_and(|d| t >= d) => 0.0,
+        Some(t) => t,
+        None => resume_at(remembered, known).unwrap_or(0.0),
+    }
+}
+
+/// Whether to write the position now, `since_ms` after the last write.
+pub fn save_due(since_ms: f64) -> bool {
+    since_ms >= SAVE_EVERY_MS
+}
+
+/// "Start from the beginning" shows once the position is a second in.
+pub fn restart_offered(position_s: f64) -> bool {
+    position_s >= 1.0
+}
+
+/// The recording's length: the media element's once it knows it (finite
+/// and positive), else the call list's.
+pub fn length(media_s: f64, listed_s: Option<u32>) -> f64 {
+    if media_s > 0.0 && media_s.is_finite() {
+        media_s
+    } else {
+        listed_s.map_or(0.0, f64::from)
+    }
+}
+
+/// The wait before asking again for peaks the edge does not have yet
+/// (its download still runs), after `attempt` answers: 1, 2, 4, 8 s, then
+/// every 8 s; `None` after ten minutes of asking.
+pub fn peaks_retry_ms(attempt: u32) -> Option<u64> {
+    const MAX_ATTEMPTS: u32 = 78;
+    (attempt < MAX_ATTEMPTS).then(|| 1_000 << attempt.min(3))
+}
+
+/// How the bar and the row name a call's start: `2026-11-28 17:00:00`.
+pub fn call_time(started_at: &str) -> String {
+    started_at
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
+/// The bar's title for a call: its start and parties.
+pub fn title(call: &CallSummary) -> String {
+    format!(
+        "{} · {} → {}",
+        call_time(&call.started_at),
+        call.from,
+        call.to
+    )
+}
+
+/// Whether a call in this phase has its recording in the media element
+/// (so seeks go to it, and it can be downloaded at once).
+pub fn has_media(phase: &Phase) -> bool {
+    matches!(phase, Phase::Loading | Phase::Playing | Phase::Paused)
+}
+
+/// Whether an answer of `status` to a download request carries
+/// `Content-Disposition` (only the recording's bytes do).
+pub fn is_attachment(status: u16) -> bool {
+    matches!(status, 200 | 206)
+}
+
 /// Where Play starts a recording heard before: the remembered position,
 /// unless it is within `RESUME_MARGIN_S` of the start or of the end
 /// (`duration` in seconds, when known).
@@ -263,10 +361,13 @@ pub fn remembered(positions: &[(String, u64)], call_sid: &str) -> Option<f64> {
 /// `SKIP_SILENCE_LONGER_THAN_MS` and the jump moves forward. `silences`
 /// are `[start_ms, end_ms)`, in order.
 pub fn silence_jump(silences: &[(u64, u64)], position_ms: u64) -> Option<u64> {
-    let i = silences.partition_point(|&(_, end)| end <= position_ms);
-    let &(start, end) = silences.get(i)?;
+    // Any order and any pairs (a body read from the network): the silence
+    // holding the position, if any.
+    let &(start, end) = silences
+        .iter()
+        .find(|&&(start, end)| start <= position_ms && position_ms < end)?;
     let target = end.saturating_sub(SKIP_SILENCE_LEAD_MS);
-    (start <= position_ms && end - start > SKIP_SILENCE_LONGER_THAN_MS && target > position_ms)
+    (end.saturating_sub(start) > SKIP_SILENCE_LONGER_THAN_MS && target > position_ms)
         .then_some(target)
 }
 
@@ -281,7 +382,7 @@ pub fn waveform_path(peaks: &[u8], width: usize, height: u32, loudest: u8) -> St
         return String::new();
     }
     let columns = width.min(peaks.len());
-    let half = height / 2;
+    let half = (height / 2).max(1);
     let x = |c: usize| c * width / columns;
     let amplitude: Vec<u32> = (0..columns)
         .map(|c| {
@@ -289,7 +390,7 @@ pub fn waveform_path(peaks: &[u8], width: usize, height: u32, loudest: u8) -> St
             let to = ((c + 1) * peaks.len() / columns).max(from + 1);
             let peak = u32::from(peaks[from..to].iter().copied().max().unwrap_or(0));
             // At least one unit, so silence still shows as a line.
-            (peak * half / u32::from(loudest.max(1))).clamp(1, half)
+            (peak * half / u32::from(loudest.max(1))).min(half).max(1)
         })
         .collect();
     let mut d = String::with_capacity(columns * 20);
@@ -517,19 +618,44 @@ mod tests {
             ("?", Help),
             ("Escape", Close),
         ] {
-            assert_eq!(shortcut(key, Focus::Page, false), Some(want), "{key:?}");
             assert_eq!(
-                shortcut(key, Focus::Text, false),
+                shortcut(key, Focus::Page, false, true, true),
+                Some(want),
+                "{key:?}"
+            );
+            assert_eq!(
+                shortcut(key, Focus::Text, false, true, true),
                 None,
                 "{key:?} in a text field"
             );
-            assert_eq!(shortcut(key, Focus::Page, true), None, "{key:?} with Ctrl");
+            assert_eq!(
+                shortcut(key, Focus::Page, true, true, true),
+                None,
+                "{key:?} with Ctrl"
+            );
         }
-        assert_eq!(shortcut(" ", Focus::Button, false), None);
-        assert_eq!(shortcut("k", Focus::Button, false), Some(TogglePlay));
-        assert_eq!(shortcut("ArrowLeft", Focus::Control, false), None);
-        assert_eq!(shortcut("j", Focus::Control, false), Some(Back));
-        assert_eq!(shortcut("x", Focus::Page, false), None);
+        assert_eq!(shortcut(" ", Focus::Button, false, true, true), None);
+        assert_eq!(
+            shortcut("k", Focus::Button, false, true, true),
+            Some(TogglePlay)
+        );
+        assert_eq!(
+            shortcut("ArrowLeft", Focus::Control, false, true, true),
+            None
+        );
+        assert_eq!(shortcut("j", Focus::Control, false, true, true), Some(Back));
+        assert_eq!(shortcut("x", Focus::Page, false, true, true), None);
+        // Without a call in the bar only the list acts; Escape only closes it.
+        assert_eq!(shortcut("k", Focus::Page, false, false, false), None);
+        assert_eq!(shortcut("?", Focus::Page, false, false, false), Some(Help));
+        assert_eq!(shortcut("Escape", Focus::Page, false, true, false), None);
+        assert_eq!(Focus::of("INPUT", Some("search"), false), Focus::Text);
+        assert_eq!(Focus::of("INPUT", None, false), Focus::Text);
+        assert_eq!(Focus::of("INPUT", Some("range"), false), Focus::Control);
+        assert_eq!(Focus::of("SELECT", None, false), Focus::Control);
+        assert_eq!(Focus::of("BUTTON", None, false), Focus::Button);
+        assert_eq!(Focus::of("DIV", None, true), Focus::Text);
+        assert_eq!(Focus::of("BODY", None, false), Focus::Page);
     }
 
     #[test]
@@ -564,6 +690,40 @@ mod tests {
         assert_eq!(Moment::from_fragment("#t=3"), None);
         assert_eq!(Moment::from_fragment("#call=../x&t=3"), None);
         assert_eq!(Moment::from_fragment(""), None);
+    }
+
+    #[test]
+    fn a_load_starts_at_the_links_t_else_where_it_was_left() {
+        assert_eq!(start_position(Some(42.0), Some(100.0), Some(600.0)), 42.0);
+        assert_eq!(
+            start_position(Some(700.0), Some(100.0), Some(600.0)),
+            0.0,
+            "t past the end"
+        );
+        assert_eq!(
+            start_position(Some(700.0), None, None),
+            700.0,
+            "length unknown"
+        );
+        assert_eq!(start_position(None, Some(100.0), Some(600.0)), 100.0);
+        assert_eq!(start_position(None, Some(598.0), Some(600.0)), 0.0);
+        assert_eq!(start_position(None, None, Some(600.0)), 0.0);
+        assert!(save_due(2_000.0) && !save_due(1_999.0));
+        assert!(restart_offered(1.0) && !restart_offered(0.9));
+        assert_eq!(length(f64::NAN, Some(90)), 90.0);
+        assert_eq!(length(f64::INFINITY, Some(90)), 90.0);
+        assert_eq!(length(91.5, Some(90)), 91.5);
+        assert_eq!(length(0.0, None), 0.0);
+        let waits: Vec<u64> = (0..6).map(|a| peaks_retry_ms(a).unwrap()).collect();
+        assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
+        let total: u64 = (0..).map_while(peaks_retry_ms).sum();
+        assert!(
+            (590_000..=630_000).contains(&total),
+            "about ten minutes: {total}"
+        );
+        assert!(
+            is_attachment(200) && is_attachment(206) && !is_attachment(304) && !is_attachment(202)
+        );
     }
 
     #[test]
@@ -618,6 +778,12 @@ mod tests {
         assert_eq!(silence_jump(&silences, 21_000), Some(22_750));
         assert_eq!(silence_jump(&silences, 30_000), None);
         assert_eq!(silence_jump(&[], 0), None);
+        // Whatever a body says: unordered or inverted pairs never panic.
+        assert_eq!(
+            silence_jump(&[(20_000, 23_000), (10_000, 14_000)], 12_000),
+            Some(13_750)
+        );
+        assert_eq!(silence_jump(&[(5_000, 1_000)], 3_000), None);
     }
 
     proptest! {
@@ -648,6 +814,11 @@ mod tests {
         let d = waveform_path(&[0, 255, 128, 0], 4, 100, 255);
         assert_eq!(d, "M0 49H0V49H1H1V0H2H2V25H3H3V49H4V51H3V75H2V100H1V51H0Z");
         assert_eq!(waveform_path(&[], 100, 100, 255), "");
+        assert!(
+            waveform_path(&[255, 0], 10, 0, 0).ends_with('Z'),
+            "any box, no panic"
+        );
+        assert!(waveform_path(&[255, 0], 10, 1, 255).ends_with('Z'));
         // Scaled to the loudest peak: a quiet call fills its lane.
         assert_eq!(waveform_path(&[0, 64, 32, 0], 4, 100, 64), d);
         // Fewer peaks than columns: each is wider.
