@@ -160,6 +160,17 @@ async fn read_answer(response: Response) -> ProbeAnswer {
     }
 }
 
+/// One call of the business's list (`GET /api/calls/{sid}`), if it has it.
+pub async fn call(call_sid: &str) -> Option<CallSummary> {
+    let response = get(&format!("/api/calls/{call_sid}"), &[], None)
+        .await
+        .ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    json::call(&body(&response).await)
+}
+
 /// What the edge said about a recording's peaks.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeaksAnswer {

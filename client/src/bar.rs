@@ -151,7 +151,20 @@ impl Player {
     pub fn show(self, moment: &Moment) {
         let sid = moment.call_sid.to_string();
         let t = moment.t as f64;
-        self.loader(&sid, None);
+        let loader = self.loader(&sid, None);
+        if loader.call.with_untracked(Option::is_none) {
+            // A call the list has not shown (yet): its time and parties
+            // from the edge, for the title (a read without side effects).
+            let asked = sid.clone();
+            spawn_local(async move {
+                if let Some(call) = api::call(&asked).await {
+                    // (A loader gone meanwhile takes nothing.)
+                    let _ = loader.call.try_update(|c| {
+                        c.get_or_insert(call);
+                    });
+                }
+            });
+        }
         if self.sid.get_untracked().as_deref() == Some(&sid) {
             self.pause();
             self.seek(t);

@@ -47,6 +47,7 @@ fn array(v: &JsValue) -> Option<Array> {
     Array::is_array(v).then(|| Array::from(v))
 }
 
+/// One call, as the list and `/api/calls/{sid}` give it.
 pub fn call(v: &JsValue) -> Option<CallSummary> {
     Some(CallSummary {
         call_sid: sid(v)?,

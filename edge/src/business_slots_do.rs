@@ -51,6 +51,7 @@ use playback_core::directory::{
     LIST_PAGE_LIMIT,
 };
 use playback_core::slots::{acquire_hold_ms, holds_acquire, Acquire, SlotPolicy, SlotTable};
+use playback_core::wire::CallSummary;
 use serde_json::json;
 use worker::{durable_object, Delay, Env, Request, Response, Result, State, Storage};
 
@@ -176,6 +177,13 @@ impl BusinessSlots {
             SlotMessage::Position { owner } => {
                 Ok(json_response(200, &self.load().await?.position(&owner)))
             }
+            SlotMessage::Call { call } => {
+                let summary = match self.listing(&config, &call).await? {
+                    Listing::Listed => self.known(call.call_sid.as_str()).await?,
+                    Listing::Unlisted | Listing::Unavailable => None,
+                };
+                Ok(json_response(200, &summary))
+            }
         }
     }
 
@@ -239,13 +247,27 @@ impl BusinessSlots {
         Ok(json_response(200, &admission))
     }
 
+    /// A known call's summary (`None` for a call stored as only known, as
+    /// before the summaries were kept).
+    async fn known(&self, sid: &str) -> EdgeResult<Option<CallSummary>> {
+        let value = self
+            .state
+            .storage()
+            .get::<serde_json::Value>(&known_key(sid))
+            .await?;
+        Ok(value
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .and_then(|json| serde_json::from_str(json).ok()))
+    }
+
     /// Whether the business's call list has the call: from the known calls,
     /// or, on a miss, from a read of the list that started after this one asked.
     async fn listing(&self, config: &Rc<EdgeConfig>, call: &CallIdentity) -> EdgeResult<Listing> {
         let sid = call.call_sid.as_str();
         let storage = self.state.storage();
         let key = known_key(sid);
-        if storage.get::<bool>(&key).await?.is_some() {
+        if storage.get::<serde_json::Value>(&key).await?.is_some() {
             return Ok(Listing::Listed);
         }
         // Told as soon as a crawl stores a page holding the call: a play of
@@ -285,7 +307,12 @@ impl BusinessSlots {
         let asked = now_ms();
         let storage = self.state.storage();
         let key = known_key(call.call_sid.as_str());
-        let known = || async { storage.get::<bool>(&key).await.map(|v| v.is_some()) };
+        let known = || async {
+            storage
+                .get::<serde_json::Value>(&key)
+                .await
+                .map(|v| v.is_some())
+        };
         // A read already scheduled or under way may well bring the call (a
         // listed call needs no read of its own), and settles it if it
         // started after this play asked.
@@ -431,14 +458,20 @@ async fn crawl(
             .iter()
             .map(|c| known_key(c.call_sid.as_str()))
             .collect();
+        // Each known call's value is its summary (JSON), for the bar's title.
+        let values: Vec<String> = page
+            .calls
+            .iter()
+            .map(|c| serde_json::to_string(c).unwrap_or_default())
+            .collect();
         let had_known =
             complete && !keys.is_empty() && storage.get_multiple(keys.clone()).await?.size() > 0;
         // At most 128 keys per write, as a plain object (a serialised map
         // would be a JavaScript `Map`, whose entries `put` does not see).
-        for chunk in keys.chunks(128) {
+        for (chunk, values) in keys.chunks(128).zip(values.chunks(128)) {
             let entries = js_sys::Object::new();
-            for key in chunk {
-                js_sys::Reflect::set(&entries, &key.into(), &true.into())
+            for (key, value) in chunk.iter().zip(values) {
+                js_sys::Reflect::set(&entries, &key.into(), &value.into())
                     .map_err(worker::Error::from)?;
             }
             storage.put_multiple_raw(entries).await?;

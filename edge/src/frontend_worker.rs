@@ -26,7 +26,7 @@ use worker::{Env, Request, Response};
 use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::rpc::{recordings, CallIdentity, CallObject, ListObject, PageFailure};
+use crate::rpc::{recordings, BusinessObject, CallIdentity, CallObject, ListObject, PageFailure};
 use crate::serve::{serve_cached, serve_fill};
 
 /// How long a `/dev/login` session lasts.
@@ -103,6 +103,7 @@ async fn route_configured(
     match route {
         Route::DevLogin => handle_dev_login(req, config),
         Route::Calls => handle_calls(req, env, config).await,
+        Route::Call { call_sid } => handle_call(req, env, config, call_sid).await,
         Route::Stream { call_sid, head } => {
             handle_stream(req, env, config, call_sid, head, request_id).await
         }
@@ -299,6 +300,31 @@ fn accepted(body: AcceptedBody) -> Response {
         .headers_mut()
         .set("Retry-After", &body.retry_after_header());
     response
+}
+
+/// One call of the business's list (the player bar's title for a link to a
+/// call it has not listed yet): the checks of `/status`, the business
+/// object's copy of the list, never the origin's recordings.
+async fn handle_call(
+    req: &Request,
+    env: &Env,
+    config: &EdgeConfig,
+    raw_sid: &str,
+) -> EdgeResult<Response> {
+    let (id, _) = check_recording_request(req, config, raw_sid)?;
+    match BusinessObject::of(env, id.business.as_str())?
+        .call(&id)
+        .await?
+    {
+        Some(call) => {
+            let mut response = json_response(200, &call);
+            response
+                .headers_mut()
+                .set("Cache-Control", "private, max-age=300")?;
+            Ok(response)
+        }
+        None => Err(EdgeError::NotFound),
+    }
 }
 
 async fn handle_status(

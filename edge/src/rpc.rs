@@ -85,6 +85,10 @@ pub enum SlotMessage {
     Release { owner: String, grant: u64 },
     /// The owner's place in the queue, if it waits; reads only.
     Position { owner: String },
+    /// The call as the business's list has it (`Option<CallSummary>`),
+    /// learnt as a play's listing is (a read of the list that started after
+    /// the question, at most one per `CALL_LIST_REFRESH_MS`).
+    Call { call: CallIdentity },
 }
 
 /// What a business's list object is asked.
@@ -186,6 +190,11 @@ impl BusinessObject {
     pub async fn position(&self, owner: &str) -> EdgeResult<Option<u32>> {
         let owner = owner.to_owned();
         send(&self.0, &SlotMessage::Position { owner }).await
+    }
+
+    pub async fn call(&self, call: &CallIdentity) -> EdgeResult<Option<CallSummary>> {
+        let call = call.clone();
+        send(&self.0, &SlotMessage::Call { call }).await
     }
 }
 

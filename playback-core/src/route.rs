@@ -7,11 +7,24 @@ pub enum Route<'a> {
     Healthz,
     DevLogin,
     Calls,
-    Stream { call_sid: &'a str, head: bool },
-    Status { call_sid: &'a str },
-    Peaks { call_sid: &'a str },
+    /// One call of the business's list: `GET /api/calls/{call_sid}`.
+    Call {
+        call_sid: &'a str,
+    },
+    Stream {
+        call_sid: &'a str,
+        head: bool,
+    },
+    Status {
+        call_sid: &'a str,
+    },
+    Peaks {
+        call_sid: &'a str,
+    },
     NotFound,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
 }
 
 pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
@@ -20,6 +33,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
         ["healthz"] => (Route::Healthz, "GET, HEAD"),
         ["dev", "login"] => (Route::DevLogin, "GET"),
         ["api", "calls"] => (Route::Calls, "GET"),
+        ["api", "calls", sid] => (Route::Call { call_sid: sid }, "GET"),
         ["api", "recordings", sid, "stream"] => (
             Route::Stream {
                 call_sid: sid,
@@ -50,6 +64,14 @@ mod tests {
     fn known_paths_route_to_their_endpoint() {
         assert_eq!(route("GET", "/healthz"), Route::Healthz);
         assert_eq!(route("GET", "/api/calls"), Route::Calls);
+        assert_eq!(
+            route("GET", "/api/calls/CAx"),
+            Route::Call { call_sid: "CAx" }
+        );
+        assert_eq!(
+            route("HEAD", "/api/calls/CAx"),
+            Route::MethodNotAllowed { allow: "GET" }
+        );
         assert_eq!(
             route("GET", "/api/recordings/CAx/peaks"),
             Route::Peaks { call_sid: "CAx" }

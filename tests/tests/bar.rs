@@ -611,3 +611,93 @@ async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits() {
     }
     browser.screenshot(&screenshot("bar-narrow")).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown() {
+    let stack = Stack::start().await;
+    let catalog = stack.origin.stub.catalog();
+    // An old call of the contact centre: far beyond the list's first page.
+    let old = catalog
+        .listed_calls("northwind")
+        .nth(5)
+        .unwrap()
+        .summary
+        .clone();
+    let sid = old.call_sid.to_string();
+    let r = stack
+        .get_as("northwind", &format!("/api/calls/{sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<playback_core::wire::CallSummary>().await.unwrap(),
+        old
+    );
+    let acme = catalog
+        .listed_calls("acme")
+        .next()
+        .unwrap()
+        .summary
+        .call_sid
+        .to_string();
+    for (business, path, want) in [
+        (
+            "northwind",
+            format!("/api/calls/{acme}"),
+            (404, "not_found"),
+        ),
+        (
+            "northwind",
+            "/api/calls/CA00000000000000000000000000000000".to_owned(),
+            (404, "not_found"),
+        ),
+        (
+            "northwind",
+            "/api/calls/nope".to_owned(),
+            (400, "invalid_call_sid"),
+        ),
+    ] {
+        let r = stack.get_as(business, &path).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((status, body["error"].as_str().unwrap()), want, "{path}");
+    }
+    let r = stack
+        .http
+        .get(stack.url(&format!("/api/calls/{sid}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        stack.origin.stats().total_attempts(),
+        0,
+        "no recording was asked for"
+    );
+
+    // In the browser: a link to it names the call in the bar.
+    let browser = Browser::start().await;
+    browser
+        .goto(&stack.url("/dev/login?business=northwind"))
+        .await;
+    browser.goto(&stack.url(&format!("/#call={sid}&t=7"))).await;
+    browser
+        .wait_until(
+            &format!(
+                "return document.querySelector('#bar-title').textContent.includes('{}')",
+                old.from
+            ),
+            UI,
+        )
+        .await;
+    assert!(
+        browser
+            .find(&format!("tr[data-call-sid='{sid}']"))
+            .await
+            .is_none(),
+        "the list has not shown it"
+    );
+    let elapsed = browser.text(&browser.wait_for("#elapsed", UI).await).await;
+    assert_eq!(elapsed, "0:07");
+}
