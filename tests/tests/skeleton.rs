@@ -104,10 +104,17 @@ async fn skeleton_serves_health_calls_auth_and_errors() {
     }
 
     // Unknown /api/ paths are 404 JSON, wrong methods 405 JSON with Allow.
-    for path in ["/api/nothing", "/api/calls/extra", "/api/recordings/x"] {
+    for path in ["/api/nothing", "/api/calls/x/extra", "/api/recordings/x"] {
         let r = stack.get_as("acme", path).send().await.unwrap();
         assert_eq!(error_of(r).await, (404, "not_found".into()), "{path}");
     }
+    // `/api/calls/{sid}` is one call: a malformed SID is a 400, as elsewhere.
+    let r = stack
+        .get_as("acme", "/api/calls/extra")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await, (400, "invalid_call_sid".into()));
     let r = stack
         .http
         .post(stack.url("/api/calls"))
