@@ -33,7 +33,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
         ["healthz"] => (Route::Healthz, "GET, HEAD"),
         ["dev", "login"] => (Route::DevLogin, "GET"),
         ["api", "calls"] => (Route::Calls, "GET"),
-        ["api", "calls", sid] => (Route::Call { call_sid: sid }, "GET"),
+        ["api", "calls", sid] if !sid.is_empty() => (Route::Call { call_sid: sid }, "GET"),
         ["api", "recordings", sid, "stream"] => (
             Route::Stream {
                 call_sid: sid,
