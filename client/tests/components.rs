@@ -806,3 +806,45 @@ async fn the_waveform_draws_a_lane_per_channel_and_is_absent_without_peaks() {
         .collect();
     assert_eq!(labels, ["Agent", "Customer"]);
 }
+
+#[wasm_bindgen_test]
+async fn a_peaks_body_reads_as_its_lanes_and_silences_or_not_at_all() {
+    let good = r#"{"format":{"coding":"pcm16","channels":2,"sample_rate":8000},"frames":16000,"bucket_frames":80,
+        "channels":[[0,255,7],[9,0,1]],"silences":[[12000,15500]],"complete":true}"#;
+    let (answer, seen) = with_fetch(
+        200,
+        &[("Content-Type", "application/json")],
+        good,
+        || async { api::peaks(SID).await },
+    )
+    .await;
+    assert_eq!(seen[0].url, format!("/api/recordings/{SID}/peaks"));
+    assert_eq!(
+        answer,
+        api::PeaksAnswer::Peaks(playback_core::bar::Wave {
+            channels: vec![vec![0, 255, 7], vec![9, 0, 1]],
+            silences: vec![(12_000, 15_500)],
+        })
+    );
+    for bad in [
+        r#"{"channels":[[0,256]],"silences":[]}"#,
+        r#"{"channels":[[0,"x"]],"silences":[]}"#,
+        r#"{"channels":[[0,1.5]],"silences":[]}"#,
+        r#"{"channels":[[0,1]],"silences":[[1]]}"#,
+        r#"{"channels":[[0,1]]}"#,
+        r#"[]"#,
+    ] {
+        let (answer, _) = with_fetch(200, &[], bad, || async { api::peaks(SID).await }).await;
+        assert_eq!(answer, api::PeaksAnswer::None, "{bad}");
+    }
+    let (answer, _) = with_fetch(404, &[], r#"{"error":"not_ready"}"#, || async {
+        api::peaks(SID).await
+    })
+    .await;
+    assert_eq!(answer, api::PeaksAnswer::NotReady);
+    let (answer, _) = with_fetch(404, &[], r#"{"error":"no_peaks"}"#, || async {
+        api::peaks(SID).await
+    })
+    .await;
+    assert_eq!(answer, api::PeaksAnswer::None);
+}
