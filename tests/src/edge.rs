@@ -203,6 +203,14 @@ impl Edge {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The worker's JSON log lines (each from its first `{`), parsed.
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter_map(|l| serde_json::from_str(&l[l.find('{')?..]).ok())
+            .collect()
+    }
+
     /// The process group of wrangler and its workerd.
     pub fn process_group(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.id())

@@ -25,12 +25,8 @@ fn recording_requests(stack: &Stack, sid: &str) -> Vec<Value> {
     let prefix = format!("/api/recordings/{sid}/");
     stack
         .edge
-        .log()
-        .lines()
-        .filter_map(|l| {
-            l.find('{')
-                .and_then(|i| serde_json::from_str::<Value>(&l[i..]).ok())
-        })
+        .log_lines()
+        .into_iter()
         .filter(|v| {
             v["event"] == "request" && v["path"].as_str().is_some_and(|p| p.starts_with(&prefix))
         })

@@ -102,12 +102,7 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
     }
     // Every call that had to queue got its slot exactly once: handed over on
     // its held acquire, or (when its hold had run out) by a wake.
-    let lines: Vec<Value> = stack
-        .edge
-        .log()
-        .lines()
-        .filter_map(|l| serde_json::from_str(&l[l.find('{')?..]).ok())
-        .collect();
+    let lines: Vec<Value> = stack.edge.log_lines();
     let queued: std::collections::BTreeSet<&str> = lines
         .iter()
         .filter(|l| l["op"] == "acquire" && l["answer"]["result"] == "queued")

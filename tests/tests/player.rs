@@ -32,12 +32,8 @@ fn play_requests(stack: &Stack, sid: &str) -> usize {
 fn requests_since(stack: &Stack, path: &str, since_ms: u64) -> Vec<serde_json::Value> {
     stack
         .edge
-        .log()
-        .lines()
-        .filter_map(|l| {
-            l.find('{')
-                .and_then(|i| serde_json::from_str::<serde_json::Value>(&l[i..]).ok())
-        })
+        .log_lines()
+        .into_iter()
         .filter(|v| v["event"] == "request" && v["path"] == path)
         .filter(|v| v["at"].as_u64().unwrap_or(0) >= since_ms)
         .collect()
