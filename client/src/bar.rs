@@ -200,6 +200,9 @@ impl Player {
         self.duration.set(0.0);
         self.peaks.set(None);
         self.peaks_state.set("waiting");
+        if let Some(t) = self.peaks_timer.try_update_value(Option::take).flatten() {
+            t.clear();
+        }
     }
 
     /// A loader's recording is playable: load it into the bar's audio
@@ -218,9 +221,7 @@ impl Player {
         let link_t = self.start_at.try_update_value(Option::take).flatten();
         let from = start_position(link_t, remembered(&positions(), &sid), duration);
         self.start_at.set_value(Some(from));
-        if self.peaks.with_untracked(Option::is_none) {
-            self.fetch_peaks(sid.clone(), 0);
-        }
+        // (Its peaks are asked for once it plays: the first audio bytes go first.)
         audio.set_src(&api::audio_url(&sid));
         audio.set_default_playback_rate(self.rate());
         // Speed changes keep the pitch (the browsers' default, said anyway).
@@ -427,12 +428,6 @@ impl Player {
     }
 }
 
-impl Default for Player {
-    fn default() -> Self {
-        Player::new()
-    }
-}
-
 fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
@@ -443,6 +438,12 @@ fn positions() -> Vec<(String, u64)> {
         .and_then(|s| s.get_item(POSITIONS_KEY).ok().flatten())
         .map(|text| parse_positions(&text))
         .unwrap_or_default()
+}
+
+impl Default for Player {
+    fn default() -> Self {
+        Player::new()
+    }
 }
 
 /// Where the keyboard's focus is, for the shortcuts.
@@ -718,7 +719,15 @@ impl Player {
             // The media element's events count only for the bar call's
             // recording (a switch leaves late ones of the one before).
             _ if !self.media_is_current() => {}
-            "playing" => self.to_loader(RowEvent::AudioPlaying),
+            "playing" => {
+                self.to_loader(RowEvent::AudioPlaying);
+                // Still waiting for peaks and none asked for later: ask now.
+                let waiting = self.peaks_state.get_untracked() == "waiting"
+                    && self.peaks_timer.with_value(Option::is_none);
+                if let Some(sid) = self.sid.get_untracked().filter(|_| waiting) {
+                    self.fetch_peaks(sid, 0);
+                }
+            }
             // (A pause that a new play overtook is no pause.)
             "pause" if self.audio.get_value().is_some_and(|a| a.paused()) => {
                 self.to_loader(RowEvent::AudioPaused);
