@@ -178,10 +178,13 @@ impl BusinessSlots {
                 Ok(json_response(200, &self.load().await?.position(&owner)))
             }
             SlotMessage::Call { call } => {
-                let summary = match self.listing(&config, &call).await? {
-                    Listing::Listed => self.known(call.call_sid.as_str()).await?,
-                    Listing::Unlisted | Listing::Unavailable => None,
-                };
+                // The list unreadable says nothing of the call: not a 404.
+                let summary: std::result::Result<Option<CallSummary>, ()> =
+                    match self.listing(&config, &call).await? {
+                        Listing::Listed => Ok(self.known(call.call_sid.as_str()).await?),
+                        Listing::Unlisted => Ok(None),
+                        Listing::Unavailable => Err(()),
+                    };
                 Ok(json_response(200, &summary))
             }
         }

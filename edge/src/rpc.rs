@@ -85,9 +85,10 @@ pub enum SlotMessage {
     Release { owner: String, grant: u64 },
     /// The owner's place in the queue, if it waits; reads only.
     Position { owner: String },
-    /// The call as the business's list has it (`Option<CallSummary>`),
-    /// learnt as a play's listing is (a read of the list that started after
-    /// the question, at most one per `CALL_LIST_REFRESH_MS`).
+    /// The call as the business's list has it (`Result<Option<CallSummary>,
+    /// ()>`, `Err` when the list could not be read), learnt as a play's
+    /// listing is (a read of the list that started after the question, at
+    /// most one per `CALL_LIST_REFRESH_MS`).
     Call { call: CallIdentity },
 }
 
@@ -194,7 +195,9 @@ impl BusinessObject {
 
     pub async fn call(&self, call: &CallIdentity) -> EdgeResult<Option<CallSummary>> {
         let call = call.clone();
-        send(&self.0, &SlotMessage::Call { call }).await
+        let answer: std::result::Result<Option<CallSummary>, ()> =
+            send(&self.0, &SlotMessage::Call { call }).await?;
+        answer.map_err(|()| EdgeError::Origin("the call list could not be read".into()))
     }
 }
 
