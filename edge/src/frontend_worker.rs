@@ -222,7 +222,7 @@ async fn handle_stream(
     let query = req.url()?.query().map(str::to_owned);
     let download =
         bar::download_param(query.as_deref()).map_err(|()| EdgeError::BadQuery("download"))?;
-    let mut response = stream(req, env, (id, agent), head, request_id).await?;
+    let mut response = stream(req, env, (id, agent), query.as_deref(), head, request_id).await?;
     if let Some(name) = download {
         if bar::is_attachment(response.status_code()) {
             let content_type = response.headers().get("Content-Type")?.unwrap_or_default();
@@ -239,6 +239,7 @@ async fn stream(
     req: &Request,
     env: &Env,
     (id, agent): (CallIdentity, String),
+    query: Option<&str>,
     head: bool,
     request_id: &str,
 ) -> EdgeResult<Response> {
@@ -252,8 +253,7 @@ async fn stream(
     }
     let call = CallObject::of(env, &id)?;
     let header = req.headers().get("X-User-Action").ok().flatten();
-    let query = req.url()?.query().map(str::to_owned);
-    if !is_explicit_user_action(header.as_deref(), query.as_deref()) {
+    if !is_explicit_user_action(header.as_deref(), query) {
         // A download in progress is served like stored bytes: reading it
         // never makes the origin work.
         return match call.fill(None).await? {
