@@ -31,6 +31,12 @@ pub const FIRST_PIECE_BYTES: u64 = 64 << 10;
 pub const MAX_PIECE_BYTES: u64 = 1 << 20;
 /// How many pieces double before they reach `MAX_PIECE_BYTES`.
 const GROWING_PIECES: u32 = (MAX_PIECE_BYTES / FIRST_PIECE_BYTES).trailing_zeros();
+/// How many bytes a fill's writes may have issued and R2 not yet taken:
+/// the feed reads the origin's next chunk while R2 takes the last ones,
+/// instead of one round trip per chunk, and memory stays bounded.
+pub const WRITE_WINDOW_BYTES: u64 = 1 << 20;
+/// How many pieces' `put`s may run at once (they still land in order).
+pub const PIECES_IN_FLIGHT: usize = 2;
 /// How long the call object holds a listener's question about a piece
 /// that has not landed yet before answering with the fill as it is.
 pub const PIECE_HOLD_MS: u64 = 5_000;
@@ -107,6 +113,45 @@ pub fn fill_etag(origin_etag: &str, size: u64, fill: u64) -> String {
     format!("\"{hex}\"")
 }
 
+/// The writes a fill has issued and not yet seen taken, oldest first:
+/// writes are taken in the order they were issued, so the feed waits for
+/// the oldest whenever the bytes in flight pass the window.
+#[derive(Debug, Default)]
+pub struct WriteWindow {
+    sizes: std::collections::VecDeque<u64>,
+    bytes: u64,
+}
+
+impl WriteWindow {
+    /// A write of `len` bytes was issued.
+    pub fn issued(&mut self, len: u64) {
+        self.sizes.push_back(len);
+        self.bytes += len;
+    }
+
+    /// Whether the feed must wait for the oldest write before reading on.
+    pub fn full(&self) -> bool {
+        self.bytes > WRITE_WINDOW_BYTES
+    }
+
+    /// Whether any write is still in flight.
+    pub fn pending(&self) -> bool {
+        !self.sizes.is_empty()
+    }
+
+    /// The oldest write was taken.
+    pub fn taken(&mut self) {
+        if let Some(len) = self.sizes.pop_front() {
+            self.bytes -= len;
+        }
+    }
+
+    /// The bytes in flight.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
 /// Where a fill stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,14 +200,13 @@ impl FillView {
         accepted
     }
 
-    /// Whether listeners can be served from this fill: it has bytes to
-    /// serve (or nothing to wait for), and has not failed.
+    /// Whether listeners can be served from this fill: it has not failed.
+    /// A fill serves from its start (the origin's answer and its length):
+    /// the answer's headers go out at once, and each byte as its piece
+    /// lands, so the player's media element asks while the first piece is
+    /// still on its way.
     pub fn serves(&self) -> bool {
-        match self.phase {
-            FillPhase::Filling => self.landed > 0 || self.size == 0,
-            FillPhase::Stored => true,
-            FillPhase::Failed => false,
-        }
+        self.phase != FillPhase::Failed
     }
 
     /// Whether a question about piece `index` can be answered now (else it
@@ -259,7 +303,7 @@ mod tests {
     #[test]
     fn pieces_land_in_order_once_and_only_while_filling() {
         let mut v = FillView::start(7, 192 << 10, "\"e\"".into(), "audio/wav".into());
-        assert!(!v.serves());
+        assert!(v.serves(), "from its start");
         assert!(!v.piece_landed(1), "a gap");
         assert!(v.piece_landed(0));
         assert!(!v.piece_landed(0), "a duplicate");
@@ -376,6 +420,36 @@ mod tests {
                     at = e + 1;
                 }
                 prop_assert_eq!(at, last + 1);
+            }
+        }
+
+        /// A feed that issues each chunk's writes, then waits for the
+        /// oldest while the window is full, never holds more than the
+        /// window and one chunk's writes, and the bytes it counts are
+        /// exactly those issued and not yet taken.
+        #[test]
+        fn the_write_window_bounds_what_is_in_flight(
+            chunks in proptest::collection::vec((1u64..(256 << 10), 1usize..4, any::<bool>()), 0..300),
+        ) {
+            let mut window = WriteWindow::default();
+            let mut in_flight = std::collections::VecDeque::new();
+            for (len, writes, settle_one) in chunks {
+                for _ in 0..writes {
+                    window.issued(len);
+                    in_flight.push_back(len);
+                }
+                prop_assert!(window.bytes() <= WRITE_WINDOW_BYTES + writes as u64 * len);
+                while window.full() {
+                    window.taken();
+                    in_flight.pop_front();
+                }
+                if settle_one && window.pending() {
+                    window.taken();
+                    in_flight.pop_front();
+                }
+                prop_assert!(window.bytes() <= WRITE_WINDOW_BYTES);
+                prop_assert_eq!(window.bytes(), in_flight.iter().sum::<u64>());
+                prop_assert_eq!(window.pending(), !in_flight.is_empty());
             }
         }
     }
