@@ -412,10 +412,14 @@ impl CallRecording {
         }
         let owner = id.object_name();
         let business = BusinessObject::of(&self.env, id.business.as_str())?;
-        let answer = business.acquire(&owner).await?;
+        // R2 is looked at while the business holds the acquire, off the
+        // path from the grant to the origin's first byte.
+        let bucket = recordings(&self.env)?;
+        let (answer, looked) = join(business.acquire(&owner), origin::look(&bucket, &id)).await;
+        let answer = answer?;
         // Re-read: play requests may have run while the business held the acquire.
         let state = self.load().await?;
-        let step = match answer {
+        let mut step = match answer {
             Acquire::Queued { position } => {
                 crate::log::call_event(&id, "queued", json!({"position": position}));
                 download::on_slot_queued(&state, now_ms())
@@ -433,7 +437,19 @@ impl CallRecording {
                 &p,
             ),
         };
+        if step
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartAttempt { .. }))
+        {
+            // A restart resumes the attempt even without a click: this
+            // watchdog is written with the `downloading` state, atomically.
+            step.effects.push(Effect::SetAlarm {
+                at_ms: download::attempt_watchdog_at(now_ms(), config.download_timeout_ms),
+            });
+        }
         let (_, effects) = self.commit(&state, step, &id).await?;
+        let mut looked = Some(looked);
         for effect in effects {
             match effect {
                 Effect::StartAttempt {
@@ -441,8 +457,9 @@ impl CallRecording {
                     grant,
                     expires_ms,
                 } => {
-                    self.run_attempt(&id, &config, &p, attempt, grant, expires_ms)
-                        .await?
+                    let looked = looked.take().unwrap_or(origin::Looked::NotYet);
+                    let lease = (attempt, grant, expires_ms);
+                    self.run_attempt(&id, &config, &p, looked, lease).await?
                 }
                 Effect::ReleaseSlot { grant } => business.release(&owner, grant).await?,
                 _ => {}
@@ -456,17 +473,11 @@ impl CallRecording {
         id: &CallIdentity,
         config: &EdgeConfig,
         p: &DownloadPolicy,
-        attempt: u32,
-        grant: u64,
-        expires_ms: u64,
+        looked: origin::Looked,
+        (attempt, grant, expires_ms): (u32, u64, u64),
     ) -> EdgeResult<()> {
         self.running.set(true);
         let started = now_ms();
-        self.arm(download::attempt_watchdog_at(
-            started,
-            config.download_timeout_ms,
-        ))
-        .await?;
         crate::log::call_event(
             id,
             "attempt_start",
@@ -485,7 +496,7 @@ impl CallRecording {
         self.fill.borrow_mut().take();
         self.fill_changed();
         let report = |event| self.on_fill(event);
-        let run = origin::attempt(config, &bucket, id, lease, &report).await;
+        let run = origin::attempt(config, &bucket, id, looked, lease, &report).await;
         let outcome = run.outcome;
         self.running.set(false);
         let stored = matches!(outcome, AttemptOutcome::Stored { .. });

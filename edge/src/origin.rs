@@ -3,8 +3,10 @@
 //!
 //! What an attempt does, in order, under its slot lease and within
 //! `DOWNLOAD_TIMEOUT_MS`:
-//! 1. looks in R2: a recording stored there (by an earlier attempt that
-//!    died, or timed out, before recording it) is never fetched again;
+//! 1. looks in R2 (or takes the look its call object made while it waited
+//!    for the slot, `Looked`): a recording stored there (by an earlier
+//!    attempt that died, or timed out, before recording it) is never
+//!    fetched again;
 //! 2. asks the origin, with `Accept-Encoding: identity`, following up to
 //!    `MAX_ORIGIN_REDIRECTS` redirects itself (the bearer token only to
 //!    the origin's own scheme, host and port: a signed media URL on another
@@ -167,11 +169,31 @@ pub enum FillEvent {
     Landed(u32),
 }
 
+/// What R2 held under the served key when the call object looked, while it
+/// waited for its slot (nothing else writes that key: only this call's
+/// attempts do, one at a time, and each ends only when its write has ended).
+pub enum Looked {
+    Stored(u64),
+    Missing,
+    /// The look failed: the attempt looks again itself.
+    NotYet,
+}
+
+/// Looks in R2 for the recording.
+pub async fn look(bucket: &Bucket, id: &CallIdentity) -> Looked {
+    match bucket.head(recording_key(&id.business, &id.call_sid)).await {
+        Ok(Some(object)) => Looked::Stored(object.size()),
+        Ok(None) => Looked::Missing,
+        Err(_) => Looked::NotYet,
+    }
+}
+
 /// One attempt (see the module header). Ends only when its R2 writes have ended.
 pub async fn attempt<R, RFut, G, GFut>(
     config: &EdgeConfig,
     bucket: &Bucket,
     id: &CallIdentity,
+    looked: Looked,
     lease: Lease<R, G>,
     report: &dyn Fn(FillEvent),
 ) -> Attempt
@@ -201,7 +223,7 @@ where
         config,
         bucket,
         id,
-        &key,
+        (&key, looked),
         controller.signal(),
         fill,
         origin_read
@@ -287,7 +309,7 @@ async fn look_then_fetch<G, Gut>(
     config: &EdgeConfig,
     bucket: &Bucket,
     id: &CallIdentity,
-    key: &str,
+    (key, looked): (&str, Looked),
     signal: AbortSignal,
     fill: Fill<'_>,
     origin_read: G,
@@ -296,14 +318,18 @@ where
     G: FnOnce() -> Gut,
     Gut: Future<Output = ()>,
 {
-    match bucket.head(key).await {
-        Ok(Some(object)) => {
-            return AttemptOutcome::Stored {
-                size: object.size(),
+    let stored = match looked {
+        Looked::Stored(size) => Some(size),
+        Looked::Missing => None,
+        Looked::NotYet => match bucket.head(key).await {
+            Ok(object) => object.map(|o| o.size()),
+            Err(e) => {
+                return AttemptOutcome::transient(Failure::NotStored, format!("R2 look-up: {e}"))
             }
-        }
-        Ok(None) => {}
-        Err(e) => return AttemptOutcome::transient(Failure::NotStored, format!("R2 look-up: {e}")),
+        },
+    };
+    if let Some(size) = stored {
+        return AttemptOutcome::Stored { size };
     }
     let path = format!(
         "/v1/businesses/{}/calls/{}/recording",
@@ -501,13 +527,17 @@ where
     let (pieces, landing) = mpsc::channel::<(u32, web_sys::ReadableStream)>(0);
     let mut peaks = PeaksBuilder::new();
     let feed = async {
-        match feed(&source, &writer, length, pieces, &mut peaks).await {
+        let mut writes = Writes::default();
+        match feed(&source, &writer, length, pieces, &mut peaks, &mut writes).await {
             Ok(()) => {
-                origin_read().await;
-                JsFuture::from(writer.close())
-                    .await
-                    .map(drop)
-                    .map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))
+                // The origin's body is read: its slot goes back while R2
+                // takes the last writes.
+                let (_, settled) = join(origin_read(), writes.settle(true)).await;
+                let closed = match settled {
+                    Ok(()) => JsFuture::from(writer.close()).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                closed.map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))
             }
             Err(outcome) => {
                 // Fails the whole put: nothing partial is ever stored.
@@ -612,10 +642,11 @@ async fn feed(
     length: u64,
     pieces: mpsc::Sender<(u32, web_sys::ReadableStream)>,
     peaks: &mut PeaksBuilder,
+    writes: &mut Writes,
 ) -> Result<(), AttemptOutcome> {
     // The current piece: its writer and how many bytes it still takes.
     let mut piece = None;
-    let fed = feed_pieces(source, whole, length, pieces, &mut piece, peaks).await;
+    let fed = feed_pieces(source, whole, length, pieces, &mut piece, peaks, writes).await;
     if let (Err(_), Some((writer, _))) = (&fed, piece) {
         // Fails that piece's put, which would otherwise wait for its end.
         let _ = JsFuture::from(writer.abort()).await;
@@ -630,6 +661,7 @@ async fn feed_pieces(
     mut pieces: mpsc::Sender<(u32, web_sys::ReadableStream)>,
     piece: &mut Option<(WritableStreamDefaultWriter, u64)>,
     peaks: &mut PeaksBuilder,
+    writes: &mut Writes,
 ) -> Result<(), AttemptOutcome> {
     let cut_off =
         |e: wasm_bindgen::JsValue| AttemptOutcome::transient(Failure::CutOff, format!("{e:?}"));
@@ -638,7 +670,6 @@ async fn feed_pieces(
     let reader = BodyReader::of(source);
     let mut index = 0u32;
     let mut total = 0u64;
-    let mut writes = Writes::default();
     // The one copy of the bytes into the wasm: for the peaks, while the
     // runtime's own chunk goes on to R2 (reused, so bounded by a chunk).
     let mut copy = Vec::new();
@@ -697,7 +728,6 @@ async fn feed_pieces(
         // R2 takes what was written while the next chunk is read, within the window.
         writes.settle(false).await.map_err(not_stored)?;
     }
-    writes.settle(true).await.map_err(not_stored)?;
     if total < length {
         return Err(AttemptOutcome::transient(
             Failure::CutOff,
