@@ -27,6 +27,8 @@
 //! - `hidden_from_list` (not per call): SIDs the call list leaves out.
 //! - `list_latency_ms` (not per call): each page of the call list waits
 //!   this long before it is answered (a slow list API).
+//! - `list_fails` (not per call): every page of the call list answers 500
+//!   (a list API that is down) while recordings are still served.
 
 use std::collections::BTreeMap;
 
@@ -91,6 +93,8 @@ pub struct Knobs {
     pub hidden_from_list: Vec<String>,
     /// Each call list page waits this long before its answer.
     pub list_latency_ms: u64,
+    /// Every call list page answers 500.
+    pub list_fails: bool,
 }
 
 impl Knobs {
@@ -148,7 +152,11 @@ impl FaultSet {
 pub fn is_switch(flag: &str) -> bool {
     matches!(
         flag,
-        "--chunked" | "--gzip-when-asked" | "--empty-body" | "--retry-after-as-date"
+        "--chunked"
+            | "--gzip-when-asked"
+            | "--empty-body"
+            | "--retry-after-as-date"
+            | "--list-fails"
     )
 }
 
@@ -173,6 +181,10 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
     };
     if flag == "--list-latency-ms" {
         knobs.list_latency_ms = number()?;
+        return Ok(true);
+    }
+    if flag == "--list-fails" {
+        knobs.list_fails = switch()?;
         return Ok(true);
     }
     let all = &mut knobs.all;
@@ -283,6 +295,9 @@ mod tests {
         assert!(apply_flag(&mut k, "--throttle-status", "200").is_err());
         assert_eq!(apply_flag(&mut k, "--chunky", "1"), Ok(false));
         assert!(is_switch("--chunked") && !is_switch("--redirect-hops"));
+        assert!(is_switch("--list-fails"));
+        assert_eq!(apply_flag(&mut k, "--list-fails", "true"), Ok(true));
+        assert!(k.list_fails);
     }
 
     #[test]

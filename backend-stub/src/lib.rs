@@ -203,10 +203,14 @@ async fn handle_list_calls(
     let Knobs {
         hidden_from_list: hidden,
         list_latency_ms,
+        list_fails,
         ..
     } = stub.knobs();
     if list_latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(list_latency_ms)).await;
+    }
+    if list_fails {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "injected_failure");
     }
     // Newest first: the catalog holds each business's calls oldest first.
     let matching: Vec<&CallSummary> = stub

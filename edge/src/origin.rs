@@ -693,7 +693,10 @@ async fn feed_pieces(
                 format!("more than the {length} bytes announced"),
             ));
         }
-        writes.issue(JsFuture::from(whole.write_with_chunk(&chunk)), len);
+        // Counted as the buffer it holds: a short read still holds its whole
+        // `READ_BYTES` buffer until R2 has taken it.
+        let held = u64::from(chunk.buffer().byte_length()).max(len);
+        writes.issue(JsFuture::from(whole.write_with_chunk(&chunk)), held);
         copy.resize(chunk.length() as usize, 0);
         chunk.copy_to(&mut copy);
         peaks.push(&copy);

@@ -312,6 +312,39 @@ async fn a_call_missing_from_the_list_is_404_until_the_list_has_it_and_never_ask
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_list_that_cannot_be_read_is_502_for_a_lookup_and_a_play_is_decided_without_it() {
+    let stack = Stack::start().await;
+    let sid = bulk_call(&stack, "acme", 0);
+    stack.origin.stub.set_knobs(Knobs {
+        list_fails: true,
+        ..Default::default()
+    });
+    // Its unavailability says nothing of the call: not 404, and none of the origin's words.
+    let r = stack
+        .get_as("acme", &format!("/api/calls/{sid}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "origin");
+    assert!(!body.to_string().contains("injected"), "{body}");
+    assert!(stack.origin.stats().list_requests >= 1);
+    assert_eq!(
+        stack.origin.stats().total_attempts(),
+        0,
+        "a lookup asks no recording"
+    );
+    // A play decides as if the list check did not exist: the origin has the call.
+    let bytes = stack.cache("acme", &sid).await;
+    assert_eq!(
+        sha256_hex(&bytes),
+        sha256_hex(&origin_bytes(&stack, "acme", &sid))
+    );
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_full_queue_answers_429_with_retry_after() {
     let options = EdgeOptions::default()
         .var("SLOTS_PER_BUSINESS", 1)
