@@ -34,8 +34,7 @@
 //!   starts in the same alarm; a safety alarm armed before asking covers an
 //!   instance that dies while it waits.
 //! - Play requests are held open (up to `PLAY_HOLD_MS`) on one shared
-//!   signal that fires when the download's fill starts (the origin
-//!   answered with its length; the bytes follow as pieces land) or the
+//!   signal that fires when the download's first piece lands or the
 //!   download ends, and answered then, so a cold click is answered about
 //!   one origin latency after it arrives instead of a poll later.
 //! - While an attempt runs, its fill (`playback_core::fill`) lives in this
@@ -201,23 +200,20 @@ impl CallRecording {
 
     /// Applies what the running attempt reports about its fill.
     fn on_fill(&self, event: origin::FillEvent) {
-        let started = {
+        let first_bytes = {
             let mut fill = self.fill.borrow_mut();
             match event {
                 origin::FillEvent::Started(view) => {
                     *fill = Some(view);
-                    true
-                }
-                origin::FillEvent::Landed(index) => {
-                    if let Some(view) = fill.as_mut() {
-                        view.piece_landed(index);
-                    }
                     false
                 }
+                origin::FillEvent::Landed(index) => fill
+                    .as_mut()
+                    .is_some_and(|view| view.piece_landed(index) && view.landed == 1),
             }
         };
         self.fill_changed();
-        if started {
+        if first_bytes {
             // Held plays are answered now: the recording plays from its fill.
             self.notify_waiters();
         }
@@ -333,7 +329,7 @@ impl CallRecording {
         let (mut state, _) = self.commit(&before, step, id).await?;
         let playable = download::plays_from_fill(&state, self.fill.borrow().as_ref());
         if download::holds_play(&state) && !playable {
-            // Hold the request until the download's fill starts, it
+            // Hold the request until the download's first piece lands, it
             // ends, or PLAY_HOLD_MS passes.
             let ended = self.ended.borrow().rx.clone();
             let _ = select(

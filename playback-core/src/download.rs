@@ -650,7 +650,7 @@ pub fn play_answer(
 }
 
 /// A play's answer once the fill it waits on is known: a download whose
-/// fill has started is answered with the fill (the recording plays now),
+/// fill serves bytes is answered with the fill (the recording plays now),
 /// never with a 202.
 pub fn answer_with_fill(
     state: &CallState,
@@ -668,7 +668,7 @@ pub fn plays_from_fill(state: &CallState, fill: Option<&crate::fill::FillView>) 
     matches!(state, CallState::Downloading { .. }) && fill.is_some_and(|v| v.serves())
 }
 
-/// The status of a download whose fill has started: `ready`, with the
+/// The status of a download whose fill serves bytes: `ready`, with the
 /// recording's size, so a polling player hands it to its media element.
 pub fn status_with_fill(
     state: &CallState,
@@ -771,17 +771,17 @@ mod tests {
         };
         let accepted = play_answer(&downloading, &sid(), 10, None, PlayFact::Nothing, &P);
         let status = status_of(&downloading, &sid(), 10, None, &P);
-        // No fill yet (the origin has not answered): still a 202 and `processing`.
+        let mut view = FillView::start(4, 1 << 20, "\"e\"".into(), "audio/wav".into());
+        // No piece yet: still a 202 and `processing`.
         assert_eq!(
-            answer_with_fill(&downloading, accepted.clone(), None),
+            answer_with_fill(&downloading, accepted.clone(), Some(&view)),
             accepted
         );
         assert_eq!(
-            status_with_fill(&downloading, status.clone(), None).status,
+            status_with_fill(&downloading, status.clone(), Some(&view)).status,
             WireStatus::Processing
         );
-        // The fill started, no piece has landed yet: it serves already.
-        let view = FillView::start(4, 1 << 20, "\"e\"".into(), "audio/wav".into());
+        view.piece_landed(0);
         assert_eq!(
             answer_with_fill(&downloading, accepted.clone(), Some(&view)),
             PlayAnswer::Filling(view.clone())

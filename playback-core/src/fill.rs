@@ -200,13 +200,18 @@ impl FillView {
         accepted
     }
 
-    /// Whether listeners can be served from this fill: it has not failed.
-    /// A fill serves from its start (the origin's answer and its length):
-    /// the answer's headers go out at once, and each byte as its piece
-    /// lands, so the player's media element asks while the first piece is
-    /// still on its way.
+    /// Whether listeners can be served from this fill: it has bytes to
+    /// serve (or nothing to wait for), and has not failed. (Serving from the
+    /// fill's start, before its first piece lands, was measured: the cold
+    /// click → playing was no faster, 639 against 634 ms, and every
+    /// listener that arrived before the first piece asked the call object
+    /// once more, so the 15 000-request storm took 117 s instead of 104 s.)
     pub fn serves(&self) -> bool {
-        self.phase != FillPhase::Failed
+        match self.phase {
+            FillPhase::Filling => self.landed > 0 || self.size == 0,
+            FillPhase::Stored => true,
+            FillPhase::Failed => false,
+        }
     }
 
     /// Whether a question about piece `index` can be answered now (else it
@@ -303,7 +308,7 @@ mod tests {
     #[test]
     fn pieces_land_in_order_once_and_only_while_filling() {
         let mut v = FillView::start(7, 192 << 10, "\"e\"".into(), "audio/wav".into());
-        assert!(v.serves(), "from its start");
+        assert!(!v.serves());
         assert!(!v.piece_landed(1), "a gap");
         assert!(v.piece_landed(0));
         assert!(!v.piece_landed(0), "a duplicate");
