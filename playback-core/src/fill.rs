@@ -113,9 +113,11 @@ pub fn fill_etag(origin_etag: &str, size: u64, fill: u64) -> String {
     format!("\"{hex}\"")
 }
 
-/// The writes a fill has issued and not yet seen taken, oldest first:
-/// writes are taken in the order they were issued, so the feed waits for
-/// the oldest whenever the bytes in flight pass the window.
+/// The writes a fill has issued and not yet seen taken, oldest first: the
+/// feed waits for the oldest whenever the bytes in flight pass the window.
+/// Each stream takes its writes in order; a later write on another stream
+/// may be taken first, and is then still counted: the count never falls
+/// below what R2 has not taken.
 #[derive(Debug, Default)]
 pub struct WriteWindow {
     sizes: std::collections::VecDeque<u64>,
