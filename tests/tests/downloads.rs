@@ -48,6 +48,43 @@ async fn a_click_storm_of_300_causes_exactly_one_origin_download() {
     );
 }
 
+/// The slot goes back when the origin's body has been read whole, never at
+/// its headers: with one slot and bodies that take half a second each, the
+/// origin never sends two at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slot_is_held_until_the_origins_body_has_been_read_whole() {
+    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 1);
+    let knobs = Knobs {
+        all: FaultSet {
+            // A bulk recording (32 KB) takes about half a second.
+            bytes_per_second: 64_000,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let stack = Stack::start_with(knobs, options).await;
+    let sids: Vec<String> = (0..3).map(|n| bulk_call(&stack, "acme", n)).collect();
+    let clicks: Vec<_> = sids
+        .iter()
+        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
+        .collect();
+    for sid in &sids {
+        stack.wait_status("acme", sid, "ready", READY).await;
+    }
+    for c in clicks {
+        c.await.unwrap().unwrap();
+    }
+    let stats = stack.origin.stats();
+    for sid in &sids {
+        assert_eq!(stats.call(sid).completed, 1, "{sid}");
+    }
+    assert_eq!(
+        stats.business("acme").peak,
+        1,
+        "two origin bodies were in flight with one slot"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn thirty_calls_share_three_slots_first_come_first_served() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
