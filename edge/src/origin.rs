@@ -13,9 +13,9 @@
 //!    host gets none);
 //! 3. stores the body under the served key, whole or not at all:
 //!    - with a `Content-Length` (and no content coding), the body is a
-//!      *fill* (`playback_core::fill`): each chunk, as the runtime hands it
-//!      over (the runtime's own buffer goes to R2; one copy of it passes
-//!      through the wasm, for the peaks, `playback_core::peaks`), is
+//!      *fill* (`playback_core::fill`): each chunk, as it is read (into a
+//!      buffer of the edge's own that goes on to R2 as it is; one copy of
+//!      it passes through the wasm, for the peaks, `playback_core::peaks`), is
 //!      written both into
 //!      one `put` of the whole recording through a `FixedLengthStream` of
 //!      that length, and into the current piece's own `FixedLengthStream`,
@@ -41,9 +41,10 @@
 //! Every third of `SLOT_LEASE_MS` the lease is renewed under its grant id.
 //! When the business says the lease is gone, or a renew fails and the next
 //! one would come after the confirmed expiry, or the timeout passes, the
-//! origin fetch is aborted (which fails the write), and the attempt still
-//! waits for its R2 write to end: an attempt never ends with a write left
-//! running that could land after the next attempt looked in R2.
+//! origin fetch is aborted (which fails the next read, and the feed then
+//! aborts its writes), and the attempt still waits for its R2 writes to
+//! end: an attempt never ends with a write left running that could land
+//! after the next attempt looked in R2.
 
 use std::cell::Cell;
 use std::collections::{HashMap, VecDeque};
@@ -286,8 +287,9 @@ where
             }
         }
     };
-    // Stop the origin fetch (which fails the write), then wait for the
-    // write to end: nothing may land after this attempt is over.
+    // Stop the origin fetch (which fails the feed's next read, and the feed
+    // aborts its writes), then wait for the writes to end: nothing may land
+    // after this attempt is over.
     controller.abort();
     let outcome = match work.await {
         stored @ AttemptOutcome::Stored { .. } => stored,
@@ -535,7 +537,11 @@ where
                 let (_, settled) = join(origin_read(), writes.settle(true)).await;
                 let closed = match settled {
                     Ok(()) => JsFuture::from(writer.close()).await.map(drop),
-                    Err(e) => Err(e),
+                    Err(e) => {
+                        // Fails the whole put, which would otherwise wait for its end.
+                        let _ = JsFuture::from(writer.abort()).await;
+                        Err(e)
+                    }
                 };
                 closed.map_err(|e| AttemptOutcome::transient(Failure::NotStored, format!("{e:?}")))
             }
@@ -631,8 +637,8 @@ fn fixed_stream(
     Ok((stream.readable(), writer))
 }
 
-/// Reads the origin's body chunk by chunk and writes each chunk, as the
-/// runtime handed it over, into the whole `put` and into the pieces'
+/// Reads the origin's body chunk by chunk and writes each chunk, as it
+/// was read, into the whole `put` and into the pieces'
 /// streams (a chunk that crosses a piece's end is split into two views of
 /// it), within the write window; while R2 takes a chunk, a copy of it
 /// feeds the peaks (one reused buffer).
@@ -671,7 +677,7 @@ async fn feed_pieces(
     let mut index = 0u32;
     let mut total = 0u64;
     // The one copy of the bytes into the wasm: for the peaks, while the
-    // runtime's own chunk goes on to R2 (reused, so bounded by a chunk).
+    // chunk itself goes on to R2 (reused, so bounded by a chunk).
     let mut copy = Vec::new();
     loop {
         let read = JsFuture::from(reader.read()).await.map_err(cut_off)?;
@@ -705,9 +711,15 @@ async fn feed_pieces(
             if piece.is_none() {
                 let piece_len = piece_span(index, length).map_or(0, |(_, l)| l);
                 let (readable, writer) = fixed_stream(piece_len)?;
-                pieces.send((index, readable)).await.map_err(|_| {
-                    AttemptOutcome::transient(Failure::NotStored, "a piece could not be stored")
-                })?;
+                let sent = pieces.send((index, readable)).await;
+                // A send counts as done when the lander has gone (a piece's
+                // put failed): nothing would ever read this piece.
+                if sent.is_err() || pieces.is_closed() {
+                    return Err(AttemptOutcome::transient(
+                        Failure::NotStored,
+                        "a piece could not be stored",
+                    ));
+                }
                 *piece = Some((writer, piece_len));
             }
             let Some((writer, left)) = piece.as_mut() else {
@@ -821,17 +833,25 @@ async fn land(
             }
         })
         .buffered(PIECES_IN_FLIGHT);
+    let mut failed = None;
     while let Some((index, put)) = puts.next().await {
-        if let Err(e) = put {
-            // Dropping the receiver fails the feed's next piece.
-            return Err(AttemptOutcome::transient(
-                Failure::NotStored,
-                format!("R2 piece: {e}"),
-            ));
+        match put {
+            Ok(_) if failed.is_none() => (fill.report)(FillEvent::Landed(index)),
+            Ok(_) => {}
+            Err(e) if failed.is_none() => {
+                // No further piece is taken (the feed's next one fails), and
+                // the puts already running are waited for: none outlives
+                // the attempt.
+                puts.get_mut().get_mut().close();
+                failed = Some(AttemptOutcome::transient(
+                    Failure::NotStored,
+                    format!("R2 piece: {e}"),
+                ));
+            }
+            Err(_) => {}
         }
-        (fill.report)(FillEvent::Landed(index));
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Deletes every piece of every fill of this call but `keep` (R2 deletes

@@ -7,8 +7,8 @@
 //! - Pieces have fixed boundaries that depend only on their index: the first
 //!   is small (`FIRST_PIECE_BYTES`, a fast start), each next one twice as
 //!   long up to `MAX_PIECE_BYTES`. A piece lands (its R2 `put` completes)
-//!   only whole, and pieces land in order, so a fill's progress is one
-//!   number: how many pieces have landed.
+//!   only whole, and landings are reported in order (two puts may run at
+//!   once), so a fill's progress is one number: how many pieces have landed.
 //! - Each fill has its own id (the slot grant it runs on) and keys of its
 //!   own (`fills/{business}/{call}/{fill}/{index}`): pieces of a fill that
 //!   died can never be read as another fill's.
