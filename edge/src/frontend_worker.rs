@@ -29,6 +29,9 @@ use crate::log::now_ms;
 use crate::rpc::{recordings, BusinessObject, CallIdentity, CallObject, ListObject, PageFailure};
 use crate::serve::{serve_cached, serve_fill};
 
+/// The service binding of the worker that serves the page's static files.
+const WEB_BINDING: &str = "WEB";
+
 /// How long a `/dev/login` session lasts.
 const DEV_SESSION_S: u64 = 8 * 3600;
 
@@ -56,31 +59,45 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
     let path = req.path();
     let method = req.method().to_string();
     let id = request_id();
-    let mut response = route_request(&req, env, &method, &path, &id).await;
-    for (name, value) in SECURITY_HEADERS {
-        let _ = response.headers_mut().set(name, value);
-    }
-    // One line per request: never the token, the cookie or a secret.
     let header = req.headers().get("X-User-Action").ok().flatten();
+    let range = req.headers().get("Range").ok().flatten();
     let query = req.url().ok().and_then(|u| u.query().map(str::to_owned));
+    let response = match route(&method, &path) {
+        // The page keeps the headers the web worker gives it (its own
+        // Content-Security-Policy, from `_headers`).
+        Route::Page => page(req, env)
+            .await
+            .unwrap_or_else(|e| e.into_response(&id)),
+        endpoint => {
+            let mut response = route_request(&req, env, endpoint, &id).await;
+            for (name, value) in SECURITY_HEADERS {
+                let _ = response.headers_mut().set(name, value);
+            }
+            response
+        }
+    };
+    // One line per request: never the token, the cookie or a secret.
     crate::log::event(
         json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status_code(),
         "user_action_header": header.is_some(),
         "user_action": is_explicit_user_action(header.as_deref(), query.as_deref()),
-        "range": req.headers().get("Range").ok().flatten(),
+        "range": range,
         "duration_ms": now_ms() - started}),
     );
     response
 }
 
-async fn route_request(
-    req: &Request,
-    env: &Env,
-    method: &str,
-    path: &str,
-    request_id: &str,
-) -> Response {
-    let result = match route(method, path) {
+/// The player's page and its files, from the web worker (`web/wrangler.toml`,
+/// the static assets alone). They live in a worker of their own so that the
+/// API's requests come straight here: a worker with assets gets every
+/// request through the runtime's asset router first, which costs the cached
+/// recordings' serving about a tenth of its rate (BENCHMARKS.md).
+async fn page(req: Request, env: &Env) -> EdgeResult<Response> {
+    Ok(env.service(WEB_BINDING)?.fetch_request(req).await?)
+}
+
+async fn route_request(req: &Request, env: &Env, route: Route<'_>, request_id: &str) -> Response {
+    let result = match route {
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
@@ -109,7 +126,7 @@ async fn route_configured(
         }
         Route::Status { call_sid } => handle_status(req, env, config, call_sid).await,
         Route::Peaks { call_sid } => handle_peaks(req, env, config, call_sid).await,
-        Route::Healthz | Route::NotFound | Route::MethodNotAllowed { .. } => {
+        Route::Healthz | Route::Page | Route::NotFound | Route::MethodNotAllowed { .. } => {
             Err(EdgeError::NotFound)
         }
     }

@@ -1,7 +1,7 @@
 //! The edge worker's entry point. Every request goes to
-//! [`frontend_worker::handle_request`]; static assets never reach this code
-//! (wrangler.toml's `run_worker_first` sends only `/api/*`, `/healthz` and
-//! `/dev/*` here).
+//! [`frontend_worker::handle_request`]; what is not the API's (the player's
+//! page and its files) is handed as it is to the web worker, which holds
+//! the static assets (`web/wrangler.toml`).
 
 mod business_slots_do;
 mod call_list_do;

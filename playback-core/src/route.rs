@@ -21,6 +21,9 @@ pub enum Route<'a> {
     Peaks {
         call_sid: &'a str,
     },
+    /// Anything outside `/api/`, `/dev/` and `/healthz`: the player's page
+    /// and its files, which the edge hands to the web worker as they are.
+    Page,
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -29,6 +32,9 @@ pub enum Route<'a> {
 
 pub fn route<'a>(method: &str, path: &'a str) -> Route<'a> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    if !matches!(segments.as_slice(), ["api", ..] | ["dev", ..] | ["healthz"]) {
+        return Route::Page;
+    }
     let (endpoint, allow) = match segments.as_slice() {
         ["healthz"] => (Route::Healthz, "GET, HEAD"),
         ["dev", "login"] => (Route::DevLogin, "GET"),
@@ -125,10 +131,27 @@ mod tests {
             "/api/calls/",
             "/api/recordings/x",
             "/api/recordings/x/stream/more",
-            "//api/calls",
-            "/API/calls",
+            "/dev",
+            "/dev/logout",
         ] {
             assert_eq!(route("GET", p), Route::NotFound, "{p}");
+        }
+    }
+
+    #[test]
+    fn paths_outside_the_api_are_the_pages() {
+        for p in [
+            "/",
+            "/index.html",
+            "/client-abc.wasm",
+            "/calls/CAx",
+            "/healthz/more",
+            "//api/calls",
+            "/API/calls",
+            "/apis",
+        ] {
+            assert_eq!(route("GET", p), Route::Page, "{p}");
+            assert_eq!(route("POST", p), Route::Page, "{p}");
         }
     }
 

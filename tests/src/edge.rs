@@ -109,6 +109,12 @@ impl Edge {
                 .unwrap_or_else(|| "log".into()),
             "--show-interactive-dev-session=false".into(),
         ];
+        // The product is two workers in one `wrangler dev`: the edge (the
+        // first config, on the port) and the web worker it hands the page to.
+        if self.options.config.is_none() {
+            args.push("--config".into());
+            args.push(root.join("web/wrangler.toml").display().to_string());
+        }
         let mut vars = vec![
             ("ORIGIN_BASE_URL".to_owned(), self.origin_url.clone()),
             ("DEV_LOGIN".to_owned(), "true".to_owned()),

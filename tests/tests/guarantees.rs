@@ -478,6 +478,24 @@ async fn the_page_and_the_api_cannot_be_framed_or_sniffed() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "same-origin");
+    // The edge hands the page to the web worker as it is: any path outside
+    // the API is the page (its own deep links), with the page's headers.
+    let deep = stack
+        .http
+        .get(stack.url("/calls/CAx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deep.status(), 200);
+    assert_eq!(
+        deep.headers()["content-security-policy"].to_str().unwrap(),
+        csp
+    );
+    assert!(deep
+        .text()
+        .await
+        .unwrap()
+        .contains("<title>Call recordings</title>"));
     for path in ["/api/calls", "/api/nothing", "/healthz"] {
         let r = stack.get_as("acme", path).send().await.unwrap();
         let h = r.headers();
