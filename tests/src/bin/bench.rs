@@ -282,6 +282,15 @@ async fn slots(rows: &mut Vec<Row>) {
         }
         if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
             std::fs::write(format!("{path}.{run}"), stack.edge.log()).unwrap();
+            let arrivals: Vec<(String, Vec<u64>)> = calls
+                .iter()
+                .map(|sid| (sid.clone(), stack.origin.stats().call(sid).attempt_times_ms))
+                .collect();
+            std::fs::write(
+                format!("{path}.{run}.origin"),
+                serde_json::to_string(&arrivals).unwrap(),
+            )
+            .unwrap();
         }
         peaks.push(stack.origin.stats().business("acme").peak as f64);
         drains.push(drain.as_millis() as f64);
