@@ -117,6 +117,7 @@ fn policy(c: &EdgeConfig) -> DownloadPolicy {
         slot_lease_ms: c.slot_lease_ms,
         failed_cooldown_ms: c.failed_cooldown_ms,
         not_found_ttl_ms: c.not_found_ttl_ms,
+        download_timeout_ms: c.download_timeout_ms,
     }
 }
 
@@ -394,14 +395,8 @@ impl CallRecording {
         let config = config::load(&self.env)?;
         let p = policy(&config);
         let before = self.load().await?;
-        let mut step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
-        if step.effects.contains(&Effect::AcquireSlot) {
-            // If this instance dies while the business holds the acquire, this
-            // alarm asks again; it is written with the state, atomically.
-            step.effects.push(Effect::SetAlarm {
-                at_ms: download::acquire_watchdog_at(now_ms(), config.slot_lease_ms),
-            });
-        }
+        // An acquire comes with its safety alarm, written with the state.
+        let step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
         let (_, effects) = self.commit(&before, step, &id).await?;
         if !effects.contains(&Effect::AcquireSlot) {
             return Ok(());
@@ -415,7 +410,8 @@ impl CallRecording {
         let answer = answer?;
         // Re-read: play requests may have run while the business held the acquire.
         let state = self.load().await?;
-        let mut step = match answer {
+        // An attempt comes with its watchdog alarm, written with `downloading`.
+        let step = match answer {
             Acquire::Queued { position } => {
                 crate::log::call_event(&id, "queued", json!({"position": position}));
                 download::on_slot_queued(&state, now_ms())
@@ -433,17 +429,6 @@ impl CallRecording {
                 &p,
             ),
         };
-        if step
-            .effects
-            .iter()
-            .any(|e| matches!(e, Effect::StartAttempt { .. }))
-        {
-            // A restart resumes the attempt even without a click: this
-            // watchdog is written with the `downloading` state, atomically.
-            step.effects.push(Effect::SetAlarm {
-                at_ms: download::attempt_watchdog_at(now_ms(), config.download_timeout_ms),
-            });
-        }
         let (_, effects) = self.commit(&state, step, &id).await?;
         let mut looked = Some(looked);
         for effect in effects {

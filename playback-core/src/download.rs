@@ -83,6 +83,9 @@ pub struct DownloadPolicy {
     pub slot_lease_ms: u64,
     pub failed_cooldown_ms: u64,
     pub not_found_ttl_ms: u64,
+    /// How long one attempt may run (`DOWNLOAD_TIMEOUT_MS`): its watchdog
+    /// alarm is set past it.
+    pub download_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -331,26 +334,34 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
     }
 }
 
-/// The object's alarm fired.
+/// The object's alarm fired. Every acquire goes with its safety alarm
+/// ([`acquire_watchdog_at`]), written with the state before the business is
+/// asked: if the instance dies while the business holds the acquire, that
+/// alarm asks again.
 pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
     if running_here {
         // A duplicate alarm while the attempt runs: nothing to do.
         return Step::stay(state);
     }
+    let acquire = || {
+        vec![
+            Effect::SetAlarm {
+                at_ms: acquire_watchdog_at(now, p.slot_lease_ms),
+            },
+            Effect::AcquireSlot,
+        ]
+    };
     match *state {
-        CallState::Queued { .. } => Step::to(state.clone(), vec![Effect::AcquireSlot]),
+        CallState::Queued { .. } => Step::to(state.clone(), acquire()),
         // The instance that ran this attempt is gone; the interrupted attempt does not count.
-        CallState::Downloading { attempt, .. } => Step::to(
-            CallState::queued(attempt.saturating_sub(1), now),
-            vec![Effect::AcquireSlot],
-        ),
+        CallState::Downloading { attempt, .. } => {
+            Step::to(CallState::queued(attempt.saturating_sub(1), now), acquire())
+        }
         CallState::RetryWait {
             attempt,
             next_at_ms,
             ..
-        } if now >= next_at_ms => {
-            Step::to(CallState::queued(attempt, now), vec![Effect::AcquireSlot])
-        }
+        } if now >= next_at_ms => Step::to(CallState::queued(attempt, now), acquire()),
         CallState::RetryWait { next_at_ms, .. } => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: next_at_ms }])
         }
@@ -371,7 +382,9 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPol
 }
 
 /// The business object answered an acquire with the lease `grant`, which
-/// runs until `expires_ms`.
+/// runs until `expires_ms`. An attempt starts with its watchdog alarm
+/// ([`attempt_watchdog_at`]), written with the `downloading` state: a
+/// restart resumes the attempt even without a click.
 pub fn on_slot_granted(
     state: &CallState,
     now: u64,
@@ -397,11 +410,16 @@ pub fn on_slot_granted(
                     started_ms: now,
                     grant,
                 },
-                vec![Effect::StartAttempt {
-                    attempt,
-                    grant,
-                    expires_ms,
-                }],
+                vec![
+                    Effect::SetAlarm {
+                        at_ms: attempt_watchdog_at(now, p.download_timeout_ms),
+                    },
+                    Effect::StartAttempt {
+                        attempt,
+                        grant,
+                        expires_ms,
+                    },
+                ],
             )
         }
         // A slot we no longer need (the state moved on): give it back.
@@ -755,6 +773,7 @@ mod tests {
         slot_lease_ms: 10_000,
         failed_cooldown_ms: 60_000,
         not_found_ttl_ms: 30_000,
+        download_timeout_ms: 60_000,
     };
 
     fn sid() -> CallSid {
@@ -969,15 +988,28 @@ mod tests {
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
         let a = on_alarm(&s.state, 50, false, &P);
         assert_eq!(a.state, CallState::queued(1, 50));
-        assert_eq!(a.effects, vec![Effect::AcquireSlot]);
+        assert_eq!(
+            a.effects,
+            vec![
+                Effect::SetAlarm {
+                    at_ms: acquire_watchdog_at(50, P.slot_lease_ms)
+                },
+                Effect::AcquireSlot
+            ]
+        );
         let g = on_slot_granted(&a.state, 60, false, 3, 60 + P.slot_lease_ms, &P);
         assert_eq!(
             g.effects,
-            vec![Effect::StartAttempt {
-                attempt: 2,
-                grant: 3,
-                expires_ms: 60 + P.slot_lease_ms
-            }]
+            vec![
+                Effect::SetAlarm {
+                    at_ms: attempt_watchdog_at(60, P.download_timeout_ms)
+                },
+                Effect::StartAttempt {
+                    attempt: 2,
+                    grant: 3,
+                    expires_ms: 60 + P.slot_lease_ms
+                }
+            ]
         );
     }
 

@@ -50,6 +50,7 @@ const P: DownloadPolicy = DownloadPolicy {
     slot_lease_ms: LEASE_MS,
     failed_cooldown_ms: 5_000,
     not_found_ttl_ms: 3_000,
+    download_timeout_ms: 20_000,
 };
 
 #[derive(Debug, Clone)]
@@ -287,7 +288,11 @@ impl World {
                             &P,
                         ),
                         Acquire::Queued { .. } => {
-                            // Held open; the shell armed a safety alarm for after the hold first.
+                            // Held open; the step armed its safety alarm first.
+                            assert!(
+                                self.alarm[c],
+                                "call {c} asked for a slot without its watchdog"
+                            );
                             self.held[c] = true;
                             continue;
                         }
@@ -307,8 +312,11 @@ impl World {
                         renew_due_ms: self.now + renew_every_ms(LEASE_MS),
                         phase: Phase::Lookup,
                     });
-                    // The watchdog alarm.
-                    self.alarm[c] = true;
+                    // Its watchdog alarm came with the step (SetAlarm).
+                    assert!(
+                        self.alarm[c],
+                        "call {c} started an attempt without its watchdog"
+                    );
                 }
                 Effect::NotifyWaiters => {}
                 Effect::Forget => self.alarm[c] = false,
