@@ -21,6 +21,8 @@ use playback_core::session::{self, Claims};
 use playback_core::wire::{AcceptedBody, FailedBody, StatusBody, WireStatus};
 use playback_core::{BusinessId, CallSid};
 use serde_json::json;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
 use worker::{Env, Request, Response};
 
 use crate::config;
@@ -54,7 +56,7 @@ fn request_id() -> String {
     )
 }
 
-pub async fn handle_request(req: Request, env: &Env) -> Response {
+pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
     let started = now_ms();
     let path = req.path();
     let method = req.method().to_string();
@@ -62,23 +64,25 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
     let header = req.headers().get("X-User-Action").ok().flatten();
     let range = req.headers().get("Range").ok().flatten();
     let query = req.url().ok().and_then(|u| u.query().map(str::to_owned));
-    let response = match route(&method, &path) {
-        // The page keeps the headers the web worker gives it (its own
-        // Content-Security-Policy, from `_headers`).
-        Route::Page => page(req, env)
-            .await
-            .unwrap_or_else(|e| e.into_response(&id)),
+    let response: web_sys::Response = match route(&method, &path) {
+        // The page's answer is passed on as the web worker gave it: its
+        // body, length and headers (its own Content-Security-Policy, from
+        // `_headers`).
+        Route::Page => match page(&req, env).await {
+            Ok(page) => page,
+            Err(e) => e.into_response(&id).into(),
+        },
         endpoint => {
             let mut response = route_request(&req, env, endpoint, &id).await;
             for (name, value) in SECURITY_HEADERS {
                 let _ = response.headers_mut().set(name, value);
             }
-            response
+            response.into()
         }
     };
     // One line per request: never the token, the cookie or a secret.
     crate::log::event(
-        json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status_code(),
+        json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status(),
         "user_action_header": header.is_some(),
         "user_action": is_explicit_user_action(header.as_deref(), query.as_deref()),
         "range": range,
@@ -92,8 +96,13 @@ pub async fn handle_request(req: Request, env: &Env) -> Response {
 /// API's requests come straight here: a worker with assets gets every
 /// request through the runtime's asset router first, which costs the cached
 /// recordings' serving about a tenth of its rate (BENCHMARKS.md).
-async fn page(req: Request, env: &Env) -> EdgeResult<Response> {
-    Ok(env.service(WEB_BINDING)?.fetch_request(req).await?)
+async fn page(req: &Request, env: &Env) -> EdgeResult<web_sys::Response> {
+    let web: worker::worker_sys::Fetcher =
+        JsValue::from(env.service(WEB_BINDING)?).unchecked_into();
+    let answer = JsFuture::from(web.fetch(req.inner()).map_err(worker::Error::from)?)
+        .await
+        .map_err(worker::Error::from)?;
+    Ok(answer.dyn_into().map_err(worker::Error::from)?)
 }
 
 async fn route_request(req: &Request, env: &Env, route: Route<'_>, request_id: &str) -> Response {

@@ -18,9 +18,9 @@ pub use business_slots_do::BusinessSlots;
 pub use call_list_do::CallLists;
 pub use call_recording_do::CallRecording;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, Context, Env, Request, Result};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     Ok(frontend_worker::handle_request(req, &env).await)
 }
