@@ -15,7 +15,7 @@ use playback_core::download::{self, PlayAnswer};
 use playback_core::ids::{peaks_key, recording_key};
 use playback_core::list_query::ListQuery;
 use playback_core::peaks::PeaksRecord;
-use playback_core::request::{is_explicit_user_action, is_loopback_host};
+use playback_core::request::{is_explicit_user_action, is_loopback_host, is_navigation};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
 use playback_core::wire::{AcceptedBody, FailedBody, StatusBody, WireStatus};
@@ -70,15 +70,9 @@ pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
         // `_headers`).
         Route::Page => match page(&req, env).await {
             Ok(page) => page,
-            Err(e) => e.into_response(&id).into(),
+            Err(e) => with_security_headers(e.into_response(&id)),
         },
-        endpoint => {
-            let mut response = route_request(&req, env, endpoint, &id).await;
-            for (name, value) in SECURITY_HEADERS {
-                let _ = response.headers_mut().set(name, value);
-            }
-            response.into()
-        }
+        endpoint => with_security_headers(route_request(&req, env, endpoint, &id).await),
     };
     // One line per request: never the token, the cookie or a secret.
     crate::log::event(
@@ -91,15 +85,51 @@ pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
     response
 }
 
+fn with_security_headers(mut response: Response) -> web_sys::Response {
+    for (name, value) in SECURITY_HEADERS {
+        let _ = response.headers_mut().set(name, value);
+    }
+    response.into()
+}
+
 /// The player's page and its files, from the web worker (`web/wrangler.toml`,
 /// the static assets alone). They live in a worker of their own so that the
 /// API's requests come straight here: a worker with assets gets every
-/// request through the runtime's asset router first, which costs the cached
-/// recordings' serving about a tenth of its rate (BENCHMARKS.md).
+/// request through the runtime's asset router first, which cost the cached
+/// recordings' serving about a tenth of its rate (measured by hand, see
+/// BENCHMARKS.md's notes). A browser's navigation to a path the page has no
+/// file for (a deep link) gets the page itself; any other miss is the web
+/// worker's 404.
 async fn page(req: &Request, env: &Env) -> EdgeResult<web_sys::Response> {
     let web: worker::worker_sys::Fetcher =
         JsValue::from(env.service(WEB_BINDING)?).unchecked_into();
-    let answer = JsFuture::from(web.fetch(req.inner()).map_err(worker::Error::from)?)
+    let answer = ask_web(&web, req.inner()).await?;
+    let headers = req.headers();
+    let navigation = is_navigation(
+        req.method().as_ref(),
+        headers.get("Sec-Fetch-Mode").ok().flatten().as_deref(),
+        headers.get("Accept").ok().flatten().as_deref(),
+    );
+    if answer.status() != 404 || !navigation {
+        return Ok(answer);
+    }
+    let mut home = req.url()?;
+    home.set_path("/");
+    home.set_query(None);
+    let init = worker::RequestInit {
+        method: req.method(),
+        headers: headers.clone(),
+        ..Default::default()
+    };
+    let home = Request::new_with_init(home.as_str(), &init)?;
+    ask_web(&web, home.inner()).await
+}
+
+async fn ask_web(
+    web: &worker::worker_sys::Fetcher,
+    req: &web_sys::Request,
+) -> EdgeResult<web_sys::Response> {
+    let answer = JsFuture::from(web.fetch(req).map_err(worker::Error::from)?)
         .await
         .map_err(worker::Error::from)?;
     Ok(answer.dyn_into().map_err(worker::Error::from)?)

@@ -11,6 +11,21 @@ pub fn is_explicit_user_action(header: Option<&str>, query: Option<&str>) -> boo
     query.is_some_and(|q| q.split('&').any(|pair| pair == "explicit_user_action=true"))
 }
 
+/// Whether a request that found no file of the page is a browser's
+/// navigation (`Sec-Fetch-Mode: navigate`, or a GET whose `Accept` asks for
+/// HTML from a client that sends no fetch metadata), which gets the page
+/// itself (a deep link of the single-page app); anything else that names a
+/// missing file (a script's fetch, an old hashed `.wasm`) stays a 404.
+pub fn is_navigation(method: &str, sec_fetch_mode: Option<&str>, accept: Option<&str>) -> bool {
+    if method != "GET" && method != "HEAD" {
+        return false;
+    }
+    match sec_fetch_mode {
+        Some(mode) => mode.trim().eq_ignore_ascii_case("navigate"),
+        None => accept.is_some_and(|a| a.to_ascii_lowercase().contains("text/html")),
+    }
+}
+
 /// Whether a request's host (as in its URL: no port, IPv6 in brackets) is
 /// this machine: 127.0.0.0/8, `localhost` or `[::1]`. `/dev/login` answers
 /// only there, whatever `DEV_LOGIN` says.
@@ -33,6 +48,23 @@ pub fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_browsers_navigation_gets_the_page_for_a_missing_file() {
+        assert!(is_navigation("GET", Some("navigate"), None));
+        assert!(is_navigation("HEAD", Some("Navigate"), Some("*/*")));
+        assert!(is_navigation(
+            "GET",
+            None,
+            Some("text/html,application/xhtml+xml")
+        ));
+        // A script's fetch says what it is, whatever it accepts.
+        assert!(!is_navigation("GET", Some("cors"), Some("text/html")));
+        assert!(!is_navigation("GET", Some("no-cors"), None));
+        assert!(!is_navigation("GET", None, Some("*/*")));
+        assert!(!is_navigation("GET", None, None));
+        assert!(!is_navigation("POST", Some("navigate"), Some("text/html")));
+    }
 
     #[test]
     fn only_loopback_hosts_are_loopback() {

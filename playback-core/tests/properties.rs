@@ -222,8 +222,8 @@ impl World {
         self.run[c].is_some()
     }
 
-    /// The object has an alarm set: its own, or the safety alarm its alarm
-    /// handler armed before waiting on the business.
+    /// The object has an alarm set: its own (the steps arm the safety alarm
+    /// before an acquire is sent, so a held acquire has one too).
     fn alarm_set(&self, c: usize) -> bool {
         self.alarm[c] || self.held[c] || self.grant[c].is_some()
     }

@@ -478,11 +478,22 @@ async fn the_page_and_the_api_cannot_be_framed_or_sniffed() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "same-origin");
-    // The edge hands the page to the web worker as it is: any path outside
-    // the API is the page (its own deep links), with the page's headers.
+    // The edge passes the web worker's answer on as it is: the page's own
+    // headers, its validator (a revalidation is a 304)…
+    let etag = h["etag"].to_str().unwrap().to_owned();
+    let again = stack
+        .http
+        .get(stack.url("/"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // …a browser's navigation to a deep link gets the page…
     let deep = stack
         .http
         .get(stack.url("/calls/CAx"))
+        .header("Sec-Fetch-Mode", "navigate")
         .send()
         .await
         .unwrap();
@@ -496,6 +507,16 @@ async fn the_page_and_the_api_cannot_be_framed_or_sniffed() {
         .await
         .unwrap()
         .contains("<title>Call recordings</title>"));
+    // …and a script's fetch of a file the page does not have is a 404, not
+    // the page's HTML.
+    let missing = stack
+        .http
+        .get(stack.url("/client-0000_bg.wasm"))
+        .header("Sec-Fetch-Mode", "cors")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
     for path in ["/api/calls", "/api/nothing", "/healthz"] {
         let r = stack.get_as("acme", path).send().await.unwrap();
         let h = r.headers();
