@@ -112,7 +112,10 @@ struct World {
     budgets: Budgets,
     state: Vec<CallState>,
     run: Vec<Option<Run>>,
-    alarm: Vec<bool>,
+    /// When the call object's alarm is set for (the last one set wins, as
+    /// the object's commit writes the last `SetAlarm` of a step). An alarm
+    /// may fire at any point after it is set: late, twice, or not at all.
+    alarm: Vec<Option<u64>>,
     /// The call's alarm waits on an acquire the business object holds open.
     held: Vec<bool>,
     /// A grant answering a held acquire (grant, expiry), sent but not yet delivered.
@@ -147,7 +150,7 @@ impl World {
             budgets: Budgets::default(),
             state: vec![CallState::None; CALLS],
             run: vec![None; CALLS],
-            alarm: vec![false; CALLS],
+            alarm: vec![None; CALLS],
             held: vec![false; CALLS],
             grant: vec![None; CALLS],
             wake: vec![false; CALLS],
@@ -181,7 +184,7 @@ impl World {
             if !self.facts[c].is_empty() {
                 evs.push(Ev::FactArrives(c));
             }
-            if self.alarm[c] && !self.held[c] && self.grant[c].is_none() {
+            if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
                 evs.push(Ev::Alarm(c));
                 evs.push(Ev::LoseAlarm(c));
             }
@@ -225,7 +228,7 @@ impl World {
     /// The object has an alarm set: its own (the steps arm the safety alarm
     /// before an acquire is sent, so a held acquire has one too).
     fn alarm_set(&self, c: usize) -> bool {
-        self.alarm[c] || self.held[c] || self.grant[c].is_some()
+        self.alarm[c].is_some() || self.held[c] || self.grant[c].is_some()
     }
 
     fn wake(&mut self, owners: Vec<String>) {
@@ -272,9 +275,17 @@ impl World {
         );
         for e in step.effects {
             match e {
-                Effect::SetAlarm { .. } => self.alarm[c] = true,
+                Effect::SetAlarm { at_ms } => self.alarm[c] = Some(at_ms),
                 Effect::ReleaseSlot { grant } => self.release(c, grant),
                 Effect::AcquireSlot => {
+                    // The step armed its safety alarm first, for after the
+                    // longest hold the business may keep the acquire.
+                    let watchdog = download::acquire_watchdog_at(self.now, LEASE_MS);
+                    assert!(
+                        self.alarm[c] >= Some(watchdog),
+                        "call {c} asked for a slot without its watchdog ({:?})",
+                        self.alarm[c]
+                    );
                     let (answer, woken) =
                         self.table.acquire(&Self::owner(c), self.now, &self.policy);
                     self.wake(woken);
@@ -288,11 +299,6 @@ impl World {
                             &P,
                         ),
                         Acquire::Queued { .. } => {
-                            // Held open; the step armed its safety alarm first.
-                            assert!(
-                                self.alarm[c],
-                                "call {c} asked for a slot without its watchdog"
-                            );
                             self.held[c] = true;
                             continue;
                         }
@@ -312,14 +318,18 @@ impl World {
                         renew_due_ms: self.now + renew_every_ms(LEASE_MS),
                         phase: Phase::Lookup,
                     });
-                    // Its watchdog alarm came with the step (SetAlarm).
+                    // Its watchdog alarm came with the step, for after the
+                    // attempt's timeout (an older, earlier alarm would fire
+                    // mid-attempt and leave a restart with none).
+                    let watchdog = download::attempt_watchdog_at(self.now, P.download_timeout_ms);
                     assert!(
-                        self.alarm[c],
-                        "call {c} started an attempt without its watchdog"
+                        self.alarm[c] >= Some(watchdog),
+                        "call {c} started an attempt without its watchdog ({:?})",
+                        self.alarm[c]
                     );
                 }
                 Effect::NotifyWaiters => {}
-                Effect::Forget => self.alarm[c] = false,
+                Effect::Forget => self.alarm[c] = None,
             }
         }
     }
@@ -426,8 +436,8 @@ impl World {
             Ev::Alarm(c) => {
                 // The runtime runs one alarm of an object at a time: not while
                 // the running one waits on its held acquire or its answer.
-                if self.alarm[c] && !self.held[c] && self.grant[c].is_none() {
-                    self.alarm[c] = false;
+                if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
+                    self.alarm[c] = None;
                     let step = download::on_alarm(&self.state[c], self.now, self.running(c), &P);
                     self.apply(c, step);
                 }
@@ -446,7 +456,7 @@ impl World {
                 } else if self.wake[c] {
                     // The call object arms its alarm for now.
                     self.wake[c] = false;
-                    self.alarm[c] = true;
+                    self.alarm[c] = Some(self.now);
                 }
             }
             Ev::HoldEnds(c) => {
@@ -524,7 +534,7 @@ impl World {
             }
             Ev::ReleaseArrives(c) => self.release_arrives(c),
             Ev::RenewReaches(c, ok) => self.renew_reaches[c] = ok,
-            Ev::LoseAlarm(c) => self.alarm[c] = false,
+            Ev::LoseAlarm(c) => self.alarm[c] = None,
             Ev::Evict(c) => self.cached[c] = false,
             Ev::Advance(ms) => {
                 let target = self.now + ms;
@@ -655,7 +665,7 @@ impl World {
                             | CallState::NotFound { .. }
                             | CallState::Busy { .. }
                     ),
-                "call {c} stuck in {:?} (alarm {}, table {:?})",
+                "call {c} stuck in {:?} (alarm {:?}, table {:?})",
                 self.state[c],
                 self.alarm[c],
                 self.table
