@@ -41,10 +41,15 @@ use crate::CallSid;
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum CallState {
     None,
-    /// Waiting for a slot; `attempts` were made before.
+    /// Waiting for a slot; `attempts` were made before. `fresh`: no attempt
+    /// ran since R2 was seen without the recording (the play that queued
+    /// it missed there, and only this call's attempts write its key), so
+    /// the next attempt neither looks in R2 nor clears pieces of older fills.
     Queued {
         attempts: u32,
         since_ms: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fresh: bool,
     },
     /// Attempt number `attempt` is running on the slot lease `grant`.
     Downloading {
@@ -92,14 +97,17 @@ pub struct DownloadPolicy {
 pub enum Effect {
     /// (Re)arm the object's alarm.
     SetAlarm { at_ms: u64 },
-    /// Ask the business object for a slot.
-    AcquireSlot,
-    /// Look in R2, then (on a miss) fetch from the origin into R2, holding
-    /// the lease `grant` that the business confirmed until `expires_ms`.
+    /// Ask the business object for a slot; `look`: look in R2 meanwhile.
+    AcquireSlot { look: bool },
+    /// Look in R2 (unless `fresh`), then (on a miss) fetch from the origin
+    /// into R2, holding the lease `grant` that the business confirmed until
+    /// `expires_ms`. A `fresh` attempt also leaves older fills' pieces alone:
+    /// only an attempt that died with its instance leaves any behind.
     StartAttempt {
         attempt: u32,
         grant: u64,
         expires_ms: u64,
+        fresh: bool,
     },
     /// Give the lease `grant` back.
     ReleaseSlot { grant: u64 },
@@ -119,7 +127,20 @@ pub struct Step {
 impl CallState {
     /// A call waiting for a slot after `attempts` attempts.
     pub fn queued(attempts: u32, since_ms: u64) -> CallState {
-        CallState::Queued { attempts, since_ms }
+        CallState::Queued {
+            attempts,
+            since_ms,
+            fresh: false,
+        }
+    }
+
+    /// A call a play queued after R2 was seen without its recording.
+    pub fn fresh(since_ms: u64) -> CallState {
+        CallState::Queued {
+            attempts: 0,
+            since_ms,
+            fresh: true,
+        }
     }
 
     /// The name of the state, as logged.
@@ -302,18 +323,15 @@ pub struct PlayInput {
 /// A play request that missed R2 reached the call object.
 pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step {
     let now = input.now;
-    let start = |attempts| {
-        Step::to(
-            CallState::queued(attempts, now),
-            vec![Effect::SetAlarm { at_ms: now }],
-        )
-    };
+    // The frontend (or, for `ready`, this object) has just seen R2 without
+    // the recording, and no attempt runs from these states.
+    let start = || Step::to(CallState::fresh(now), vec![Effect::SetAlarm { at_ms: now }]);
     match *state {
         // Gone from R2 (deleted by hand): download again; the attempt looks in R2 first.
-        CallState::Ready { .. } if input.fact == PlayFact::Stored(false) => start(0),
+        CallState::Ready { .. } if input.fact == PlayFact::Stored(false) => start(),
         CallState::Ready { .. } => Step::stay(state),
         _ if state.startable(now, p) => match input.fact {
-            PlayFact::Admission(Admission::Admitted) => start(0),
+            PlayFact::Admission(Admission::Admitted) => start(),
             _ => Step::stay(state),
         },
         // An attempt recorded as running that no instance runs died with a restart: resume it now.
@@ -343,25 +361,29 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPol
         // A duplicate alarm while the attempt runs: nothing to do.
         return Step::stay(state);
     }
-    let acquire = || {
+    // A call whose attempts may have written R2 looks there while it waits.
+    let acquire = |look| {
         vec![
             Effect::SetAlarm {
                 at_ms: acquire_watchdog_at(now, p.slot_lease_ms),
             },
-            Effect::AcquireSlot,
+            Effect::AcquireSlot { look },
         ]
     };
     match *state {
-        CallState::Queued { .. } => Step::to(state.clone(), acquire()),
-        // The instance that ran this attempt is gone; the interrupted attempt does not count.
-        CallState::Downloading { attempt, .. } => {
-            Step::to(CallState::queued(attempt.saturating_sub(1), now), acquire())
-        }
+        CallState::Queued { fresh, .. } => Step::to(state.clone(), acquire(!fresh)),
+        // The instance that ran this attempt is gone; the interrupted attempt
+        // does not count, but its write may have landed and its pieces stay.
+        CallState::Downloading { attempt, .. } => Step::to(
+            CallState::queued(attempt.saturating_sub(1), now),
+            acquire(true),
+        ),
+        // A write that reported a failure may still have stored the recording.
         CallState::RetryWait {
             attempt,
             next_at_ms,
             ..
-        } if now >= next_at_ms => Step::to(CallState::queued(attempt, now), acquire()),
+        } if now >= next_at_ms => Step::to(CallState::queued(attempt, now), acquire(true)),
         CallState::RetryWait { next_at_ms, .. } => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: next_at_ms }])
         }
@@ -402,7 +424,9 @@ pub fn on_slot_granted(
         CallState::Queued { .. } if expires_ms < now + p.slot_lease_ms / 2 => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
         }
-        CallState::Queued { attempts, .. } => {
+        CallState::Queued {
+            attempts, fresh, ..
+        } => {
             let attempt = attempts + 1;
             Step::to(
                 CallState::Downloading {
@@ -418,6 +442,7 @@ pub fn on_slot_granted(
                         attempt,
                         grant,
                         expires_ms,
+                        fresh,
                     },
                 ],
             )
@@ -818,10 +843,7 @@ mod tests {
             answer_with_fill(&downloading, accepted.clone(), Some(&failed)),
             accepted
         );
-        let queued = CallState::Queued {
-            attempts: 0,
-            since_ms: 0,
-        };
+        let queued = CallState::queued(0, 0);
         let answer = play_answer(&queued, &sid(), 10, Some(2), PlayFact::Nothing, &P);
         assert_eq!(
             answer_with_fill(&queued, answer.clone(), Some(&view)),
@@ -852,7 +874,7 @@ mod tests {
     fn a_first_play_is_admitted_then_queues_and_arms_the_alarm() {
         assert_eq!(play_check(&CallState::None, 5, &P), PlayCheck::Admission);
         let s = on_play(&CallState::None, input(5, ADMITTED), &P);
-        assert_eq!(s.state, CallState::queued(0, 5));
+        assert_eq!(s.state, CallState::fresh(5));
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
     }
 
@@ -940,7 +962,7 @@ mod tests {
         );
         // Really gone: download again (and the attempt looks in R2 first).
         let gone = on_play(&ready, input(9, PlayFact::Stored(false)), &P);
-        assert_eq!(gone.state, CallState::queued(0, 9));
+        assert_eq!(gone.state, CallState::fresh(9));
     }
 
     #[test]
@@ -994,7 +1016,7 @@ mod tests {
                 Effect::SetAlarm {
                     at_ms: acquire_watchdog_at(50, P.slot_lease_ms)
                 },
-                Effect::AcquireSlot
+                Effect::AcquireSlot { look: true }
             ]
         );
         let g = on_slot_granted(&a.state, 60, false, 3, 60 + P.slot_lease_ms, &P);
@@ -1007,10 +1029,44 @@ mod tests {
                 Effect::StartAttempt {
                     attempt: 2,
                     grant: 3,
-                    expires_ms: 60 + P.slot_lease_ms
+                    expires_ms: 60 + P.slot_lease_ms,
+                    fresh: false
                 }
             ]
         );
+    }
+
+    #[test]
+    fn only_a_call_a_play_queued_skips_the_look_in_r2() {
+        let admitted = input(5, PlayFact::Admission(Admission::Admitted));
+        let q = on_play(&CallState::None, admitted, &P).state;
+        let a = on_alarm(&q, 5, false, &P);
+        assert_eq!(a.effects[1], Effect::AcquireSlot { look: false });
+        let g = on_slot_granted(&a.state, 6, false, 1, 6 + P.slot_lease_ms, &P);
+        assert!(matches!(
+            g.effects[1],
+            Effect::StartAttempt { fresh: true, .. }
+        ));
+        // An interrupted attempt's write may have landed; a write that
+        // reported a failure may have stored the recording all the same.
+        let wait = CallState::RetryWait {
+            attempt: 1,
+            next_at_ms: 80,
+            last_error: "x".into(),
+        };
+        for before in [downloading(1), wait] {
+            let a = on_alarm(&before, 90, false, &P);
+            assert_eq!(a.effects[1], Effect::AcquireSlot { look: true });
+            let g = on_slot_granted(&a.state, 91, false, 2, 91 + P.slot_lease_ms, &P);
+            assert!(matches!(
+                g.effects[1],
+                Effect::StartAttempt { fresh: false, .. }
+            ));
+        }
+        // Stored before this field existed: looks.
+        let old: CallState =
+            serde_json::from_str(r#"{"state":"queued","attempts":0,"since_ms":1}"#).unwrap();
+        assert_eq!(old, CallState::queued(0, 1));
     }
 
     #[test]
@@ -1089,7 +1145,7 @@ mod tests {
         );
         assert_eq!(play_check(&failed, 61_000, &P), PlayCheck::Admission);
         let after = on_play(&failed, input(61_000, ADMITTED), &P);
-        assert_eq!(after.state, CallState::queued(0, 61_000));
+        assert_eq!(after.state, CallState::fresh(61_000));
     }
 
     #[test]
@@ -1121,7 +1177,7 @@ mod tests {
         );
         assert_eq!(
             on_play(&nf.state, input(30_000, ADMITTED), &P).state,
-            CallState::queued(0, 30_000)
+            CallState::fresh(30_000)
         );
     }
 

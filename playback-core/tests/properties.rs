@@ -10,7 +10,8 @@
 //! - the frontend's R2 look-up, then its play reaching the call object;
 //! - the call object's R2 look-up for a `ready` call, and its admission
 //!   request, each answered later than asked;
-//! - an attempt's R2 look-up, its origin download, its R2 write (which may
+//! - an attempt's R2 look-up (skipped by a fresh attempt: one a play
+//!   queued after the frontend missed R2), its origin download, its R2 write (which may
 //!   end after the origin's body did), its lease renewals (which may not
 //!   reach the business), its timeout;
 //! - the business's held acquire and its hand-over or wake;
@@ -277,7 +278,8 @@ impl World {
             match e {
                 Effect::SetAlarm { at_ms } => self.alarm[c] = Some(at_ms),
                 Effect::ReleaseSlot { grant } => self.release(c, grant),
-                Effect::AcquireSlot => {
+                // The look while the business holds the acquire is the attempt's own, below.
+                Effect::AcquireSlot { .. } => {
                     // The step armed its safety alarm first, for after the
                     // longest hold the business may keep the acquire.
                     let watchdog = download::acquire_watchdog_at(self.now, LEASE_MS);
@@ -309,14 +311,18 @@ impl World {
                     self.apply(c, next);
                 }
                 Effect::StartAttempt {
-                    grant, expires_ms, ..
+                    grant,
+                    expires_ms,
+                    fresh,
+                    ..
                 } => {
                     assert!(self.run[c].is_none(), "two attempts of call {c} at once");
                     self.run[c] = Some(Run {
                         grant,
                         expires_ms,
                         renew_due_ms: self.now + renew_every_ms(LEASE_MS),
-                        phase: Phase::Lookup,
+                        // A fresh attempt asks the origin without looking in R2.
+                        phase: if fresh { Phase::Origin } else { Phase::Lookup },
                     });
                     // Its watchdog alarm came with the step, for after the
                     // attempt's timeout (an older, earlier alarm would fire
