@@ -42,8 +42,13 @@
 //!   listeners ask (`Fill`) which pieces exist, held until the one they
 //!   need lands. A fill dies with its instance; listeners of a fill this
 //!   instance does not know are aborted, and the next attempt deletes its
-//!   pieces. A stored fill's pieces are deleted once the whole recording
-//!   is under the served key.
+//!   pieces. A fill's pieces are deleted when its attempt ends (stored:
+//!   once the whole recording is under the served key; failed: its
+//!   listeners were aborted).
+//! - An attempt looks in R2 first, unless it is fresh: a play queued the
+//!   call just after R2 was seen without the recording, and no attempt ran
+//!   since (only this call's attempts write its key). A resumed or retried
+//!   attempt looks, while the business holds its acquire.
 //! - `/status` only reads: it never writes storage, never arms an alarm.
 //! - A call the origin does not have (and one refused for a full queue)
 //!   deletes its storage when its time is over.
@@ -398,15 +403,22 @@ impl CallRecording {
         // An acquire comes with its safety alarm, written with the state.
         let step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
         let (_, effects) = self.commit(&before, step, &id).await?;
-        if !effects.contains(&Effect::AcquireSlot) {
+        let Some(look) = effects.iter().find_map(|e| match e {
+            Effect::AcquireSlot { look } => Some(*look),
+            _ => None,
+        }) else {
             return Ok(());
-        }
+        };
         let owner = id.object_name();
         let business = BusinessObject::of(&self.env, id.business.as_str())?;
         // R2 is looked at while the business holds the acquire, off the
         // path from the grant to the origin's first byte.
-        let bucket = recordings(&self.env)?;
-        let (answer, looked) = join(business.acquire(&owner), origin::look(&bucket, &id)).await;
+        let (answer, looked) = if look {
+            let bucket = recordings(&self.env)?;
+            join(business.acquire(&owner), origin::look(&bucket, &id)).await
+        } else {
+            (business.acquire(&owner).await, origin::Looked::NotYet)
+        };
         let answer = answer?;
         // Re-read: play requests may have run while the business held the acquire.
         let state = self.load().await?;
@@ -437,8 +449,13 @@ impl CallRecording {
                     attempt,
                     grant,
                     expires_ms,
+                    fresh,
                 } => {
-                    let looked = looked.take().unwrap_or(origin::Looked::NotYet);
+                    let looked = match looked.take() {
+                        _ if fresh => origin::Looked::Fresh,
+                        Some(looked) => looked,
+                        None => origin::Looked::NotYet,
+                    };
                     let lease = (attempt, grant, expires_ms);
                     self.run_attempt(&id, &config, &p, looked, lease).await?
                 }
@@ -487,6 +504,8 @@ impl CallRecording {
             FillPhase::Failed
         });
         let pieces = self.fill.borrow().as_ref().map(|v| v.landed);
+        // A fill started: some of its pieces may be in R2.
+        let filled = pieces.is_some();
         crate::log::call_event(
             id,
             "attempt_end",
@@ -510,9 +529,12 @@ impl CallRecording {
                 }
             }
         }
-        if stored {
-            // Listeners read the rest from the served key now; one that
-            // finds a piece gone asks again and is told so.
+        if filled {
+            // Stored: listeners read the rest from the served key now; one
+            // that finds a piece gone asks again and is told so. Failed: its
+            // listeners were aborted. Either way no piece of this call is
+            // needed, and only an attempt that dies with its instance leaves
+            // any for the next (which is not fresh, and clears them first).
             if let Err(e) = origin::delete_pieces(&bucket, id, None).await {
                 crate::log::call_event(id, "pieces_left", json!({"error": format!("{e:?}")}));
             }

@@ -178,6 +178,11 @@ pub enum Looked {
     Missing,
     /// The look failed: the attempt looks again itself.
     NotYet,
+    /// Not looked: a fresh attempt (`CallState::Queued::fresh`), which
+    /// neither looks nor clears older fills' pieces (no attempt ran since
+    /// R2 was seen without the recording, and every attempt that ended
+    /// deleted its pieces).
+    Fresh,
 }
 
 /// Looks in R2 for the recording.
@@ -320,9 +325,10 @@ where
     G: FnOnce() -> Gut,
     Gut: Future<Output = ()>,
 {
+    let fresh = matches!(looked, Looked::Fresh);
     let stored = match looked {
         Looked::Stored(size) => Some(size),
-        Looked::Missing => None,
+        Looked::Missing | Looked::Fresh => None,
         Looked::NotYet => match bucket.head(key).await {
             Ok(object) => object.map(|o| o.size()),
             Err(e) => {
@@ -339,11 +345,13 @@ where
     );
     // Pieces a dead fill left are deleted while the origin is asked (never
     // this fill's own); a failure only leaves them for the next attempt.
-    let (fetched, cleared) = join(
-        fetch_following_redirects(config, &path, &signal),
-        delete_pieces(bucket, id, Some(fill.id)),
-    )
-    .await;
+    let clear = async {
+        match fresh {
+            true => Ok(()),
+            false => delete_pieces(bucket, id, Some(fill.id)).await,
+        }
+    };
+    let (fetched, cleared) = join(fetch_following_redirects(config, &path, &signal), clear).await;
     if let Err(e) = cleared {
         crate::log::call_event(
             id,

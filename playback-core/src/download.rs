@@ -18,7 +18,10 @@
 //!   agent's budget, the queue bound); from `ready` only when the shell
 //!   looked in R2 and the object is really gone.
 //! - Every attempt looks in R2 before it asks the origin, so a recording
-//!   that is stored is never downloaded again, whatever raced.
+//!   that is stored is never downloaded again, whatever raced; except a
+//!   fresh one (`Queued::fresh`): a play queued the call right after R2
+//!   was seen without it, and no attempt (the only writer of its key) ran
+//!   since. An interrupted or retried attempt always looks.
 //! - An attempt holds a slot lease named by its grant id; it releases that
 //!   grant and no other.
 //! - A request that finds `queued` or `retry_wait` without an alarm arms
