@@ -110,8 +110,9 @@ impl BusinessSlots {
 
     /// Hands each newly granted lease to its owner: on the owner's held
     /// acquire if it still waits, else by waking its call object.
-    fn hand_over(&self, table: &SlotTable, owners: Vec<String>) {
-        let mut wake = Vec::new();
+    /// Returns the owners whose held acquire took the lease.
+    fn hand_over(&self, table: &SlotTable, owners: Vec<String>) -> Vec<String> {
+        let (mut wake, mut handed) = (Vec::new(), Vec::new());
         let now = now_ms();
         for owner in owners {
             let held = self.held.borrow_mut().remove(&owner);
@@ -119,7 +120,9 @@ impl BusinessSlots {
                 (Some(tx), granted @ Acquire::Granted { .. }) => tx.send(granted).is_ok(),
                 _ => false,
             };
-            if !answered {
+            if answered {
+                handed.push(owner);
+            } else {
                 wake.push(owner);
             }
         }
@@ -128,6 +131,7 @@ impl BusinessSlots {
             let env = self.env.clone();
             self.state.wait_until(wake_all(env, wake));
         }
+        handed
     }
 
     async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
@@ -202,9 +206,12 @@ impl BusinessSlots {
         let mut table = self.load().await?;
         let (answer, woken) = apply(&mut table);
         self.store(&table).await?;
+        // The owners handed a lease on their held acquire are named in this
+        // operation's line (one line per operation, not one more per hand-over).
+        let handed = self.hand_over(&table, woken);
         crate::log::event(json!({"event": "slots", "op": op, "owner": owner,
-            "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer}));
-        self.hand_over(&table, woken);
+            "leases": table.leases.len(), "queued": table.queue.len(), "answer": answer,
+            "handed_over": handed}));
         Ok(answer)
     }
 
@@ -241,12 +248,14 @@ impl BusinessSlots {
             policy.max_queue,
         );
         if admission == Admission::Admitted {
+            // Told by the call's `none → queued` transition line.
             self.state.storage().put(BUDGETS_KEY, &budgets).await?;
+        } else {
+            crate::log::event(
+                json!({"event": "admission", "owner": owner, "answer": admission,
+                "queued": table.queue.len(), "listing": listing}),
+            );
         }
-        crate::log::event(
-            json!({"event": "admission", "owner": owner, "answer": admission,
-            "queued": table.queue.len(), "listing": listing}),
-        );
         Ok(json_response(200, &admission))
     }
 
@@ -384,7 +393,6 @@ impl BusinessSlots {
             _ => None,
         };
         if let Some(granted) = handed {
-            crate::log::event(json!({"event": "slot_handed_over", "owner": owner}));
             return granted;
         }
         {
@@ -544,7 +552,11 @@ impl worker::DurableObject for BusinessSlots {
         let mut table = self.load().await?;
         let woken = table.expire(now, &slot_policy(&config));
         self.store(&table).await?;
-        self.hand_over(&table, woken);
+        let handed = self.hand_over(&table, woken);
+        if !handed.is_empty() {
+            crate::log::event(json!({"event": "slots", "op": "expire",
+                "leases": table.leases.len(), "queued": table.queue.len(), "handed_over": handed}));
+        }
         Response::ok("ok")
     }
 }

@@ -149,6 +149,19 @@ impl CallRecording {
         step: Step,
         id: &CallIdentity,
     ) -> Result<(CallState, Vec<Effect>)> {
+        self.commit_noting(before, step, id, None).await
+    }
+
+    /// [`commit`](Self::commit), with `note` (an event name and its fields)
+    /// logged in the transition's line, or in a line of its own when the
+    /// state stays: one line per step.
+    async fn commit_noting(
+        &self,
+        before: &CallState,
+        step: Step,
+        id: &CallIdentity,
+        note: Option<(&str, serde_json::Value)>,
+    ) -> Result<(CallState, Vec<Effect>)> {
         let storage = self.state.storage();
         let alarm_at = step.effects.iter().rev().find_map(|e| match e {
             Effect::SetAlarm { at_ms } => Some(*at_ms),
@@ -157,9 +170,16 @@ impl CallRecording {
         if step.effects.contains(&Effect::Forget) {
             join(storage.delete_all(), storage.delete_alarm()).await.0?;
         } else if &step.state != before {
-            // All issued before any is awaited: one atomic write.
+            // All issued before any is awaited: one atomic write. The
+            // identity is written with the first state (after `none`, whose
+            // storage is empty) and stays until everything is forgotten.
             let state = storage.put(STATE_KEY, &step.state);
-            let identity = storage.put(IDENTITY_KEY, id);
+            let identity = async {
+                match before {
+                    CallState::None => storage.put(IDENTITY_KEY, id).await,
+                    _ => Ok(()),
+                }
+            };
             match alarm_at {
                 Some(at) => {
                     let (state, identity, alarm) =
@@ -178,11 +198,16 @@ impl CallRecording {
             self.generation.set(self.generation.get() + 1);
         }
         if &step.state != before {
-            crate::log::call_event(
-                id,
-                "transition",
-                json!({"from": before.name(), "to": step.state.name(), "state": step.state}),
-            );
+            let mut line =
+                json!({"from": before.name(), "to": step.state.name(), "state": step.state});
+            if let (Some((_, serde_json::Value::Object(fields))), Some(map)) =
+                (note, line.as_object_mut())
+            {
+                map.extend(fields);
+            }
+            crate::log::call_event(id, "transition", line);
+        } else if let Some((event, fields)) = note {
+            crate::log::call_event(id, event, fields);
         }
         let mut rest = Vec::new();
         for effect in step.effects {
@@ -475,12 +500,8 @@ impl CallRecording {
         (attempt, grant, expires_ms): (u32, u64, u64),
     ) -> EdgeResult<()> {
         self.running.set(true);
+        // Its start is the `downloading` transition's line (attempt, grant).
         let started = now_ms();
-        crate::log::call_event(
-            id,
-            "attempt_start",
-            json!({"attempt": attempt, "grant": grant}),
-        );
         let bucket = recordings(&self.env)?;
         let owner = id.object_name();
         let business = BusinessObject::of(&self.env, id.business.as_str())?;
@@ -503,15 +524,18 @@ impl CallRecording {
         } else {
             FillPhase::Failed
         });
-        let pieces = self.fill.borrow().as_ref().map(|v| v.landed);
-        // A fill started: some of its pieces may be in R2.
-        let filled = pieces.is_some();
-        crate::log::call_event(
-            id,
-            "attempt_end",
-            json!({"attempt": attempt, "pieces": pieces, "wasm_memory": wasm_memory(),
-            "outcome": format!("{outcome:?}"), "duration_ms": now_ms() - started}),
-        );
+        let (pieces, filled) = match self.fill.borrow().as_ref() {
+            // A fill started: some of its pieces may be in R2.
+            Some(view) => (
+                Some(view.landed),
+                fill::piece_keys(&id.business, &id.call_sid, view.fill, view.size),
+            ),
+            None => (None, Vec::new()),
+        };
+        // The attempt's end is told in the line of the transition it makes.
+        let end = json!({"attempt": attempt, "grant": grant, "pieces": pieces,
+            "wasm_memory": wasm_memory(), "outcome": format!("{outcome:?}"),
+            "duration_ms": now_ms() - started});
         let before = self.load().await?;
         let step = download::on_attempt_finished(
             &before,
@@ -521,7 +545,9 @@ impl CallRecording {
             js_sys::Math::random(),
             p,
         );
-        let (_, effects) = self.commit(&before, step, id).await?;
+        let (_, effects) = self
+            .commit_noting(&before, step, id, Some(("attempt_end", end)))
+            .await?;
         for effect in effects {
             if let Effect::ReleaseSlot { grant } = effect {
                 if !run.released {
@@ -529,13 +555,14 @@ impl CallRecording {
                 }
             }
         }
-        if filled {
+        if !filled.is_empty() {
             // Stored: listeners read the rest from the served key now; one
             // that finds a piece gone asks again and is told so. Failed: its
-            // listeners were aborted. Either way no piece of this call is
-            // needed, and only an attempt that dies with its instance leaves
-            // any for the next (which is not fresh, and clears them first).
-            if let Err(e) = origin::delete_pieces(&bucket, id, None).await {
+            // listeners were aborted. Either way none of its pieces is
+            // needed; they are deleted by name. Only an attempt that dies
+            // with its instance leaves pieces behind, for the next one (which
+            // is not fresh, and clears them first).
+            if let Err(e) = bucket.delete_multiple(filled).await {
                 crate::log::call_event(id, "pieces_left", json!({"error": format!("{e:?}")}));
             }
         }

@@ -97,6 +97,14 @@ pub fn piece_key(business: &BusinessId, call: &CallSid, fill: u64, index: u32) -
     format!("{}{index}", fill_prefix(business, call, fill))
 }
 
+/// The keys of every piece a fill of a `size`-byte recording may have put:
+/// its attempt deletes them by name when it ends, without listing R2.
+pub fn piece_keys(business: &BusinessId, call: &CallSid, fill: u64, size: u64) -> Vec<String> {
+    (0..piece_count(size))
+        .map(|index| piece_key(business, call, fill, index))
+        .collect()
+}
+
 /// The validator of a recording filled from an origin answer: derived from
 /// the origin's `ETag` and length when it sent one (so a retry of the same
 /// bytes keeps it), else from the fill itself. Stored with the whole
@@ -280,6 +288,22 @@ pub fn piece_missing(view_now: Option<&FillView>, fill: u64) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_fills_piece_keys_name_every_piece_of_that_fill_alone() {
+        let (b, c) = (
+            BusinessId::parse("acme").unwrap(),
+            CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap(),
+        );
+        let size = piece_start(6) + 1;
+        let keys = piece_keys(&b, &c, 7, size);
+        assert_eq!(keys.len(), 7);
+        for (index, key) in keys.iter().enumerate() {
+            assert_eq!(key, &piece_key(&b, &c, 7, index as u32));
+            assert!(key.starts_with(&fill_prefix(&b, &c, 7)));
+        }
+        assert!(piece_keys(&b, &c, 7, 0).is_empty());
+    }
 
     #[test]
     fn pieces_start_small_and_grow_to_the_cap() {

@@ -145,17 +145,18 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
         .filter(|l| l["op"] == "acquire" && l["answer"]["result"] == "queued")
         .filter_map(|l| l["owner"].as_str())
         .collect();
-    let delivered = |event: &str| {
-        lines
-            .iter()
-            .filter(|l| l["event"] == event)
-            .filter_map(|l| l["owner"].as_str())
-            .collect::<Vec<_>>()
-    };
-    let (handed, woken) = (
-        delivered("slot_handed_over"),
-        delivered("slot_granted_to_waiter"),
-    );
+    let handed: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "slots")
+        .filter_map(|l| l["handed_over"].as_array())
+        .flatten()
+        .filter_map(|owner| owner.as_str())
+        .collect();
+    let woken: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["event"] == "slot_granted_to_waiter")
+        .filter_map(|l| l["owner"].as_str())
+        .collect();
     let mut grants: Vec<&str> = handed.iter().chain(&woken).copied().collect();
     grants.sort();
     assert_eq!(

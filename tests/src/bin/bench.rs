@@ -1074,7 +1074,10 @@ async fn fill(rows: &mut Vec<Row>) {
                     continue;
                 };
                 match v["event"].as_str() {
-                    Some("attempt_end") => pieces.push(v["pieces"].as_f64().unwrap_or(0.0)),
+                    // An attempt's end is told in its transition's line.
+                    Some("transition" | "attempt_end") if v.get("pieces").is_some() => {
+                        pieces.push(v["pieces"].as_f64().unwrap_or(0.0))
+                    }
                     Some("fill_listener") => {
                         gets.push(v["r2_gets"].as_f64().unwrap_or(0.0));
                         asks.push(v["object_asks"].as_f64().unwrap_or(0.0));
@@ -1181,7 +1184,7 @@ async fn fill_memory(rows: &mut Vec<Row>) {
             let log = stack.edge.log();
             let end = log
                 .lines()
-                .find(|l| l.contains("attempt_end") && l.contains(&sid));
+                .find(|l| l.contains("\"wasm_memory\"") && l.contains(&sid));
             let bytes = end
                 .and_then(|l| l.find('{').map(|i| &l[i..]))
                 .and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok())
