@@ -48,6 +48,13 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
     ("Referrer-Policy", "same-origin"),
 ];
 
+/// What a request's one log line tells beyond the request itself: its id,
+/// and for a play that missed R2, what the call object answered.
+struct RequestNote {
+    id: String,
+    play: std::cell::RefCell<Option<serde_json::Value>>,
+}
+
 /// A short id for a request: 8 hex digits.
 fn request_id() -> String {
     format!(
@@ -60,7 +67,11 @@ pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
     let started = now_ms();
     let path = req.path();
     let method = req.method().to_string();
-    let id = request_id();
+    let note = RequestNote {
+        id: request_id(),
+        play: Default::default(),
+    };
+    let id = &note.id;
     let header = req.headers().get("X-User-Action").ok().flatten();
     let range = req.headers().get("Range").ok().flatten();
     let query = req.url().ok().and_then(|u| u.query().map(str::to_owned));
@@ -70,16 +81,16 @@ pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
         // `_headers`).
         Route::Page => match page(&req, env).await {
             Ok(page) => page,
-            Err(e) => with_security_headers(e.into_response(&id)),
+            Err(e) => with_security_headers(e.into_response(id)),
         },
-        endpoint => with_security_headers(route_request(&req, env, endpoint, &id).await),
+        endpoint => with_security_headers(route_request(&req, env, endpoint, &note).await),
     };
     // One line per request: never the token, the cookie or a secret.
     crate::log::event(
         json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status(),
         "user_action_header": header.is_some(),
         "user_action": is_explicit_user_action(header.as_deref(), query.as_deref()),
-        "range": range,
+        "range": range, "play": note.play.take(),
         "duration_ms": now_ms() - started}),
     );
     response
@@ -135,18 +146,18 @@ async fn ask_web(
     Ok(answer.dyn_into().map_err(worker::Error::from)?)
 }
 
-async fn route_request(req: &Request, env: &Env, route: Route<'_>, request_id: &str) -> Response {
+async fn route_request(req: &Request, env: &Env, route: Route<'_>, note: &RequestNote) -> Response {
     let result = match route {
         Route::Healthz => Response::ok("ok").map_err(EdgeError::from),
         Route::NotFound => Err(EdgeError::NotFound),
         Route::MethodNotAllowed { allow } => Err(EdgeError::MethodNotAllowed { allow }),
         // Every other route needs the configuration: loaded here, once.
         configured => match config::load(env) {
-            Ok(config) => route_configured(req, env, &config, configured, request_id).await,
+            Ok(config) => route_configured(req, env, &config, configured, note).await,
             Err(e) => Err(e.into()),
         },
     };
-    result.unwrap_or_else(|e| e.into_response(request_id))
+    result.unwrap_or_else(|e| e.into_response(&note.id))
 }
 
 async fn route_configured(
@@ -154,14 +165,14 @@ async fn route_configured(
     env: &Env,
     config: &EdgeConfig,
     route: Route<'_>,
-    request_id: &str,
+    note: &RequestNote,
 ) -> EdgeResult<Response> {
     match route {
         Route::DevLogin => handle_dev_login(req, config),
         Route::Calls => handle_calls(req, env, config).await,
         Route::Call { call_sid } => handle_call(req, env, config, call_sid).await,
         Route::Stream { call_sid, head } => {
-            handle_stream(req, env, config, call_sid, head, request_id).await
+            handle_stream(req, env, config, call_sid, head, note).await
         }
         Route::Status { call_sid } => handle_status(req, env, config, call_sid).await,
         Route::Peaks { call_sid } => handle_peaks(req, env, config, call_sid).await,
@@ -272,13 +283,13 @@ async fn handle_stream(
     config: &EdgeConfig,
     raw_sid: &str,
     head: bool,
-    request_id: &str,
+    note: &RequestNote,
 ) -> EdgeResult<Response> {
     let (id, agent) = check_recording_request(req, config, raw_sid)?;
     let query = req.url()?.query().map(str::to_owned);
     let download =
         bar::download_param(query.as_deref()).map_err(|()| EdgeError::BadQuery("download"))?;
-    let mut response = stream(req, env, (id, agent), query.as_deref(), head, request_id).await?;
+    let mut response = stream(req, env, (id, agent), query.as_deref(), head, note).await?;
     if let Some(name) = download {
         if bar::is_attachment(response.status_code()) {
             let content_type = response.headers().get("Content-Type")?.unwrap_or_default();
@@ -297,7 +308,7 @@ async fn stream(
     (id, agent): (CallIdentity, String),
     query: Option<&str>,
     head: bool,
-    request_id: &str,
+    note: &RequestNote,
 ) -> EdgeResult<Response> {
     let bucket = recordings(env)?;
     let key = recording_key(&id.business, &id.call_sid);
@@ -318,7 +329,8 @@ async fn stream(
         };
     }
     let answer = call.play(&id, &agent).await?;
-    crate::log::call_event(&id, "play", json!({"answer": answer}));
+    // Told in the request's line.
+    *note.play.borrow_mut() = Some(json!(answer));
     match answer {
         PlayAnswer::Filling(view) => serve_fill(req, env, &id, &bucket, view, head).await,
         PlayAnswer::Ready => match serve_cached(req, &bucket, &key, head).await? {
@@ -336,7 +348,7 @@ async fn stream(
                 status: WireStatus::Failed,
                 error: error.clone(),
                 retry_after_ms,
-                request_id: Some(request_id.to_owned()),
+                request_id: Some(note.id.clone()),
             },
         )),
         PlayAnswer::NotFound => Err(EdgeError::NotFound),

@@ -401,6 +401,9 @@ where
             Failure::TooLarge,
             format!("{length} bytes > MAX_RECORDING_BYTES"),
         ),
+        Some(length) if !playback_core::fill::fills(length) => {
+            store_small(bucket, id, key, response, length, meta, origin_read).await
+        }
         Some(length) => {
             let target = Target { bucket, id, key };
             store_filling(target, response, length, meta, fill, origin_read).await
@@ -566,6 +569,59 @@ where
         (Err(outcome), _, _) | (_, Err(outcome), _) => outcome,
         (Ok(()), Ok(()), stored) => stored,
     };
+    if matches!(outcome, AttemptOutcome::Stored { .. }) {
+        store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
+    }
+    outcome
+}
+
+/// A recording that fits in one piece (`fill::fills`): read whole (at most
+/// `FIRST_PIECE_BYTES`), its slot given back, then one `put` of exactly its
+/// announced length, and its peaks.
+async fn store_small<G, Gut>(
+    bucket: &Bucket,
+    id: &CallIdentity,
+    key: &str,
+    mut response: Response,
+    length: u64,
+    meta: StoreMeta,
+    origin_read: G,
+) -> AttemptOutcome
+where
+    G: FnOnce() -> Gut,
+    Gut: Future<Output = ()>,
+{
+    let mut body = Vec::with_capacity(length as usize);
+    if length > 0 {
+        let mut stream = match response.stream() {
+            Ok(stream) => stream,
+            Err(e) => return AttemptOutcome::transient(Failure::CutOff, e.to_string()),
+        };
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(chunk) if body.len() + chunk.len() <= length as usize => {
+                    body.extend_from_slice(&chunk)
+                }
+                Ok(_) => {
+                    return AttemptOutcome::transient(
+                        Failure::CutOff,
+                        format!("more than the {length} bytes announced"),
+                    )
+                }
+                Err(e) => return AttemptOutcome::transient(Failure::CutOff, e.to_string()),
+            }
+        }
+    }
+    if body.len() as u64 != length {
+        return AttemptOutcome::transient(
+            Failure::CutOff,
+            format!("{} of the {length} bytes announced", body.len()),
+        );
+    }
+    origin_read().await;
+    let mut peaks = PeaksBuilder::new();
+    peaks.push(&body);
+    let outcome = put(bucket, key, Data::Bytes(body), length, &meta).await;
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
         store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
     }

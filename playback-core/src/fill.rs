@@ -41,6 +41,15 @@ pub const PIECES_IN_FLIGHT: usize = 2;
 /// that has not landed yet before answering with the fill as it is.
 pub const PIECE_HOLD_MS: u64 = 5_000;
 
+/// Whether a recording of `size` bytes is filled piece by piece. One that
+/// fits in the first piece is not: that piece would be the whole recording,
+/// landing when the whole does, so it is written once (under the served
+/// key) instead of twice, and its waiting plays are answered when it is
+/// stored.
+pub fn fills(size: u64) -> bool {
+    size > FIRST_PIECE_BYTES
+}
+
 /// Where piece `index` starts, whatever the recording's size.
 pub fn piece_start(index: u32) -> u64 {
     if index <= GROWING_PIECES {
@@ -303,6 +312,15 @@ mod tests {
             assert!(key.starts_with(&fill_prefix(&b, &c, 7)));
         }
         assert!(piece_keys(&b, &c, 7, 0).is_empty());
+    }
+
+    #[test]
+    fn only_a_recording_longer_than_its_first_piece_is_filled() {
+        assert!(!fills(0));
+        assert!(!fills(FIRST_PIECE_BYTES));
+        assert_eq!(piece_count(FIRST_PIECE_BYTES), 1);
+        assert!(fills(FIRST_PIECE_BYTES + 1));
+        assert_eq!(piece_count(FIRST_PIECE_BYTES + 1), 2);
     }
 
     #[test]
