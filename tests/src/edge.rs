@@ -217,6 +217,37 @@ impl Edge {
             .collect()
     }
 
+    /// The keys of the local R2 bucket's objects, sorted: read from the
+    /// runtime's persisted state (its object index, a SQLite table), as an
+    /// operator would list the bucket. A blob file is no proof of an object:
+    /// an aborted `put` may leave one that no key names.
+    pub fn r2_keys(&self) -> Vec<String> {
+        let dir = self.persist_dir.join("v3/r2/miniflare-R2BucketObject");
+        let script = "import glob, sqlite3, sys\n\
+            keys = []\n\
+            for path in glob.glob(sys.argv[1] + '/*.sqlite'):\n\
+            \x20   db = sqlite3.connect('file:' + path + '?mode=ro', uri=True)\n\
+            \x20   if db.execute(\"select 1 from sqlite_master where name = '_mf_objects'\").fetchone():\n\
+            \x20       keys += [row[0] for row in db.execute('select key from _mf_objects')]\n\
+            print('\\n'.join(sorted(keys)))\n";
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&dir)
+            .output()
+            .expect("python3 reads the bucket's index");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// The process group of wrangler and its workerd.
     pub fn process_group(&self) -> Option<u32> {
         self.process.as_ref().map(|p| p.id())

@@ -1,8 +1,9 @@
 //! Read-while-write: a cold play is served from its one download while it
-//! runs (issue 11). Every test here uses the quarter-hour demo call
-//! (14.4 MB) from an origin that sends 4 MB/s, so a fill lasts about 3.6 s
-//! and "during the fill" is an ordering the origin's own counters show
-//! (its body not yet completed), never a timing guess.
+//! runs (issue 11). Every fill here is the quarter-hour demo call (14.4 MB)
+//! from an origin that sends 4 MB/s, so a fill lasts about 3.6 s and
+//! "during the fill" is an ordering the origin's own counters show (its
+//! body not yet completed), never a timing guess; the last test is a
+//! recording that fits in one piece, which is not filled.
 
 use std::time::{Duration, Instant};
 
@@ -271,4 +272,87 @@ async fn a_worker_killed_mid_fill_aborts_its_listeners_and_the_restart_completes
     let r = listener(&stack, &sid).send().await.unwrap();
     assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
     assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
+}
+
+/// Waits until the local bucket's keys are `want` (a delete that follows
+/// a state change may land just after the change is visible).
+async fn wait_r2_keys(stack: &Stack, want: &[String]) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let keys = stack.edge.r2_keys();
+        if keys == want || Instant::now() > deadline {
+            return keys;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fill_that_fails_for_good_leaves_no_piece_behind() {
+    let knobs = Knobs {
+        all: FaultSet {
+            truncate_first: 1,
+            ..paced(0)
+        },
+        ..Default::default()
+    };
+    // One attempt only: no retry comes to clear what the failed fill left.
+    let stack = Stack::start_with(knobs, EdgeOptions::default().var("MAX_ATTEMPTS", 1)).await;
+    let (sid, _) = quarter_hour(&stack);
+    let first = stack.play(BUSINESS, &sid).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(
+        body_of(first).await.is_err(),
+        "a clean end short of the length"
+    );
+    stack.wait_status(BUSINESS, &sid, "failed", READY).await;
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+    assert_eq!(
+        wait_r2_keys(&stack, &[]).await,
+        Vec::<String>::new(),
+        "the failed fill's pieces are still in R2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_that_fits_in_one_piece_is_written_once_even_after_a_cut() {
+    let knobs = Knobs {
+        all: FaultSet {
+            truncate_first: 1,
+            ..paced(300)
+        },
+        ..Default::default()
+    };
+    let stack = Stack::start_with(knobs, EdgeOptions::default()).await;
+    let call = stack
+        .origin
+        .stub
+        .catalog()
+        .all_calls(BUSINESS)
+        .find(|c| c.bulk)
+        .expect("a short bulk call")
+        .clone();
+    let (sid, want) = (call.summary.call_sid.to_string(), call.recording.to_vec());
+    assert!(want.len() as u64 <= playback_core::fill::FIRST_PIECE_BYTES);
+    // The first attempt is cut; the held play is answered by the retry.
+    let r = stack.play(BUSINESS, &sid).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(sha256_hex(&body_of(r).await.unwrap()), sha256_hex(&want));
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
+    // Answered once stored, not from a fill; R2 holds the recording and
+    // its peaks, and nothing of the cut attempt.
+    let answers: Vec<serde_json::Value> = stack
+        .edge
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["event"] == "request" && l["path"].as_str().is_some_and(|p| p.contains(&sid)))
+        .filter_map(|l| l.get("play").filter(|p| !p.is_null()).cloned())
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(answers[0]["answer"], "ready", "{answers:?}");
+    let stored = [
+        format!("peaks/{BUSINESS}/{sid}"),
+        format!("recordings/{BUSINESS}/{sid}"),
+    ];
+    assert_eq!(wait_r2_keys(&stack, &stored).await, stored);
 }
