@@ -86,13 +86,15 @@ pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
         endpoint => with_security_headers(route_request(&req, env, endpoint, &note).await),
     };
     // One line per request: never the token, the cookie or a secret.
-    crate::log::event(
-        json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status(),
+    let mut line = json!({"event": "request", "at": started, "request_id": id, "method": method, "path": path, "status": response.status(),
         "user_action_header": header.is_some(),
         "user_action": is_explicit_user_action(header.as_deref(), query.as_deref()),
-        "range": range, "play": note.play.take(),
-        "duration_ms": now_ms() - started}),
-    );
+        "range": range,
+        "duration_ms": now_ms() - started});
+    if let Some(play) = note.play.take() {
+        line["play"] = play;
+    }
+    crate::log::event(line);
     response
 }
 

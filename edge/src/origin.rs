@@ -618,10 +618,14 @@ where
             format!("{} of the {length} bytes announced", body.len()),
         );
     }
-    origin_read().await;
     let mut peaks = PeaksBuilder::new();
     peaks.push(&body);
-    let outcome = put(bucket, key, Data::Bytes(body), length, &meta).await;
+    // The origin's body is read: its slot goes back while R2 takes it.
+    let (_, outcome) = join(
+        origin_read(),
+        put(bucket, key, Data::Bytes(body), length, &meta),
+    )
+    .await;
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
         store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
     }
