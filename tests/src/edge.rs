@@ -220,15 +220,20 @@ impl Edge {
     /// The keys of the local R2 bucket's objects, sorted: read from the
     /// runtime's persisted state (its object index, a SQLite table), as an
     /// operator would list the bucket. A blob file is no proof of an object:
-    /// an aborted `put` may leave one that no key names.
+    /// an aborted `put` may leave one that no key names. Panics when the
+    /// bucket was written but its index is not where this runtime keeps it
+    /// (a newer wrangler): an empty answer must never stand for "not found".
     pub fn r2_keys(&self) -> Vec<String> {
         let dir = self.persist_dir.join("v3/r2/miniflare-R2BucketObject");
         let script = "import glob, sqlite3, sys\n\
-            keys = []\n\
+            keys, found = [], False\n\
             for path in glob.glob(sys.argv[1] + '/*.sqlite'):\n\
             \x20   db = sqlite3.connect('file:' + path + '?mode=ro', uri=True)\n\
             \x20   if db.execute(\"select 1 from sqlite_master where name = '_mf_objects'\").fetchone():\n\
+            \x20       found = True\n\
             \x20       keys += [row[0] for row in db.execute('select key from _mf_objects')]\n\
+            if not found:\n\
+            \x20   sys.exit('no R2 object index under ' + sys.argv[1])\n\
             print('\\n'.join(sorted(keys)))\n";
         let out = std::process::Command::new("python3")
             .arg("-c")
