@@ -348,7 +348,7 @@ where
     let clear = async {
         match fresh {
             true => Ok(()),
-            false => delete_pieces(bucket, id, Some(fill.id)).await,
+            false => delete_pieces(bucket, id, fill.id).await,
         }
     };
     let (fetched, cleared) = join(fetch_following_redirects(config, &path, &signal), clear).await;
@@ -922,15 +922,13 @@ async fn land(
     failed.map_or(Ok(()), Err)
 }
 
-/// Deletes every piece of every fill of this call but `keep` (R2 deletes
-/// at most 1 000 keys at once).
-pub async fn delete_pieces(
-    bucket: &Bucket,
-    id: &CallIdentity,
-    keep: Option<u64>,
-) -> EdgeResult<()> {
+/// Deletes every piece of every fill of this call but fill `keep`'s (R2
+/// deletes at most 1 000 keys at once). A fill's own pieces are deleted by
+/// name when its attempt ends (`fill::piece_keys`); this list finds those
+/// of a fill that died with its instance.
+async fn delete_pieces(bucket: &Bucket, id: &CallIdentity, keep: u64) -> EdgeResult<()> {
     let prefix = fills_prefix(&id.business, &id.call_sid);
-    let kept = keep.map(|fill| fill_prefix(&id.business, &id.call_sid, fill));
+    let kept = fill_prefix(&id.business, &id.call_sid, keep);
     loop {
         let listed = bucket
             .list()
@@ -942,7 +940,7 @@ pub async fn delete_pieces(
             .objects()
             .iter()
             .map(|o| o.key())
-            .filter(|k| kept.as_ref().is_none_or(|kept| !k.starts_with(kept)))
+            .filter(|k| !k.starts_with(&kept))
             .collect();
         if keys.is_empty() {
             return Ok(());
