@@ -621,11 +621,8 @@ where
     let mut peaks = PeaksBuilder::new();
     peaks.push(&body);
     // The origin's body is read: its slot goes back while R2 takes it.
-    let (_, outcome) = join(
-        origin_read(),
-        put(bucket, key, Data::Bytes(body), length, &meta),
-    )
-    .await;
+    origin_read().await;
+    let outcome = put(bucket, key, Data::Bytes(body), length, &meta).await;
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
         store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
     }
