@@ -620,7 +620,10 @@ where
     }
     let mut peaks = PeaksBuilder::new();
     peaks.push(&body);
-    // The origin's body is read: its slot goes back while R2 takes it.
+    // The origin's body is read: its slot goes back first, so that the next
+    // download's origin request is not queued behind this put on the
+    // runtime's thread (BENCHMARKS.md, the drain); this recording is ready
+    // one release later.
     origin_read().await;
     let outcome = put(bucket, key, Data::Bytes(body), length, &meta).await;
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
