@@ -300,9 +300,8 @@ async fn slots(rows: &mut Vec<Row>) {
                 .var("SLOTS_PER_BUSINESS", slots),
         )
         .await;
-        let play = |business: &str, sid: &str| {
-            bare.http.get(bare.url(&format!("/play/{business}/{sid}")))
-        };
+        let play =
+            |business: &str, sid: &str| bare.http.get(bare.url(&format!("/play/{business}/{sid}")));
         for (i, (business, from)) in drains.into_iter().enumerate() {
             peer[i].push(drain_queue(&bare, business, from, play).await.0.as_millis() as f64);
         }
@@ -358,7 +357,9 @@ async fn drain_queue(
     from: usize,
     play: impl Fn(&str, &str) -> reqwest::RequestBuilder,
 ) -> (Duration, Duration) {
-    let calls: Vec<String> = (from..from + 30).map(|n| bulk_call(stack, business, n)).collect();
+    let calls: Vec<String> = (from..from + 30)
+        .map(|n| bulk_call(stack, business, n))
+        .collect();
     let t = Instant::now();
     let clicks: Vec<_> = calls
         .iter()
