@@ -88,6 +88,8 @@ export class BareSlots extends DurableObject {
       await new Promise((granted) => this.held.set(owner, granted));
       return new Response("granted");
     }
+    // Only a lease's own release frees a slot.
+    if (!table.leases.includes(owner)) return new Response("not a lease");
     table.leases = table.leases.filter((o) => o !== owner);
     const next = table.queue.shift();
     if (next !== undefined) table.leases.push(next);
