@@ -249,7 +249,7 @@ async fn abuse(rows: &mut Vec<Row>) {
 /// (bench/bare-queue.js) on a fresh stack of its own: the runtime's floor
 /// for the hand-over alone.
 async fn slots(rows: &mut Vec<Row>) {
-    let slots = 3u64;
+    let slots = DRAIN_SLOTS;
     let lat = 300u64;
     let mut peaks = Vec::new();
     // Per drain (first traffic, warm, live business), product and peer:
@@ -265,8 +265,8 @@ async fn slots(rows: &mut Vec<Row>) {
         let play = |business: &str, sid: &str| stack.play(business, sid);
         let drains = [("globex", 0), ("acme", 0), ("acme", 30)];
         for (i, (business, from)) in drains.into_iter().enumerate() {
-            let (whole, first_request) = drain_queue(&stack, business, from, play).await;
-            product[i].push(millis(whole, first_request));
+            let drain = drain_queue(&stack, business, from, play).await;
+            product[i].push(millis(&drain));
             // The next drain starts on an idle edge: every call stored.
             for sid in (from..from + 30).map(|n| bulk_call(&stack, business, n)) {
                 stack
@@ -301,8 +301,7 @@ async fn slots(rows: &mut Vec<Row>) {
         let play =
             |business: &str, sid: &str| bare.http.get(bare.url(&format!("/play/{business}/{sid}")));
         for (i, (business, from)) in drains.into_iter().enumerate() {
-            let (whole, first_request) = drain_queue(&bare, business, from, play).await;
-            peer[i].push(millis(whole, first_request));
+            peer[i].push(millis(&drain_queue(&bare, business, from, play).await));
         }
         assert_eq!(
             bare.origin.stats().business("acme").peak,
@@ -361,23 +360,24 @@ async fn slots(rows: &mut Vec<Row>) {
     });
 }
 
-/// A drain's two times, in milliseconds.
-fn millis(whole: Duration, first_request: Duration) -> (f64, f64) {
-    (whole.as_millis() as f64, first_request.as_millis() as f64)
+/// A drain's whole time and its first request's, in milliseconds.
+fn millis(drain: &Drain) -> (f64, f64) {
+    (
+        drain.whole.as_millis() as f64,
+        drain.first_request.as_millis() as f64,
+    )
 }
 
 /// Queues 30 calls of `business` at once (bulk calls `from` on), each
-/// clicked with `play`; when the origin has served the last byte of each,
-/// the time from the first click, and the time of the first origin request
-/// (read in-process from the origin's counters: no polling request adds to
-/// the load). Returns once every click is answered (the bare queue answers
+/// clicked with `play`, and times it from the first click (read in-process
+/// from the origin's counters: no polling request adds to the load). Returns once every click is answered (the bare queue answers
 /// a click once its call is stored; the product's may answer 202 before).
 async fn drain_queue(
     stack: &Stack,
     business: &str,
     from: usize,
     play: impl Fn(&str, &str) -> reqwest::RequestBuilder,
-) -> (Duration, Duration) {
+) -> Drain {
     let calls: Vec<String> = (from..from + 30)
         .map(|n| bulk_call(stack, business, n))
         .collect();
@@ -387,11 +387,18 @@ async fn drain_queue(
         .map(|sid| tokio::spawn(play(business, sid).send()))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let mut first_request = None;
+    let (mut first_request, mut slots_taken) = (None, None);
     loop {
         let stats = stack.origin.stats();
-        if first_request.is_none() && calls.iter().any(|sid| stats.call(sid).attempts > 0) {
+        let asked = calls
+            .iter()
+            .filter(|sid| stats.call(sid).attempts > 0)
+            .count();
+        if first_request.is_none() && asked > 0 {
             first_request = Some(t.elapsed());
+        }
+        if slots_taken.is_none() && asked >= DRAIN_SLOTS as usize {
+            slots_taken = Some(t.elapsed());
         }
         if calls.iter().all(|sid| stats.call(sid).completed > 0) {
             break;
@@ -403,7 +410,95 @@ async fn drain_queue(
     for c in clicks {
         c.await.unwrap().unwrap();
     }
-    (whole, first_request.unwrap_or_default())
+    Drain {
+        whole,
+        first_request: first_request.unwrap_or_default(),
+        slots_taken: slots_taken.unwrap_or_default(),
+    }
+}
+
+/// The times of one drain, from the first click.
+struct Drain {
+    /// To the origin's last byte of the last call.
+    whole: Duration,
+    /// To the origin's first request.
+    first_request: Duration,
+    /// To the origin's request of the `DRAIN_SLOTS`th call: every slot taken.
+    slots_taken: Duration,
+}
+
+/// The slots of the drain scenarios.
+const DRAIN_SLOTS: u64 = 3;
+
+/// A drain's start alone, repeated more often than the drain can be: 30
+/// bulk calls of a business clicked at once on 3 slots at 300 ms origin
+/// latency, first click to the origin's request of the third call (every
+/// slot taken; the drain's end follows from the last slot's start), for a
+/// business's first plays (its call list read first) and for 30 more of a
+/// business already served. Two fresh stacks each of the product and of
+/// the bare queue (bench/bare-queue.js), taking turns; each stack's first
+/// business is the runtime's first traffic and is not counted. Each drain
+/// runs to its end before the next.
+async fn drain_start(rows: &mut Vec<Row>) {
+    let lat = 300u64;
+    // Per system (product, peer): a business's first plays, and a business served.
+    let mut starts: [(Vec<f64>, Vec<f64>); 2] = Default::default();
+    for _ in 0..2 {
+        for (system, config) in [None, Some("bench/bare-queue-wrangler.toml")]
+            .into_iter()
+            .enumerate()
+        {
+            let mut options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", DRAIN_SLOTS);
+            if let Some(config) = config {
+                options = options.config(config);
+            }
+            let stack = Stack::start_with(latency(lat), options).await;
+            for (b, business) in backend_stub::catalog::BUSINESSES.iter().enumerate() {
+                for from in [0, 30] {
+                    let taken = if config.is_none() {
+                        let play = |business: &str, sid: &str| stack.play(business, sid);
+                        let drain = drain_queue(&stack, business, from, play).await;
+                        for sid in (from..from + 30).map(|n| bulk_call(&stack, business, n)) {
+                            stack
+                                .wait_status(business, &sid, "ready", Duration::from_secs(120))
+                                .await;
+                        }
+                        drain.slots_taken
+                    } else {
+                        let play = |business: &str, sid: &str| {
+                            stack
+                                .http
+                                .get(stack.url(&format!("/play/{business}/{sid}")))
+                        };
+                        drain_queue(&stack, business, from, play).await.slots_taken
+                    };
+                    let ms = taken.as_millis() as f64;
+                    match (b, from) {
+                        (0, 0) => {}
+                        (_, 0) => starts[system].0.push(ms),
+                        _ => starts[system].1.push(ms),
+                    }
+                }
+            }
+        }
+    }
+    for (i, scenario) in [
+        "a drain's start: 30 calls clicked at once, first click to the origin's request of the third (every slot taken), a business's first plays (its call list read first)",
+        "the same, 30 more calls of a business already served",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pick = |s: &(Vec<f64>, Vec<f64>)| if i == 0 { s.0.clone() } else { s.1.clone() };
+        let ((figure, m), (bare, bare_m)) =
+            (summarize(&pick(&starts[0]), 0), summarize(&pick(&starts[1]), 0));
+        rows.push(Row {
+            scenario: scenario.into(),
+            figure: format!("{figure} ms"),
+            baseline: format!("the bare queue: {bare} ms"),
+            ratio: format!("{:.1}", m / bare_m.max(1.0)),
+        });
+    }
 }
 
 /// First click to ready, as the client polls (its real policy from the core).
@@ -1624,6 +1719,10 @@ async fn main() {
     if selected("slots") {
         eprintln!("slots…");
         slots(&mut rows).await;
+    }
+    if selected("drain_start") {
+        eprintln!("drain start…");
+        drain_start(&mut rows).await;
     }
     if selected("cold") {
         eprintln!("cold to ready…");
