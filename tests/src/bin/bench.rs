@@ -262,17 +262,9 @@ async fn slots(rows: &mut Vec<Row>) {
             EdgeOptions::default().var("SLOTS_PER_BUSINESS", slots),
         )
         .await;
-        let play = |business: &str, sid: &str| stack.play(business, sid);
         let drains = [("globex", 0), ("acme", 0), ("acme", 30)];
         for (i, (business, from)) in drains.into_iter().enumerate() {
-            let drain = drain_queue(&stack, business, from, play).await;
-            product[i].push(millis(&drain));
-            // The next drain starts on an idle edge: every call stored.
-            for sid in (from..from + 30).map(|n| bulk_call(&stack, business, n)) {
-                stack
-                    .wait_status(business, &sid, "ready", Duration::from_secs(120))
-                    .await;
-            }
+            product[i].push(millis(&drain_product(&stack, business, from).await));
         }
         if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
             std::fs::write(format!("{path}.{run}"), stack.edge.log()).unwrap();
@@ -298,10 +290,8 @@ async fn slots(rows: &mut Vec<Row>) {
                 .var("SLOTS_PER_BUSINESS", slots),
         )
         .await;
-        let play =
-            |business: &str, sid: &str| bare.http.get(bare.url(&format!("/play/{business}/{sid}")));
         for (i, (business, from)) in drains.into_iter().enumerate() {
-            peer[i].push(millis(&drain_queue(&bare, business, from, play).await));
+            peer[i].push(millis(&drain_bare(&bare, business, from).await));
         }
         assert_eq!(
             bare.origin.stats().business("acme").peak,
@@ -358,6 +348,31 @@ async fn slots(rows: &mut Vec<Row>) {
         baseline: format!("ideal {ideal} ms; the bare queue: {bare_service} ms"),
         ratio: format!("{:.2}", service_m / ideal as f64),
     });
+}
+
+/// A drain of the product's queue (`drain_queue`), clicked as the client
+/// does; returns once every call is stored, so that the next drain starts
+/// on an idle edge.
+async fn drain_product(stack: &Stack, business: &str, from: usize) -> Drain {
+    let play = |business: &str, sid: &str| stack.play(business, sid);
+    let drain = drain_queue(stack, business, from, play).await;
+    for sid in (from..from + 30).map(|n| bulk_call(stack, business, n)) {
+        stack
+            .wait_status(business, &sid, "ready", Duration::from_secs(120))
+            .await;
+    }
+    drain
+}
+
+/// A drain of the bare queue (bench/bare-queue.js), whose clicks are
+/// answered once their calls are stored.
+async fn drain_bare(stack: &Stack, business: &str, from: usize) -> Drain {
+    let play = |business: &str, sid: &str| {
+        stack
+            .http
+            .get(stack.url(&format!("/play/{business}/{sid}")))
+    };
+    drain_queue(stack, business, from, play).await
 }
 
 /// A drain's whole time and its first request's, in milliseconds.
@@ -455,23 +470,11 @@ async fn drain_start(rows: &mut Vec<Row>) {
             let stack = Stack::start_with(latency(lat), options).await;
             for (b, business) in backend_stub::catalog::BUSINESSES.iter().enumerate() {
                 for from in [0, 30] {
-                    let taken = if config.is_none() {
-                        let play = |business: &str, sid: &str| stack.play(business, sid);
-                        let drain = drain_queue(&stack, business, from, play).await;
-                        for sid in (from..from + 30).map(|n| bulk_call(&stack, business, n)) {
-                            stack
-                                .wait_status(business, &sid, "ready", Duration::from_secs(120))
-                                .await;
-                        }
-                        drain.slots_taken
-                    } else {
-                        let play = |business: &str, sid: &str| {
-                            stack
-                                .http
-                                .get(stack.url(&format!("/play/{business}/{sid}")))
-                        };
-                        drain_queue(&stack, business, from, play).await.slots_taken
-                    };
+                    let taken = match config {
+                        None => drain_product(&stack, business, from).await,
+                        Some(_) => drain_bare(&stack, business, from).await,
+                    }
+                    .slots_taken;
                     let ms = taken.as_millis() as f64;
                     match (b, from) {
                         (0, 0) => {}
