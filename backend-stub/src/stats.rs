@@ -21,6 +21,10 @@ pub struct CallStats {
     /// When each attempt arrived, in ms since the Unix epoch, in order.
     #[serde(default)]
     pub attempt_times_ms: Vec<u64>,
+    /// When each completion happened (every byte handed over), in ms since
+    /// the Unix epoch, in order.
+    #[serde(default)]
+    pub completed_times_ms: Vec<u64>,
     /// The `Accept-Encoding` of the call's latest request (recording or
     /// media route); `None` when that request sent none.
     #[serde(default)]
@@ -106,9 +110,7 @@ impl Stats {
     /// Counts a new attempt, arriving now, and returns its number (1-based)
     /// and a guard that holds the business's concurrency until dropped.
     pub fn begin_attempt(&self, business: &str, sid: &str) -> (u32, InFlight) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = unix_ms();
         let mut s = self.lock();
         let call = s.calls.entry(sid.to_owned()).or_default();
         call.attempts += 1;
@@ -147,11 +149,11 @@ impl Stats {
     }
 
     pub fn mark_completed(&self, sid: &str) {
-        self.lock()
-            .calls
-            .entry(sid.to_owned())
-            .or_default()
-            .completed += 1;
+        let now_ms = unix_ms();
+        let mut s = self.lock();
+        let call = s.calls.entry(sid.to_owned()).or_default();
+        call.completed += 1;
+        call.completed_times_ms.push(now_ms);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
@@ -175,4 +177,11 @@ impl Drop for InFlight {
             b.current = b.current.saturating_sub(1);
         }
     }
+}
+
+/// Now, in ms since the Unix epoch.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

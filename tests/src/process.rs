@@ -28,6 +28,12 @@ impl ChildGroup {
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("WRANGLER_HIDE_BANNER", "true")
+            // wrangler's local observability (on by default) streams every
+            // invocation's tail events into a trace store of its own, a
+            // SQLite Durable Object that commits on the runtime's one
+            // thread: it cost the drain about 6 ms per hand-over
+            // (BENCHMARKS.md). The edge has no such thing in the isolate.
+            .env("X_LOCAL_OBSERVABILITY", "false")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         ChildGroup { child }

@@ -268,11 +268,11 @@ async fn slots(rows: &mut Vec<Row>) {
         }
         if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
             std::fs::write(format!("{path}.{run}"), stack.edge.log()).unwrap();
-            let arrivals: Vec<(String, Vec<u64>)> = (0..30)
+            let arrivals: Vec<(String, backend_stub::stats::CallStats)> = (0..30)
                 .map(|n| bulk_call(&stack, "acme", n))
                 .map(|sid| {
-                    let times = stack.origin.stats().call(&sid).attempt_times_ms;
-                    (sid, times)
+                    let call = stack.origin.stats().call(&sid);
+                    (sid, call)
                 })
                 .collect();
             std::fs::write(
@@ -425,10 +425,34 @@ async fn drain_queue(
     for c in clicks {
         c.await.unwrap().unwrap();
     }
+    // The origin's clock: each call's first request and first completion.
+    let stats = stack.origin.stats();
+    let (mut asked, mut done): (Vec<f64>, Vec<f64>) = calls
+        .iter()
+        .map(|sid| {
+            let call = stats.call(sid);
+            (
+                call.attempt_times_ms[0] as f64,
+                call.completed_times_ms[0] as f64,
+            )
+        })
+        .unzip();
+    let mut served: Vec<f64> = asked.iter().zip(&done).map(|(a, d)| d - a).collect();
+    asked.sort_by(f64::total_cmp);
+    done.sort_by(f64::total_cmp);
+    // Slots are handed over in order: the k-th completion frees the slot
+    // the (k + slots)-th request takes.
+    let mut handed: Vec<f64> = done
+        .iter()
+        .zip(asked.iter().skip(DRAIN_SLOTS as usize))
+        .map(|(d, a)| a - d)
+        .collect();
     Drain {
         whole,
         first_request: first_request.unwrap_or_default(),
         slots_taken: slots_taken.unwrap_or_default(),
+        hand_over_ms: median(&mut handed),
+        origin_ms: median(&mut served),
     }
 }
 
@@ -440,6 +464,12 @@ struct Drain {
     first_request: Duration,
     /// To the origin's request of the `DRAIN_SLOTS`th call: every slot taken.
     slots_taken: Duration,
+    /// The median time from a download's last origin byte to the origin's
+    /// next request (the slot it freed taken again).
+    hand_over_ms: f64,
+    /// The median time the origin takes to serve one download, request to
+    /// last byte (its latency, then as fast as the worker reads the body).
+    origin_ms: f64,
 }
 
 /// The slots of the drain scenarios.
@@ -458,6 +488,8 @@ async fn drain_start(rows: &mut Vec<Row>) {
     let lat = 300u64;
     // Per system (product, peer): a business's first plays, and a business served.
     let mut starts: [(Vec<f64>, Vec<f64>); 2] = Default::default();
+    // Per system, every counted drain's median hand-over and origin service.
+    let mut rounds: [(Vec<f64>, Vec<f64>); 2] = Default::default();
     for _ in 0..2 {
         for (system, config) in [None, Some("bench/bare-queue-wrangler.toml")]
             .into_iter()
@@ -470,12 +502,15 @@ async fn drain_start(rows: &mut Vec<Row>) {
             let stack = Stack::start_with(latency(lat), options).await;
             for (b, business) in backend_stub::catalog::BUSINESSES.iter().enumerate() {
                 for from in [0, 30] {
-                    let taken = match config {
+                    let drain = match config {
                         None => drain_product(&stack, business, from).await,
                         Some(_) => drain_bare(&stack, business, from).await,
+                    };
+                    let ms = drain.slots_taken.as_millis() as f64;
+                    if (b, from) != (0, 0) {
+                        rounds[system].0.push(drain.hand_over_ms);
+                        rounds[system].1.push(drain.origin_ms);
                     }
-                    .slots_taken;
-                    let ms = taken.as_millis() as f64;
                     match (b, from) {
                         (0, 0) => {}
                         (_, 0) => starts[system].0.push(ms),
@@ -495,6 +530,23 @@ async fn drain_start(rows: &mut Vec<Row>) {
         let pick = |s: &(Vec<f64>, Vec<f64>)| if i == 0 { s.0.clone() } else { s.1.clone() };
         let ((figure, m), (bare, bare_m)) =
             (summarize(&pick(&starts[0]), 0), summarize(&pick(&starts[1]), 0));
+        rows.push(Row {
+            scenario: scenario.into(),
+            figure: format!("{figure} ms"),
+            baseline: format!("the bare queue: {bare} ms"),
+            ratio: format!("{:.1}", m / bare_m.max(1.0)),
+        });
+    }
+    for (i, scenario) in [
+        "a drain's hand-over: a download's last origin byte to the origin's next request (per drain, the median of its 27)",
+        "a drain's origin service: one download's origin request to its last byte (per drain, the median of its 30)",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let pick = |s: &(Vec<f64>, Vec<f64>)| if i == 0 { s.0.clone() } else { s.1.clone() };
+        let ((figure, m), (bare, bare_m)) =
+            (summarize(&pick(&rounds[0]), 0), summarize(&pick(&rounds[1]), 0));
         rows.push(Row {
             scenario: scenario.into(),
             figure: format!("{figure} ms"),
