@@ -7,10 +7,12 @@
 //! object's JavaScript turn, and every handler loads the table, applies one
 //! pure `SlotTable` (or `Budgets`) operation and stores the result before
 //! its first other `await`, so two handlers never interleave on the table.
-//! The table and the alarm (set to the earliest lease expiry, to reclaim
-//! leases that their downloads never released) are written together, in
-//! one atomic write, and every handler writes both, so an alarm is never
-//! missing for a lease that needs one.
+//! The table and the alarm (set no later than the earliest lease expiry,
+//! to reclaim leases that their downloads never released) are written
+//! together, in one atomic write, and every handler that changes the table
+//! sets the alarm when the one set would fire too late, so an alarm is
+//! never missing for a lease that needs one. It is never moved later: one
+//! set early fires for nothing and its handler sets the next.
 //!
 //! Hand-over: an acquire that finds no free slot is queued and held open
 //! (`acquire_hold_ms`) on a oneshot channel, kept in memory only. When a
@@ -92,20 +94,24 @@ impl BusinessSlots {
             .unwrap_or_default())
     }
 
-    /// Stores the table and points the alarm at its next expiry, in one
-    /// atomic write: both are issued before either is awaited, and the
-    /// runtime commits writes issued without an `await` between them together.
+    /// Stores the table and, when it needs one, an alarm no later than its
+    /// next expiry (the core's `alarm_to_set`: it never moves later), in
+    /// one atomic write: both are issued before either is awaited, and the
+    /// runtime commits writes issued without an `await` between them
+    /// together. The alarm set now is read first (storage reads are input-
+    /// gated: no other request runs in between).
     async fn store(&self, table: &SlotTable) -> Result<()> {
         let storage = self.state.storage();
+        let current = storage.get_alarm().await?.map(|at| at.max(0) as u64);
         let put = storage.put(TABLE_KEY, table);
-        let (stored, alarmed) = match table.next_expiry() {
+        match table.alarm_to_set(current) {
             Some(at) => {
                 let delay = (at as i64 - now_ms() as i64).max(0);
-                join(put, storage.set_alarm(delay)).await
+                let (stored, alarmed) = join(put, storage.set_alarm(delay)).await;
+                stored.and(alarmed)
             }
-            None => join(put, storage.delete_alarm()).await,
-        };
-        stored.and(alarmed)
+            None => put.await,
+        }
     }
 
     /// Hands each newly granted lease to its owner: on the owner's held

@@ -23,16 +23,19 @@
 //!   the request that asked for it. `running` (memory only) tells a
 //!   duplicate alarm from a resumed one: a fresh instance that finds
 //!   `downloading` in storage knows the previous instance died (a restart)
-//!   and queues the attempt again. While an attempt runs, a watchdog alarm
-//!   stays set past its timeout so a restart resumes it even without a click.
+//!   and queues the attempt again. The runtime delivers an alarm at least
+//!   once: an alarm whose handler has not ended when its instance dies is
+//!   run again (on the restarted runtime, at once), so the handler in
+//!   flight is itself what resumes a wait for a slot or an attempt after a
+//!   restart, without a click and without an alarm of this object's own
+//!   (`in_alarm` tells plays that one is in flight).
 //! - The slot is taken here, in the alarm, from the business object, under
 //!   a grant id; renewals and the release name that grant, so nothing this
 //!   object sends late can touch a newer lease. An attempt stops when its
 //!   lease is lost, and ends only when its R2 write has ended (see
 //!   `origin.rs`). When no slot is free, the business object holds the
 //!   acquire open and answers it with the next free slot, so the attempt
-//!   starts in the same alarm; a safety alarm armed before asking covers an
-//!   instance that dies while it waits.
+//!   starts in the same alarm.
 //! - Play requests are held open (up to `PLAY_HOLD_MS`) on one shared
 //!   signal that fires when the download's first piece lands or the
 //!   download ends, and answered then, so a cold click is answered about
@@ -83,6 +86,10 @@ pub struct CallRecording {
     state: State,
     env: Env,
     running: Cell<bool>,
+    /// This instance's alarm handler is in flight: an alarm will run for
+    /// this object even with none set (the runtime runs it again if the
+    /// instance dies before the handler ends).
+    in_alarm: Cell<bool>,
     /// Counts this instance's state changes, so a play can tell whether what
     /// it learnt during an await still speaks of the state it asked about.
     generation: Cell<u64>,
@@ -353,7 +360,7 @@ impl CallRecording {
         let input = PlayInput {
             now: now_ms(),
             running_here: self.running.get(),
-            alarm_set: self.state.storage().get_alarm().await?.is_some(),
+            alarm_set: self.in_alarm.get() || self.state.storage().get_alarm().await?.is_some(),
             fact,
         };
         let step = download::on_play(&before, input, p);
@@ -425,7 +432,7 @@ impl CallRecording {
         let config = config::load(&self.env)?;
         let p = policy(&config);
         let before = self.load().await?;
-        // An acquire comes with its safety alarm, written with the state.
+        // The acquire (and its attempt) run in this handler: see `in_alarm`.
         let step = download::on_alarm(&before, now_ms(), self.running.get(), &p);
         let (_, effects) = self.commit(&before, step, &id).await?;
         let Some(look) = effects.iter().find_map(|e| match e {
@@ -447,7 +454,6 @@ impl CallRecording {
         let answer = answer?;
         // Re-read: play requests may have run while the business held the acquire.
         let state = self.load().await?;
-        // An attempt comes with its watchdog alarm, written with `downloading`.
         let step = match answer {
             Acquire::Queued { position } => {
                 crate::log::call_event(&id, "queued", json!({"position": position}));
@@ -589,6 +595,7 @@ impl worker::DurableObject for CallRecording {
             state,
             env,
             running: Cell::new(false),
+            in_alarm: Cell::new(false),
             generation: Cell::new(0),
             ended: RefCell::new(Ended::new()),
             admission: RefCell::new(None),
@@ -608,7 +615,10 @@ impl worker::DurableObject for CallRecording {
     async fn alarm(&self) -> Result<Response> {
         // Outcomes are recorded in storage; an error here would only make the
         // runtime retry the alarm, which the state machine already arranges.
-        if let Err(e) = self.run_alarm().await {
+        self.in_alarm.set(true);
+        let ran = self.run_alarm().await;
+        self.in_alarm.set(false);
+        if let Err(e) = ran {
             self.running.set(false);
             crate::log::event(json!({"event": "alarm_error", "error": format!("{e:?}")}));
             let _ = self.arm(now_ms() + download::ALARM_ERROR_RETRY_MS).await;

@@ -91,8 +91,7 @@ pub struct DownloadPolicy {
     pub slot_lease_ms: u64,
     pub failed_cooldown_ms: u64,
     pub not_found_ttl_ms: u64,
-    /// How long one attempt may run (`DOWNLOAD_TIMEOUT_MS`): its watchdog
-    /// alarm is set past it.
+    /// How long one attempt may run (`DOWNLOAD_TIMEOUT_MS`).
     pub download_timeout_ms: u64,
 }
 
@@ -318,7 +317,9 @@ pub struct PlayInput {
     pub now: u64,
     /// This object instance runs an attempt right now (false after a restart).
     pub running_here: bool,
-    /// The object has an alarm set.
+    /// An alarm will run for the object: one is set, or its alarm's handler
+    /// is in flight (waiting for a slot or running the attempt), which the
+    /// runtime runs again if the instance dies before the handler ends.
     pub alarm_set: bool,
     pub fact: PlayFact,
 }
@@ -355,24 +356,19 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
     }
 }
 
-/// The object's alarm fired. Every acquire goes with its safety alarm
-/// ([`acquire_watchdog_at`]), written with the state before the business is
-/// asked: if the instance dies while the business holds the acquire, that
-/// alarm asks again.
+/// The object's alarm fired. An acquire is asked, and its attempt run, in
+/// this alarm's handler: the runtime delivers an alarm at least once, so if
+/// the instance dies before the handler ends (while the business holds the
+/// acquire, or while the attempt runs) the runtime runs the alarm again,
+/// and the new instance asks again or resumes the attempt. No alarm of the
+/// object's own is written for that (README, "Choices worth knowing").
 pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
     if running_here {
         // A duplicate alarm while the attempt runs: nothing to do.
         return Step::stay(state);
     }
     // A call whose attempts may have written R2 looks there while it waits.
-    let acquire = |look| {
-        vec![
-            Effect::SetAlarm {
-                at_ms: acquire_watchdog_at(now, p.slot_lease_ms),
-            },
-            Effect::AcquireSlot { look },
-        ]
-    };
+    let acquire = |look| vec![Effect::AcquireSlot { look }];
     match *state {
         CallState::Queued { fresh, .. } => Step::to(state.clone(), acquire(!fresh)),
         // The instance that ran this attempt is gone; the interrupted attempt
@@ -407,9 +403,8 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPol
 }
 
 /// The business object answered an acquire with the lease `grant`, which
-/// runs until `expires_ms`. An attempt starts with its watchdog alarm
-/// ([`attempt_watchdog_at`]), written with the `downloading` state: a
-/// restart resumes the attempt even without a click.
+/// runs until `expires_ms`. The attempt runs in the alarm's handler that
+/// asked (see [`on_alarm`]): a restart resumes it even without a click.
 pub fn on_slot_granted(
     state: &CallState,
     now: u64,
@@ -437,17 +432,12 @@ pub fn on_slot_granted(
                     started_ms: now,
                     grant,
                 },
-                vec![
-                    Effect::SetAlarm {
-                        at_ms: attempt_watchdog_at(now, p.download_timeout_ms),
-                    },
-                    Effect::StartAttempt {
-                        attempt,
-                        grant,
-                        expires_ms,
-                        fresh,
-                    },
-                ],
+                vec![Effect::StartAttempt {
+                    attempt,
+                    grant,
+                    expires_ms,
+                    fresh,
+                }],
             )
         }
         // A slot we no longer need (the state moved on): give it back.
@@ -577,9 +567,6 @@ impl PlayAnswer {
 
 /// How long a play request may be held open waiting for its download to end.
 pub const PLAY_HOLD_MS: u64 = 1_500;
-/// How long past an attempt's timeout (or an acquire's hold) the call
-/// object's watchdog alarm fires.
-pub const WATCHDOG_GRACE_MS: u64 = 5_000;
 /// When an alarm's handler failed, the alarm fires again this much later.
 pub const ALARM_ERROR_RETRY_MS: u64 = 1_000;
 /// What a `ready` call whose recording vanished from R2 between the call
@@ -604,18 +591,6 @@ pub fn fact_after_await(fact: PlayFact, generation_then: u64, generation_now: u6
     } else {
         PlayFact::Nothing
     }
-}
-
-/// The safety alarm written with the state before the call object asks for
-/// a slot: if the instance dies while the business holds the acquire, the
-/// alarm asks again.
-pub fn acquire_watchdog_at(now: u64, slot_lease_ms: u64) -> u64 {
-    now + crate::slots::acquire_hold_ms(slot_lease_ms) + WATCHDOG_GRACE_MS
-}
-
-/// The watchdog alarm of a running attempt: a restart resumes it then.
-pub fn attempt_watchdog_at(started: u64, download_timeout_ms: u64) -> u64 {
-    started + download_timeout_ms + WATCHDOG_GRACE_MS
 }
 
 /// The 202 for a `ready` call whose recording the frontend did not find.
@@ -928,11 +903,6 @@ mod tests {
             retry_after_ms: 1,
         };
         assert_eq!(refused.http_status(), 429);
-        assert_eq!(attempt_watchdog_at(10, 60_000), 65_010);
-        assert_eq!(
-            acquire_watchdog_at(10, 120_000),
-            10 + crate::slots::acquire_hold_ms(120_000) + 5_000
-        );
     }
 
     #[test]
@@ -1013,29 +983,18 @@ mod tests {
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
         let a = on_alarm(&s.state, 50, false, &P);
         assert_eq!(a.state, CallState::queued(1, 50));
-        assert_eq!(
-            a.effects,
-            vec![
-                Effect::SetAlarm {
-                    at_ms: acquire_watchdog_at(50, P.slot_lease_ms)
-                },
-                Effect::AcquireSlot { look: true }
-            ]
-        );
+        // The acquire and the attempt run in this alarm's handler, which the
+        // runtime runs again if the instance dies: no alarm of its own.
+        assert_eq!(a.effects, vec![Effect::AcquireSlot { look: true }]);
         let g = on_slot_granted(&a.state, 60, false, 3, 60 + P.slot_lease_ms, &P);
         assert_eq!(
             g.effects,
-            vec![
-                Effect::SetAlarm {
-                    at_ms: attempt_watchdog_at(60, P.download_timeout_ms)
-                },
-                Effect::StartAttempt {
-                    attempt: 2,
-                    grant: 3,
-                    expires_ms: 60 + P.slot_lease_ms,
-                    fresh: false
-                }
-            ]
+            vec![Effect::StartAttempt {
+                attempt: 2,
+                grant: 3,
+                expires_ms: 60 + P.slot_lease_ms,
+                fresh: false
+            }]
         );
     }
 
@@ -1044,11 +1003,11 @@ mod tests {
         let admitted = input(5, PlayFact::Admission(Admission::Admitted));
         let q = on_play(&CallState::None, admitted, &P).state;
         let a = on_alarm(&q, 5, false, &P);
-        assert_eq!(a.effects[1], Effect::AcquireSlot { look: false });
+        assert_eq!(a.effects, vec![Effect::AcquireSlot { look: false }]);
         let g = on_slot_granted(&a.state, 6, false, 1, 6 + P.slot_lease_ms, &P);
         assert!(matches!(
-            g.effects[1],
-            Effect::StartAttempt { fresh: true, .. }
+            g.effects[..],
+            [Effect::StartAttempt { fresh: true, .. }]
         ));
         // An interrupted attempt's write may have landed; a write that
         // reported a failure may have stored the recording all the same.
@@ -1059,11 +1018,11 @@ mod tests {
         };
         for before in [downloading(1), wait] {
             let a = on_alarm(&before, 90, false, &P);
-            assert_eq!(a.effects[1], Effect::AcquireSlot { look: true });
+            assert_eq!(a.effects, vec![Effect::AcquireSlot { look: true }]);
             let g = on_slot_granted(&a.state, 91, false, 2, 91 + P.slot_lease_ms, &P);
             assert!(matches!(
-                g.effects[1],
-                Effect::StartAttempt { fresh: false, .. }
+                g.effects[..],
+                [Effect::StartAttempt { fresh: false, .. }]
             ));
         }
         // Stored before this field existed: looks.

@@ -209,6 +209,21 @@ impl SlotTable {
     pub fn next_expiry(&self) -> Option<u64> {
         self.leases.iter().map(|l| l.expires_ms).min()
     }
+
+    /// Where the business object's alarm must be set, written with the
+    /// table, given the alarm `current`ly set; `None` leaves it as it is.
+    /// The alarm must fire no later than the next expiry, to reclaim that
+    /// lease on time. One set earlier stays: it fires early, reclaims
+    /// nothing, and its handler sets the next one. So a release never moves
+    /// the alarm later (each move is a write to the runtime's alarm store on
+    /// its one thread, in the hand-over's path: BENCHMARKS.md, the drain),
+    /// and with no lease left an alarm still set fires once for nothing.
+    pub fn alarm_to_set(&self, current: Option<u64>) -> Option<u64> {
+        match (self.next_expiry(), current) {
+            (Some(next), Some(set)) if set <= next => None,
+            (next, _) => next,
+        }
+    }
 }
 
 /// How a running download's lease stands after one of its renews.
@@ -252,6 +267,34 @@ mod tests {
     use super::*;
 
     const LEASE: u64 = 1000;
+
+    #[test]
+    fn the_alarm_moves_only_earlier_and_always_covers_the_next_expiry() {
+        let p = policy(2);
+        let mut t = SlotTable::default();
+        assert_eq!(t.alarm_to_set(None), None, "no lease, no alarm needed");
+        t.acquire("a", 0, &p);
+        assert_eq!(t.alarm_to_set(None), Some(LEASE));
+        t.acquire("b", 10, &p);
+        assert_eq!(t.alarm_to_set(Some(LEASE)), None, "already in time");
+        let grant_a = t.leases[0].grant;
+        t.release("a", grant_a, 20, &p);
+        assert_eq!(
+            t.alarm_to_set(Some(LEASE)),
+            None,
+            "a release never moves it later"
+        );
+        // Fired (the handler sees none set): the next expiry.
+        assert_eq!(t.alarm_to_set(None), Some(10 + LEASE));
+        // Set too late (a lease renewed early, then a new one): moved earlier.
+        assert_eq!(t.alarm_to_set(Some(50 + LEASE)), Some(10 + LEASE));
+        for (now, current) in [(0, None), (5, Some(3)), (7, Some(10_000))] {
+            let mut t = SlotTable::default();
+            t.acquire("c", now, &p);
+            let set = t.alarm_to_set(current).or(current);
+            assert!(set.is_some_and(|at| at <= t.next_expiry().unwrap()));
+        }
+    }
 
     fn policy(slots: u32) -> SlotPolicy {
         SlotPolicy {

@@ -16,7 +16,9 @@
 //!   reach the business), its timeout;
 //! - the business's held acquire and its hand-over or wake;
 //! - alarms that fire late, twice, or are lost; a restart that kills every
-//!   instance (a write whose bytes were all sent may still land).
+//!   instance (a write whose bytes were all sent may still land), after
+//!   which the runtime runs again each alarm whose handler had not ended
+//!   (it delivers an alarm at least once; that retry may be lost too).
 //!
 //! Assumed, not generated: the business object's own alarm reclaims expired
 //! leases on time (every step of the table runs `expire` too); a wake that
@@ -119,6 +121,11 @@ struct World {
     alarm: Vec<Option<u64>>,
     /// The call's alarm waits on an acquire the business object holds open.
     held: Vec<bool>,
+    /// An alarm's handler is in flight: from the alarm firing until its
+    /// acquire is answered without a slot, or its attempt has ended. Only
+    /// it asks for a slot and runs an attempt; a restart makes the runtime
+    /// run the alarm again.
+    handler: Vec<bool>,
     /// A grant answering a held acquire (grant, expiry), sent but not yet delivered.
     grant: Vec<Option<(u64, u64)>>,
     /// Wakes sent by the business object, not yet delivered (a restart loses them).
@@ -136,6 +143,8 @@ struct World {
     orphan_write: Vec<bool>,
     /// Releases sent to the business object, not yet arrived (grant ids).
     releases: Vec<Vec<u64>>,
+    /// An alarm of the call was lost: only a click can wake it again.
+    lost: Vec<bool>,
 }
 
 impl World {
@@ -153,6 +162,7 @@ impl World {
             run: vec![None; CALLS],
             alarm: vec![None; CALLS],
             held: vec![false; CALLS],
+            handler: vec![false; CALLS],
             grant: vec![None; CALLS],
             wake: vec![false; CALLS],
             in_transit: vec![0; CALLS],
@@ -162,6 +172,7 @@ impl World {
             cached: vec![false; CALLS],
             orphan_write: vec![false; CALLS],
             releases: vec![Vec::new(); CALLS],
+            lost: vec![false; CALLS],
         }
     }
 
@@ -226,10 +237,21 @@ impl World {
         self.run[c].is_some()
     }
 
-    /// The object has an alarm set: its own (the steps arm the safety alarm
-    /// before an acquire is sent, so a held acquire has one too).
+    /// An alarm will run for the object: one set, or its handler in flight
+    /// (the shell tells plays so; the runtime runs it again after a restart).
     fn alarm_set(&self, c: usize) -> bool {
-        self.alarm[c].is_some() || self.held[c] || self.grant[c].is_some()
+        self.alarm[c].is_some() || self.handler[c]
+    }
+
+    /// An alarm's handler ends once it neither waits on its acquire (held,
+    /// or its grant on the way) nor runs an attempt.
+    fn end_handlers(&mut self) {
+        for c in 0..CALLS {
+            if self.held[c] || self.grant[c].is_some() || self.run[c].is_some() {
+                continue;
+            }
+            self.handler[c] = false;
+        }
     }
 
     fn wake(&mut self, owners: Vec<String>) {
@@ -280,13 +302,10 @@ impl World {
                 Effect::ReleaseSlot { grant } => self.release(c, grant),
                 // The look while the business holds the acquire is the attempt's own, below.
                 Effect::AcquireSlot { .. } => {
-                    // The step armed its safety alarm first, for after the
-                    // longest hold the business may keep the acquire.
-                    let watchdog = download::acquire_watchdog_at(self.now, LEASE_MS);
+                    // Asked in an alarm's handler, which a restart runs again.
                     assert!(
-                        self.alarm[c] >= Some(watchdog),
-                        "call {c} asked for a slot without its watchdog ({:?})",
-                        self.alarm[c]
+                        self.handler[c],
+                        "call {c} asked for a slot outside an alarm's handler"
                     );
                     let (answer, woken) =
                         self.table.acquire(&Self::owner(c), self.now, &self.policy);
@@ -324,14 +343,10 @@ impl World {
                         // A fresh attempt asks the origin without looking in R2.
                         phase: if fresh { Phase::Origin } else { Phase::Lookup },
                     });
-                    // Its watchdog alarm came with the step, for after the
-                    // attempt's timeout (an older, earlier alarm would fire
-                    // mid-attempt and leave a restart with none).
-                    let watchdog = download::attempt_watchdog_at(self.now, P.download_timeout_ms);
+                    // Run in the alarm's handler, which a restart runs again.
                     assert!(
-                        self.alarm[c] >= Some(watchdog),
-                        "call {c} started an attempt without its watchdog ({:?})",
-                        self.alarm[c]
+                        self.handler[c],
+                        "call {c} started an attempt outside an alarm's handler"
                     );
                 }
                 Effect::NotifyWaiters => {}
@@ -388,6 +403,11 @@ impl World {
     }
 
     fn run(&mut self, ev: Ev) {
+        self.step(ev);
+        self.end_handlers();
+    }
+
+    fn step(&mut self, ev: Ev) {
         match ev {
             Ev::Play(c) => {
                 // The frontend serves a cached recording from R2 without asking the object.
@@ -444,6 +464,7 @@ impl World {
                 // the running one waits on its held acquire or its answer.
                 if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
                     self.alarm[c] = None;
+                    self.handler[c] = true;
                     let step = download::on_alarm(&self.state[c], self.now, self.running(c), &P);
                     self.apply(c, step);
                 }
@@ -540,7 +561,10 @@ impl World {
             }
             Ev::ReleaseArrives(c) => self.release_arrives(c),
             Ev::RenewReaches(c, ok) => self.renew_reaches[c] = ok,
-            Ev::LoseAlarm(c) => self.alarm[c] = None,
+            Ev::LoseAlarm(c) => {
+                self.alarm[c] = None;
+                self.lost[c] = true;
+            }
             Ev::Evict(c) => self.cached[c] = false,
             Ev::Advance(ms) => {
                 let target = self.now + ms;
@@ -577,6 +601,11 @@ impl World {
                     self.wake[c] = false;
                     self.held[c] = false;
                     self.grant[c] = None;
+                    // The runtime delivers an alarm at least once: one whose
+                    // handler had not ended runs again on the new instance.
+                    if std::mem::take(&mut self.handler[c]) {
+                        self.alarm[c] = Some(self.now);
+                    }
                     self.facts[c].clear();
                     self.generation[c] = 0;
                     self.in_transit[c] = 0;
@@ -634,16 +663,37 @@ impl World {
         );
     }
 
-    /// Lets every step complete well, with time passing and the agent
-    /// clicking again now and then (which re-arms a lost alarm), until
-    /// nothing changes: no call may be left waiting.
-    fn drain(&mut self) {
+    /// Lets every step complete well, with time passing, and no click:
+    /// every call whose alarms were never lost (a restart included: the
+    /// runtime runs again an alarm whose handler had not ended) gets to
+    /// its end by itself.
+    fn settle_without_clicks(&mut self) {
+        self.settle(false);
+        for c in (0..CALLS).filter(|&c| !self.lost[c]) {
+            assert!(
+                !matches!(
+                    self.state[c],
+                    CallState::Queued { .. }
+                        | CallState::Downloading { .. }
+                        | CallState::RetryWait { .. }
+                ) || self.cached[c],
+                "call {c} waits for a click in {:?} (alarm {:?}, table {:?})",
+                self.state[c],
+                self.alarm[c],
+                self.table
+            );
+        }
+    }
+
+    /// Every step completing well, time passing, and the agent clicking
+    /// again now and then (which re-arms a lost alarm) when `clicks`.
+    fn settle(&mut self, clicks: bool) {
         for c in 0..CALLS {
             self.renew_reaches[c] = true;
         }
         for round in 0..300 {
             for c in 0..CALLS {
-                if round % 20 == 0 {
+                if clicks && round % 20 == 0 {
                     self.run(Ev::Play(c));
                 }
                 self.run(Ev::PlayArrives(c));
@@ -659,6 +709,13 @@ impl World {
             self.run(Ev::Advance(LEASE_MS / 3 - 1));
             self.check();
         }
+    }
+
+    /// Lets every step complete well, with time passing and the agent
+    /// clicking again now and then (which re-arms a lost alarm), until
+    /// nothing changes: no call may be left waiting.
+    fn drain(&mut self) {
+        self.settle(true);
         for c in 0..CALLS {
             // A recording in R2 is served from there, whatever its object remembers.
             assert!(
@@ -700,6 +757,7 @@ proptest! {
                 world.run(ev);
                 world.check();
             }
+            world.settle_without_clicks();
             world.drain();
         }));
         if let Err(e) = outcome {

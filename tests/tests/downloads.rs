@@ -405,6 +405,55 @@ async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
     );
 }
 
+/// A call object asks for its slot and runs its download in its alarm's
+/// handler, and writes no alarm of its own for a restart: the runtime runs
+/// again an alarm whose handler had not ended. With one slot, one call's
+/// download and another's wait for the slot die with the worker; after the
+/// restart both complete with no click at all, long before any timeout
+/// (the download timeout here is 10 minutes).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_a_click() {
+    let options = EdgeOptions::default()
+        .var("SLOTS_PER_BUSINESS", 1)
+        .var("DOWNLOAD_TIMEOUT_MS", 600_000);
+    let mut stack = Stack::start_with(Knobs::default(), options).await;
+    let (slow, waiting) = (bulk_call(&stack, "acme", 0), bulk_call(&stack, "acme", 1));
+    stack.fault_call(
+        &slow,
+        FaultSet {
+            mid_body_delay_ms: 4_000,
+            ..Default::default()
+        },
+    );
+    stack.play("acme", &slow).send().await.unwrap();
+    let deadline = std::time::Instant::now() + READY;
+    while stack.origin.stats().call(&slow).started == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the download never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.play("acme", &waiting).send().await.unwrap();
+    assert_eq!(stack.status("acme", &waiting).await["status"], "queued");
+    stack.edge.kill();
+    assert_eq!(stack.origin.stats().call(&slow).completed, 0, "mid-body");
+    stack.origin.stub.set_knobs(Knobs::default());
+    stack.edge.restart().await;
+    // Only /status from here on: it never writes, never arms an alarm.
+    stack.wait_status("acme", &slow, "ready", READY).await;
+    stack.wait_status("acme", &waiting, "ready", READY).await;
+    for sid in [&slow, &waiting] {
+        assert_eq!(
+            sha256_hex(&stack.cache("acme", sid).await),
+            sha256_hex(&origin_bytes(&stack, "acme", sid))
+        );
+    }
+    assert_eq!(stack.origin.stats().call(&slow).attempts, 2);
+    assert_eq!(stack.origin.stats().call(&waiting).attempts, 1);
+    assert_eq!(stack.origin.stats().business("acme").peak, 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refreshes_without_a_user_action_never_reach_the_origin() {
     let stack = Stack::start().await;
