@@ -353,28 +353,34 @@ async fn the_origin_refusing_the_edge_credentials_fails_with_a_clear_error() {
     assert_eq!(failed["attempts"], 1, "a refusal is not retried");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
-    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 2);
-    let mut stack = Stack::start_with(Knobs::default(), options).await;
-    let slow = bulk_call(&stack, "acme", 0);
+/// Clicks `sid`, whose origin body pauses 4 s midway, and returns once the
+/// body is flowing: its download is under way.
+async fn play_until_its_body_flows(stack: &Stack, sid: &str) {
     stack.fault_call(
-        &slow,
+        sid,
         FaultSet {
             mid_body_delay_ms: 4_000,
             ..Default::default()
         },
     );
-    stack.play("acme", &slow).send().await.unwrap();
-    // Wait until the body is flowing, then SIGKILL wrangler and workerd together.
+    stack.play("acme", sid).send().await.unwrap();
     let deadline = std::time::Instant::now() + READY;
-    while stack.origin.stats().call(&slow).started == 0 {
+    while stack.origin.stats().call(sid).started == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the download never started"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
+    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 2);
+    let mut stack = Stack::start_with(Knobs::default(), options).await;
+    let slow = bulk_call(&stack, "acme", 0);
+    play_until_its_body_flows(&stack, &slow).await;
+    // SIGKILL wrangler and workerd together.
     stack.edge.kill();
     assert_eq!(
         stack.origin.stats().call(&slow).completed,
@@ -418,22 +424,7 @@ async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_
         .var("DOWNLOAD_TIMEOUT_MS", 600_000);
     let mut stack = Stack::start_with(Knobs::default(), options).await;
     let (slow, waiting) = (bulk_call(&stack, "acme", 0), bulk_call(&stack, "acme", 1));
-    stack.fault_call(
-        &slow,
-        FaultSet {
-            mid_body_delay_ms: 4_000,
-            ..Default::default()
-        },
-    );
-    stack.play("acme", &slow).send().await.unwrap();
-    let deadline = std::time::Instant::now() + READY;
-    while stack.origin.stats().call(&slow).started == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the download never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    play_until_its_body_flows(&stack, &slow).await;
     stack.play("acme", &waiting).send().await.unwrap();
     assert_eq!(stack.status("acme", &waiting).await["status"], "queued");
     stack.edge.kill();

@@ -520,33 +520,15 @@ async fn drain_start(rows: &mut Vec<Row>) {
             }
         }
     }
-    for (i, scenario) in [
-        "a drain's start: 30 calls clicked at once, first click to the origin's request of the third (every slot taken), a business's first plays (its call list read first)",
-        "the same, 30 more calls of a business already served",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let pick = |s: &(Vec<f64>, Vec<f64>)| if i == 0 { s.0.clone() } else { s.1.clone() };
-        let ((figure, m), (bare, bare_m)) =
-            (summarize(&pick(&starts[0]), 0), summarize(&pick(&starts[1]), 0));
-        rows.push(Row {
-            scenario: scenario.into(),
-            figure: format!("{figure} ms"),
-            baseline: format!("the bare queue: {bare} ms"),
-            ratio: format!("{:.1}", m / bare_m.max(1.0)),
-        });
-    }
-    for (i, scenario) in [
-        "a drain's hand-over: a download's last origin byte to the origin's next request (per drain, the median of its 27)",
-        "a drain's origin service: one download's origin request to its last byte (per drain, the median of its 30)",
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let pick = |s: &(Vec<f64>, Vec<f64>)| if i == 0 { s.0.clone() } else { s.1.clone() };
-        let ((figure, m), (bare, bare_m)) =
-            (summarize(&pick(&rounds[0]), 0), summarize(&pick(&rounds[1]), 0));
+    // Each row: the product's figures beside the peer's.
+    let series = [
+        ("a drain's start: 30 calls clicked at once, first click to the origin's request of the third (every slot taken), a business's first plays (its call list read first)", &starts[0].0, &starts[1].0),
+        ("the same, 30 more calls of a business already served", &starts[0].1, &starts[1].1),
+        ("a drain's hand-over: a download's last origin byte to the origin's next request (per drain, the median of its 27)", &rounds[0].0, &rounds[1].0),
+        ("a drain's origin service: one download's origin request to its last byte (per drain, the median of its 30)", &rounds[0].1, &rounds[1].1),
+    ];
+    for (scenario, product, peer) in series {
+        let ((figure, m), (bare, bare_m)) = (summarize(product, 0), summarize(peer, 0));
         rows.push(Row {
             scenario: scenario.into(),
             figure: format!("{figure} ms"),
