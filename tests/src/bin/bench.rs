@@ -385,8 +385,9 @@ fn millis(drain: &Drain) -> (f64, f64) {
 
 /// Queues 30 calls of `business` at once (bulk calls `from` on), each
 /// clicked with `play`, and times it from the first click (read in-process
-/// from the origin's counters: no polling request adds to the load). Returns once every click is answered (the bare queue answers
-/// a click once its call is stored; the product's may answer 202 before).
+/// from the origin's counters: no polling request adds to the load).
+/// Returns once every click is answered (the bare queue answers a click
+/// once its call is stored; the product's may answer 202 before).
 async fn drain_queue(
     stack: &Stack,
     business: &str,
@@ -506,16 +507,16 @@ async fn drain_start(rows: &mut Vec<Row>) {
                         None => drain_product(&stack, business, from).await,
                         Some(_) => drain_bare(&stack, business, from).await,
                     };
-                    let ms = drain.slots_taken.as_millis() as f64;
-                    if (b, from) != (0, 0) {
-                        rounds[system].0.push(drain.hand_over_ms);
-                        rounds[system].1.push(drain.origin_ms);
+                    if (b, from) == (0, 0) {
+                        continue;
                     }
-                    match (b, from) {
-                        (0, 0) => {}
-                        (_, 0) => starts[system].0.push(ms),
+                    let ms = drain.slots_taken.as_millis() as f64;
+                    match from {
+                        0 => starts[system].0.push(ms),
                         _ => starts[system].1.push(ms),
                     }
+                    rounds[system].0.push(drain.hand_over_ms);
+                    rounds[system].1.push(drain.origin_ms);
                 }
             }
         }
