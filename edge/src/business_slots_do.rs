@@ -23,11 +23,12 @@
 //! `fetch` to its call object instead, whose alarm then asks again and is
 //! answered from the stored lease.
 //!
-//! Only call objects, in their download alarm, talk to this object; the
-//! request handler never takes a slot.
+//! Only call objects, in their download alarm (or a play's run of it),
+//! take slots from this object; the request handler never takes a slot.
 //!
 //! Admission first checks the call against the business's call list (the
-//! core's `directory`: one storage key per known call; a miss waits for the
+//! core's `directory`: one storage key per known call, and per call learnt
+//! from a page the list object read for an agent's player; a miss waits for the
 //! read in progress, and if the call is still unknown, for a read of the
 //! list that started after it, reads at least `CALL_LIST_REFRESH_MS`
 //! apart; a play waiting for a read is let through as soon as a page
@@ -49,8 +50,8 @@ use futures_util::FutureExt;
 use playback_core::admission::{Admission, Budgets};
 use playback_core::config::EdgeConfig;
 use playback_core::directory::{
-    crawl_complete, crawl_goes_on, known_key, settles, Listing, OnMiss, RefreshClock, COMPLETE_KEY,
-    LIST_PAGE_LIMIT,
+    crawl_complete, crawl_goes_on, known_key, learnt_key, settles, Listing, OnMiss, RefreshClock,
+    COMPLETE_KEY, LIST_PAGE_LIMIT,
 };
 use playback_core::slots::{acquire_hold_ms, holds_acquire, Acquire, SlotPolicy, SlotTable};
 use playback_core::wire::CallSummary;
@@ -197,6 +198,14 @@ impl BusinessSlots {
                     };
                 Ok(json_response(200, &summary))
             }
+            SlotMessage::Learn { calls } => {
+                let keys = calls
+                    .iter()
+                    .map(|c| learnt_key(c.call_sid.as_str()))
+                    .collect();
+                store_calls(&self.state.storage(), keys, &calls, &self.sought).await?;
+                Ok(json_response(200, &true))
+            }
         }
     }
 
@@ -265,14 +274,14 @@ impl BusinessSlots {
         Ok(json_response(200, &admission))
     }
 
-    /// A known call's summary (`None` for a call stored as only known, as
-    /// before the summaries were kept).
+    /// A listed call's summary, known or learnt (`None` for a call stored
+    /// as only known, as before the summaries were kept).
     async fn known(&self, sid: &str) -> EdgeResult<Option<CallSummary>> {
-        let value = self
-            .state
-            .storage()
-            .get::<serde_json::Value>(&known_key(sid))
-            .await?;
+        let storage = self.state.storage();
+        let mut value = storage.get::<serde_json::Value>(&known_key(sid)).await?;
+        if value.is_none() {
+            value = storage.get::<serde_json::Value>(&learnt_key(sid)).await?;
+        }
         Ok(value
             .as_ref()
             .and_then(serde_json::Value::as_str)
@@ -283,9 +292,7 @@ impl BusinessSlots {
     /// or, on a miss, from a read of the list that started after this one asked.
     async fn listing(&self, config: &Rc<EdgeConfig>, call: &CallIdentity) -> EdgeResult<Listing> {
         let sid = call.call_sid.as_str();
-        let storage = self.state.storage();
-        let key = known_key(sid);
-        if storage.get::<serde_json::Value>(&key).await?.is_some() {
+        if is_listed(&self.state.storage(), sid).await? {
             return Ok(Listing::Listed);
         }
         // Told as soon as a crawl stores a page holding the call: a play of
@@ -324,13 +331,7 @@ impl BusinessSlots {
     ) -> EdgeResult<Listing> {
         let asked = now_ms();
         let storage = self.state.storage();
-        let key = known_key(call.call_sid.as_str());
-        let known = || async {
-            storage
-                .get::<serde_json::Value>(&key)
-                .await
-                .map(|v| v.is_some())
-        };
+        let known = || is_listed(&storage, call.call_sid.as_str());
         // A read already scheduled or under way may well bring the call (a
         // listed call needs no read of its own), and settles it if it
         // started after this play asked.
@@ -475,32 +476,9 @@ async fn crawl(
             .iter()
             .map(|c| known_key(c.call_sid.as_str()))
             .collect();
-        // Each known call's value is its summary (JSON), for the bar's title.
-        let values: Vec<String> = page
-            .calls
-            .iter()
-            .map(|c| serde_json::to_string(c).unwrap_or_default())
-            .collect();
         let had_known =
             complete && !keys.is_empty() && storage.get_multiple(keys.clone()).await?.size() > 0;
-        // At most 128 keys per write, as a plain object (a serialised map
-        // would be a JavaScript `Map`, whose entries `put` does not see).
-        for (chunk, values) in keys.chunks(128).zip(values.chunks(128)) {
-            let entries = js_sys::Object::new();
-            for (key, value) in chunk.iter().zip(values) {
-                js_sys::Reflect::set(&entries, &key.into(), &value.into())
-                    .map_err(worker::Error::from)?;
-            }
-            storage.put_multiple_raw(entries).await?;
-        }
-        {
-            let mut sought = sought.borrow_mut();
-            for call in &page.calls {
-                for tx in sought.remove(call.call_sid.as_str()).unwrap_or_default() {
-                    let _ = tx.send(());
-                }
-            }
-        }
+        store_calls(storage, keys, &page.calls, sought).await?;
         let has_next = page.next.is_some();
         match page.next {
             Some(next) if crawl_goes_on(complete, had_known, has_next, pages) => url = next,
@@ -512,6 +490,44 @@ async fn crawl(
             }
         }
     }
+}
+
+/// Whether the call is listed: known from a crawl, or learnt from a page an
+/// agent's player read. One read.
+async fn is_listed(storage: &Storage, sid: &str) -> Result<bool> {
+    let keys = vec![known_key(sid), learnt_key(sid)];
+    Ok(storage.get_multiple(keys).await?.size() > 0)
+}
+
+/// Stores `calls` under `keys` (one per call), each with its summary (JSON,
+/// for the bar's title), then tells the plays waiting for one of them.
+async fn store_calls(
+    storage: &Storage,
+    keys: Vec<String>,
+    calls: &[CallSummary],
+    sought: &Sought,
+) -> Result<()> {
+    let values: Vec<String> = calls
+        .iter()
+        .map(|c| serde_json::to_string(c).unwrap_or_default())
+        .collect();
+    // At most 128 keys per write, as a plain object (a serialised map
+    // would be a JavaScript `Map`, whose entries `put` does not see).
+    for (chunk, values) in keys.chunks(128).zip(values.chunks(128)) {
+        let entries = js_sys::Object::new();
+        for (key, value) in chunk.iter().zip(values) {
+            js_sys::Reflect::set(&entries, &key.into(), &value.into())
+                .map_err(worker::Error::from)?;
+        }
+        storage.put_multiple_raw(entries).await?;
+    }
+    let mut sought = sought.borrow_mut();
+    for call in calls {
+        for tx in sought.remove(call.call_sid.as_str()).unwrap_or_default() {
+            let _ = tx.send(());
+        }
+    }
+    Ok(())
 }
 
 /// Wakes call objects granted a lease that no held request could carry.

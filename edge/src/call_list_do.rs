@@ -13,8 +13,10 @@
 //! nor leaves it unsettled. Nothing is stored: a restarted object starts
 //! with an empty cache, which costs one origin request per page.
 //!
+//! Each page read from the origin is told to the business object (its
+//! calls are listed: a click on one needs no read of the list of its own).
 //! Listing never asks the origin for a recording and never starts a
-//! download: this object knows nothing else.
+//! download.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -32,7 +34,8 @@ use worker::{durable_object, Delay, Env, Request, Response, Result, State};
 use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::rpc::{CallPage, ListMessage, PageAnswer, PageFailure};
+use crate::rpc::{BusinessObject, CallPage, ListMessage, PageAnswer, PageFailure};
+use playback_core::wire::CallSummary;
 
 /// How long one origin list request may take before it counts as failed.
 const LIST_TIMEOUT_MS: u64 = 10_000;
@@ -76,9 +79,14 @@ impl CallLists {
                 Lookup::Hit(page) => return Ok(CallPage::clone(page)),
                 Lookup::Join(fetch) => fetch.clone(),
                 Lookup::Miss => {
-                    let fetch = fetch_page(config.clone(), business.clone(), query.to_owned())
-                        .boxed_local()
-                        .shared();
+                    let fetch = fetch_page(
+                        config.clone(),
+                        self.env.clone(),
+                        business.clone(),
+                        query.to_owned(),
+                    )
+                    .boxed_local()
+                    .shared();
                     let id = cache.fetching(query, fetch.clone(), now);
                     let (cache, key, settle) =
                         (self.cache.clone(), query.to_owned(), fetch.clone());
@@ -96,9 +104,31 @@ impl CallLists {
     }
 }
 
+/// Tells the business object the calls of a page read from the origin: an
+/// agent's player shows them, so a click on one is admitted without a read
+/// of the list of its own (`directory::learnt_key`).
+async fn teach(env: &Env, business: &BusinessId, calls: Vec<CallSummary>) {
+    let taught = match BusinessObject::of(env, business.as_str()) {
+        Ok(object) => object.learn(calls).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = taught {
+        crate::log::event(
+            json!({"event": "call_list_teach_failed", "business": business, "error": format!("{e:?}")}),
+        );
+    }
+}
+
 /// Asks the origin for one page (at most `LIST_TIMEOUT_MS`); the next
 /// page's cursor is taken from its `Link`, and nothing else of the link.
-async fn fetch_page(config: Rc<EdgeConfig>, business: BusinessId, query: String) -> PageAnswer {
+/// The page's calls are told to the business object before the page is
+/// answered, so every call a player shows can be played at once.
+async fn fetch_page(
+    config: Rc<EdgeConfig>,
+    env: Env,
+    business: BusinessId,
+    query: String,
+) -> PageAnswer {
     let url = format!(
         "{}/v1/businesses/{business}/calls?{query}",
         config.origin_base_url
@@ -127,6 +157,11 @@ async fn fetch_page(config: Rc<EdgeConfig>, business: BusinessId, query: String)
         EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
         other => PageFailure::Origin(format!("{other:?}")),
     });
+    if let Ok(page) = &answer {
+        if !page.calls.is_empty() {
+            teach(&env, &business, page.calls.clone()).await;
+        }
+    }
     crate::log::event(
         json!({"event": "call_list_page", "business": business, "query": query,
         "ok": answer.is_ok(), "duration_ms": now_ms() - started}),

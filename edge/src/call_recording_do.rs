@@ -28,7 +28,11 @@
 //!   run again (on the restarted runtime, at once), so the handler in
 //!   flight is itself what resumes a wait for a slot or an attempt after a
 //!   restart, without a click and without an alarm of this object's own
-//!   (`in_alarm` tells plays that one is in flight).
+//!   (`in_alarm` tells plays that one is in flight). A play that arms an
+//!   alarm due at once runs that handler's work itself, in its request
+//!   (`early`), without waiting for the runtime to deliver it; the alarm
+//!   stays set, so an instance that dies first still has it run, and its
+//!   handler, once delivered, joins the run and ends with it.
 //! - The slot is taken here, in the alarm, from the business object, under
 //!   a grant id; renewals and the release name that grant, so nothing this
 //!   object sends late can touch a newer lease. An attempt stops when its
@@ -57,6 +61,7 @@
 //!   deletes its storage when its time is over.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
@@ -83,6 +88,13 @@ const IDENTITY_KEY: &str = "identity";
 
 #[durable_object]
 pub struct CallRecording {
+    /// Shared with a play's run of the alarm (`start_alarm_run`), which
+    /// outlives the play's request.
+    call: Rc<Call>,
+}
+
+/// The object's state and memory.
+struct Call {
     state: State,
     env: Env,
     running: Cell<bool>,
@@ -90,6 +102,9 @@ pub struct CallRecording {
     /// this object even with none set (the runtime runs it again if the
     /// instance dies before the handler ends).
     in_alarm: Cell<bool>,
+    /// A play's run of the alarm it armed (`download::runs_alarm_at_once`),
+    /// in flight: the alarm's handler, once the runtime delivers it, joins it.
+    early: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
     /// Counts this instance's state changes, so a play can tell whether what
     /// it learnt during an await still speaks of the state it asked about.
     generation: Cell<u64>,
@@ -133,7 +148,7 @@ fn policy(c: &EdgeConfig) -> DownloadPolicy {
     }
 }
 
-impl CallRecording {
+impl Call {
     async fn load(&self) -> Result<CallState> {
         Ok(self
             .state
@@ -290,7 +305,7 @@ impl CallRecording {
         self.fill.borrow().clone()
     }
 
-    async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
+    async fn handle(self: &Rc<Self>, mut req: Request) -> EdgeResult<Response> {
         // The configuration is loaded once, by the messages that need it.
         let policy = || config::load(&self.env).map(|c| policy(&c));
         match req.json().await? {
@@ -338,7 +353,7 @@ impl CallRecording {
     }
 
     async fn handle_play(
-        &self,
+        self: &Rc<Self>,
         id: &CallIdentity,
         agent: &str,
         p: &DownloadPolicy,
@@ -357,14 +372,19 @@ impl CallRecording {
         // Decide on the state as it is now: other requests ran during the await.
         fact = download::fact_after_await(fact, generation, self.generation.get());
         let before = self.load().await?;
+        let input_now = now_ms();
         let input = PlayInput {
-            now: now_ms(),
+            now: input_now,
             running_here: self.running.get(),
             alarm_set: self.in_alarm.get() || self.state.storage().get_alarm().await?.is_some(),
             fact,
         };
         let step = download::on_play(&before, input, p);
+        let at_once = download::runs_alarm_at_once(&step, input_now, self.in_alarm.get());
         let (mut state, _) = self.commit(&before, step, id).await?;
+        if at_once {
+            self.start_alarm_run();
+        }
         let playable = download::plays_from_fill(&state, self.fill.borrow().as_ref());
         if download::holds_play(&state) && !playable {
             // Hold the request until the download's first piece lands, it
@@ -422,6 +442,49 @@ impl CallRecording {
                 Err(_) => None,
             },
             _ => None,
+        }
+    }
+
+    /// Runs the alarm a play armed at once, in the play's request, while it
+    /// stays set: an instance that dies before the runtime delivers it has it
+    /// run on the restarted runtime; delivered, its handler joins this run.
+    fn start_alarm_run(self: &Rc<Self>) {
+        self.in_alarm.set(true);
+        let call = self.clone();
+        let run = async move {
+            call.alarm_handler().await;
+            call.early.borrow_mut().take();
+        }
+        .boxed_local()
+        .shared();
+        *self.early.borrow_mut() = Some(run.clone());
+        self.state.wait_until(run);
+    }
+
+    /// The runtime delivered the alarm.
+    async fn alarm_delivered(&self) {
+        let early = self.early.borrow().clone();
+        match early {
+            // A play runs it already: this handler ends with that run, so a
+            // restart before then runs the alarm again.
+            Some(run) => run.await,
+            None => {
+                self.in_alarm.set(true);
+                self.alarm_handler().await
+            }
+        }
+    }
+
+    /// One run of the alarm's handler (`in_alarm` set by the caller).
+    async fn alarm_handler(&self) {
+        // Outcomes are recorded in storage; an error here would only make the
+        // runtime retry the alarm, which the state machine already arranges.
+        let ran = self.run_alarm().await;
+        self.in_alarm.set(false);
+        if let Err(e) = ran {
+            self.running.set(false);
+            crate::log::event(json!({"event": "alarm_error", "error": format!("{e:?}")}));
+            let _ = self.arm(now_ms() + download::ALARM_ERROR_RETRY_MS).await;
         }
     }
 
@@ -591,38 +654,34 @@ fn delay_to(at_ms: u64) -> i64 {
 
 impl worker::DurableObject for CallRecording {
     fn new(state: State, env: Env) -> Self {
-        CallRecording {
+        let call = Call {
             state,
             env,
             running: Cell::new(false),
             in_alarm: Cell::new(false),
+            early: RefCell::new(None),
             generation: Cell::new(0),
             ended: RefCell::new(Ended::new()),
             admission: RefCell::new(None),
             fill: RefCell::new(None),
             progress: RefCell::new(Ended::new()),
             peaks: RefCell::new(None),
+        };
+        CallRecording {
+            call: Rc::new(call),
         }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         Ok(self
+            .call
             .handle(req)
             .await
             .unwrap_or_else(|e| e.into_response("")))
     }
 
     async fn alarm(&self) -> Result<Response> {
-        // Outcomes are recorded in storage; an error here would only make the
-        // runtime retry the alarm, which the state machine already arranges.
-        self.in_alarm.set(true);
-        let ran = self.run_alarm().await;
-        self.in_alarm.set(false);
-        if let Err(e) = ran {
-            self.running.set(false);
-            crate::log::event(json!({"event": "alarm_error", "error": format!("{e:?}")}));
-            let _ = self.arm(now_ms() + download::ALARM_ERROR_RETRY_MS).await;
-        }
+        self.call.alarm_delivered().await;
         Response::ok("ok")
     }
 }

@@ -90,6 +90,9 @@ pub enum SlotMessage {
     /// listing is (a read of the list that started after the question, at
     /// most one per `CALL_LIST_REFRESH_MS`).
     Call { call: CallIdentity },
+    /// The calls of a page of the list the list object read from the
+    /// origin for an agent's player: listed (`directory::learnt_key`). `true`.
+    Learn { calls: Vec<CallSummary> },
 }
 
 /// What a business's list object is asked.
@@ -191,6 +194,10 @@ impl BusinessObject {
     pub async fn position(&self, owner: &str) -> EdgeResult<Option<u32>> {
         let owner = owner.to_owned();
         send(&self.0, &SlotMessage::Position { owner }).await
+    }
+
+    pub async fn learn(&self, calls: Vec<CallSummary>) -> EdgeResult<bool> {
+        send(&self.0, &SlotMessage::Learn { calls }).await
     }
 
     pub async fn call(&self, call: &CallIdentity) -> EdgeResult<Option<CallSummary>> {

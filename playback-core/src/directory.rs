@@ -11,6 +11,10 @@
 //! a refresh stops at the first page that holds a call already known (the
 //! list is newest first, so everything after it is known too).
 //!
+//! The pages the agents' players read teach it too (`learnt_key`): a call
+//! an agent can click is one the list object has just read from the origin,
+//! so a business's first plays do not each wait for a crawl.
+//!
 //! Rules that make a 404 sound:
 //! - a SID is declared unknown only by a refresh that *started after the
 //!   play asked* (a refresh already under way may have read the list before
@@ -36,6 +40,16 @@ pub const COMPLETE_KEY: &str = "calls_complete";
 /// The storage key of one known call.
 pub fn known_key(call_sid: &str) -> String {
     format!("call:{call_sid}")
+}
+
+/// The storage key of a call learnt from a page of the list that the
+/// agents' players read (`/api/calls`, through the business's list object):
+/// listed, so its plays need no read of the list of their own, but kept
+/// apart from the crawl's known calls. A refresh stops at the first page
+/// holding a *known* call because everything older was crawled; a call
+/// learnt from any page (a search, a page far down) says nothing of that.
+pub fn learnt_key(call_sid: &str) -> String {
+    format!("learnt:{call_sid}")
 }
 
 /// What the business's list says about a call.
@@ -152,6 +166,12 @@ fn origin_of(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_learnt_call_is_kept_apart_from_the_crawls_known_calls() {
+        assert_ne!(learnt_key("CA1"), known_key("CA1"));
+        assert!(learnt_key("CA1").ends_with("CA1"));
+    }
 
     const BASE: &str = "http://127.0.0.1:8790";
 

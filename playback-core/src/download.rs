@@ -356,6 +356,23 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
     }
 }
 
+/// Whether the shell runs, at once and in the play's own request, the alarm
+/// a play's `step` arms: when that alarm is due now and no alarm's handler
+/// (or such a run) is in flight in this instance (`in_flight`). Waiting for
+/// the runtime to deliver it would put the whole backlog of the runtime's
+/// one thread (a burst of clicks being taken in) between a click and its
+/// acquire. The alarm stays set: an instance that dies before the runtime
+/// delivers it still has it run on the restarted runtime, and once
+/// delivered, its handler joins the run in flight (ending with it), so a
+/// restart after that runs the alarm again as for any handler.
+pub fn runs_alarm_at_once(step: &Step, now: u64, in_flight: bool) -> bool {
+    !in_flight
+        && step
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::SetAlarm { at_ms } if *at_ms <= now))
+}
+
 /// The object's alarm fired. An acquire is asked, and its attempt run, in
 /// this alarm's handler: the runtime delivers an alarm at least once, so if
 /// the instance dies before the handler ends (while the business holds the
@@ -854,6 +871,19 @@ mod tests {
         let s = on_play(&CallState::None, input(5, ADMITTED), &P);
         assert_eq!(s.state, CallState::fresh(5));
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
+    }
+
+    #[test]
+    fn a_play_runs_the_alarm_it_arms_at_once_only_when_due_and_none_is_in_flight() {
+        let queued = on_play(&CallState::None, input(5, ADMITTED), &P);
+        assert!(runs_alarm_at_once(&queued, 5, false));
+        // A handler (or an earlier run) in flight does the work already.
+        assert!(!runs_alarm_at_once(&queued, 5, true));
+        // A retry's alarm armed again for later waits for its time.
+        let later = Step::to(queued.state.clone(), vec![Effect::SetAlarm { at_ms: 6 }]);
+        assert!(!runs_alarm_at_once(&later, 5, false));
+        // A step that arms nothing runs nothing.
+        assert!(!runs_alarm_at_once(&Step::stay(&queued.state), 5, false));
     }
 
     #[test]

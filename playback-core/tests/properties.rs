@@ -18,7 +18,10 @@
 //! - alarms that fire late, twice, or are lost; a restart that kills every
 //!   instance (a write whose bytes were all sent may still land), after
 //!   which the runtime runs again each alarm whose handler had not ended
-//!   (it delivers an alarm at least once; that retry may be lost too).
+//!   (it delivers an alarm at least once; that retry may be lost too);
+//! - a play's run, at once, of the alarm it armed (its acquire and attempt
+//!   in the play's request), with that alarm still set: delivered later,
+//!   or lost, or run again after a restart that killed the run.
 //!
 //! Assumed, not generated: the business object's own alarm reclaims expired
 //! leases on time (every step of the table runs `expire` too); a wake that
@@ -126,6 +129,12 @@ struct World {
     /// it asks for a slot and runs an attempt; a restart makes the runtime
     /// run the alarm again.
     handler: Vec<bool>,
+    /// The handler in flight is a play's run of the alarm it armed, due at
+    /// once (`download::runs_alarm_at_once`), which the runtime has not
+    /// delivered yet: that alarm stays set, and its handler, once
+    /// delivered, joins the run. Until then a restart runs only that alarm
+    /// (if it was not lost), not the run.
+    early: Vec<bool>,
     /// A grant answering a held acquire (grant, expiry), sent but not yet delivered.
     grant: Vec<Option<(u64, u64)>>,
     /// Wakes sent by the business object, not yet delivered (a restart loses them).
@@ -163,6 +172,7 @@ impl World {
             alarm: vec![None; CALLS],
             held: vec![false; CALLS],
             handler: vec![false; CALLS],
+            early: vec![false; CALLS],
             grant: vec![None; CALLS],
             wake: vec![false; CALLS],
             in_transit: vec![0; CALLS],
@@ -196,7 +206,11 @@ impl World {
             if !self.facts[c].is_empty() {
                 evs.push(Ev::FactArrives(c));
             }
-            if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
+            // The runtime delivers an alarm a play runs at once whatever
+            // that run waits on: it does not know of it.
+            if self.alarm[c].is_some()
+                && (self.early[c] || (!self.held[c] && self.grant[c].is_none()))
+            {
                 evs.push(Ev::Alarm(c));
                 evs.push(Ev::LoseAlarm(c));
             }
@@ -251,6 +265,20 @@ impl World {
                 continue;
             }
             self.handler[c] = false;
+            self.early[c] = false;
+        }
+    }
+
+    /// A play's step: applied, then the alarm it arms run at once when the
+    /// core says so, as the shell does (the alarm stays set).
+    fn play_step(&mut self, c: usize, step: download::Step) {
+        let at_once = download::runs_alarm_at_once(&step, self.now, self.handler[c]);
+        self.apply(c, step);
+        if at_once {
+            self.handler[c] = true;
+            self.early[c] = true;
+            let step = download::on_alarm(&self.state[c], self.now, self.running(c), &P);
+            self.apply(c, step);
         }
     }
 
@@ -440,7 +468,7 @@ impl World {
                             self.play_input(c, PlayFact::Nothing),
                             &P,
                         );
-                        self.apply(c, step);
+                        self.play_step(c, step);
                     }
                 }
             }
@@ -457,9 +485,16 @@ impl World {
                 };
                 // The shell loads the state again after its await.
                 let step = download::on_play(&self.state[c], self.play_input(c, fact), &P);
-                self.apply(c, step);
+                self.play_step(c, step);
             }
             Ev::Alarm(c) => {
+                if self.alarm[c].is_some() && self.early[c] {
+                    // Its handler joins the play's run of it (in flight),
+                    // and ends with it: from now on a restart runs it again.
+                    self.alarm[c] = None;
+                    self.early[c] = false;
+                    return;
+                }
                 // The runtime runs one alarm of an object at a time: not while
                 // the running one waits on its held acquire or its answer.
                 if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
@@ -603,7 +638,10 @@ impl World {
                     self.grant[c] = None;
                     // The runtime delivers an alarm at least once: one whose
                     // handler had not ended runs again on the new instance.
-                    if std::mem::take(&mut self.handler[c]) {
+                    // A play's run of an alarm not yet delivered dies with
+                    // the instance; the alarm it left set (if not lost) runs.
+                    let early = std::mem::take(&mut self.early[c]);
+                    if std::mem::take(&mut self.handler[c]) && !early {
                         self.alarm[c] = Some(self.now);
                     }
                     self.facts[c].clear();

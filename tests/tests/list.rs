@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use backend_stub::catalog::LARGE_BUSINESS;
 use integration_tests::browser::{Browser, ELEMENT};
-use integration_tests::{token_for_agent, EdgeOptions, Stack};
+use integration_tests::{origin_bytes, token_for_agent, EdgeOptions, Stack};
 use playback_core::call_list::ListFilter;
 use playback_core::list_query::{parse_rfc3339, percent_encode, ListQuery};
 use playback_core::wire::CallSummary;
@@ -272,6 +272,37 @@ async fn a_play_in_a_large_business_waits_for_its_calls_page_not_the_whole_list(
     let made_up = "CA0000000000000000000000000000beef";
     let r = stack.play(LARGE_BUSINESS, made_up).send().await.unwrap();
     assert_eq!(r.status(), 404);
+    assert_eq!(stack.origin.stats().call(made_up).attempts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_a_page_of_the_list_showed_plays_without_a_read_of_the_list_of_its_own() {
+    let stack = Stack::start().await;
+    let all = newest_first(&stack, LARGE_BUSINESS);
+    // The player's first page, and a search that finds a call on a deep page.
+    page(&stack, &ListFilter::default().first_page()).await;
+    let deep = &all[15_000];
+    let (found, _) = page(&stack, &format!("/api/calls?q={}", &deep.from[1..])).await;
+    assert_eq!(found, vec![deep.clone()]);
+    let lists = stack.origin.stats().list_requests;
+    assert_eq!(lists, 2, "one origin request per page");
+    // Each plays at once: the business learnt them from the pages, so no
+    // play waits for a crawl of the 20 000 calls (100 origin pages).
+    for sid in [all[60].call_sid.to_string(), deep.call_sid.to_string()] {
+        let r = stack.play(LARGE_BUSINESS, &sid).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{sid}");
+        assert_eq!(
+            r.bytes().await.unwrap().to_vec(),
+            origin_bytes(&stack, LARGE_BUSINESS, &sid)
+        );
+        assert_eq!(stack.origin.stats().list_requests, lists, "{sid}");
+    }
+    // A call no page showed is still checked against the list: a made-up
+    // one is refused without an origin recording request.
+    let made_up = "CA0000000000000000000000000000beef";
+    let r = stack.play(LARGE_BUSINESS, made_up).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(stack.origin.stats().list_requests > lists);
     assert_eq!(stack.origin.stats().call(made_up).attempts, 0);
 }
 

@@ -351,9 +351,14 @@ async fn slots(rows: &mut Vec<Row>) {
 }
 
 /// A drain of the product's queue (`drain_queue`), clicked as the client
-/// does; returns once every call is stored, so that the next drain starts
-/// on an idle edge.
+/// does: after the player's first page of the call list, which shows the
+/// calls clicked (a player has always loaded it before a click can come);
+/// returns once every call is stored, so that the next drain starts on an
+/// idle edge.
 async fn drain_product(stack: &Stack, business: &str, from: usize) -> Drain {
+    let first_page = playback_core::call_list::ListFilter::default().first_page();
+    let list = stack.get_as(business, &first_page).send().await.unwrap();
+    assert_eq!(list.status(), 200, "the player's first page");
     let play = |business: &str, sid: &str| stack.play(business, sid);
     let drain = drain_queue(stack, business, from, play).await;
     for sid in (from..from + 30).map(|n| bulk_call(stack, business, n)) {
