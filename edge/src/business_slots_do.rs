@@ -64,7 +64,6 @@ use crate::log::now_ms;
 use crate::rpc::{CallIdentity, CallObject, SlotMessage};
 
 const TABLE_KEY: &str = "slots";
-const BUDGETS_KEY: &str = "budgets";
 
 #[durable_object]
 pub struct BusinessSlots {
@@ -80,6 +79,11 @@ pub struct BusinessSlots {
     /// Plays waiting for a call the known calls lack, by call SID: told as
     /// soon as a page holding it is stored, while the crawl goes on.
     sought: Sought,
+    /// The agents' download budgets, in memory only: a rate limit over the
+    /// last minute, which an object idle long enough to be evicted has
+    /// refilled anyway; a crash forgets at most a minute's counts. Stored,
+    /// each admission would be a write of its own on the runtime's thread.
+    budgets: RefCell<Budgets>,
 }
 
 /// Senders for plays waiting on a call SID to be learnt.
@@ -249,23 +253,15 @@ impl BusinessSlots {
             return Ok(json_response(200, &Admission::Unlisted));
         }
         let table = self.load().await?;
-        let mut budgets: Budgets = self
-            .state
-            .storage()
-            .get(BUDGETS_KEY)
-            .await?
-            .unwrap_or_default();
-        let admission = budgets.admit(
+        let admission = self.budgets.borrow_mut().admit(
             agent,
             now_ms(),
             config.download_budget_per_minute,
             table.queue.len(),
             policy.max_queue,
         );
-        if admission == Admission::Admitted {
-            // Told by the call's `none → queued` transition line.
-            self.state.storage().put(BUDGETS_KEY, &budgets).await?;
-        } else {
+        // Admitted: told by the call's `none → queued` transition line.
+        if admission != Admission::Admitted {
             crate::log::event(
                 json!({"event": "admission", "owner": owner, "answer": admission,
                 "queued": table.queue.len(), "listing": listing}),
@@ -555,6 +551,7 @@ impl worker::DurableObject for BusinessSlots {
             clock: Rc::new(RefCell::new(RefreshClock::default())),
             refresh: RefCell::new(None),
             sought: Rc::new(RefCell::new(HashMap::new())),
+            budgets: RefCell::new(Budgets::default()),
         }
     }
 
