@@ -618,13 +618,13 @@ where
             format!("{} of the {length} bytes announced", body.len()),
         );
     }
+    // The origin's body is read: its slot goes back first, so that the next
+    // download's origin request is not queued behind this put (or the
+    // peaks) on the runtime's thread (BENCHMARKS.md, the drain); this
+    // recording is ready one release later.
+    origin_read().await;
     let mut peaks = PeaksBuilder::new();
     peaks.push(&body);
-    // The origin's body is read: its slot goes back first, so that the next
-    // download's origin request is not queued behind this put on the
-    // runtime's thread (BENCHMARKS.md, the drain); this recording is ready
-    // one release later.
-    origin_read().await;
     let outcome = put(bucket, key, Data::Bytes(body), length, &meta).await;
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
         store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
