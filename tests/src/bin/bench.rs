@@ -241,7 +241,8 @@ async fn abuse(rows: &mut Vec<Row>) {
 /// 30 calls queued at once on 3 slots at 300 ms origin latency: the peak of
 /// concurrent origin downloads, the drain time from the first click, and the
 /// queue's service time alone (first origin request to last origin byte).
-/// Each fresh stack drains one business first (the runtime's first traffic,
+/// Each drain loads the player's first page of the call list, then clicks
+/// (`drain_product`). Each fresh stack drains one business first (the runtime's first traffic,
 /// its code not yet compiled: a row of its own), then another, warm, as a
 /// live edge is (the bare-worker rows warm up too), then 30 more calls of
 /// that business (a business already served: its call list read, its
@@ -485,7 +486,8 @@ const DRAIN_SLOTS: u64 = 3;
 /// bulk calls of a business clicked at once on 3 slots at 300 ms origin
 /// latency, first click to the origin's request of the third call (every
 /// slot taken; the drain's end follows from the last slot's start), for a
-/// business's first plays (its call list read first) and for 30 more of a
+/// business's first plays (after the player's first page of its call list)
+/// and for 30 more of a
 /// business already served. Two fresh stacks each of the product and of
 /// the bare queue (bench/bare-queue.js), taking turns; each stack's first
 /// business is the runtime's first traffic and is not counted. Each drain
@@ -528,7 +530,7 @@ async fn drain_start(rows: &mut Vec<Row>) {
     }
     // Each row: the product's figures beside the peer's.
     let series = [
-        ("a drain's start: 30 calls clicked at once, first click to the origin's request of the third (every slot taken), a business's first plays (its call list read first)", &starts[0].0, &starts[1].0),
+        ("a drain's start: 30 calls clicked at once, first click to the origin's request of the third (every slot taken), a business's first plays (after the player's first page of its call list)", &starts[0].0, &starts[1].0),
         ("the same, 30 more calls of a business already served", &starts[0].1, &starts[1].1),
         ("a drain's hand-over: a download's last origin byte to the origin's next request (per drain, the median of its 27)", &rounds[0].0, &rounds[1].0),
         ("a drain's origin service: one download's origin request to its last byte (per drain, the median of its 30)", &rounds[0].1, &rounds[1].1),
