@@ -380,9 +380,11 @@ impl Call {
             fact,
         };
         let step = download::on_play(&before, input, p);
-        let at_once = download::runs_alarm_at_once(&step, input_now, self.in_alarm.get());
+        let armed = step.clone();
         let (mut state, _) = self.commit(&before, step, id).await?;
-        if at_once {
+        // Asked after the commit's await: another play, or the delivered
+        // alarm, may have started the handler's work meanwhile.
+        if download::runs_alarm_at_once(&armed, input_now, self.in_alarm.get()) {
             self.start_alarm_run();
         }
         let playable = download::plays_from_fill(&state, self.fill.borrow().as_ref());

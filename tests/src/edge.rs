@@ -217,6 +217,25 @@ impl Edge {
             .collect()
     }
 
+    /// The log lines `wanted` picks, once there is one: a line reaches the
+    /// log a moment after its response (through wrangler). Panics after
+    /// `timeout` without one.
+    pub async fn wait_log_lines(
+        &self,
+        wanted: impl Fn(&serde_json::Value) -> bool,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines: Vec<_> = self.log_lines().into_iter().filter(|l| wanted(l)).collect();
+            if !lines.is_empty() {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "no such log line in {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The keys of the local R2 bucket's objects, sorted: read from the
     /// runtime's persisted state (its object index, a SQLite table), as an
     /// operator would list the bucket. A blob file is no proof of an object:

@@ -341,12 +341,17 @@ async fn a_recording_that_fits_in_one_piece_is_written_once_even_after_a_cut() {
     assert_eq!(stack.origin.stats().call(&sid).attempts, 2);
     // Answered once stored, not from a fill; R2 holds the recording and
     // its peaks, and nothing of the cut attempt.
+    let answered = |l: &serde_json::Value| {
+        l["event"] == "request"
+            && l["path"].as_str().is_some_and(|p| p.contains(&sid))
+            && l.get("play").is_some_and(|p| !p.is_null())
+    };
     let answers: Vec<serde_json::Value> = stack
         .edge
-        .log_lines()
+        .wait_log_lines(answered, Duration::from_secs(10))
+        .await
         .into_iter()
-        .filter(|l| l["event"] == "request" && l["path"].as_str().is_some_and(|p| p.contains(&sid)))
-        .filter_map(|l| l.get("play").filter(|p| !p.is_null()).cloned())
+        .map(|l| l["play"].clone())
         .collect();
     assert_eq!(answers.len(), 1, "{answers:?}");
     assert_eq!(answers[0]["answer"], "ready", "{answers:?}");
