@@ -65,7 +65,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{join, join3, select, Either, LocalBoxFuture, Shared};
+use futures_util::future::{join, join4, select, Either, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
 use playback_core::admission::Admission;
 use playback_core::config::EdgeConfig;
@@ -73,6 +73,7 @@ use playback_core::download::{
     self, AttemptOutcome, CallState, DownloadPolicy, Effect, PlayCheck, PlayFact, PlayInput, Step,
 };
 use playback_core::fill::{self, FillPhase, FillView};
+use playback_core::peaks::PeaksRecord;
 use playback_core::slots::Acquire;
 use serde_json::json;
 use worker::{durable_object, Delay, Env, Request, Response, Result, State};
@@ -85,6 +86,8 @@ use crate::rpc::{recordings, BusinessObject, CallIdentity, CallMessage};
 
 const STATE_KEY: &str = "state";
 const IDENTITY_KEY: &str = "identity";
+/// The stored recording's peaks record (JSON), written with `ready`.
+const PEAKS_KEY: &str = "peaks";
 
 #[durable_object]
 pub struct CallRecording {
@@ -119,7 +122,7 @@ struct Call {
     /// Fires (and is replaced) each time the fill changes.
     progress: RefCell<Ended>,
     /// The peaks computation from R2 in flight: every request shares it.
-    peaks: RefCell<Option<Shared<LocalBoxFuture<'static, bool>>>>,
+    peaks: RefCell<Option<Shared<LocalBoxFuture<'static, Option<PeaksRecord>>>>>,
 }
 
 /// A one-time signal every held play can wait on (a broadcast of one event).
@@ -171,18 +174,20 @@ impl Call {
         step: Step,
         id: &CallIdentity,
     ) -> Result<(CallState, Vec<Effect>)> {
-        self.commit_noting(before, step, id, None).await
+        self.commit_noting(before, step, id, None, None).await
     }
 
     /// [`commit`](Self::commit), with `note` (an event name and its fields)
     /// logged in the transition's line, or in a line of its own when the
-    /// state stays: one line per step.
+    /// state stays: one line per step; and with the stored recording's
+    /// `peaks` record (JSON), written in the same atomic write.
     async fn commit_noting(
         &self,
         before: &CallState,
         step: Step,
         id: &CallIdentity,
         note: Option<(&str, serde_json::Value)>,
+        peaks: Option<&str>,
     ) -> Result<(CallState, Vec<Effect>)> {
         let storage = self.state.storage();
         let alarm_at = step.effects.iter().rev().find_map(|e| match e {
@@ -191,28 +196,36 @@ impl Call {
         });
         if step.effects.contains(&Effect::Forget) {
             join(storage.delete_all(), storage.delete_alarm()).await.0?;
-        } else if &step.state != before {
+        } else if &step.state != before || peaks.is_some() {
             // All issued before any is awaited: one atomic write. The
             // identity is written with the first state (after `none`, whose
             // storage is empty) and stays until everything is forgotten.
-            let state = storage.put(STATE_KEY, &step.state);
+            let state = async {
+                match &step.state != before {
+                    true => storage.put(STATE_KEY, &step.state).await,
+                    false => Ok(()),
+                }
+            };
             let identity = async {
                 match before {
                     CallState::None => storage.put(IDENTITY_KEY, id).await,
                     _ => Ok(()),
                 }
             };
-            match alarm_at {
-                Some(at) => {
-                    let (state, identity, alarm) =
-                        join3(state, identity, storage.set_alarm(delay_to(at))).await;
-                    state.and(identity).and(alarm)?
+            let peaks = async {
+                match peaks {
+                    Some(json) => storage.put(PEAKS_KEY, json).await,
+                    None => Ok(()),
                 }
-                None => {
-                    let (state, identity) = join(state, identity).await;
-                    state.and(identity)?
+            };
+            let alarm = async {
+                match alarm_at {
+                    Some(at) => storage.set_alarm(delay_to(at)).await,
+                    None => Ok(()),
                 }
-            }
+            };
+            let (state, identity, peaks, alarm) = join4(state, identity, peaks, alarm).await;
+            state.and(identity).and(peaks).and(alarm)?
         } else if let Some(at) = alarm_at {
             storage.set_alarm(delay_to(at)).await?;
         }
@@ -317,28 +330,48 @@ impl Call {
             CallMessage::Fill { piece } => Ok(json_response(200, &self.fill_view(piece).await)),
             CallMessage::Play { id, agent } => self.handle_play(&id, &agent, &policy()?).await,
             CallMessage::Status { id } => self.handle_status(&id, &policy()?).await,
-            CallMessage::Peaks { id } => Ok(json_response(200, &self.ensure_peaks(&id).await)),
+            CallMessage::Peaks { id } => Ok(json_response(200, &self.peaks(&id).await?)),
         }
     }
 
-    /// The recording's peaks record exists, computed from R2 here if need
-    /// be; concurrent requests share one computation.
-    async fn ensure_peaks(&self, id: &CallIdentity) -> bool {
+    /// The stored recording's peaks record: as its download wrote it with
+    /// `ready`, or, for a recording stored without one, computed from R2
+    /// here and kept (concurrent requests share one computation). `None`
+    /// while R2 does not have the recording.
+    async fn peaks(&self, id: &CallIdentity) -> EdgeResult<Option<PeaksRecord>> {
+        let storage = self.state.storage();
+        if let Some(json) = storage.get::<String>(PEAKS_KEY).await? {
+            return Ok(Some(
+                serde_json::from_str(&json)
+                    .map_err(|e| EdgeError::Internal(format!("stored peaks: {e}")))?,
+            ));
+        }
         let shared = {
             let mut slot = self.peaks.borrow_mut();
             slot.get_or_insert_with(|| {
-                origin::peaks_from_r2(self.env.clone(), id.clone())
-                    .boxed_local()
-                    .shared()
+                let (env, id) = (self.env.clone(), id.clone());
+                async move {
+                    let record = origin::peaks_from_r2(env, id.clone()).await?;
+                    // Kept: a failure only costs computing them again.
+                    if let Ok(json) = serde_json::to_string(&record) {
+                        if let Err(e) = storage.put(PEAKS_KEY, json).await {
+                            let detail = json!({"detail": format!("{e:?}")});
+                            crate::log::call_event(&id, "peaks_not_stored", detail);
+                        }
+                    }
+                    Some(record)
+                }
+                .boxed_local()
+                .shared()
             })
             .clone()
         };
-        let exists = shared.clone().await;
+        let record = shared.clone().await;
         let mut slot = self.peaks.borrow_mut();
         if slot.as_ref().is_some_and(|s| s.ptr_eq(&shared)) {
             slot.take();
         }
-        exists
+        Ok(record)
     }
 
     async fn handle_status(&self, id: &CallIdentity, p: &DownloadPolicy) -> EdgeResult<Response> {
@@ -616,8 +649,13 @@ impl Call {
             js_sys::Math::random(),
             p,
         );
+        let peaks = run
+            .peaks
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok());
+        let note = Some(("attempt_end", end));
         let (_, effects) = self
-            .commit_noting(&before, step, id, Some(("attempt_end", end)))
+            .commit_noting(&before, step, id, note, peaks.as_deref())
             .await?;
         for effect in effects {
             if let Effect::ReleaseSlot { grant } = effect {

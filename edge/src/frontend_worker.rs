@@ -12,7 +12,7 @@
 use playback_core::bar;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{self, PlayAnswer};
-use playback_core::ids::{peaks_key, recording_key};
+use playback_core::ids::recording_key;
 use playback_core::list_query::ListQuery;
 use playback_core::peaks::PeaksRecord;
 use playback_core::request::{is_explicit_user_action, is_loopback_host, is_navigation};
@@ -418,7 +418,8 @@ async fn handle_status(
 }
 
 /// A recording's peaks and silences, as the edge computed them during its
-/// download: the checks of `/status`, no side effect, never the origin.
+/// download (kept by its call object, with `ready`): the checks of
+/// `/status`, no side effect, never the origin.
 async fn handle_peaks(
     req: &Request,
     env: &Env,
@@ -426,37 +427,16 @@ async fn handle_peaks(
     raw_sid: &str,
 ) -> EdgeResult<Response> {
     let (id, _) = check_recording_request(req, config, raw_sid)?;
-    let bucket = recordings(env)?;
-    let key = peaks_key(&id.business, &id.call_sid);
-    let mut found = bucket.get(&key).execute().await?;
-    if found.is_none() {
-        // Stored without peaks (before the edge computed them, or a body
-        // without a length): its call object computes them once, from R2.
-        let stored = bucket
-            .head(recording_key(&id.business, &id.call_sid))
-            .await?
-            .is_some();
-        if stored && CallObject::of(env, &id)?.peaks(&id).await? {
-            found = bucket.get(&key).execute().await?;
-        }
-    }
-    let Some(object) = found else {
-        return Err(EdgeError::NotReady);
-    };
-    let text = match object.body() {
-        Some(body) => body.text().await?,
-        None => return Err(EdgeError::NotReady),
-    };
-    match serde_json::from_str::<PeaksRecord>(&text) {
-        Ok(PeaksRecord::Peaks(peaks)) => {
+    match CallObject::of(env, &id)?.peaks(&id).await? {
+        Some(PeaksRecord::Peaks(peaks)) => {
             let mut response = json_response(200, &peaks);
-            // Computed once from bytes that never change under this key.
+            // Computed once from bytes that never change under their key.
             response
                 .headers_mut()
                 .set("Cache-Control", "private, max-age=86400")?;
             Ok(response)
         }
-        Ok(PeaksRecord::None(_)) => Err(EdgeError::NoPeaks),
-        Err(e) => Err(EdgeError::Internal(format!("stored peaks: {e}"))),
+        Some(PeaksRecord::None(_)) => Err(EdgeError::NoPeaks),
+        None => Err(EdgeError::NotReady),
     }
 }

@@ -36,7 +36,9 @@
 //!      starts; a stored fill's pieces are deleted by the call object once
 //!      the whole recording is served instead;
 //! 4. gives its slot back as soon as the origin's body has been read whole
-//!    (the slot counts origin downloads; R2 finishing does not need one).
+//!    (the slot counts origin downloads; R2 finishing does not need one);
+//! 5. hands the peaks of the stored bytes to its call object, which writes
+//!    them with `ready` in one atomic write: R2 holds only recordings.
 //!
 //! Every third of `SLOT_LEASE_MS` the lease is renewed under its grant id.
 //! When the business says the lease is gone, or a renew fails and the next
@@ -46,7 +48,7 @@
 //! end: an attempt never ends with a write left running that could land
 //! after the next attempt looked in R2.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
@@ -65,7 +67,7 @@ use playback_core::fill::{
     fill_etag, fill_prefix, fills_prefix, piece_key, piece_span, FillView, WriteWindow,
     PIECES_IN_FLIGHT,
 };
-use playback_core::ids::{peaks_key, recording_key};
+use playback_core::ids::recording_key;
 use playback_core::peaks::{PeaksBuilder, PeaksRecord};
 use playback_core::retry::parse_retry_after;
 use playback_core::slots::{keep_downloading, renew_every_ms, RenewOutcome};
@@ -160,7 +162,16 @@ pub struct Attempt {
     pub outcome: AttemptOutcome,
     /// The slot was released when the origin's body had been read whole.
     pub released: bool,
+    /// The stored recording's peaks (or why it has none), computed from
+    /// its bytes as they streamed past: the call object writes them with
+    /// `ready`, in one atomic write. `None` when nothing was stored, or a
+    /// body without a length was (its call object computes them from R2
+    /// when asked).
+    pub peaks: Option<PeaksRecord>,
 }
+
+/// Where a store puts the peaks it computed.
+type PeaksOut<'a> = &'a RefCell<Option<PeaksRecord>>;
 
 /// What an attempt tells its call object about its fill as it runs.
 pub enum FillEvent {
@@ -225,13 +236,14 @@ where
         }
     };
     let fill = Fill { id: grant, report };
+    let peaks = RefCell::new(None);
     let mut work = pin!(look_then_fetch(
         config,
         bucket,
         id,
         (&key, looked),
         controller.signal(),
-        fill,
+        (fill, &peaks),
         origin_read
     ));
     let mut timeout = pin!(Delay::from(Duration::from_millis(
@@ -266,6 +278,7 @@ where
                 return Attempt {
                     outcome,
                     released: released.get(),
+                    peaks: peaks.take(),
                 }
             }
             Either::Right((Either::Left(_), _)) => {
@@ -300,9 +313,14 @@ where
         stored @ AttemptOutcome::Stored { .. } => stored,
         _ => AttemptOutcome::transient(stop, stop_reason),
     };
+    let peaks = match outcome {
+        AttemptOutcome::Stored { .. } => peaks.take(),
+        _ => None,
+    };
     Attempt {
         outcome,
         released: released.get(),
+        peaks,
     }
 }
 
@@ -318,7 +336,7 @@ async fn look_then_fetch<G, Gut>(
     id: &CallIdentity,
     (key, looked): (&str, Looked),
     signal: AbortSignal,
-    fill: Fill<'_>,
+    (fill, peaks): (Fill<'_>, PeaksOut<'_>),
     origin_read: G,
 ) -> AttemptOutcome
 where
@@ -402,11 +420,12 @@ where
             format!("{length} bytes > MAX_RECORDING_BYTES"),
         ),
         Some(length) if !playback_core::fill::fills(length) => {
-            store_small(bucket, id, key, response, length, meta, origin_read).await
+            let target = Target { bucket, id, key };
+            store_small(target, response, length, meta, (peaks, origin_read)).await
         }
         Some(length) => {
             let target = Target { bucket, id, key };
-            store_filling(target, response, length, meta, fill, origin_read).await
+            store_filling(target, response, length, meta, (fill, peaks), origin_read).await
         }
         None => store_in_parts(config, bucket, key, response, meta, origin_read).await,
     }
@@ -501,7 +520,7 @@ async fn store_filling<G, Gut>(
     response: Response,
     length: u64,
     mut meta: StoreMeta,
-    fill: Fill<'_>,
+    (fill, peaks_out): (Fill<'_>, PeaksOut<'_>),
     origin_read: G,
 ) -> AttemptOutcome
 where
@@ -570,22 +589,20 @@ where
         (Ok(()), Ok(()), stored) => stored,
     };
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
-        store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
+        *peaks_out.borrow_mut() = Some(PeaksRecord::of(peaks.finish()));
     }
     outcome
 }
 
 /// A recording that fits in one piece (`fill::fills`): read whole (at most
 /// `FIRST_PIECE_BYTES`), its slot given back, then one `put` of exactly its
-/// announced length, and its peaks.
+/// announced length; its peaks go to `peaks_out`.
 async fn store_small<G, Gut>(
-    bucket: &Bucket,
-    id: &CallIdentity,
-    key: &str,
+    target: Target<'_>,
     mut response: Response,
     length: u64,
     meta: StoreMeta,
-    origin_read: G,
+    (peaks_out, origin_read): (PeaksOut<'_>, G),
 ) -> AttemptOutcome
 where
     G: FnOnce() -> Gut,
@@ -625,69 +642,34 @@ where
     origin_read().await;
     let mut peaks = PeaksBuilder::new();
     peaks.push(&body);
-    let outcome = put(bucket, key, Data::Bytes(body), length, &meta).await;
+    let outcome = put(target.bucket, target.key, Data::Bytes(body), length, &meta).await;
     if matches!(outcome, AttemptOutcome::Stored { .. }) {
-        store_peaks(bucket, id, PeaksRecord::of(peaks.finish())).await;
+        *peaks_out.borrow_mut() = Some(PeaksRecord::of(peaks.finish()));
     }
     outcome
 }
 
-/// Computes a stored recording's peaks record from R2 and puts it next to
-/// it, unless it is there already. `true` when the record exists after.
-pub async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> bool {
-    let Ok(bucket) = crate::rpc::recordings(&env) else {
-        return false;
-    };
-    let key = peaks_key(&id.business, &id.call_sid);
-    if matches!(bucket.head(&key).await, Ok(Some(_))) {
-        return true;
-    }
+/// Computes a stored recording's peaks record from R2 (a recording stored
+/// without them: its body came without a length). `None` when R2 does not
+/// have the recording, or it could not be read whole.
+pub async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> Option<PeaksRecord> {
+    let bucket = crate::rpc::recordings(&env).ok()?;
     let recording = recording_key(&id.business, &id.call_sid);
-    let Ok(Some(object)) = bucket.get(&recording).execute().await else {
-        return false;
-    };
+    let object = bucket.get(&recording).execute().await.ok()??;
     let started = now_ms();
     let mut peaks = PeaksBuilder::new();
     if let Some(body) = object.body() {
-        let Ok(mut stream) = body.stream() else {
-            return false;
-        };
+        let mut stream = body.stream().ok()?;
         while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(bytes) => peaks.push(&bytes),
-                Err(_) => return false,
-            }
+            peaks.push(&chunk.ok()?);
         }
     }
-    store_peaks(&bucket, &id, PeaksRecord::of(peaks.finish())).await;
     crate::log::call_event(
         &id,
         "peaks_computed",
         serde_json::json!({"size": object.size(), "duration_ms": now_ms() - started}),
     );
-    matches!(bucket.head(&key).await, Ok(Some(_)))
-}
-
-/// Puts the recording's peaks (or why it has none) next to it. A failure
-/// costs only the waveform, never the recording: it is logged.
-async fn store_peaks(bucket: &Bucket, id: &CallIdentity, record: PeaksRecord) {
-    let key = peaks_key(&id.business, &id.call_sid);
-    let stored = match serde_json::to_string(&record) {
-        Ok(json) => bucket
-            .put(&key, json)
-            .execute()
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(detail) = stored {
-        crate::log::call_event(
-            id,
-            "peaks_not_stored",
-            serde_json::json!({"detail": detail}),
-        );
-    }
+    Some(PeaksRecord::of(peaks.finish()))
 }
 
 /// A stream of exactly `length` bytes for a `put`, and its writer.

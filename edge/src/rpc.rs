@@ -11,6 +11,7 @@
 use playback_core::admission::Admission;
 use playback_core::download::PlayAnswer;
 use playback_core::fill::FillView;
+use playback_core::peaks::PeaksRecord;
 use playback_core::slots::Acquire;
 use playback_core::wire::{CallSummary, StatusBody};
 use playback_core::BusinessId;
@@ -63,10 +64,11 @@ pub enum CallMessage {
     /// `piece`, held (up to `PIECE_HOLD_MS`) until that piece has landed or
     /// the fill has ended.
     Fill { piece: Option<u32> },
-    /// Makes sure the stored recording has its peaks record next to it,
-    /// computing it from R2 if it has none (a recording stored before the
-    /// edge computed peaks, or one whose body came without a length): one
-    /// computation however many ask. `true` when the record exists.
+    /// The stored recording's peaks record, as an `Option<PeaksRecord>`:
+    /// the one its download wrote with `ready`, or for a recording stored
+    /// without one (its body came without a length), computed from R2 and
+    /// kept, one computation however many ask. `None` while R2 does not
+    /// have the recording.
     Peaks { id: CallIdentity },
 }
 
@@ -152,7 +154,7 @@ impl CallObject {
         send(&self.0, &CallMessage::Fill { piece }).await
     }
 
-    pub async fn peaks(&self, id: &CallIdentity) -> EdgeResult<bool> {
+    pub async fn peaks(&self, id: &CallIdentity) -> EdgeResult<Option<PeaksRecord>> {
         send(&self.0, &CallMessage::Peaks { id: id.clone() }).await
     }
 

@@ -114,12 +114,6 @@ pub fn recording_key(business: &BusinessId, call: &CallSid) -> String {
     format!("recordings/{business}/{call}")
 }
 
-/// The R2 key of a recording's peaks and silences (`playback_core::peaks`),
-/// written once the recording is stored.
-pub fn peaks_key(business: &BusinessId, call: &CallSid) -> String {
-    format!("peaks/{business}/{call}")
-}
-
 /// The name of the Durable Object that decides for one recording.
 pub fn call_object_name(business: &BusinessId, call: &CallSid) -> String {
     format!("{business}/{call}")

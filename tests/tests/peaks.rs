@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use integration_tests::{origin_bytes, token_for, Stack};
+use integration_tests::{bulk_call, origin_bytes, token_for, Stack};
 use playback_core::peaks::{Coding, Peaks, PeaksBuilder};
 use serde_json::Value;
 
@@ -94,6 +94,38 @@ async fn a_stored_recording_has_the_peaks_of_its_bytes_and_asking_costs_the_orig
     assert_eq!(r.status(), 405);
     // One download in all; asking for peaks never reached the origin.
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+    // A recording of one piece (stored by one put) too. Both downloads
+    // handed their peaks to the call object with `ready`: none was
+    // computed again from R2.
+    let small = bulk_call(&stack, "acme", 0);
+    stack.cache("acme", &small).await;
+    stack
+        .wait_status("acme", &small, "ready", Duration::from_secs(60))
+        .await;
+    let r = stack
+        .get_as("acme", &peaks_path(&small))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut expected = PeaksBuilder::new();
+    expected.push(&origin_bytes(&stack, "acme", &small));
+    assert_eq!(r.json::<Peaks>().await.unwrap(), expected.finish().unwrap());
+    // The request's line comes after any line its handling wrote.
+    let asked = |l: &Value| {
+        l["event"] == "request" && l["path"].as_str() == Some(peaks_path(&small).as_str())
+    };
+    stack
+        .edge
+        .wait_log_lines(asked, Duration::from_secs(10))
+        .await;
+    let computed = stack
+        .edge
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"peaks_computed\""))
+        .count();
+    assert_eq!(computed, 0, "the peaks were stored with the recording");
 }
 
 #[tokio::test(flavor = "multi_thread")]

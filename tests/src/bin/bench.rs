@@ -1352,7 +1352,7 @@ async fn fill(rows: &mut Vec<Row>) {
         rows.push(Row {
             scenario: format!("R2 operations for the {label} recording's fill (from the worker's log)"),
             figure: format!(
-                "writes: {p} pieces + 1 whole recording + 1 peaks record; per listener during the fill: {g} R2 reads, {a} questions to the call object"
+                "writes: {p} pieces + 1 whole recording (its peaks go to its call object, with `ready`); per listener during the fill: {g} R2 reads, {a} questions to the call object"
             ),
             baseline: "before a first download: none (its play has just missed R2; a resumed or retried attempt: 1 look + 1 list); after the fill: 1 batch delete of the pieces, by name; a cached play: 1 read".into(),
             ratio: "n/a".into(),
