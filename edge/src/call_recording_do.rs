@@ -28,13 +28,11 @@
 //!   run again (on the restarted runtime, at once), so the handler in
 //!   flight is itself what resumes a wait for a slot or an attempt after a
 //!   restart, without a click and without an alarm of this object's own
-//!   (`in_alarm` tells plays that one is in flight). A play that starts a
-//!   download runs that handler's work itself, in its request (`early`),
-//!   without waiting for the runtime to deliver an alarm, and arms the
-//!   alarm only as the backstop a restart needs, `ALARM_BACKSTOP_MS`
-//!   later: an instance that dies before its run has got going still has
-//!   it run, and its handler, once delivered, joins the run in flight and
-//!   ends with it (or, the run over, finds nothing to do).
+//!   (`in_alarm` tells plays that one is in flight). A play that arms an
+//!   alarm due at once runs that handler's work itself, in its request
+//!   (`early`), without waiting for the runtime to deliver it; the alarm
+//!   stays set, so an instance that dies first still has it run, and its
+//!   handler, once delivered, joins the run and ends with it.
 //! - The slot is taken here, in the alarm, from the business object, under
 //!   a grant id; renewals and the release name that grant, so nothing this
 //!   object sends late can touch a newer lease. An attempt stops when its
@@ -107,7 +105,7 @@ struct Call {
     /// this object even with none set (the runtime runs it again if the
     /// instance dies before the handler ends).
     in_alarm: Cell<bool>,
-    /// A play's run of the alarm's work (`download::runs_alarm_at_once`),
+    /// A play's run of the alarm it armed (`download::runs_alarm_at_once`),
     /// in flight: the alarm's handler, once the runtime delivers it, joins it.
     early: RefCell<Option<Shared<LocalBoxFuture<'static, ()>>>>,
     /// Counts this instance's state changes, so a play can tell whether what
@@ -407,8 +405,9 @@ impl Call {
         // Decide on the state as it is now: other requests ran during the await.
         fact = download::fact_after_await(fact, generation, self.generation.get());
         let before = self.load().await?;
+        let input_now = now_ms();
         let input = PlayInput {
-            now: now_ms(),
+            now: input_now,
             running_here: self.running.get(),
             alarm_set: self.in_alarm.get() || self.state.storage().get_alarm().await?.is_some(),
             fact,
@@ -418,7 +417,7 @@ impl Call {
         let (mut state, _) = self.commit(&before, step, id).await?;
         // Asked after the commit's await: another play, or the delivered
         // alarm, may have started the handler's work meanwhile.
-        if download::runs_alarm_at_once(&armed, self.in_alarm.get()) {
+        if download::runs_alarm_at_once(&armed, input_now, self.in_alarm.get()) {
             self.start_alarm_run();
         }
         let playable = download::plays_from_fill(&state, self.fill.borrow().as_ref());
@@ -481,10 +480,9 @@ impl Call {
         }
     }
 
-    /// Runs the alarm's work at once, in the play's request, while the
-    /// backstop alarm the play armed stays set: an instance that dies before
-    /// the runtime delivers it has it run on the restarted runtime;
-    /// delivered, its handler joins this run.
+    /// Runs the alarm a play armed at once, in the play's request, while it
+    /// stays set: an instance that dies before the runtime delivers it has it
+    /// run on the restarted runtime; delivered, its handler joins this run.
     fn start_alarm_run(self: &Rc<Self>) {
         self.in_alarm.set(true);
         let call = self.clone();

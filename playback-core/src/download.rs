@@ -99,10 +99,6 @@ pub struct DownloadPolicy {
 pub enum Effect {
     /// (Re)arm the object's alarm.
     SetAlarm { at_ms: u64 },
-    /// Run the alarm's handler work at once, in the play's own request
-    /// (`runs_alarm_at_once`), the alarm set with it staying as the
-    /// backstop a restart needs.
-    RunAlarm,
     /// Ask the business object for a slot; `look`: look in R2 meanwhile.
     AcquireSlot { look: bool },
     /// Look in R2 (unless `fresh`), then (on a miss) fetch from the origin
@@ -333,7 +329,7 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
     let now = input.now;
     // The frontend (or, for `ready`, this object) has just seen R2 without
     // the recording, and no attempt runs from these states.
-    let start = || Step::to(CallState::fresh(now), run_now(now));
+    let start = || Step::to(CallState::fresh(now), vec![Effect::SetAlarm { at_ms: now }]);
     match *state {
         // Gone from R2 (deleted by hand): download again; the attempt looks in R2 first.
         CallState::Ready { .. } if input.fact == PlayFact::Stored(false) => start(),
@@ -344,10 +340,12 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
         },
         // An attempt recorded as running that no instance runs died with a restart: resume it now.
         CallState::Downloading { .. } if !input.running_here => {
-            Step::to(state.clone(), run_now(now))
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
         }
         // A lost alarm (or one never written) would leave the call waiting forever.
-        CallState::Queued { .. } if !input.alarm_set => Step::to(state.clone(), run_now(now)),
+        CallState::Queued { .. } if !input.alarm_set => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
+        }
         CallState::RetryWait { next_at_ms, .. } if !input.alarm_set => Step::to(
             state.clone(),
             vec![Effect::SetAlarm {
@@ -358,40 +356,21 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
     }
 }
 
-/// How long after a play the alarm it arms as a backstop is due, when the
-/// play runs that alarm's work itself at once (`RunAlarm`). Only an
-/// instance that dies before its run has got going needs that alarm (the
-/// runtime runs it on the restarted runtime, and again if its handler had
-/// not ended); the run itself keeps the object alive (its pending requests
-/// do, from compatibility date 2026-10-01). Due at once, its delivery
-/// would be one more invocation per click among the burst of clicks the
-/// runtime's one thread is taking in; 2 s later it finds most downloads of
-/// a burst under way or done, joins the first and costs the second nothing
-/// but its delivery.
-pub const ALARM_BACKSTOP_MS: u64 = 2_000;
-
-/// A play's start of the alarm's work: at once, with the backstop armed.
-fn run_now(now: u64) -> Vec<Effect> {
-    vec![
-        Effect::SetAlarm {
-            at_ms: now + ALARM_BACKSTOP_MS,
-        },
-        Effect::RunAlarm,
-    ]
-}
-
-/// Whether the shell runs, at once and in the play's own request, the
-/// alarm's work a play's `step` asks for (`RunAlarm`): when no alarm's
-/// handler (or such a run) is in flight in this instance (`in_flight`),
-/// which does it already. Waiting for the runtime to deliver an alarm
-/// would put the whole backlog of the runtime's one thread (a burst of
-/// clicks being taken in) between a click and its acquire. The alarm set
-/// with it stays set: an instance that dies before its run has got going
-/// still has it run on the restarted runtime, and once delivered, its
-/// handler joins the run in flight (ending with it), so a restart after
-/// that runs the alarm again as for any handler.
-pub fn runs_alarm_at_once(step: &Step, in_flight: bool) -> bool {
-    !in_flight && step.effects.contains(&Effect::RunAlarm)
+/// Whether the shell runs, at once and in the play's own request, the alarm
+/// a play's `step` arms: when that alarm is due now and no alarm's handler
+/// (or such a run) is in flight in this instance (`in_flight`). Waiting for
+/// the runtime to deliver it would put the whole backlog of the runtime's
+/// one thread (a burst of clicks being taken in) between a click and its
+/// acquire. The alarm stays set: an instance that dies before the runtime
+/// delivers it still has it run on the restarted runtime, and once
+/// delivered, its handler joins the run in flight (ending with it), so a
+/// restart after that runs the alarm again as for any handler.
+pub fn runs_alarm_at_once(step: &Step, now: u64, in_flight: bool) -> bool {
+    !in_flight
+        && step
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::SetAlarm { at_ms } if *at_ms <= now))
 }
 
 /// The object's alarm fired. An acquire is asked, and its attempt run, in
@@ -891,26 +870,20 @@ mod tests {
         assert_eq!(play_check(&CallState::None, 5, &P), PlayCheck::Admission);
         let s = on_play(&CallState::None, input(5, ADMITTED), &P);
         assert_eq!(s.state, CallState::fresh(5));
-        assert_eq!(s.effects, run_now(5));
-        assert_eq!(
-            s.effects[0],
-            Effect::SetAlarm {
-                at_ms: 5 + ALARM_BACKSTOP_MS
-            }
-        );
+        assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
     }
 
     #[test]
-    fn a_play_runs_the_alarm_it_arms_at_once_only_when_none_is_in_flight() {
+    fn a_play_runs_the_alarm_it_arms_at_once_only_when_due_and_none_is_in_flight() {
         let queued = on_play(&CallState::None, input(5, ADMITTED), &P);
-        assert!(runs_alarm_at_once(&queued, false));
+        assert!(runs_alarm_at_once(&queued, 5, false));
         // A handler (or an earlier run) in flight does the work already.
-        assert!(!runs_alarm_at_once(&queued, true));
-        // A retry's alarm armed for later waits for its time.
+        assert!(!runs_alarm_at_once(&queued, 5, true));
+        // A retry's alarm armed again for later waits for its time.
         let later = Step::to(queued.state.clone(), vec![Effect::SetAlarm { at_ms: 6 }]);
-        assert!(!runs_alarm_at_once(&later, false));
+        assert!(!runs_alarm_at_once(&later, 5, false));
         // A step that arms nothing runs nothing.
-        assert!(!runs_alarm_at_once(&Step::stay(&queued.state), false));
+        assert!(!runs_alarm_at_once(&Step::stay(&queued.state), 5, false));
     }
 
     #[test]
@@ -1021,7 +994,7 @@ mod tests {
         i.alarm_set = false;
         assert_eq!(
             on_play(&CallState::queued(0, 0), i, &P).effects,
-            run_now(50)
+            vec![Effect::SetAlarm { at_ms: 50 }]
         );
         let wait = CallState::RetryWait {
             attempt: 1,
@@ -1037,7 +1010,7 @@ mod tests {
     #[test]
     fn a_play_finding_a_dead_attempt_resumes_it_through_the_alarm() {
         let s = on_play(&downloading(2), input(50, PlayFact::Nothing), &P);
-        assert_eq!(s.effects, run_now(50));
+        assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
         let a = on_alarm(&s.state, 50, false, &P);
         assert_eq!(a.state, CallState::queued(1, 50));
         // The acquire and the attempt run in this alarm's handler, which the

@@ -19,10 +19,9 @@
 //!   instance (a write whose bytes were all sent may still land), after
 //!   which the runtime runs again each alarm whose handler had not ended
 //!   (it delivers an alarm at least once; that retry may be lost too);
-//! - a play's run, at once, of the alarm's work (its acquire and attempt
-//!   in the play's request), with its backstop alarm still set: delivered
-//!   during the run or after it, or lost, or run again after a restart
-//!   that killed the run.
+//! - a play's run, at once, of the alarm it armed (its acquire and attempt
+//!   in the play's request), with that alarm still set: delivered later,
+//!   or lost, or run again after a restart that killed the run.
 //!
 //! Assumed, not generated: the business object's own alarm reclaims expired
 //! leases on time (every step of the table runs `expire` too); a wake that
@@ -130,13 +129,11 @@ struct World {
     /// it asks for a slot and runs an attempt; a restart makes the runtime
     /// run the alarm again.
     handler: Vec<bool>,
-    /// The handler in flight is a play's run, at once, of the alarm's work
-    /// (`download::runs_alarm_at_once`), whose backstop alarm the runtime
-    /// has not delivered yet: that alarm stays set, and its handler, once
-    /// delivered, joins the run (or, once the run has ended, runs on its
-    /// own). Until then a restart runs only that alarm (if it was not
-    /// lost), not the run. The model fires alarms whenever they are set,
-    /// before their time included, so the backstop's delay is covered.
+    /// The handler in flight is a play's run of the alarm it armed, due at
+    /// once (`download::runs_alarm_at_once`), which the runtime has not
+    /// delivered yet: that alarm stays set, and its handler, once
+    /// delivered, joins the run. Until then a restart runs only that alarm
+    /// (if it was not lost), not the run.
     early: Vec<bool>,
     /// A grant answering a held acquire (grant, expiry), sent but not yet delivered.
     grant: Vec<Option<(u64, u64)>>,
@@ -275,7 +272,7 @@ impl World {
     /// A play's step: applied, then the alarm it arms run at once when the
     /// core says so, as the shell does (the alarm stays set).
     fn play_step(&mut self, c: usize, step: download::Step) {
-        let at_once = download::runs_alarm_at_once(&step, self.handler[c]);
+        let at_once = download::runs_alarm_at_once(&step, self.now, self.handler[c]);
         self.apply(c, step);
         if at_once {
             self.handler[c] = true;
@@ -380,8 +377,7 @@ impl World {
                         "call {c} started an attempt outside an alarm's handler"
                     );
                 }
-                // Run by `play_step`, as the shell does.
-                Effect::NotifyWaiters | Effect::RunAlarm => {}
+                Effect::NotifyWaiters => {}
                 Effect::Forget => self.alarm[c] = None,
             }
         }

@@ -269,9 +269,8 @@ async fn slots(rows: &mut Vec<Row>) {
         }
         if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
             std::fs::write(format!("{path}.{run}"), stack.edge.log()).unwrap();
-            let arrivals: Vec<(String, backend_stub::stats::CallStats)> = (0..60)
+            let arrivals: Vec<(String, backend_stub::stats::CallStats)> = (0..30)
                 .map(|n| bulk_call(&stack, "acme", n))
-                .chain((0..30).map(|n| bulk_call(&stack, "globex", n)))
                 .map(|sid| {
                     let call = stack.origin.stats().call(&sid);
                     (sid, call)
