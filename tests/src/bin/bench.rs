@@ -269,18 +269,7 @@ async fn slots(rows: &mut Vec<Row>) {
         }
         if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
             std::fs::write(format!("{path}.{run}"), stack.edge.log()).unwrap();
-            let arrivals: Vec<(String, backend_stub::stats::CallStats)> = (0..30)
-                .map(|n| bulk_call(&stack, "acme", n))
-                .map(|sid| {
-                    let call = stack.origin.stats().call(&sid);
-                    (sid, call)
-                })
-                .collect();
-            std::fs::write(
-                format!("{path}.{run}.origin"),
-                serde_json::to_string(&arrivals).unwrap(),
-            )
-            .unwrap();
+            std::fs::write(format!("{path}.{run}.origin"), drain_times(&stack)).unwrap();
         }
         peaks.push(stack.origin.stats().business("acme").peak as f64);
         drop(stack);
@@ -293,6 +282,9 @@ async fn slots(rows: &mut Vec<Row>) {
         .await;
         for (i, (business, from)) in drains.into_iter().enumerate() {
             peer[i].push(millis(&drain_bare(&bare, business, from).await));
+        }
+        if let Ok(path) = std::env::var("BENCH_SLOTS_LOG") {
+            std::fs::write(format!("{path}.{run}.peer"), drain_times(&bare)).unwrap();
         }
         assert_eq!(
             bare.origin.stats().business("acme").peak,
@@ -349,6 +341,21 @@ async fn slots(rows: &mut Vec<Row>) {
         baseline: format!("ideal {ideal} ms; the bare queue: {bare_service} ms"),
         ratio: format!("{:.2}", service_m / ideal as f64),
     });
+}
+
+/// The origin's clock for the drains' calls (globex's 30, acme's 60:
+/// request and completion times), as JSON, for `BENCH_SLOTS_LOG`.
+fn drain_times(stack: &Stack) -> String {
+    let stats = stack.origin.stats();
+    let calls: Vec<(String, backend_stub::stats::CallStats)> = (0..30)
+        .map(|n| bulk_call(stack, "globex", n))
+        .chain((0..60).map(|n| bulk_call(stack, "acme", n)))
+        .map(|sid| {
+            let call = stats.call(&sid);
+            (sid, call)
+        })
+        .collect();
+    serde_json::to_string(&calls).unwrap()
 }
 
 /// A drain of the product's queue (`drain_queue`), clicked as the client
