@@ -273,15 +273,17 @@ impl BusinessSlots {
     /// A listed call's summary, known or learnt (`None` for a call stored
     /// as only known, as before the summaries were kept).
     async fn known(&self, sid: &str) -> EdgeResult<Option<CallSummary>> {
-        let storage = self.state.storage();
-        let mut value = storage.get::<serde_json::Value>(&known_key(sid)).await?;
-        if value.is_none() {
-            value = storage.get::<serde_json::Value>(&learnt_key(sid)).await?;
-        }
-        Ok(value
-            .as_ref()
-            .and_then(serde_json::Value::as_str)
-            .and_then(|json| serde_json::from_str(json).ok()))
+        // One read of both keys, as `is_listed`: the known summary first.
+        let keys = vec![known_key(sid), learnt_key(sid)];
+        let found = self.state.storage().get_multiple(keys.clone()).await?;
+        Ok(keys
+            .iter()
+            .filter_map(|key| {
+                found
+                    .get(&wasm_bindgen::JsValue::from(key.as_str()))
+                    .as_string()
+            })
+            .find_map(|json| serde_json::from_str(&json).ok()))
     }
 
     /// Whether the business's call list has the call: from the known calls,

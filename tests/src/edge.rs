@@ -236,6 +236,24 @@ impl Edge {
         }
     }
 
+    /// The log's lines once `done` holds for them (a line reaches the log a
+    /// moment after its response), or as they are at `timeout`, for the
+    /// caller's assertion to tell what is missing.
+    pub async fn wait_log(
+        &self,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let lines = self.log_lines();
+            if done(&lines) || Instant::now() >= deadline {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The keys of the local R2 bucket's objects, sorted: read from the
     /// runtime's persisted state (its object index, a SQLite table), as an
     /// operator would list the bucket. A blob file is no proof of an object:

@@ -203,14 +203,25 @@ impl Stack {
     /// Clicks play once and waits until the recording is cached; returns its bytes.
     pub async fn cache(&self, business: &str, sid: &str) -> Vec<u8> {
         let first = self.play(business, sid).send().await.expect("play answers");
-        if first.status() == 200 {
-            return first.bytes().await.expect("a body").to_vec();
-        }
-        assert_eq!(first.status(), 202, "play answered {}", first.status());
-        self.wait_status(business, sid, "ready", Duration::from_secs(60))
+        let body = if first.status() == 200 {
+            first.bytes().await.expect("a body").to_vec()
+        } else {
+            assert_eq!(first.status(), 202, "play answered {}", first.status());
+            self.wait_status(business, sid, "ready", Duration::from_secs(60))
+                .await;
+            let r = self.play(business, sid).send().await.expect("play answers");
+            assert_eq!(r.status(), 200);
+            r.bytes().await.expect("a body").to_vec()
+        };
+        // Its line (and so every earlier one) has reached the log, for the
+        // tests that count requests from here on.
+        let path = format!("/api/recordings/{sid}/stream");
+        let served = |l: &serde_json::Value| {
+            l["event"] == "request" && l["path"] == path.as_str() && l["status"] == 200
+        };
+        self.edge
+            .wait_log_lines(served, Duration::from_secs(10))
             .await;
-        let r = self.play(business, sid).send().await.expect("play answers");
-        assert_eq!(r.status(), 200);
-        r.bytes().await.expect("a body").to_vec()
+        body
     }
 }

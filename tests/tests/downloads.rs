@@ -138,8 +138,16 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
         );
     }
     // Every call that had to queue got its slot exactly once: handed over on
-    // its held acquire, or (when its hold had run out) by a wake.
-    let lines: Vec<Value> = stack.edge.log_lines();
+    // its held acquire, or (when its hold had run out) by a wake. Read once
+    // the last call's `ready` line is in the log (every grant came before).
+    let last_ready = |lines: &[Value]| {
+        let ready = lines.iter().filter(|l| l["to"] == "ready").count();
+        ready == sids.len()
+    };
+    let lines: Vec<Value> = stack
+        .edge
+        .wait_log(last_ready, Duration::from_secs(10))
+        .await;
     let queued: std::collections::BTreeSet<&str> = lines
         .iter()
         .filter(|l| l["op"] == "acquire" && l["answer"]["result"] == "queued")
