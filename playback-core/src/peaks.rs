@@ -1,7 +1,8 @@
 //! A recording's waveform and its silences, computed from its bytes as they
 //! stream past once (issue 12): the edge feeds every chunk of the one origin
 //! download to a `PeaksBuilder`, in whatever pieces the network cut it
-//! into, and stores what `finish` gives next to the recording.
+//! into, and the recording's call object keeps what `finish` gives,
+//! written with its `ready`.
 //!
 //! - WAV only (`RIFF`/`WAVE`): 8- and 16-bit PCM, μ-law and A-law (G.711),
 //!   plain or `WAVE_FORMAT_EXTENSIBLE`, mono or two channels; chunks before
@@ -122,7 +123,8 @@ impl Peaks {
     }
 }
 
-/// What the edge stores next to a recording: its peaks, or why it has none.
+/// What the edge keeps for a stored recording (in its call object): its
+/// peaks, or why it has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PeaksRecord {
