@@ -225,15 +225,12 @@ impl Edge {
         wanted: impl Fn(&serde_json::Value) -> bool,
         timeout: Duration,
     ) -> Vec<serde_json::Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let lines: Vec<_> = self.log_lines().into_iter().filter(|l| wanted(l)).collect();
-            if !lines.is_empty() {
-                return lines;
-            }
-            assert!(Instant::now() < deadline, "no such log line in {timeout:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let lines = self
+            .wait_log(|lines| lines.iter().any(&wanted), timeout)
+            .await;
+        let lines: Vec<_> = lines.into_iter().filter(|l| wanted(l)).collect();
+        assert!(!lines.is_empty(), "no such log line in {timeout:?}");
+        lines
     }
 
     /// The log's lines once `done` holds for them (a line reaches the log a
