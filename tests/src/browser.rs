@@ -35,41 +35,59 @@ impl Browser {
         let chromedriver =
             std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
         let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let port = crate::free_port();
         let profile = tempfile::Builder::new()
             .prefix("playback-chromium-")
             .tempdir()
             .expect("a profile dir");
-        let log =
-            std::fs::File::create(profile.path().join("chromedriver.log")).expect("a driver log");
-        let driver = ChildGroup::spawn(
-            &chromedriver,
-            &[format!("--port={port}")],
-            profile.path(),
-            log,
-        );
         let http = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
-        loop {
-            let ready = match http.get(format!("{base}/status")).send().await {
-                Ok(r) => r
-                    .json::<Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["value"]["ready"].as_bool())
-                    .unwrap_or(false),
-                Err(_) => false,
-            };
-            if ready {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}"
+        // The free port may be taken by another test's server before the
+        // driver binds it: the driver then exits, and a new port is tried.
+        // Only the driver's own answer (`value.ready`) counts as started.
+        let mut attempts = 0;
+        let (driver, base) = loop {
+            attempts += 1;
+            let port = crate::free_port();
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(profile.path().join("chromedriver.log"))
+                .expect("a driver log");
+            let mut driver = ChildGroup::spawn(
+                &chromedriver,
+                &[format!("--port={port}")],
+                profile.path(),
+                log,
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
+            let ready = loop {
+                let ready = match http.get(format!("{base}/status")).send().await {
+                    Ok(r) => r
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["value"]["ready"].as_bool())
+                        .unwrap_or(false),
+                    Err(_) => false,
+                };
+                if ready {
+                    break true;
+                }
+                if driver.exited().is_some() {
+                    break false;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            // A driver that exited may have found another driver on its port.
+            if ready && driver.exited().is_none() {
+                break (driver, base);
+            }
+            assert!(attempts < 3, "chromedriver exited at start three times");
+        };
         let args = [
             "--headless",
             "--no-sandbox",

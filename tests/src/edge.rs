@@ -141,8 +141,11 @@ impl Edge {
                 .append(true)
                 .open(log_path)
                 .expect("open the wrangler log");
+            // Only what this start writes to the log tells whether it bound
+            // its port (a restart appends to the first start's log).
+            let log_from = std::fs::metadata(log_path).map_or(0, |m| m.len());
             self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
-            match self.wait_ready().await {
+            match self.wait_ready(log_from).await {
                 Ok(()) => return,
                 Err(e) if attempt == 1 => {
                     eprintln!("wrangler dev did not start ({e}); trying once more");
@@ -161,21 +164,35 @@ impl Edge {
         }
     }
 
-    async fn wait_ready(&mut self) -> Result<(), String> {
+    /// Waits until this process serves the port: its log (from `log_from`
+    /// on) says it is ready on the port, and `/healthz` answers there. A
+    /// `/healthz` alone is not enough: the free port may have been taken
+    /// meanwhile by another test's server (an origin stub answers
+    /// `/healthz` too), and this wrangler then exits with the address in use.
+    async fn wait_ready(&mut self, log_from: u64) -> Result<(), String> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + READY_TIMEOUT;
+        let ready_line = format!("Ready on {}", self.url);
         loop {
-            if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
-                if r.status() == 200 {
-                    return Ok(());
-                }
-            }
             if let Some(p) = self.process.as_mut() {
                 if let Some(status) = p.exited() {
                     return Err(format!(
                         "wrangler dev exited with {status}:\n{}",
                         self.log_tail()
                     ));
+                }
+            }
+            // A log sent to the terminal cannot be read back: `/healthz` decides.
+            let bound = self.options.log_to_terminal || {
+                let log = std::fs::read(&self.log_path).unwrap_or_default();
+                let new = log.get(log_from as usize..).unwrap_or_default();
+                String::from_utf8_lossy(new).contains(&ready_line)
+            };
+            if bound {
+                if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
+                    if r.status() == 200 {
+                        return Ok(());
+                    }
                 }
             }
             if Instant::now() >= deadline {

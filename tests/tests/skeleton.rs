@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use backend_stub::knobs::Knobs;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use integration_tests::browser::Browser;
-use integration_tests::{now_s, token_for, Stack, SESSION_SECRET};
+use integration_tests::{now_s, token_for, EdgeOptions, Origin, Stack, SESSION_SECRET};
 use playback_core::session::{sign, Claims};
 use playback_core::wire::{CallSummary, ErrorBody};
 use playback_core::BusinessId;
@@ -127,6 +128,30 @@ async fn skeleton_serves_health_calls_auth_and_errors() {
 
     // Listing calls never downloads a recording.
     assert_eq!(stack.origin.stats().total_attempts(), 0);
+}
+
+/// The harness's own guarantee, on which every test's counts rest: a
+/// worker that could not bind its port is never taken for started because
+/// another server answers `/healthz` there (another test's origin stub took
+/// the free port: the test would then talk to that stub).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_whose_port_another_server_holds_is_never_taken_for_started() {
+    let squatter = Origin::start(Knobs::default()).await;
+    let health = reqwest::get(format!("{}/healthz", squatter.url))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200, "the squatter answers /healthz");
+    let port: u16 = squatter.url.rsplit(':').next().unwrap().parse().unwrap();
+    let origin = Origin::start(Knobs::default()).await;
+    let options = EdgeOptions {
+        port: Some(port),
+        ..Default::default()
+    };
+    let started = tokio::spawn(Stack::start_on(origin, options)).await;
+    let Err(failure) = started else {
+        panic!("a worker on a port it could not bind was taken for started");
+    };
+    assert!(failure.is_panic(), "{failure}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
