@@ -141,11 +141,8 @@ impl Edge {
                 .append(true)
                 .open(log_path)
                 .expect("open the wrangler log");
-            // Only what this start writes to the log tells whether it bound
-            // its port (a restart appends to the first start's log).
-            let log_from = std::fs::metadata(log_path).map_or(0, |m| m.len());
             self.process = Some(ChildGroup::spawn(&node, &args, &root, log));
-            match self.wait_ready(log_from).await {
+            match self.wait_ready().await {
                 Ok(()) => return,
                 Err(e) if attempt == 1 => {
                     eprintln!("wrangler dev did not start ({e}); trying once more");
@@ -164,31 +161,25 @@ impl Edge {
         }
     }
 
-    /// Waits until this process serves the port: its log (from `log_from`
-    /// on) says it is ready on the port, and `/healthz` answers there. A
-    /// `/healthz` alone is not enough: the free port may have been taken
-    /// meanwhile by another test's server (an origin stub answers
-    /// `/healthz` too), and this wrangler then exits with the address in use.
-    async fn wait_ready(&mut self, log_from: u64) -> Result<(), String> {
+    /// Waits until this process serves the port: one of its processes
+    /// listens on it, and `/healthz` answers there. A `/healthz` alone is not
+    /// enough: the free port may have been taken meanwhile by another test's
+    /// server (an origin stub answers `/healthz` too), and this wrangler then
+    /// exits with the address in use.
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + READY_TIMEOUT;
-        let ready_line = format!("Ready on {}", self.url);
         loop {
-            if let Some(p) = self.process.as_mut() {
-                if let Some(status) = p.exited() {
-                    return Err(format!(
-                        "wrangler dev exited with {status}:\n{}",
-                        self.log_tail()
-                    ));
-                }
-            }
-            // A log sent to the terminal cannot be read back: `/healthz` decides.
-            let bound = self.options.log_to_terminal || {
-                let log = std::fs::read(&self.log_path).unwrap_or_default();
-                let new = log.get(log_from as usize..).unwrap_or_default();
-                String::from_utf8_lossy(new).contains(&ready_line)
+            let Some(p) = self.process.as_mut() else {
+                return Err("wrangler dev is not running".into());
             };
-            if bound {
+            if let Some(status) = p.exited() {
+                return Err(format!(
+                    "wrangler dev exited with {status}:\n{}",
+                    self.log_tail()
+                ));
+            }
+            if group_listens_on(p.id(), self.port) {
                 if let Ok(r) = client.get(format!("{}/healthz", self.url)).send().await {
                     if r.status() == 200 {
                         return Ok(());
@@ -337,9 +328,9 @@ impl Drop for Edge {
     }
 }
 
-/// The resident memory (KiB) of the workerd processes in process group `group`.
-pub fn workerd_rss_kib(group: u32) -> u64 {
-    let mut total = 0;
+/// The processes of process group `group`, each with its `stat` line.
+fn group_processes(group: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -349,7 +340,47 @@ pub fn workerd_rss_kib(group: u32) -> u64 {
         let pgrp = stat
             .rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
-        if stat.contains("(workerd)") && pgrp == Some(group) {
+        if pgrp == Some(group) {
+            found.push((pid, stat));
+        }
+    }
+    found
+}
+
+/// Whether a process of process group `group` holds the socket listening on
+/// 127.0.0.1:`port` (its inode in `/proc/net/tcp`, among the group's files).
+fn group_listens_on(group: u32, port: u16) -> bool {
+    let local = format!("0100007F:{port:04X}");
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    // Fields: sl, local_address, rem_address, st (0A: listening), ..., inode (the tenth).
+    let sockets: Vec<String> = tcp
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let listening = fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A");
+            if !listening {
+                return None;
+            }
+            Some(format!("socket:[{}]", fields.get(9)?))
+        })
+        .collect();
+    !sockets.is_empty()
+        && group_processes(group).iter().any(|(pid, _)| {
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+        })
+}
+
+/// The resident memory (KiB) of the workerd processes in process group `group`.
+pub fn workerd_rss_kib(group: u32) -> u64 {
+    let mut total = 0;
+    for (pid, stat) in group_processes(group) {
+        if stat.contains("(workerd)") {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             total += status
                 .lines()
