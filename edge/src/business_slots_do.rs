@@ -274,7 +274,7 @@ impl BusinessSlots {
     /// as only known, as before the summaries were kept).
     async fn known(&self, sid: &str) -> EdgeResult<Option<CallSummary>> {
         // One read of both keys, as `is_listed`: the known summary first.
-        let keys = vec![known_key(sid), learnt_key(sid)];
+        let keys = listing_keys(sid);
         let found = self.state.storage().get_multiple(keys.clone()).await?;
         Ok(keys
             .iter()
@@ -493,8 +493,12 @@ async fn crawl(
 /// Whether the call is listed: known from a crawl, or learnt from a page an
 /// agent's player read. One read.
 async fn is_listed(storage: &Storage, sid: &str) -> Result<bool> {
-    let keys = vec![known_key(sid), learnt_key(sid)];
-    Ok(storage.get_multiple(keys).await?.size() > 0)
+    Ok(storage.get_multiple(listing_keys(sid)).await?.size() > 0)
+}
+
+/// The keys that say a call is listed: known from a crawl, then learnt.
+fn listing_keys(sid: &str) -> Vec<String> {
+    vec![known_key(sid), learnt_key(sid)]
 }
 
 /// Stores `calls` under `keys` (one per call), each with its summary (JSON,

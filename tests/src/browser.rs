@@ -30,6 +30,48 @@ impl Element {
     }
 }
 
+/// chromedriver on a free port, and its base URL, once it answers that it
+/// is ready; `None` when it exits first (its port was taken). Only the
+/// driver's own answer (`value.ready`) counts.
+async fn start_driver(
+    http: &reqwest::Client,
+    chromedriver: &str,
+    dir: &std::path::Path,
+) -> Option<(ChildGroup, String)> {
+    let port = crate::free_port();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("chromedriver.log"))
+        .expect("a driver log");
+    let mut driver = ChildGroup::spawn(chromedriver, &[format!("--port={port}")], dir, log);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
+    loop {
+        let ready = match http.get(format!("{base}/status")).send().await {
+            Ok(r) => r
+                .json::<Value>()
+                .await
+                .ok()
+                .and_then(|v| v["value"]["ready"].as_bool())
+                .unwrap_or(false),
+            Err(_) => false,
+        };
+        // A driver that exited may have found another driver on its port.
+        if driver.exited().is_some() {
+            return None;
+        }
+        if ready {
+            return Some((driver, base));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 impl Browser {
     pub async fn start() -> Browser {
         let chromedriver =
@@ -42,51 +84,13 @@ impl Browser {
         let http = reqwest::Client::new();
         // The free port may be taken by another test's server before the
         // driver binds it: the driver then exits, and a new port is tried.
-        // Only the driver's own answer (`value.ready`) counts as started.
-        let mut attempts = 0;
-        let (driver, base) = loop {
-            attempts += 1;
-            let port = crate::free_port();
-            let log = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(profile.path().join("chromedriver.log"))
-                .expect("a driver log");
-            let mut driver = ChildGroup::spawn(
-                &chromedriver,
-                &[format!("--port={port}")],
-                profile.path(),
-                log,
-            );
-            let base = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
-            let ready = loop {
-                let ready = match http.get(format!("{base}/status")).send().await {
-                    Ok(r) => r
-                        .json::<Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["value"]["ready"].as_bool())
-                        .unwrap_or(false),
-                    Err(_) => false,
-                };
-                if ready {
-                    break true;
+        let (driver, base) = 'started: {
+            for _ in 0..3 {
+                if let Some(started) = start_driver(&http, &chromedriver, profile.path()).await {
+                    break 'started started;
                 }
-                if driver.exited().is_some() {
-                    break false;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
-            // A driver that exited may have found another driver on its port.
-            if ready && driver.exited().is_none() {
-                break (driver, base);
             }
-            assert!(attempts < 3, "chromedriver exited at start three times");
+            panic!("chromedriver exited at start three times");
         };
         let args = [
             "--headless",

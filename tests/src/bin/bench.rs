@@ -256,8 +256,8 @@ async fn slots(rows: &mut Vec<Row>) {
     // Per drain (first traffic, warm, live business), product and peer:
     // first click to the origin's last byte, to its first request, and to
     // its request of the third call (every slot taken).
-    let mut product: [Vec<(f64, f64, f64)>; 3] = Default::default();
-    let mut peer: [Vec<(f64, f64, f64)>; 3] = Default::default();
+    let mut product: [Vec<DrainMillis>; 3] = Default::default();
+    let mut peer: [Vec<DrainMillis>; 3] = Default::default();
     for run in 0..RUNS {
         let stack = Stack::start_with(
             latency(lat),
@@ -307,7 +307,7 @@ async fn slots(rows: &mut Vec<Row>) {
         "the same, 30 more calls of a business already served (its call list read, its object alive)".into(),
     ];
     // Rows in the order warm, first traffic, live business.
-    let wholes = |v: &[(f64, f64, f64)]| v.iter().map(|r| r.0).collect::<Vec<_>>();
+    let wholes = |v: &[DrainMillis]| v.iter().map(|r| r.0).collect::<Vec<_>>();
     for (i, scenario) in [1, 0, 2].into_iter().zip(scenarios) {
         let ((figure, m), (bare, _)) = (
             summarize(&wholes(&product[i]), 0),
@@ -324,8 +324,8 @@ async fn slots(rows: &mut Vec<Row>) {
     }
     // The warm drain in its two parts: the start (30 clicks taken in, the
     // first download asked for) and the queue's service.
-    let starts = |v: &[(f64, f64, f64)]| v.iter().map(|r| r.1).collect::<Vec<_>>();
-    let services = |v: &[(f64, f64, f64)]| v.iter().map(|r| r.0 - r.1).collect::<Vec<_>>();
+    let starts = |v: &[DrainMillis]| v.iter().map(|r| r.1).collect::<Vec<_>>();
+    let services = |v: &[DrainMillis]| v.iter().map(|r| r.0 - r.1).collect::<Vec<_>>();
     let (start, _) = summarize(&starts(&product[1]), 0);
     let (bare_start, _) = summarize(&starts(&peer[1]), 0);
     rows.push(Row {
@@ -336,7 +336,7 @@ async fn slots(rows: &mut Vec<Row>) {
     });
     // Where the first traffic loses its time: its first click is taken in
     // alone, and the other slots are taken only once the burst behind it is.
-    let taken = |v: &[(f64, f64, f64)]| v.iter().map(|r| r.2 - r.1).collect::<Vec<_>>();
+    let taken = |v: &[DrainMillis]| v.iter().map(|r| r.2 - r.1).collect::<Vec<_>>();
     let (spread, _) = summarize(&taken(&product[0]), 0);
     let (bare_spread, _) = summarize(&taken(&peer[0]), 0);
     rows.push(Row {
@@ -401,7 +401,10 @@ async fn drain_bare(stack: &Stack, business: &str, from: usize) -> Drain {
 }
 
 /// A drain's whole time, its first request's and its third's, in milliseconds.
-fn millis(drain: &Drain) -> (f64, f64, f64) {
+type DrainMillis = (f64, f64, f64);
+
+/// A drain's times as `DrainMillis`.
+fn millis(drain: &Drain) -> DrainMillis {
     (
         drain.whole.as_millis() as f64,
         drain.first_request.as_millis() as f64,
