@@ -34,6 +34,13 @@ impl ChildGroup {
             // thread: it cost the drain about 6 ms per hand-over
             // (BENCHMARKS.md). The edge has no such thing in the isolate.
             .env("X_LOCAL_OBSERVABILITY", "false")
+            // wrangler also appends every line it prints to a debug log
+            // file of its own (a directory made sure of, an open, a write
+            // and a close per line), in its own process, which shares the
+            // machine's cores with the runtime. The worker's lines are
+            // already in the log above; that copy was about a third of
+            // wrangler's processor time during a drain (BENCHMARKS.md).
+            .env("WRANGLER_WRITE_LOGS", "false")
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         ChildGroup { child }
