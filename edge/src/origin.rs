@@ -252,7 +252,8 @@ where
     let every = renew_every_ms(config.slot_lease_ms);
     let mut expires_ms = lease.expires_ms;
     let (released_ref, renew) = (&released, &lease.renew);
-    let (stop, stop_reason) = loop {
+    // Ends with the work's outcome, or with why the attempt stopped it.
+    let ended = loop {
         // The next lease check: a renew every third of the lease, racing the
         // confirmed expiry (a renew that hangs never lets the download
         // outlive its lease), and itself raced by the work and the timeout.
@@ -274,18 +275,12 @@ where
             })
         });
         let outcome = match select(work.as_mut(), select(timeout.as_mut(), check)).await {
-            Either::Left((outcome, _)) => {
-                return Attempt {
-                    outcome,
-                    released: released.get(),
-                    peaks: peaks.take(),
-                }
-            }
+            Either::Left((outcome, _)) => break Ok(outcome),
             Either::Right((Either::Left(_), _)) => {
-                break (
+                break Err((
                     Failure::TimedOut,
                     format!("timed out after {} ms", config.download_timeout_ms),
-                )
+                ))
             }
             // The slot went back when the origin's body was read (maybe while
             // the renew was on its way): nothing to renew.
@@ -301,18 +296,25 @@ where
                     "lease_lost",
                     serde_json::json!({"grant": grant, "renew": format!("{outcome:?}")}),
                 );
-                break (Failure::LeaseLost, format!("lease {grant}: {outcome:?}"));
+                break Err((Failure::LeaseLost, format!("lease {grant}: {outcome:?}")));
             }
         }
     };
-    // Stop the origin fetch (which fails the feed's next read, and the feed
-    // aborts its writes), then wait for the writes to end: nothing may land
-    // after this attempt is over.
-    controller.abort();
-    let outcome = match work.await {
-        stored @ AttemptOutcome::Stored { .. } => stored,
-        _ => AttemptOutcome::transient(stop, stop_reason),
+    let outcome = match ended {
+        Ok(outcome) => outcome,
+        Err((stop, reason)) => {
+            // Stop the origin fetch (which fails the feed's next read, and the
+            // feed aborts its writes), then wait for the writes to end:
+            // nothing may land after this attempt is over.
+            controller.abort();
+            match work.await {
+                stored @ AttemptOutcome::Stored { .. } => stored,
+                _ => AttemptOutcome::transient(stop, reason),
+            }
+        }
     };
+    // Peaks go with a stored recording only (a write that failed after they
+    // were computed leaves none to be kept beside `ready`).
     let peaks = match outcome {
         AttemptOutcome::Stored { .. } => peaks.take(),
         _ => None,
