@@ -313,12 +313,7 @@ where
             }
         }
     };
-    // Peaks go with a stored recording only (a write that failed after they
-    // were computed leaves none to be kept beside `ready`).
-    let peaks = match outcome {
-        AttemptOutcome::Stored { .. } => peaks.take(),
-        _ => None,
-    };
+    let peaks = outcome.keeps(peaks.take());
     Attempt {
         outcome,
         released: released.get(),

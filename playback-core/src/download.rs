@@ -259,6 +259,16 @@ impl AttemptOutcome {
             detail: detail.into(),
         }
     }
+
+    /// What the attempt computed from the recording's bytes (its peaks),
+    /// kept only with a stored recording: an attempt whose write failed after
+    /// the body was read leaves nothing of it beside the state that follows.
+    pub fn keeps<T>(&self, computed: Option<T>) -> Option<T> {
+        match self {
+            AttemptOutcome::Stored { .. } => computed,
+            _ => None,
+        }
+    }
 }
 
 /// What an origin answer's status means for the attempt: `None` for 200
@@ -787,6 +797,20 @@ pub fn status_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_stored_recording_keeps_what_its_attempt_computed() {
+        assert_eq!(AttemptOutcome::Stored { size: 9 }.keeps(Some(1)), Some(1));
+        let failed = [
+            AttemptOutcome::transient(Failure::NotStored, "write failed"),
+            AttemptOutcome::permanent(Failure::TooLarge, "too large"),
+            AttemptOutcome::OriginNotFound,
+            AttemptOutcome::OriginRefused,
+        ];
+        for outcome in failed {
+            assert_eq!(outcome.keeps(Some(1)), None, "{outcome:?}");
+        }
+    }
 
     const P: DownloadPolicy = DownloadPolicy {
         max_attempts: 3,
