@@ -38,7 +38,7 @@ impl ChildGroup {
             // file of its own (a directory made sure of, an open, a write
             // and a close per line), in its own process, which shares the
             // machine's cores with the runtime. The worker's lines are
-            // already in the log above; that copy was about a third of
+            // already in the log above; that copy was about a quarter of
             // wrangler's processor time during a drain (BENCHMARKS.md).
             .env("WRANGLER_WRITE_LOGS", "false")
             .spawn()
