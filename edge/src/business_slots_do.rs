@@ -26,6 +26,20 @@
 //! Only call objects, in their download alarm (or a play's run of it),
 //! take slots from this object; the request handler never takes a slot.
 //!
+//! A burst's free slots go first: an admission that will wait in the queue
+//! (the slots are taken, counting admitted calls that have not asked yet)
+//! is answered only once the admitted calls that take the free slots have
+//! asked for them, and a timer's turn after that (`behind_starters`; the
+//! core's `slots::Admitted`, in memory only, each hold at most
+//! `STARTERS_FIRST_MS`). The runtime runs every object on one thread, in
+//! the order their work became ready, and sends an origin request only
+//! once the work queued before it has run: answered at once, the waiting
+//! calls' commits and acquires went before the free slots' acquires, and
+//! the burst's first downloads started only after the whole burst had
+//! been taken in. The queue stays first come, first served (it is ordered
+//! by acquires, as before), and a lease is still taken only by a
+//! download's acquire.
+//!
 //! Admission first checks the call against the business's call list (the
 //! core's `directory`: one storage key per known call, and per call learnt
 //! from a page the list object read for an agent's player; a miss waits for the
@@ -53,7 +67,9 @@ use playback_core::directory::{
     crawl_complete, crawl_goes_on, known_key, learnt_key, settles, Listing, OnMiss, RefreshClock,
     COMPLETE_KEY, LIST_PAGE_LIMIT,
 };
-use playback_core::slots::{acquire_hold_ms, holds_acquire, Acquire, SlotPolicy, SlotTable};
+use playback_core::slots::{
+    acquire_hold_ms, holds_acquire, Acquire, Admitted, SlotPolicy, SlotTable,
+};
 use playback_core::wire::CallSummary;
 use serde_json::json;
 use worker::{durable_object, Delay, Env, Request, Response, Result, State, Storage};
@@ -84,6 +100,28 @@ pub struct BusinessSlots {
     /// refilled anyway; a crash forgets at most a minute's counts. Stored,
     /// each admission would be a write of its own on the runtime's thread.
     budgets: RefCell<Budgets>,
+    /// Admitted calls whose acquire has not come yet (the core's
+    /// `Admitted`), in memory only: it orders a burst's work, nothing else.
+    admitted: RefCell<Admitted>,
+    /// Fires (and is replaced) when the last admitted call that takes a free
+    /// slot has asked for it: the admissions held behind them look again.
+    starters_asked: RefCell<Signal>,
+}
+
+/// A one-time signal that any number of tasks can wait on.
+struct Signal {
+    tx: oneshot::Sender<()>,
+    rx: Shared<oneshot::Receiver<()>>,
+}
+
+impl Signal {
+    fn new() -> Signal {
+        let (tx, rx) = oneshot::channel();
+        Signal {
+            tx,
+            rx: rx.shared(),
+        }
+    }
 }
 
 /// Senders for plays waiting on a call SID to be learnt.
@@ -153,6 +191,7 @@ impl BusinessSlots {
         match message {
             SlotMessage::Admit { call, agent } => self.admit(&config, &policy, &call, &agent).await,
             SlotMessage::Acquire { owner } => {
+                let starters_asked = self.admitted.borrow_mut().acquired(&owner);
                 let mut acquired = None;
                 let answer = self
                     .change("acquire", &owner, |t| {
@@ -161,6 +200,12 @@ impl BusinessSlots {
                         (json!(answer), woken)
                     })
                     .await?;
+                // Logged (in `change`) before the held admissions resume.
+                if starters_asked {
+                    let fired =
+                        std::mem::replace(&mut *self.starters_asked.borrow_mut(), Signal::new());
+                    let _ = fired.tx.send(());
+                }
                 if acquired.as_ref().is_some_and(holds_acquire) {
                     return Ok(json_response(
                         200,
@@ -261,13 +306,44 @@ impl BusinessSlots {
             policy.max_queue,
         );
         // Admitted: told by the call's `none → queued` transition line.
-        if admission != Admission::Admitted {
+        if admission == Admission::Admitted {
+            let starts = self
+                .admitted
+                .borrow_mut()
+                .admit(&owner, now_ms(), &table, policy.slots);
+            if !starts {
+                self.behind_starters().await;
+            }
+        } else {
             crate::log::event(
                 json!({"event": "admission", "owner": owner, "answer": admission,
                 "queued": table.queue.len(), "listing": listing}),
             );
         }
         Ok(json_response(200, &admission))
+    }
+
+    /// Holds an admission that will wait in the queue until the admitted
+    /// calls that take a free slot have asked for it (the core's `Admitted`),
+    /// then for one turn of the runtime's timers.
+    ///
+    /// That turn is what lets their downloads start first: the runtime's one
+    /// thread sends an outgoing request only once the work queued before it
+    /// has run, and a timer comes due only after that. Measured with the
+    /// held admissions answered as soon as the last such call had asked, in
+    /// a first traffic: its origin request was issued about 15 ms later,
+    /// but reached the origin 90–115 ms after that, once the 27 released
+    /// calls had each stored `queued` and asked for their place.
+    async fn behind_starters(&self) {
+        loop {
+            let Some(ms) = self.admitted.borrow().hold_ms(now_ms()) else {
+                return;
+            };
+            let asked = self.starters_asked.borrow().rx.clone();
+            if let Either::Left(_) = select(asked, Delay::from(Duration::from_millis(ms))).await {
+                Delay::from(Duration::from_millis(1)).await;
+            }
+        }
     }
 
     /// A listed call's summary, known or learnt (`None` for a call stored
@@ -558,6 +634,8 @@ impl worker::DurableObject for BusinessSlots {
             refresh: RefCell::new(None),
             sought: Rc::new(RefCell::new(HashMap::new())),
             budgets: RefCell::new(Budgets::default()),
+            admitted: RefCell::new(Admitted::default()),
+            starters_asked: RefCell::new(Signal::new()),
         }
     }
 

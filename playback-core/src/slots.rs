@@ -226,6 +226,75 @@ impl SlotTable {
     }
 }
 
+/// Longest an admission that will wait in the queue is held behind the
+/// admitted calls of its burst that take a free slot (see [`Admitted`]):
+/// they ask within milliseconds, so it only bounds the wait behind one
+/// that never asks (its play failed, or its object died).
+pub const STARTERS_FIRST_MS: u64 = 1_000;
+
+/// The calls the business admitted whose acquire has not come yet, kept in
+/// the business object's memory: a burst's order of work.
+///
+/// A burst of clicks is admitted one after the other, and each admitted
+/// call then stores `queued` and asks for a slot. The business answers the
+/// admissions of calls that will wait in the queue only once those that
+/// take a free slot have asked for it (`hold_ms`), so a burst's first
+/// downloads start before the rest of the burst is taken in, not after.
+/// It orders answers only: the table still serves acquires first come,
+/// first served, and grants a lease only to an acquire.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    pending: Vec<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    owner: String,
+    at_ms: u64,
+    /// It takes a free slot (fewer than `slots` were ahead of it).
+    starts: bool,
+}
+
+impl Admitted {
+    /// Notes `owner` admitted at `now`, given the table; whether it takes a
+    /// free slot: fewer than `slots` leases, queued calls and admitted calls
+    /// whose acquire has not come are ahead of it. Calls admitted more than
+    /// `STARTERS_FIRST_MS` ago are forgotten (one that never asked).
+    pub fn admit(&mut self, owner: &str, now: u64, table: &SlotTable, slots: u32) -> bool {
+        self.pending
+            .retain(|p| p.owner != owner && now < p.at_ms + STARTERS_FIRST_MS);
+        let ahead = table.leases.len() + table.queue.len() + self.pending.len();
+        let starts = ahead < slots as usize;
+        self.pending.push(Pending {
+            owner: owner.to_owned(),
+            at_ms: now,
+            starts,
+        });
+        starts
+    }
+
+    /// `owner`'s acquire came (the table counts it from now on). Whether it
+    /// was the last admitted call that takes a free slot to ask: the
+    /// admissions held behind them may be answered.
+    pub fn acquired(&mut self, owner: &str) -> bool {
+        let starter = self.pending.iter().any(|p| p.owner == owner && p.starts);
+        self.pending.retain(|p| p.owner != owner);
+        starter && !self.pending.iter().any(|p| p.starts)
+    }
+
+    /// How long an admission that waits is still held at `now`: until every
+    /// admitted call that takes a free slot has asked for it, at most
+    /// `STARTERS_FIRST_MS` after that call's admission. `None`: answer now.
+    pub fn hold_ms(&self, now: u64) -> Option<u64> {
+        self.pending
+            .iter()
+            .filter(|p| p.starts)
+            .map(|p| (p.at_ms + STARTERS_FIRST_MS).saturating_sub(now))
+            .filter(|&ms| ms > 0)
+            .max()
+    }
+}
+
 /// How a running download's lease stands after one of its renews.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RenewOutcome {
@@ -481,5 +550,55 @@ mod tests {
             keep_downloading(RenewOutcome::Renewed(1200), 300, 900, every),
             Some(1200)
         );
+    }
+
+    #[test]
+    fn a_bursts_calls_that_take_a_free_slot_go_first_and_the_rest_wait_for_them() {
+        let p = policy(3);
+        let mut t = SlotTable::default();
+        t.acquire("before", 0, &p);
+        let mut admitted = Admitted::default();
+        // Two slots are free: the burst's first two calls take them.
+        let starts: Vec<bool> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|owner| admitted.admit(owner, 10, &t, p.slots))
+            .collect();
+        assert_eq!(starts, [true, true, false, false]);
+        // The others are held until both have asked for their slot.
+        assert_eq!(admitted.hold_ms(10), Some(STARTERS_FIRST_MS));
+        assert!(!admitted.acquired("a"));
+        t.acquire("a", 11, &p);
+        assert_eq!(admitted.hold_ms(11), Some(STARTERS_FIRST_MS - 1));
+        assert!(admitted.acquired("b"));
+        t.acquire("b", 12, &p);
+        assert_eq!(admitted.hold_ms(12), None);
+        // Every slot is taken: the next call waits, and is answered at once.
+        assert!(!admitted.admit("e", 13, &t, p.slots));
+        assert_eq!(admitted.hold_ms(13), None);
+        // A waiter's acquire releases nobody.
+        assert!(!admitted.acquired("c"));
+    }
+
+    #[test]
+    fn calls_admitted_but_not_yet_asking_count_ahead_of_a_newcomer() {
+        let p = policy(2);
+        let t = SlotTable::default();
+        let mut admitted = Admitted::default();
+        assert!(admitted.admit("a", 0, &t, p.slots));
+        assert!(admitted.admit("b", 0, &t, p.slots));
+        // Nothing is in the table yet, but both free slots are spoken for.
+        assert!(!admitted.admit("c", 1, &t, p.slots));
+    }
+
+    #[test]
+    fn a_call_that_never_asks_holds_the_others_at_most_starters_first_ms() {
+        let t = SlotTable::default();
+        let mut admitted = Admitted::default();
+        assert!(admitted.admit("s", 100, &t, 1));
+        assert!(!admitted.admit("w", 100, &t, 1));
+        assert_eq!(admitted.hold_ms(99 + STARTERS_FIRST_MS), Some(1));
+        assert_eq!(admitted.hold_ms(100 + STARTERS_FIRST_MS), None);
+        // Forgotten then: the free slot goes to the next call admitted.
+        assert!(admitted.admit("n", 100 + STARTERS_FIRST_MS, &t, 1));
     }
 }

@@ -180,6 +180,73 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
     );
 }
 
+/// A burst of clicks on a business with free slots: the calls that take
+/// them ask for their slots before the rest of the burst is queued. The
+/// business answers the admissions that will wait in the queue only once
+/// those calls have asked (the core's `slots::Admitted`), so the burst's
+/// first downloads do not start behind the whole burst's work.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bursts_free_slots_are_asked_for_before_the_rest_of_it_is_queued() {
+    let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
+    let stack = Stack::start_with(latency(300), options).await;
+    let sids: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
+    let clicks: Vec<_> = sids
+        .iter()
+        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
+        .collect();
+    for sid in &sids {
+        stack.wait_status("acme", sid, "ready", READY).await;
+    }
+    for c in clicks {
+        c.await.unwrap().unwrap();
+    }
+    let all_ready = |lines: &[Value]| lines.iter().filter(|l| l["to"] == "ready").count() == 30;
+    let lines: Vec<Value> = stack
+        .edge
+        .wait_log(all_ready, Duration::from_secs(10))
+        .await;
+    // Each call's first acquire (the business's line), and its `none → queued` line.
+    let mut first_acquire = std::collections::HashMap::new();
+    let mut queued_at = std::collections::HashMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line["event"] == "slots" && line["op"] == "acquire" {
+            let owner = line["owner"].as_str().unwrap_or_default().to_owned();
+            let granted = line["answer"]["result"] == "granted";
+            first_acquire.entry(owner).or_insert((i, granted));
+        }
+        if line["event"] == "transition" && line["from"] == "none" && line["to"] == "queued" {
+            let owner = format!(
+                "{}/{}",
+                line["business"].as_str().unwrap_or_default(),
+                line["call_sid"].as_str().unwrap_or_default()
+            );
+            queued_at.entry(owner).or_insert(i);
+        }
+    }
+    assert_eq!(queued_at.len(), 30, "every call queued once");
+    let starters: Vec<usize> = first_acquire
+        .values()
+        .filter(|(_, granted)| *granted)
+        .map(|(i, _)| *i)
+        .collect();
+    assert!(!starters.is_empty(), "no call took a free slot");
+    let last_starter = starters.iter().max().copied().unwrap_or_default();
+    let waiters_queued_early: Vec<&String> = queued_at
+        .iter()
+        .filter(|(owner, i)| {
+            first_acquire
+                .get(*owner)
+                .is_some_and(|(_, granted)| !granted)
+                && **i < last_starter
+        })
+        .map(|(owner, _)| owner)
+        .collect();
+    assert!(
+        waiters_queued_early.is_empty(),
+        "calls that wait were queued before the free slots were asked for: {waiters_queued_early:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn one_business_queue_never_delays_another() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
