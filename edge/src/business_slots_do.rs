@@ -191,7 +191,7 @@ impl BusinessSlots {
         match message {
             SlotMessage::Admit { call, agent } => self.admit(&config, &policy, &call, &agent).await,
             SlotMessage::Acquire { owner } => {
-                let starters_asked = self.admitted.borrow_mut().acquired(&owner);
+                let starters_asked = self.admitted.borrow_mut().acquired(&owner, now);
                 let mut acquired = None;
                 let answer = self
                     .change("acquire", &owner, |t| {

@@ -273,12 +273,14 @@ impl Admitted {
         starts
     }
 
-    /// `owner`'s acquire came (the table counts it from now on). Whether it
-    /// was the last admitted call that takes a free slot to ask: the
+    /// `owner`'s acquire came at `now` (the table counts it from then on).
+    /// Whether it was the last admitted call that takes a free slot to ask
+    /// (one admitted `STARTERS_FIRST_MS` ago or more is forgotten): the
     /// admissions held behind them may be answered.
-    pub fn acquired(&mut self, owner: &str) -> bool {
+    pub fn acquired(&mut self, owner: &str, now: u64) -> bool {
         let starter = self.pending.iter().any(|p| p.owner == owner && p.starts);
-        self.pending.retain(|p| p.owner != owner);
+        self.pending
+            .retain(|p| p.owner != owner && now < p.at_ms + STARTERS_FIRST_MS);
         starter && !self.pending.iter().any(|p| p.starts)
     }
 
@@ -566,17 +568,17 @@ mod tests {
         assert_eq!(starts, [true, true, false, false]);
         // The others are held until both have asked for their slot.
         assert_eq!(admitted.hold_ms(10), Some(STARTERS_FIRST_MS));
-        assert!(!admitted.acquired("a"));
+        assert!(!admitted.acquired("a", 11));
         t.acquire("a", 11, &p);
         assert_eq!(admitted.hold_ms(11), Some(STARTERS_FIRST_MS - 1));
-        assert!(admitted.acquired("b"));
+        assert!(admitted.acquired("b", 12));
         t.acquire("b", 12, &p);
         assert_eq!(admitted.hold_ms(12), None);
         // Every slot is taken: the next call waits, and is answered at once.
         assert!(!admitted.admit("e", 13, &t, p.slots));
         assert_eq!(admitted.hold_ms(13), None);
         // A waiter's acquire releases nobody.
-        assert!(!admitted.acquired("c"));
+        assert!(!admitted.acquired("c", 14));
     }
 
     #[test]
@@ -600,5 +602,13 @@ mod tests {
         assert_eq!(admitted.hold_ms(100 + STARTERS_FIRST_MS), None);
         // Forgotten then: the free slot goes to the next call admitted.
         assert!(admitted.admit("n", 100 + STARTERS_FIRST_MS, &t, 1));
+        // And the last other call that takes a free slot answers the held
+        // admissions when it asks, though no admission came since the one
+        // that never asked ran out.
+        let mut admitted = Admitted::default();
+        assert!(admitted.admit("s", 0, &t, 2));
+        assert!(admitted.admit("late", STARTERS_FIRST_MS - 10, &t, 2));
+        assert!(!admitted.admit("w", STARTERS_FIRST_MS - 10, &t, 2));
+        assert!(admitted.acquired("late", STARTERS_FIRST_MS));
     }
 }
