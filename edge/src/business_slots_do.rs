@@ -78,6 +78,7 @@ use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
 use crate::rpc::{CallIdentity, CallObject, SlotMessage};
+use crate::signal::{self, Signal};
 
 const TABLE_KEY: &str = "slots";
 
@@ -106,22 +107,6 @@ pub struct BusinessSlots {
     /// Fires (and is replaced) when the last admitted call that takes a free
     /// slot has asked for it: the admissions held behind them look again.
     starters_asked: RefCell<Signal>,
-}
-
-/// A one-time signal that any number of tasks can wait on.
-struct Signal {
-    tx: oneshot::Sender<()>,
-    rx: Shared<oneshot::Receiver<()>>,
-}
-
-impl Signal {
-    fn new() -> Signal {
-        let (tx, rx) = oneshot::channel();
-        Signal {
-            tx,
-            rx: rx.shared(),
-        }
-    }
 }
 
 /// Senders for plays waiting on a call SID to be learnt.
@@ -202,9 +187,7 @@ impl BusinessSlots {
                     .await?;
                 // Logged (in `change`) before the held admissions resume.
                 if starters_asked {
-                    let fired =
-                        std::mem::replace(&mut *self.starters_asked.borrow_mut(), Signal::new());
-                    let _ = fired.tx.send(());
+                    signal::fire(&self.starters_asked);
                 }
                 if acquired.as_ref().is_some_and(holds_acquire) {
                     return Ok(json_response(
@@ -339,7 +322,7 @@ impl BusinessSlots {
             let Some(ms) = self.admitted.borrow().hold_ms(now_ms()) else {
                 return;
             };
-            let asked = self.starters_asked.borrow().rx.clone();
+            let asked = signal::fired(&self.starters_asked);
             if let Either::Left(_) = select(asked, Delay::from(Duration::from_millis(ms))).await {
                 Delay::from(Duration::from_millis(1)).await;
             }

@@ -64,7 +64,6 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_channel::oneshot;
 use futures_util::future::{join, join4, select, Either, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
 use playback_core::admission::Admission;
@@ -83,6 +82,7 @@ use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
 use crate::origin;
 use crate::rpc::{recordings, BusinessObject, CallIdentity, CallMessage};
+use crate::signal::{self, Signal};
 
 const STATE_KEY: &str = "state";
 const IDENTITY_KEY: &str = "identity";
@@ -113,32 +113,16 @@ struct Call {
     generation: Cell<u64>,
     /// Held plays wait on this; it fires (for all of them at once) when the
     /// download ends, and a new one takes its place.
-    ended: RefCell<Ended>,
+    ended: RefCell<Signal>,
     /// The admission request in flight: plays that arrive while it is asked
     /// share its answer, so a storm costs one admission, never the budget.
     admission: RefCell<Option<Shared<LocalBoxFuture<'static, Option<Admission>>>>>,
     /// The fill of the attempt running here (or of the last one).
     fill: RefCell<Option<FillView>>,
     /// Fires (and is replaced) each time the fill changes.
-    progress: RefCell<Ended>,
+    progress: RefCell<Signal>,
     /// The peaks computation from R2 in flight: every request shares it.
     peaks: RefCell<Option<Shared<LocalBoxFuture<'static, Option<PeaksRecord>>>>>,
-}
-
-/// A one-time signal every held play can wait on (a broadcast of one event).
-struct Ended {
-    tx: oneshot::Sender<()>,
-    rx: Shared<oneshot::Receiver<()>>,
-}
-
-impl Ended {
-    fn new() -> Ended {
-        let (tx, rx) = oneshot::channel();
-        Ended {
-            tx,
-            rx: rx.shared(),
-        }
-    }
 }
 
 fn policy(c: &EdgeConfig) -> DownloadPolicy {
@@ -260,8 +244,7 @@ impl Call {
     }
 
     fn notify_waiters(&self) {
-        let fired = std::mem::replace(&mut *self.ended.borrow_mut(), Ended::new());
-        let _ = fired.tx.send(());
+        signal::fire(&self.ended);
     }
 
     /// Applies what the running attempt reports about its fill.
@@ -295,8 +278,7 @@ impl Call {
     }
 
     fn fill_changed(&self) {
-        let fired = std::mem::replace(&mut *self.progress.borrow_mut(), Ended::new());
-        let _ = fired.tx.send(());
+        signal::fire(&self.progress);
     }
 
     /// The fill, once it can answer about `piece` (or `PIECE_HOLD_MS` passed).
@@ -310,7 +292,7 @@ impl Call {
             if !waiting {
                 break;
             }
-            let changed = self.progress.borrow().rx.clone();
+            let changed = signal::fired(&self.progress);
             if let Either::Right(_) = select(changed, &mut hold).await {
                 break;
             }
@@ -424,7 +406,7 @@ impl Call {
         if download::holds_play(&state) && !playable {
             // Hold the request until the download's first piece lands, it
             // ends, or PLAY_HOLD_MS passes.
-            let ended = self.ended.borrow().rx.clone();
+            let ended = signal::fired(&self.ended);
             let _ = select(
                 ended,
                 Delay::from(Duration::from_millis(download::PLAY_HOLD_MS)),
@@ -701,10 +683,10 @@ impl worker::DurableObject for CallRecording {
             in_alarm: Cell::new(false),
             early: RefCell::new(None),
             generation: Cell::new(0),
-            ended: RefCell::new(Ended::new()),
+            ended: RefCell::new(Signal::new()),
             admission: RefCell::new(None),
             fill: RefCell::new(None),
-            progress: RefCell::new(Ended::new()),
+            progress: RefCell::new(Signal::new()),
             peaks: RefCell::new(None),
         };
         CallRecording {

@@ -13,6 +13,7 @@ mod log;
 mod origin;
 mod rpc;
 mod serve;
+mod signal;
 
 pub use business_slots_do::BusinessSlots;
 pub use call_list_do::CallLists;

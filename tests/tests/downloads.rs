@@ -64,16 +64,7 @@ async fn a_slot_is_held_until_the_origins_body_has_been_read_whole() {
     };
     let stack = Stack::start_with(knobs, options).await;
     let sids: Vec<String> = (0..3).map(|n| bulk_call(&stack, "acme", n)).collect();
-    let clicks: Vec<_> = sids
-        .iter()
-        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
-        .collect();
-    for sid in &sids {
-        stack.wait_status("acme", sid, "ready", READY).await;
-    }
-    for c in clicks {
-        c.await.unwrap().unwrap();
-    }
+    play_at_once_until_ready(&stack, &sids).await;
     let stats = stack.origin.stats();
     for sid in &sids {
         assert_eq!(stats.call(sid).completed, 1, "{sid}");
@@ -190,16 +181,7 @@ async fn a_bursts_free_slots_are_asked_for_before_the_rest_of_it_is_queued() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
     let stack = Stack::start_with(latency(300), options).await;
     let sids: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
-    let clicks: Vec<_> = sids
-        .iter()
-        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
-        .collect();
-    for sid in &sids {
-        stack.wait_status("acme", sid, "ready", READY).await;
-    }
-    for c in clicks {
-        c.await.unwrap().unwrap();
-    }
+    play_at_once_until_ready(&stack, &sids).await;
     let all_ready = |lines: &[Value]| lines.iter().filter(|l| l["to"] == "ready").count() == 30;
     let lines: Vec<Value> = stack
         .edge
@@ -535,4 +517,19 @@ async fn refreshes_without_a_user_action_never_reach_the_origin() {
         assert_eq!(s["status"], "none");
     }
     assert_eq!(stack.origin.stats().authorized_requests, 0);
+}
+
+/// Plays acme's `sids` all at once, and returns once each is ready and
+/// every play has been answered.
+async fn play_at_once_until_ready(stack: &Stack, sids: &[String]) {
+    let clicks: Vec<_> = sids
+        .iter()
+        .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
+        .collect();
+    for sid in sids {
+        stack.wait_status("acme", sid, "ready", READY).await;
+    }
+    for c in clicks {
+        c.await.unwrap().unwrap();
+    }
 }
