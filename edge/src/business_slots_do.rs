@@ -314,7 +314,7 @@ impl BusinessSlots {
     /// thread sends an outgoing request only once the work queued before it
     /// has run, and a timer comes due only after that. Measured with the
     /// held admissions answered as soon as the last such call had asked, in
-    /// a first traffic: its origin request was issued about 15 ms later,
+    /// a first traffic: its origin request was issued within about 10 ms,
     /// but reached the origin 90–115 ms after that, once the 27 released
     /// calls had each stored `queued` and asked for their place.
     async fn behind_starters(&self) {
