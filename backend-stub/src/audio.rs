@@ -71,7 +71,14 @@ pub struct Recording {
     seed: u64,
     frames: u64,
     voice: Voice,
+    lying_header: bool,
 }
+
+/// The length a lying header gives its chunk in place of `data` (at offset
+/// 36): added to where the chunk's body starts (44), it wraps 32 bits back
+/// to 12, the `fmt ` chunk, so a parser whose offsets wrap reads the same
+/// two chunks forever.
+pub const LYING_CHUNK_LEN: u32 = u32::MAX - (HEADER_LEN as u32 - 12) + 1;
 
 impl Recording {
     /// A recording of tones (`Voice::Tones`).
@@ -84,6 +91,16 @@ impl Recording {
             seed,
             frames: duration_s as u64 * SAMPLE_RATE as u64,
             voice,
+            lying_header: false,
+        }
+    }
+
+    /// The same recording with a corrupted header: its `data` chunk is a
+    /// `JUNK` chunk of `LYING_CHUNK_LEN` bytes, longer than the file.
+    pub fn with_lying_header(self) -> Self {
+        Recording {
+            lying_header: true,
+            ..self
         }
     }
 
@@ -109,7 +126,7 @@ impl Recording {
         };
         format!(
             "\"{:016x}\"",
-            splitmix(self.seed ^ self.len() ^ (voice << 60))
+            splitmix(self.seed ^ self.len() ^ (voice << 60) ^ u64::from(self.lying_header))
         )
     }
 
@@ -187,8 +204,13 @@ impl Recording {
         h[28..32].copy_from_slice(&(SAMPLE_RATE * voice.frame_bytes() as u32).to_le_bytes());
         h[32..34].copy_from_slice(&(voice.frame_bytes() as u16).to_le_bytes());
         h[34..36].copy_from_slice(&(voice.bytes_per_sample() as u16 * 8).to_le_bytes());
-        h[36..40].copy_from_slice(b"data");
-        h[40..44].copy_from_slice(&data_len.to_le_bytes());
+        if self.lying_header {
+            h[36..40].copy_from_slice(b"JUNK");
+            h[40..44].copy_from_slice(&LYING_CHUNK_LEN.to_le_bytes());
+        } else {
+            h[36..40].copy_from_slice(b"data");
+            h[40..44].copy_from_slice(&data_len.to_le_bytes());
+        }
         h
     }
 }

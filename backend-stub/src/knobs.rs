@@ -23,7 +23,9 @@
 //!   `Content-Length` (chunked transfer encoding); `truncate_first` sends
 //!   only half and then breaks the connection (no clean end of body, also
 //!   when chunked); `mid_body_delay_ms` pauses once at half;
-//!   `bytes_per_second` paces the body (a slow origin link).
+//!   `bytes_per_second` paces the body (a slow origin link); `lying_header`
+//!   sends a WAV whose header gives a chunk a length that wraps 32-bit
+//!   offsets (a corrupted file, stored as it is, with no peaks).
 //! - `hidden_from_list` (not per call): SIDs the call list leaves out.
 //! - `list_latency_ms` (not per call): each page of the call list waits
 //!   this long before it is answered (a slow list API).
@@ -68,6 +70,9 @@ pub struct FaultSet {
     pub empty_body: bool,
     /// Send the body at this many bytes per second (0: as fast as possible).
     pub bytes_per_second: u64,
+    /// Send a WAV whose header lies: a chunk length that wraps 32-bit
+    /// offsets back to an earlier chunk (`audio::LYING_CHUNK_LEN`).
+    pub lying_header: bool,
 }
 
 fn throttle_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
@@ -157,6 +162,7 @@ pub fn is_switch(flag: &str) -> bool {
             | "--empty-body"
             | "--retry-after-as-date"
             | "--list-fails"
+            | "--lying-header"
     )
 }
 
@@ -210,6 +216,7 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
         "--gzip-when-asked" => all.gzip_when_asked = switch()?,
         "--empty-body" => all.empty_body = switch()?,
         "--bytes-per-second" => all.bytes_per_second = number()?,
+        "--lying-header" => all.lying_header = switch()?,
         _ => return Ok(false),
     }
     Ok(true)

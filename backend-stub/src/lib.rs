@@ -438,6 +438,11 @@ async fn serve(
     truncate: bool,
     in_flight: InFlight,
 ) -> Response {
+    let recording = if faults.lying_header {
+        recording.with_lying_header()
+    } else {
+        recording
+    };
     let mut response = Response::builder().header(header::CONTENT_TYPE, audio::CONTENT_TYPE);
     if faults.gzip_when_asked {
         response = response.header(header::VARY, "accept-encoding");

@@ -116,13 +116,6 @@ pub struct Peaks {
     pub complete: bool,
 }
 
-impl Peaks {
-    /// The recording's length in milliseconds.
-    pub fn duration_ms(&self) -> u64 {
-        self.frames * 1000 / u64::from(self.format.sample_rate.max(1))
-    }
-}
-
 /// What the edge keeps for a stored recording (in its call object): its
 /// peaks, or why it has none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,6 +392,63 @@ fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// One chunk of a RIFF file's header: its id, where its body starts and how
+/// long the header says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Chunk<'a> {
+    id: &'a [u8],
+    body: u32,
+    len: u32,
+}
+
+impl Chunk<'_> {
+    /// Where the next chunk starts (bodies are padded to an even length),
+    /// or `None` when the header's length puts it past any header we read.
+    /// The sum is checked: a length near `u32::MAX` must never wrap the
+    /// offset back (on wasm32 `usize` is 32 bits and release builds do not
+    /// trap), which would read an earlier chunk again, forever.
+    fn next(&self) -> Option<u32> {
+        self.end()?
+            .checked_add(self.len & 1)
+            .filter(|&next| next as usize <= MAX_HEADER_BYTES)
+    }
+
+    /// Where the body ends, if it is within any header we read.
+    fn end(&self) -> Option<u32> {
+        self.body
+            .checked_add(self.len)
+            .filter(|&end| end as usize <= MAX_HEADER_BYTES)
+    }
+}
+
+/// Walks the chunks of `b` from offset 12 (after `RIFF????WAVE`). Each step
+/// moves strictly forward, so the walk ends within `b.len() / 8 + 1` steps
+/// whatever the lengths say. Its last item is `Err(more)`: the next chunk's
+/// header is not all in `b` yet (`true`), or it lies past any header we
+/// read (`false`).
+fn chunks(b: &[u8]) -> impl Iterator<Item = Result<Chunk<'_>, bool>> + '_ {
+    let mut at = Some(Some(12u32));
+    std::iter::from_fn(move || {
+        let start = at?;
+        let Some(body) = start.and_then(|s| s.checked_add(8)) else {
+            at = None;
+            return Some(Err(false));
+        };
+        if b.len() < body as usize {
+            at = None;
+            return Some(Err(body as usize <= MAX_HEADER_BYTES));
+        }
+        let s = body as usize - 8;
+        let chunk = Chunk {
+            id: &b[s..s + 4],
+            body,
+            len: le32(b, s + 4),
+        };
+        at = Some(chunk.next());
+        Some(Ok(chunk))
+    })
+}
+
 /// Reads a WAV header from its first bytes: the format and where `data` begins.
 fn parse_header(b: &[u8]) -> HeaderRead {
     if b.len() < 12 {
@@ -413,39 +463,43 @@ fn parse_header(b: &[u8]) -> HeaderRead {
     if &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
         return HeaderRead::Bad(Unsupported::NotWav);
     }
-    let mut at = 12;
     let mut format = None;
-    loop {
-        if b.len() < at + 8 {
-            return HeaderRead::More;
-        }
-        let id = &b[at..at + 4];
-        let len = le32(b, at + 4) as usize;
-        let body = at + 8;
-        if id == b"data" {
+    for chunk in chunks(b) {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(true) => return HeaderRead::More,
+            Err(false) => return HeaderRead::Bad(Unsupported::NotWav),
+        };
+        if chunk.id == b"data" {
             let Some(format) = format else {
                 return HeaderRead::Bad(Unsupported::NotWav);
             };
             // 0 and 0xFFFFFFFF are what streaming writers put when they do not know.
-            let data_len = (len != 0 && len != u32::MAX as usize).then_some(len as u64);
+            let data_len =
+                (chunk.len != 0 && chunk.len != u32::MAX).then_some(u64::from(chunk.len));
             return HeaderRead::Audio {
                 format,
                 data_len,
-                data_start: body,
+                data_start: chunk.body as usize,
             };
         }
-        if b.len() < body + len {
+        // A chunk before the audio that ends past any header we read: the
+        // audio can never be reached.
+        let Some(end) = chunk.end() else {
+            return HeaderRead::Bad(Unsupported::NotWav);
+        };
+        if b.len() < end as usize {
             return HeaderRead::More;
         }
-        if id == b"fmt " {
-            match read_format(&b[body..body + len]) {
+        if chunk.id == b"fmt " {
+            match read_format(&b[chunk.body as usize..end as usize]) {
                 Ok(f) => format = Some(f),
                 Err(why) => return HeaderRead::Bad(why),
             }
         }
-        // Chunks are padded to an even length.
-        at = body + len + (len & 1);
     }
+    // `chunks` ends only after an `Err`, which returned above.
+    HeaderRead::Bad(Unsupported::NotWav)
 }
 
 fn read_format(f: &[u8]) -> Result<Format, Unsupported> {
@@ -546,7 +600,7 @@ mod tests {
         let p = peaks_of(&speech_and_silence(3, 4, 16_384)).unwrap();
         assert!(p.complete);
         assert_eq!(p.frames, 10 * 8_000);
-        assert_eq!(p.duration_ms(), 10_000);
+        assert_eq!(p.frames * 1000 / u64::from(p.format.sample_rate), 10_000);
         assert_eq!(p.channels.len(), 1);
         // 10 s in 10 ms buckets: 1 000 buckets, none merged.
         assert_eq!((p.bucket_frames, p.channels[0].len()), (80, 1_000));
@@ -623,6 +677,19 @@ mod tests {
         b.push(&huge);
         b.push(&[0; 1024]);
         assert_eq!(b.finish(), Err(Unsupported::NotWav));
+        // Lengths that wrap a 32-bit offset: a chunk before `data` whose
+        // end wraps back to the `fmt ` chunk (a loop, where offsets wrap),
+        // and a `fmt ` chunk whose end wraps below its start (a slice out
+        // of order, a panic). Neither is readable; both end at once.
+        let mut back = wav(1, 1, 8_000, 16, &[0; 64]);
+        let junk_at = 36 + 12;
+        back[junk_at..junk_at + 4].copy_from_slice(b"JUNK");
+        let len = 0u32.wrapping_sub(junk_at as u32 + 8 - 12);
+        back[junk_at + 4..junk_at + 8].copy_from_slice(&len.to_le_bytes());
+        assert_eq!(peaks_of(&back), Err(Unsupported::NotWav));
+        let mut fmt = wav(1, 1, 8_000, 16, &[0; 64]);
+        fmt[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(peaks_of(&fmt), Err(Unsupported::NotWav));
     }
 
     #[test]
@@ -653,6 +720,107 @@ mod tests {
         assert!(p.complete);
         assert!((TARGET_BUCKETS..=2 * TARGET_BUCKETS).contains(&p.channels[0].len()));
         assert_eq!(p.channels[0].len(), p.channels[1].len());
+    }
+
+    /// A chunk length that makes a header lie: small, odd, near `u32::MAX`,
+    /// or one that wraps a 32-bit offset back into the first 64 KiB.
+    fn chunk_len() -> impl Strategy<Value = u32> {
+        prop_oneof![
+            0u32..64,
+            any::<u32>(),
+            (0u32..=(MAX_HEADER_BYTES as u32)).prop_map(|back| 0u32.wrapping_sub(back)),
+            // Back by less than a small header's length: to an earlier chunk.
+            (1u32..600).prop_map(|back| 0u32.wrapping_sub(back)),
+            Just(u32::MAX),
+        ]
+    }
+
+    /// A RIFF/WAVE header of arbitrary chunks, then some audio-like bytes.
+    /// A chunk whose length is small has that many body bytes (and its pad
+    /// byte), so the walk reaches the chunks after it and their lengths; a
+    /// larger length lies, with up to 40 bytes of body.
+    fn lying_header() -> impl Strategy<Value = Vec<u8>> {
+        let id = prop_oneof![
+            Just(*b"fmt "),
+            Just(*b"data"),
+            Just(*b"LIST"),
+            Just(*b"JUNK"),
+            any::<[u8; 4]>(),
+        ];
+        let chunk = (
+            id,
+            chunk_len(),
+            proptest::collection::vec(any::<u8>(), 0..40),
+            any::<bool>(),
+        );
+        (proptest::collection::vec(chunk, 0..8), 0usize..2_000).prop_map(|(chunks, tail)| {
+            let mut b = b"RIFF\0\0\0\0WAVE".to_vec();
+            for (id, len, filler, readable) in chunks {
+                b.extend_from_slice(&id);
+                if &id == b"fmt " && readable {
+                    // A readable format, so that `data` is reached.
+                    b.extend_from_slice(&16u32.to_le_bytes());
+                    b.extend_from_slice(&wav(1, 1 + (len % 2) as u16, 8_000, 16, &[])[20..36]);
+                    continue;
+                }
+                b.extend_from_slice(&len.to_le_bytes());
+                if len < 64 {
+                    let padded = len as usize + (len as usize & 1);
+                    b.extend(
+                        (0..padded)
+                            .map(|i| filler.get(i % filler.len().max(1)).copied().unwrap_or(0)),
+                    );
+                } else {
+                    b.extend_from_slice(&filler);
+                }
+            }
+            b.extend((0..tail).map(|i| i as u8));
+            b
+        })
+    }
+
+    proptest! {
+        /// The header walk moves strictly forward and stays inside the
+        /// bytes it was given, whatever a chunk's length says: so it ends.
+        /// (Taken at most `len + 2` steps, so a walk that goes back fails
+        /// here instead of hanging.)
+        #[test]
+        fn the_header_walk_always_moves_forward_and_ends(b in lying_header()) {
+            let mut last = 0u32;
+            let mut steps = 0usize;
+            let mut ended = false;
+            for item in chunks(&b).take(b.len() + 2) {
+                steps += 1;
+                prop_assert!(!ended, "nothing after the walk's end");
+                match item {
+                    Ok(chunk) => {
+                        prop_assert!(chunk.body > last, "moved back to {} after {last}", chunk.body);
+                        prop_assert!(chunk.body as usize <= b.len());
+                        last = chunk.body;
+                    }
+                    Err(_) => ended = true,
+                }
+            }
+            prop_assert!(ended, "the walk ended");
+            prop_assert!(steps <= b.len() / 8 + 1, "{steps} steps over {} bytes", b.len());
+        }
+
+        /// Any header, in any cuts: the builder never panics, and what it
+        /// finishes with is peaks or a reason.
+        #[test]
+        fn any_header_ends_in_peaks_or_a_reason(
+            b in lying_header(),
+            cut in 1usize..600,
+        ) {
+            let mut whole = PeaksBuilder::new();
+            whole.push(&b);
+            let whole = whole.finish();
+            let mut cuts = PeaksBuilder::new();
+            for piece in b.chunks(cut) {
+                cuts.push(piece);
+            }
+            prop_assert_eq!(cuts.finish(), whole);
+        }
     }
 
     proptest! {

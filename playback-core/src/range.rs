@@ -61,12 +61,15 @@ pub fn parse_range(header: &str) -> Option<RangeSpec> {
             Some(digits(first)?.map_or(RangeSpec::PastAnyEnd, |first| RangeSpec::From { first }))
         }
         (false, false) => {
-            let Some(first) = digits(first)? else {
-                // Both numbers valid but the first overflows: a valid range, beyond any file.
-                return digits(last).map(|_| RangeSpec::PastAnyEnd);
+            let Some(from) = digits(first)? else {
+                // The first overflows: past any file when the range is valid
+                // (`first <= last`, compared as decimal numbers), else ignored.
+                digits(last)?;
+                return (decimal_cmp(first, last) != std::cmp::Ordering::Greater)
+                    .then_some(RangeSpec::PastAnyEnd);
             };
             let last = digits(last)?.unwrap_or(u64::MAX);
-            (first <= last).then_some(RangeSpec::FromTo { first, last })
+            (from <= last).then_some(RangeSpec::FromTo { first: from, last })
         }
     }
 }
@@ -77,6 +80,12 @@ fn digits(s: &str) -> Option<Option<u64>> {
         return None;
     }
     Some(s.parse().ok())
+}
+
+/// Compares two strings of ASCII digits as the numbers they write, however long.
+fn decimal_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// Resolves a range against a file of `size` bytes.
@@ -213,6 +222,23 @@ mod tests {
         assert_eq!(range("bytes=99999999999999999999999-", 100), Unsatisfiable);
         assert_eq!(
             range("bytes=99999999999999999999999-99999999999999999999999", 100),
+            Unsatisfiable
+        );
+    }
+
+    #[test]
+    fn a_first_position_past_u64_after_the_last_is_ignored() {
+        // `a > b` is not a valid range, however large `a` is.
+        assert_eq!(range("bytes=99999999999999999999999-5", 100), Full);
+        assert_eq!(
+            range("bytes=99999999999999999999999-99999999999999999999998", 100),
+            Full
+        );
+        assert_eq!(
+            range(
+                "bytes=099999999999999999999999-99999999999999999999999",
+                100
+            ),
             Unsatisfiable
         );
     }

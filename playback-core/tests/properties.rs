@@ -823,11 +823,19 @@ proptest! {
     }
 
     #[test]
-    fn any_range_header_resolves_inside_the_file(header in "\\PC{0,40}", size in 0u64..10_000) {
+    fn any_range_header_gets_the_answer_of_the_reference(
+        (header, expected_spec) in range_header(),
+        size in prop_oneof![0u64..4, 0u64..10_000, any::<u64>()],
+    ) {
+        let d = decide(Conditions { range: Some(&header), ..Default::default() }, size, "\"e\"");
+        prop_assert_eq!(d, reference_answer(&expected_spec, size), "{:?} of {} bytes", header, size);
+        if let ServeDecision::Partial { first, last } = d {
+            prop_assert!(first <= last && last < size);
+        }
+        // The parser alone agrees: a spec exactly when the reference has one.
+        prop_assert_eq!(parse_range(&header).is_some(), !matches!(expected_spec, RefRange::Ignored));
         if let Some(spec) = parse_range(&header) {
-            if let ServeDecision::Partial { first, last } = resolve(spec, size) {
-                prop_assert!(first <= last && last < size);
-            }
+            prop_assert_eq!(resolve(spec, size), d);
         }
     }
 
@@ -874,4 +882,95 @@ proptest! {
         other[0] ^= 1;
         prop_assert!(session::verify(&token, &other, 0).is_err());
     }
+}
+
+/// What a generated `Range` header means, by construction (numbers in
+/// `u128`, so that ones past `u64::MAX` keep their value).
+#[derive(Debug, Clone)]
+enum RefRange {
+    FromTo(u128, u128),
+    From(u128),
+    Suffix(u128),
+    /// Malformed, another unit, several ranges, `a > b`: the whole file.
+    Ignored,
+}
+
+/// RFC 9110 §14.1.2 and §14.2, written from the text, not from `range.rs`:
+/// a range selecting no byte is 416; a last position past the end is the
+/// end; a suffix longer than the file is the file.
+fn reference_answer(spec: &RefRange, size: u64) -> ServeDecision {
+    let size128 = u128::from(size);
+    let (first, last) = match *spec {
+        RefRange::Ignored => return ServeDecision::Full,
+        RefRange::FromTo(a, b) => (a, b.min(size128.saturating_sub(1))),
+        RefRange::From(a) => (a, size128.saturating_sub(1)),
+        RefRange::Suffix(0) => return ServeDecision::Unsatisfiable,
+        RefRange::Suffix(n) => (size128.saturating_sub(n), size128.saturating_sub(1)),
+    };
+    if first >= size128 {
+        return ServeDecision::Unsatisfiable;
+    }
+    ServeDecision::Partial {
+        first: first as u64,
+        last: last as u64,
+    }
+}
+
+/// A position: small, near a small file's end, any `u64`, or past `u64`.
+fn position() -> impl Strategy<Value = u128> {
+    prop_oneof![
+        0u128..20,
+        0u128..12_000,
+        any::<u64>().prop_map(u128::from),
+        (u128::from(u64::MAX) - 2)..=(u128::from(u64::MAX) + 2),
+        (u128::from(u64::MAX) + 1)..u128::MAX,
+    ]
+}
+
+/// Spaces a client or proxy may put around the parts (RFC 9110's OWS).
+fn ows() -> impl Strategy<Value = &'static str> {
+    prop_oneof![4 => Just(""), 1 => Just(" "), 1 => Just("\t")]
+}
+
+/// One range of a set, `a-b`, `a-` or `-n`, and what it means.
+fn single_range() -> impl Strategy<Value = (String, RefRange)> {
+    (position(), position(), 0u8..3).prop_map(|(a, b, form)| match form {
+        0 => (
+            format!("{a}-{b}"),
+            if a <= b {
+                RefRange::FromTo(a, b)
+            } else {
+                RefRange::Ignored
+            },
+        ),
+        1 => (format!("{a}-"), RefRange::From(a)),
+        _ => (format!("-{b}"), RefRange::Suffix(b)),
+    })
+}
+
+/// Real `Range` headers: the three single forms in any unit case and
+/// spacing, several ranges, and near misses of each (another unit, a
+/// missing `=`, a sign, hex, a doubled dash, `a > b`, an empty side).
+fn range_header() -> impl Strategy<Value = (String, RefRange)> {
+    let unit = prop_oneof![Just("bytes"), Just("BYTES"), Just("Bytes")];
+    let good = (unit, ows(), ows(), single_range())
+        .prop_map(|(unit, s1, s2, (set, spec))| (format!("{s1}{unit}{s2}={s2}{set}{s1}"), spec));
+    let several = proptest::collection::vec(single_range(), 2..4).prop_map(|sets| {
+        let joined: Vec<String> = sets.into_iter().map(|(set, _)| set).collect();
+        (format!("bytes={}", joined.join(",")), RefRange::Ignored)
+    });
+    let near_miss = (single_range(), 0u8..8).prop_map(|((set, _), how)| {
+        let header = match how {
+            0 => format!("items={set}"),
+            1 => format!("bytes{set}"),
+            2 => format!("bytes=+{set}"),
+            3 => format!("bytes=0x{set}"),
+            4 => format!("bytes={}", set.replacen('-', "--", 1)),
+            5 => "bytes=-".to_owned(),
+            6 => format!("bytes={}", set.replace('-', "")),
+            _ => format!("bites={set}"),
+        };
+        (header, RefRange::Ignored)
+    });
+    prop_oneof![6 => good, 1 => several, 3 => near_miss]
 }

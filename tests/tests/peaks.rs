@@ -58,7 +58,7 @@ async fn a_stored_recording_has_the_peaks_of_its_bytes_and_asking_costs_the_orig
         (peaks.format.channels, peaks.format.sample_rate),
         (1, 8_000)
     );
-    assert_eq!(peaks.duration_ms(), 17_000);
+    assert_eq!(peaks.frames, 17 * 8_000);
     assert!(peaks.channels[0].iter().any(|&v| v > 0));
     // The same checks as /status: no session, a bad SID, another business.
     let r = stack
@@ -152,7 +152,7 @@ async fn the_hours_peaks_are_compact_and_its_tones_leave_no_silence() {
     let body = r.bytes().await.unwrap();
     assert!(body.len() <= 64 * 1024, "{} bytes before gzip", body.len());
     let peaks: Peaks = serde_json::from_slice(&body).unwrap();
-    assert_eq!(peaks.duration_ms(), 3_600_000);
+    assert_eq!(peaks.frames, 3_600 * 8_000);
     let buckets = peaks.channels[0].len();
     assert!((4_000..=8_000).contains(&buckets), "{buckets} buckets");
     assert!(peaks.silences.is_empty(), "tones all the way");
@@ -209,4 +209,59 @@ async fn a_recording_stored_without_peaks_gets_them_from_r2_once() {
         .count();
     assert_eq!(computed, 1, "computed once");
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_whose_header_lies_is_stored_byte_for_byte_with_no_peaks() {
+    // The worker is wasm32: its offsets are 32 bits and a release build does
+    // not trap on overflow. A chunk length that wraps an offset back to an
+    // earlier chunk used to hang the call object (or, in a `fmt ` chunk,
+    // panic it). Both ways of computing peaks are asked: during the fill
+    // (a body with a length) and later from R2 (a chunked body).
+    use backend_stub::knobs::{FaultSet, Knobs};
+    let stack = Stack::start().await;
+    let catalog = stack.origin.stub.catalog().clone();
+    let mut calls = catalog
+        .listed_calls("acme")
+        .filter(|c| c.summary.duration_s > 5)
+        .map(|c| c.summary.call_sid.to_string());
+    let (sized, chunked) = (calls.next().unwrap(), calls.next().unwrap());
+    let lying = FaultSet {
+        lying_header: true,
+        ..Default::default()
+    };
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [
+            (sized.clone(), lying.clone()),
+            (
+                chunked.clone(),
+                FaultSet {
+                    chunked: true,
+                    ..lying
+                },
+            ),
+        ]
+        .into(),
+        ..Default::default()
+    });
+    for sid in [&sized, &chunked] {
+        let expected = catalog
+            .find("acme", sid)
+            .unwrap()
+            .recording
+            .with_lying_header()
+            .to_vec();
+        assert_eq!(&expected[36..40], b"JUNK");
+        let served = stack.cache("acme", sid).await;
+        assert!(served == expected, "{sid}: stored and served as sent");
+        stack
+            .wait_status("acme", sid, "ready", Duration::from_secs(60))
+            .await;
+        let r = stack.get_as("acme", &peaks_path(sid)).send().await.unwrap();
+        assert_eq!(error_of(r).await, (404, "no_peaks".into()), "{sid}");
+        // Asked again: the object answers (its thread came back).
+        let r = stack.get_as("acme", &peaks_path(sid)).send().await.unwrap();
+        assert_eq!(error_of(r).await, (404, "no_peaks".into()), "{sid}");
+        assert_eq!(stack.origin.stats().call(sid).attempts, 1, "{sid}");
+    }
 }
