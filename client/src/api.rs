@@ -1,22 +1,19 @@
-//! Requests to the edge's public API, through the browser's `fetch`, with
-//! the bodies parsed by the browser (`Response.json()`) and read field by
-//! field into `playback_core::wire`'s types (`crate::json`): a change of a
-//! wire type fails to compile there. (serde_json in the player cost a
-//! fifth of its download.) The session travels as the `rec_session`
+//! Requests to the edge's public API through `gloo-net`, with the bodies
+//! deserialised by serde into `playback_core::wire`'s types: the edge
+//! writes them from the same types, so a renamed field fails to compile or
+//! to read, not only end to end. The session travels as the `rec_session`
 //! cookie, which the browser sends on same-origin requests. Only `probe`
 //! (sent for a click) carries the user action that may start a download;
 //! `status` (the polls) never does. Every request in flight can be
 //! cancelled through its `AbortSignal`.
 
+use gloo_net::http::{Request, Response};
+use playback_core::bar::Wave;
 use playback_core::call_list::next_page;
 use playback_core::player::{BusyReason, ProbeAnswer, StatusAnswer};
-use playback_core::wire::{CallSummary, WireStatus};
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Response};
-
-use crate::json;
-use playback_core::bar::Wave;
+use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody, WireStatus};
+use serde::de::DeserializeOwned;
+use web_sys::AbortSignal;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallsError {
@@ -31,31 +28,16 @@ async fn get(
     headers: &[(&str, &str)],
     signal: Option<&AbortSignal>,
 ) -> Result<Response, String> {
-    let fail = |e: JsValue| {
-        e.dyn_ref::<js_sys::Error>()
-            .map(|e| String::from(e.message()))
-            .unwrap_or_else(|| "the request failed".into())
-    };
-    let window = web_sys::window().ok_or("no window")?;
-    let init = web_sys::RequestInit::new();
-    let h = web_sys::Headers::new().map_err(fail)?;
+    let mut request = Request::get(path).abort_signal(signal);
     for (name, value) in headers {
-        h.set(name, value).map_err(fail)?;
+        request = request.header(name, value);
     }
-    init.set_headers(&h);
-    init.set_signal(signal);
-    JsFuture::from(window.fetch_with_str_and_init(path, &init))
-        .await
-        .map(JsCast::unchecked_into)
-        .map_err(fail)
+    request.send().await.map_err(|e| e.to_string())
 }
 
-/// The response's body as parsed JSON (`undefined` if it is not JSON).
-async fn body(response: &Response) -> JsValue {
-    match response.json() {
-        Ok(promise) => JsFuture::from(promise).await.unwrap_or(JsValue::UNDEFINED),
-        Err(_) => JsValue::UNDEFINED,
-    }
+/// The response's body read as `T` (`None` if it is not JSON of that shape).
+async fn body<T: DeserializeOwned>(response: &Response) -> Option<T> {
+    response.json().await.ok()
 }
 
 /// One page of the call list at `path` (a `/api/calls?…` path), and the
@@ -70,7 +52,8 @@ pub async fn fetch_page(
     match response.status() {
         200 => {
             let next = next_page(header(&response, "Link").as_deref());
-            let calls = json::calls(&body(&response).await)
+            let calls = body::<Vec<CallSummary>>(&response)
+                .await
                 .ok_or_else(|| CallsError::Other("the call list is not a list of calls".into()))?;
             Ok((calls, next))
         }
@@ -105,7 +88,7 @@ pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
 }
 
 fn header(response: &Response, name: &str) -> Option<String> {
-    response.headers().get(name).ok().flatten()
+    response.headers().get(name)
 }
 
 /// `Retry-After` in ms, when it is whole seconds (the edge never sends a date).
@@ -124,7 +107,7 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         ),
         202 => {
             let header_ms = retry_after_header_ms(&response);
-            match json::accepted(&body(&response).await) {
+            match body::<AcceptedBody>(&response).await {
                 Some(body) => ProbeAnswer::Accepted {
                     queued: body.status == WireStatus::Queued,
                     queue_position: body.queue_position,
@@ -140,14 +123,14 @@ async fn read_answer(response: Response) -> ProbeAnswer {
         }
         429 => {
             let header_ms = retry_after_header_ms(&response);
-            let body = json::error(&body(&response).await);
+            let body = body::<ErrorBody>(&response).await;
             ProbeAnswer::Busy {
                 reason: BusyReason::from_code(body.as_ref().map(|b| b.error.as_str())),
                 retry_after_ms: body.and_then(|b| b.retry_after_ms).or(header_ms),
             }
         }
         // The failure body (`FailedBody`) reads as an error body: its words and when to retry.
-        500 => match json::error(&body(&response).await) {
+        500 => match body::<ErrorBody>(&response).await {
             Some(body) => ProbeAnswer::Failed {
                 error: body.error,
                 retry_after_ms: body.retry_after_ms.unwrap_or(0),
@@ -168,7 +151,7 @@ pub async fn call(call_sid: &str) -> Option<CallSummary> {
     if response.status() != 200 {
         return None;
     }
-    json::call(&body(&response).await)
+    body(&response).await
 }
 
 /// What the edge said about a recording's peaks.
@@ -187,8 +170,10 @@ pub async fn peaks(call_sid: &str) -> PeaksAnswer {
         return PeaksAnswer::None;
     };
     match response.status() {
-        200 => json::wave(&body(&response).await).map_or(PeaksAnswer::None, PeaksAnswer::Peaks),
-        404 => match json::error(&body(&response).await) {
+        200 => body::<Wave>(&response)
+            .await
+            .map_or(PeaksAnswer::None, PeaksAnswer::Peaks),
+        404 => match body::<ErrorBody>(&response).await {
             Some(body) if body.error == "not_ready" => PeaksAnswer::NotReady,
             _ => PeaksAnswer::None,
         },
@@ -211,7 +196,7 @@ pub async fn status(call_sid: &str, signal: &AbortSignal) -> StatusAnswer {
 
 async fn read_status(response: Response) -> StatusAnswer {
     match response.status() {
-        200 => match json::status(&body(&response).await) {
+        200 => match body::<StatusBody>(&response).await {
             Some(body) => StatusAnswer::from_body(&body),
             None => StatusAnswer::Unexpected(200),
         },

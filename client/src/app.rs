@@ -9,10 +9,6 @@ use leptos::prelude::*;
 use crate::bar::{Player, PlayerBar};
 use crate::list::CallList;
 
-/// The demo business offered on the sign-in state (local development only;
-/// `/dev/login` answers 404 unless `DEV_LOGIN` is on).
-const DEMO_BUSINESS: &str = "acme";
-
 #[component]
 pub fn App() -> impl IntoView {
     let player = Player::new();
@@ -29,15 +25,5 @@ pub fn App() -> impl IntoView {
             <CallList announcement/>
         </main>
         <PlayerBar/>
-    }
-}
-
-#[component]
-pub fn SignIn() -> impl IntoView {
-    view! {
-        <div class="notice" id="sign-in">
-            <p>"You are not signed in."</p>
-            <a class="button" href=format!("/dev/login?business={DEMO_BUSINESS}")>"Sign in (development)"</a>
-        </div>
     }
 }

@@ -8,7 +8,6 @@
 //! `Loader`, the same one its row uses, so the row and the bar always agree
 //! and only a trusted click ever sends the play request.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -26,7 +25,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use crate::api::{self, PeaksAnswer};
-use crate::row::Loader;
+use crate::clock::now_ms;
+use crate::loaders::Loaders;
+use crate::row::{AudioCommand, AudioSink, Loader};
 
 /// Where the device keeps the positions heard (`playback_core::bar::remember`).
 const POSITIONS_KEY: &str = "player.positions";
@@ -34,20 +35,94 @@ const POSITIONS_KEY: &str = "player.positions";
 const WAVE_WIDTH: usize = 1000;
 const LANE_HEIGHT: u32 = 100;
 
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+/// The bar's element ids, named once: its markup, its updates and the tests use these.
+pub mod ids {
+    pub const PLAYER: &str = "player";
+    pub const TITLE: &str = "bar-title";
+    pub const PLAY: &str = "bar-play";
+    pub const STATE: &str = "bar-state";
+    pub const ELAPSED: &str = "elapsed";
+    pub const TOTAL: &str = "total";
+    pub const LANES: &str = "lanes";
+    pub const PLAYED: &str = "played";
+    pub const SEEK: &str = "seek";
+    pub const SPEED: &str = "speed";
+    pub const SKIP_SILENCE: &str = "skip-silence";
+    pub const RESTART: &str = "restart";
+    pub const DOWNLOAD: &str = "download";
+    pub const KEYS: &str = "keys";
+    pub const NOTICE: &str = "bar-notice";
+    pub const SHORTCUT_LIST: &str = "shortcuts";
+}
+
+/// Where the bar call's peaks stand (`data-peaks` on the waveform).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PeaksState {
+    Waiting,
+    Ready,
+    None,
+}
+
+impl PeaksState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PeaksState::Waiting => "waiting",
+            PeaksState::Ready => "ready",
+            PeaksState::None => "none",
+        }
+    }
+}
+
+/// What a bar button does (its `data-act`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Play,
+    Back,
+    Forward,
+    Silence,
+    Restart,
+    Copy,
+    Help,
+}
+
+impl Act {
+    const ALL: [Act; 7] = [
+        Act::Play,
+        Act::Back,
+        Act::Forward,
+        Act::Silence,
+        Act::Restart,
+        Act::Copy,
+        Act::Help,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Act::Play => "play",
+            Act::Back => "back",
+            Act::Forward => "forward",
+            Act::Silence => "silence",
+            Act::Restart => "restart",
+            Act::Copy => "copy",
+            Act::Help => "help",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Act> {
+        Act::ALL.into_iter().find(|a| a.as_str() == name)
+    }
 }
 
 /// The player, shared by the bar and every row (a context).
 #[derive(Clone, Copy)]
 pub struct Player {
-    /// The call in the bar, once a row played or a link named one.
+    /// The call in the bar, once a row played or a link named one
+    /// (`Loaders::bar_call`).
     pub sid: RwSignal<Option<String>>,
     audio: StoredValue<Option<web_sys::HtmlAudioElement>, LocalStorage>,
     /// The bar's element, once mounted.
     root: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
-    loaders: StoredValue<HashMap<String, Loader>, LocalStorage>,
-    owner: StoredValue<Owner, LocalStorage>,
+    loaders: Loaders,
     pub time: RwSignal<f64>,
     pub duration: RwSignal<f64>,
     /// The speed's index in `SPEEDS`.
@@ -62,21 +137,24 @@ pub struct Player {
     pub help: RwSignal<bool>,
     /// The bar's own messages ("Link copied").
     pub notice: RwSignal<String>,
-    /// Where the bar call's peaks stand: "waiting", "ready" or "none"
-    /// (`data-peaks` on the waveform).
-    peaks_state: RwSignal<&'static str>,
+    /// Where the bar call's peaks stand.
+    peaks_state: RwSignal<PeaksState>,
     /// Which chain of peaks requests is the current one.
     peaks_chain: StoredValue<u64>,
 }
 
 impl Player {
+    /// A player and the page's loaders, whose audio commands it takes; the
+    /// loaders are provided to the rows below.
     pub fn new() -> Player {
-        Player {
-            sid: RwSignal::new(None),
+        let sink = AudioSink::new();
+        let loaders = Loaders::new(sink);
+        provide_context(loaders);
+        let player = Player {
+            sid: loaders.bar_call,
             audio: StoredValue::new_local(None),
             root: StoredValue::new_local(None),
-            loaders: StoredValue::new_local(HashMap::new()),
-            owner: StoredValue::new_local(Owner::current().unwrap_or_default()),
+            loaders,
             time: RwSignal::new(0.0),
             duration: RwSignal::new(0.0),
             speed: RwSignal::new(NORMAL_SPEED),
@@ -87,8 +165,23 @@ impl Player {
             peaks_timer: StoredValue::new_local(None),
             help: RwSignal::new(false),
             notice: RwSignal::new(String::new()),
-            peaks_state: RwSignal::new("waiting"),
+            peaks_state: RwSignal::new(PeaksState::Waiting),
             peaks_chain: StoredValue::new(0),
+        };
+        sink.connect(move |loader, command| player.on_command(loader, command));
+        player
+    }
+
+    fn on_command(self, loader: Loader, command: AudioCommand) {
+        match command {
+            AudioCommand::Start => self.start(loader),
+            AudioCommand::Resume => self.play(loader),
+            // Only the bar's call has the audio element to pause.
+            AudioCommand::Pause => {
+                if self.sid.get_untracked().as_deref() == Some(&*loader.sid.read_value()) {
+                    self.pause();
+                }
+            }
         }
     }
 
@@ -102,38 +195,8 @@ impl Player {
         })
     }
 
-    /// The loader of `sid` (made on first use, living as long as the
-    /// player), told the call's summary when it is known.
-    pub fn loader(self, sid: &str, call: Option<&CallSummary>) -> Loader {
-        if let Some(loader) = self.loaders.with_value(|l| l.get(sid).copied()) {
-            if let Some(call) = call {
-                loader.call.set(Some(call.clone()));
-            }
-            return loader;
-        }
-        let loader = self
-            .owner
-            .with_value(|o| o.with(|| Loader::new(sid, call.cloned(), self)));
-        self.loaders.update_value(|l| {
-            l.insert(sid.to_owned(), loader);
-        });
-        loader
-    }
-
-    /// Stops and drops the loader of `sid`, unless it is the bar's call.
-    pub fn forget(self, sid: &str) {
-        if self.sid.get_untracked().as_deref() == Some(sid) {
-            return;
-        }
-        if let Some(loader) = self.loaders.try_update_value(|l| l.remove(sid)).flatten() {
-            loader.dispatch(RowEvent::Stop);
-            loader.dispose();
-        }
-    }
-
     pub fn current(self) -> Option<Loader> {
-        let sid = self.sid.get_untracked()?;
-        self.loaders.with_value(|l| l.get(&sid).copied())
+        self.loaders.bar_loader()
     }
 
     /// Shows the page address's link to a moment, if it has one.
@@ -151,7 +214,7 @@ impl Player {
     pub fn show(self, moment: &Moment) {
         let sid = moment.call_sid.to_string();
         let t = moment.t as f64;
-        let loader = self.loader(&sid, None);
+        let loader = self.loaders.loader(&sid, None);
         if loader.call.with_untracked(Option::is_none) {
             // A call the list has not shown (yet): its time and parties
             // from the edge, for the title (a read without side effects).
@@ -199,7 +262,7 @@ impl Player {
         self.time.set(0.0);
         self.duration.set(0.0);
         self.peaks.set(None);
-        self.peaks_state.set("waiting");
+        self.peaks_state.set(PeaksState::Waiting);
         if let Some(t) = self.peaks_timer.try_update_value(Option::take).flatten() {
             t.clear();
         }
@@ -371,7 +434,7 @@ impl Player {
             match answer {
                 PeaksAnswer::Peaks(peaks) => {
                     self.peaks.set(Some(peaks));
-                    self.peaks_state.set("ready");
+                    self.peaks_state.set(PeaksState::Ready);
                 }
                 PeaksAnswer::NotReady => match peaks_retry_ms(attempt) {
                     Some(delay) => {
@@ -382,9 +445,9 @@ impl Player {
                         .ok();
                         self.peaks_timer.set_value(handle);
                     }
-                    None => self.peaks_state.set("none"),
+                    None => self.peaks_state.set(PeaksState::None),
                 },
-                PeaksAnswer::None => self.peaks_state.set("none"),
+                PeaksAnswer::None => self.peaks_state.set(PeaksState::None),
             }
         });
     }
@@ -462,6 +525,7 @@ fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
 /// one event handler (`Player::mount`) rather than as a Leptos view: a view
 /// of this many reactive parts cost the player ~30 KB of its 120 KB budget.
 fn bar_html() -> String {
+    use ids::*;
     let speeds: String = SPEED_LABELS
         .iter()
         .map(|s| format!("<option value=\"{s}\">{s}×</option>"))
@@ -470,31 +534,32 @@ fn bar_html() -> String {
         .iter()
         .map(|(k, what)| format!("<dt>{k}</dt><dd>{what}</dd>"))
         .collect();
+    let [play, back, forward, silence, restart, copy, help] = Act::ALL.map(Act::as_str);
     format!(
         r#"<audio preload="none"></audio>
-<div class="bar-title" id="bar-title"></div>
+<div class="bar-title" id="{TITLE}"></div>
 <div class="bar-main">
-<button type="button" class="bar-play" id="bar-play" data-act="play">Play</button>
-<button type="button" data-act="back">Back 10 seconds</button>
-<button type="button" data-act="forward">Forward 10 seconds</button>
-<span class="bar-state" id="bar-state"></span>
-<span class="bar-time"><span id="elapsed">0:00</span> / <span id="total">0:00</span></span>
+<button type="button" class="bar-play" id="{PLAY}" data-act="{play}">Play</button>
+<button type="button" data-act="{back}">Back 10 seconds</button>
+<button type="button" data-act="{forward}">Forward 10 seconds</button>
+<span class="bar-state" id="{STATE}"></span>
+<span class="bar-time"><span id="{ELAPSED}">0:00</span> / <span id="{TOTAL}">0:00</span></span>
 </div>
 <div class="wave">
-<div class="lanes" id="lanes" role="img" aria-label="Waveform" hidden></div>
-<div class="played" id="played"></div>
-<input type="range" class="seek" id="seek" aria-label="Position" min="0" max="0" step="1" value="0">
+<div class="lanes" id="{LANES}" role="img" aria-label="Waveform" hidden></div>
+<div class="played" id="{PLAYED}"></div>
+<input type="range" class="seek" id="{SEEK}" aria-label="Position" min="0" max="0" step="1" value="0">
 </div>
 <div class="bar-tools">
-<label>Speed <select id="speed" aria-label="Playback speed">{speeds}</select></label>
-<button type="button" id="skip-silence" data-act="silence" aria-pressed="false">Skip silence</button>
-<button type="button" id="restart" data-act="restart" hidden>Start from the beginning</button>
-<a class="button" id="download" download hidden>Download</a>
-<button type="button" data-act="copy">Copy link to this moment</button>
-<button type="button" id="keys" data-act="help" aria-expanded="false">Keyboard shortcuts</button>
+<label>Speed <select id="{SPEED}" aria-label="Playback speed">{speeds}</select></label>
+<button type="button" id="{SKIP_SILENCE}" data-act="{silence}" aria-pressed="false">Skip silence</button>
+<button type="button" id="{RESTART}" data-act="{restart}" hidden>Start from the beginning</button>
+<a class="button" id="{DOWNLOAD}" download hidden>Download</a>
+<button type="button" data-act="{copy}">Copy link to this moment</button>
+<button type="button" id="{KEYS}" data-act="{help}" aria-expanded="false">Keyboard shortcuts</button>
 </div>
-<p class="bar-notice" id="bar-notice" role="status"></p>
-<dl id="shortcuts" hidden>{keys}</dl>"#
+<p class="bar-notice" id="{NOTICE}" role="status"></p>
+<dl id="{SHORTCUT_LIST}" hidden>{keys}</dl>"#
     )
 }
 
@@ -601,71 +666,76 @@ impl Player {
                 root.set_hidden(self.sid.get().is_none() && !self.help.get());
             }
             let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
-            self.set_text("bar-play", if playing { "Pause" } else { "Play" });
+            self.set_text(ids::PLAY, if playing { "Pause" } else { "Play" });
             // The row's words for where the call stands (its Play waits
             // while it is prepared, as the row's does).
             let (state, enabled) = phase.as_ref().map_or((String::new(), true), |ph| {
-                let text = describe(ph, now_ms()).text;
-                let headline = text.split(" · ").next().unwrap_or_default().to_owned();
-                (headline, button(ph, now_ms()).enabled || has_media(ph))
+                (
+                    describe(ph, now_ms()).headline,
+                    button(ph, now_ms()).enabled || has_media(ph),
+                )
             });
-            self.set_text("bar-state", &state);
-            self.set_attr("bar-play", "aria-disabled", &(!enabled).to_string());
+            self.set_text(ids::STATE, &state);
+            self.set_attr(ids::PLAY, "aria-disabled", &(!enabled).to_string());
             let call = self.call();
             let title = match (&call, self.sid.get()) {
                 (Some(c), _) => title(c),
                 (None, Some(sid)) => format!("Call {sid}"),
                 (None, None) => String::new(),
             };
-            self.set_text("bar-title", &title);
+            self.set_text(ids::TITLE, &title);
             let playable = phase.as_ref().is_some_and(has_media);
             let download = call.filter(|_| playable).map(|c| download_path(&c));
-            self.set_attr("download", "href", download.as_deref().unwrap_or_default());
-            self.set_hidden("download", download.is_none());
+            self.set_attr(
+                ids::DOWNLOAD,
+                "href",
+                download.as_deref().unwrap_or_default(),
+            );
+            self.set_hidden(ids::DOWNLOAD, download.is_none());
         });
         Effect::new(move |_| {
             let (t, total) = (self.time.get(), self.total());
-            self.set_text("elapsed", &clock(t));
-            self.set_text("total", &clock(total));
-            if let Some(seek) = self.el("seek") {
+            self.set_text(ids::ELAPSED, &clock(t));
+            self.set_text(ids::TOTAL, &clock(total));
+            if let Some(seek) = self.el(ids::SEEK) {
                 let seek: web_sys::HtmlInputElement = seek.unchecked_into();
                 let _ = seek.set_attribute("max", &whole_seconds(total.max(t)));
                 seek.set_value(&whole_seconds(t));
                 let _ = seek.set_attribute("aria-valuetext", &position_text(t, total));
             }
-            if let Some(played) = self.el("played") {
+            if let Some(played) = self.el(ids::PLAYED) {
                 let _ = played
                     .style()
                     .set_property("width", &played_width(t, total));
             }
-            self.set_hidden("restart", !restart_offered(t));
+            self.set_hidden(ids::RESTART, !restart_offered(t));
         });
         Effect::new(move |_| {
-            if let Some(select) = self.el("speed") {
+            if let Some(select) = self.el(ids::SPEED) {
                 select
                     .unchecked_into::<web_sys::HtmlSelectElement>()
                     .set_value(SPEED_LABELS[self.speed.get().min(SPEEDS.len() - 1)]);
             }
             self.set_attr(
-                "skip-silence",
+                ids::SKIP_SILENCE,
                 "aria-pressed",
                 &self.skip_silence.get().to_string(),
             );
             let help = self.help.get();
-            self.set_hidden("shortcuts", !help);
-            self.set_attr("keys", "aria-expanded", &help.to_string());
-            self.set_text("bar-notice", &self.notice.get());
+            self.set_hidden(ids::SHORTCUT_LIST, !help);
+            self.set_attr(ids::KEYS, "aria-expanded", &help.to_string());
+            self.set_text(ids::NOTICE, &self.notice.get());
         });
         Effect::new(move |_| {
             self.peaks.with(|p| {
-                if let Some(lanes) = self.el("lanes") {
+                if let Some(lanes) = self.el(ids::LANES) {
                     lanes.set_inner_html(
                         &p.as_ref()
                             .map(|p| lanes_html(&p.channels, WAVE_WIDTH, LANE_HEIGHT))
                             .unwrap_or_default(),
                     );
                     lanes.set_hidden(p.is_none());
-                    let _ = lanes.set_attribute("data-peaks", self.peaks_state.get());
+                    let _ = lanes.set_attribute("data-peaks", self.peaks_state.get().as_str());
                     let _ = lanes.set_attribute(
                         "aria-label",
                         waveform_name(p.as_ref().map_or(0, |p| p.channels.len())),
@@ -683,15 +753,15 @@ impl Player {
                     .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
                     .and_then(|e| e.closest("[data-act]").ok().flatten())
                     .and_then(|e| e.get_attribute("data-act"));
-                match act.as_deref() {
-                    Some("play") => self.toggle(ev.is_trusted()),
-                    Some("back") => self.skip_by(-SKIP_S),
-                    Some("forward") => self.skip_by(SKIP_S),
-                    Some("silence") => self.skip_silence.update(|s| *s = !*s),
-                    Some("restart") => self.seek(0.0),
-                    Some("copy") => self.copy_link(),
-                    Some("help") => self.help.update(|h| *h = !*h),
-                    _ => {}
+                match act.as_deref().and_then(Act::parse) {
+                    Some(Act::Play) => self.toggle(ev.is_trusted()),
+                    Some(Act::Back) => self.skip_by(-SKIP_S),
+                    Some(Act::Forward) => self.skip_by(SKIP_S),
+                    Some(Act::Silence) => self.skip_silence.update(|s| *s = !*s),
+                    Some(Act::Restart) => self.seek(0.0),
+                    Some(Act::Copy) => self.copy_link(),
+                    Some(Act::Help) => self.help.update(|h| *h = !*h),
+                    None => {}
                 }
             }
             "input" | "change" => {
@@ -700,12 +770,12 @@ impl Player {
                     return;
                 };
                 match input.id().as_str() {
-                    "seek" => self.seek(
+                    ids::SEEK => self.seek(
                         input
                             .unchecked_into::<web_sys::HtmlInputElement>()
                             .value_as_number(),
                     ),
-                    "speed" => {
+                    ids::SPEED => {
                         let value = input.unchecked_into::<web_sys::HtmlSelectElement>().value();
                         if let Some(i) = speed_index(&value) {
                             self.set_speed(i);
@@ -722,7 +792,7 @@ impl Player {
             "playing" => {
                 self.to_loader(RowEvent::AudioPlaying);
                 // Still waiting for peaks and none asked for later: ask now.
-                let waiting = self.peaks_state.get_untracked() == "waiting"
+                let waiting = self.peaks_state.get_untracked() == PeaksState::Waiting
                     && self.peaks_timer.with_value(Option::is_none);
                 if let Some(sid) = self.sid.get_untracked().filter(|_| waiting) {
                     self.fetch_peaks(sid, 0);
@@ -803,5 +873,5 @@ pub fn PlayerBar() -> impl IntoView {
     let player = Player::get();
     let root = NodeRef::<leptos::html::Section>::new();
     root.on_load(move |section| player.mount(&section));
-    view! { <section id="player" class="bar" aria-label="Player" hidden node_ref=root inner_html=bar_html()></section> }
+    view! { <section id=ids::PLAYER class="bar" aria-label="Player" hidden node_ref=root inner_html=bar_html()></section> }
 }

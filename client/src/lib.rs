@@ -1,14 +1,19 @@
 //! The browser player. `api` talks to the edge; `app`, `list`, `row` and `bar`
-//! render and feed events to the pure state machines in `playback-core`.
+//! render and feed events to the pure state machines in `playback-core`;
+//! `loaders` is the registry of each call's loader that rows and the bar
+//! share.
 
 pub mod api;
 mod app;
 pub mod bar;
-mod json;
+mod clock;
 mod list;
+pub mod loaders;
 pub mod row;
+mod sign_in;
 
-pub use app::{App, SignIn};
+pub use app::App;
 pub use bar::{Player, PlayerBar};
 pub use list::CallList;
 pub use row::CallRow;
+pub use sign_in::SignIn;

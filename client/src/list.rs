@@ -19,8 +19,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, IntersectionObserver, IntersectionObserverEntry};
 
 use crate::api::{self, CallsError};
-use crate::app::SignIn;
 use crate::row::CallRow;
+use crate::sign_in::SignIn;
 
 /// Everything the list's handlers share; `Copy`, so handlers can capture it.
 #[derive(Clone, Copy)]

@@ -1,7 +1,8 @@
-//! Mounts the player app on the page's body. (No panic hook: its message
-//! formatting cost 1.3 KB of the player's 120 KB budget; a panic shows in
-//! the console as `unreachable`, with its wasm stack.)
+//! Mounts the player app on the page's body, with a panic hook that puts
+//! the panic's message in the console (without it a panic shows only as
+//! `unreachable`).
 
 fn main() {
+    console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(client::App);
 }

@@ -4,9 +4,11 @@
 //! (with the time and a random number) and applies its effects: the probe
 //! (the play request, only ever for a click) and the status polls after a
 //! 202, each cancelled with an `AbortController`; the poll timer; and the
-//! player bar's audio element, which plays what the loader hands it. A
-//! call's row and the bar share its one loader, so they always agree.
+//! page's audio element, through an `AudioSink` that the player bar
+//! connects (so the loader knows nothing of the bar). A call's row and the
+//! bar share its one loader (`crate::loaders`), so they always agree.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -16,10 +18,47 @@ use playback_core::wire::CallSummary;
 use web_sys::{AbortController, AbortSignal};
 
 use crate::api;
-use crate::bar::Player;
+use crate::clock::now_ms;
+use crate::loaders::Loaders;
 
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
+/// What a loader asks of the page's audio element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCommand {
+    /// The recording is playable: load it and play.
+    Start,
+    /// Play again what the element holds.
+    Resume,
+    /// Pause, if the element holds this loader's call.
+    Pause,
+}
+
+type AudioHandler = Rc<dyn Fn(Loader, AudioCommand)>;
+
+/// Where loaders send their audio commands: the player bar, once it has
+/// connected; until then (a row mounted without a bar) they go nowhere.
+#[derive(Clone, Copy)]
+pub struct AudioSink(StoredValue<Option<AudioHandler>, LocalStorage>);
+
+impl AudioSink {
+    pub fn new() -> AudioSink {
+        AudioSink(StoredValue::new_local(None))
+    }
+
+    pub fn connect(self, handler: impl Fn(Loader, AudioCommand) + 'static) {
+        self.0.set_value(Some(Rc::new(handler)));
+    }
+
+    fn send(self, loader: Loader, command: AudioCommand) {
+        if let Some(handler) = self.0.get_value() {
+            handler(loader, command);
+        }
+    }
+}
+
+impl Default for AudioSink {
+    fn default() -> Self {
+        AudioSink::new()
+    }
 }
 
 /// One call's model and requests; `Copy`, so handlers can capture it.
@@ -30,22 +69,22 @@ pub struct Loader {
     pub model: RwSignal<RowModel>,
     in_flight: StoredValue<Option<AbortController>, LocalStorage>,
     poll_timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
-    player: Player,
+    sink: AudioSink,
 }
 
 impl Loader {
-    pub fn new(sid: &str, call: Option<CallSummary>, player: Player) -> Loader {
+    pub fn new(sid: &str, call: Option<CallSummary>, sink: AudioSink) -> Loader {
         Loader {
             sid: StoredValue::new(sid.to_owned()),
             call: RwSignal::new(call),
             model: RwSignal::new(RowModel::default()),
             in_flight: StoredValue::new_local(None),
             poll_timer: StoredValue::new_local(None),
-            player,
+            sink,
         }
     }
 
-    /// Frees its signals (`Player::forget`).
+    /// Frees its signals (`Loaders::forget`).
     pub fn dispose(self) {
         self.sid.dispose();
         self.call.dispose();
@@ -77,14 +116,9 @@ impl Loader {
                 self.poll_timer.set_value(handle);
             }
             RowEffect::CancelInFlight => self.cancel(),
-            RowEffect::StartAudio => self.player.start(self),
-            RowEffect::ResumeAudio => self.player.play(self),
-            // Only the bar's call has the audio element to pause.
-            RowEffect::PauseAudio => {
-                if self.player.sid.get_untracked().as_deref() == Some(&*self.sid.read_value()) {
-                    self.player.pause();
-                }
-            }
+            RowEffect::StartAudio => self.sink.send(self, AudioCommand::Start),
+            RowEffect::ResumeAudio => self.sink.send(self, AudioCommand::Resume),
+            RowEffect::PauseAudio => self.sink.send(self, AudioCommand::Pause),
         }
     }
 
@@ -158,8 +192,8 @@ pub fn CallRow(
     initial: Option<RowModel>,
 ) -> impl IntoView {
     let sid = call.call_sid.to_string();
-    let player = Player::get();
-    let ctx = player.loader(&sid, Some(&call));
+    let loaders = Loaders::get();
+    let ctx = loaders.loader(&sid, Some(&call));
     if let Some(initial) = initial {
         ctx.model.set(initial);
     }
@@ -190,14 +224,13 @@ pub fn CallRow(
     let own = sid.clone();
     on_cleanup(move || {
         stop_ticking();
-        player.forget(&own);
+        loaders.forget(&own);
     });
 
     let description = Memo::new(move |_| describe(&ctx.model.get().phase, clock.get()));
     // Announce state changes (not the ticking seconds) to screen readers.
     Effect::new(move |previous: Option<String>| {
-        let text = description.get().text;
-        let headline = text.split(" · ").next().unwrap_or_default().to_owned();
+        let headline = description.get().headline;
         if previous.as_ref() != Some(&headline) && !headline.is_empty() {
             announcement.set(headline.clone());
         }
@@ -222,7 +255,7 @@ pub fn CallRow(
             <td data-label="Time">{when}</td>
             <td data-label="From">{call.from}</td>
             <td data-label="To">{call.to}</td>
-            <td data-label="Duration">{format_duration(call.duration_s)}</td>
+            <td data-label="Duration">{playback_core::bar::clock(f64::from(call.duration_s))}</td>
             <td class="player">
                 <button class="play" type="button" on:click=on_main aria-disabled=move || (!label().enabled).to_string()>{move || label().label}</button>
                 <button class="stop" type="button" on:click=on_stop hidden=move || !can_stop(&ctx.model.get().phase)>"Stop"</button>
@@ -230,8 +263,4 @@ pub fn CallRow(
             </td>
         </tr>
     }
-}
-
-fn format_duration(seconds: u32) -> String {
-    format!("{}:{:02}", seconds / 60, seconds % 60)
 }

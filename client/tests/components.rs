@@ -9,7 +9,7 @@ use client::api;
 use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
 use playback_core::player::{BusyReason, Phase, ProbeAnswer, Progress, RowModel, StatusAnswer};
-use playback_core::wire::CallSummary;
+use playback_core::wire::{CallSummary, ErrorBody, StatusBody, WireStatus};
 use playback_core::CallSid;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
@@ -26,6 +26,24 @@ fn call() -> CallSummary {
         from: "+15550000001".into(),
         to: "+15550000002".into(),
     }
+}
+
+/// A wire type as the edge writes it: the bodies below are the edge's own.
+fn json<T: serde::Serialize>(body: &T) -> String {
+    serde_json::to_string(body).unwrap()
+}
+
+fn status_body(status: WireStatus, with: impl FnOnce(&mut StatusBody)) -> String {
+    let mut body = StatusBody::new(status, &CallSid::parse(SID).unwrap());
+    with(&mut body);
+    json(&body)
+}
+
+fn error_body(error: &str, retry_after_ms: Option<u64>) -> String {
+    json(&ErrorBody {
+        retry_after_ms,
+        ..ErrorBody::new(error)
+    })
 }
 
 fn document() -> web_sys::Document {
@@ -370,9 +388,10 @@ fn signal() -> web_sys::AbortSignal {
 
 #[wasm_bindgen_test]
 async fn a_status_poll_carries_no_user_action_and_the_probe_does() {
-    let body = format!(
-        r#"{{"status":"queued","call_sid":"{SID}","queue_position":3,"retry_after_ms":700}}"#
-    );
+    let body = status_body(WireStatus::Queued, |b| {
+        b.queue_position = Some(3);
+        b.retry_after_ms = Some(700);
+    });
     let (answer, seen) = with_fetch(
         200,
         &[("Content-Type", "application/json")],
@@ -406,28 +425,29 @@ async fn a_status_poll_carries_no_user_action_and_the_probe_does() {
 async fn status_bodies_read_as_the_rows_answers() {
     let cases = [
         (
-            format!(r#"{{"status":"ready","call_sid":"{SID}","size":0}}"#),
+            status_body(WireStatus::Ready, |b| b.size = Some(0)),
             StatusAnswer::Ready { size: Some(0) },
         ),
         (
-            format!(r#"{{"status":"ready","call_sid":"{SID}","size":44}}"#),
+            status_body(WireStatus::Ready, |b| b.size = Some(44)),
             StatusAnswer::Ready { size: Some(44) },
         ),
         (
-            format!(r#"{{"status":"none","call_sid":"{SID}"}}"#),
+            status_body(WireStatus::None, |_| {}),
             StatusAnswer::NoDownload,
         ),
         (
-            format!(
-                r#"{{"status":"failed","call_sid":"{SID}","error":"origin answered 500","retry_after_ms":60000}}"#
-            ),
+            status_body(WireStatus::Failed, |b| {
+                b.error = Some("origin answered 500".into());
+                b.retry_after_ms = Some(60_000);
+            }),
             StatusAnswer::Failed {
                 error: "origin answered 500".into(),
                 retry_after_ms: 60_000,
             },
         ),
         (
-            format!(r#"{{"status":"not_found","call_sid":"{SID}"}}"#),
+            status_body(WireStatus::NotFound, |_| {}),
             StatusAnswer::NotFound,
         ),
         ("not json".to_owned(), StatusAnswer::Unexpected(200)),
@@ -439,7 +459,7 @@ async fn status_bodies_read_as_the_rows_answers() {
         .await;
         assert_eq!(answer, expected, "{body}");
     }
-    let (answer, _) = with_fetch(401, &[], r#"{"error":"unauthorized"}"#, || async {
+    let (answer, _) = with_fetch(401, &[], &error_body("unauthorized", None), || async {
         api::status(SID, &signal()).await
     })
     .await;
@@ -448,21 +468,28 @@ async fn status_bodies_read_as_the_rows_answers() {
 
 #[wasm_bindgen_test]
 async fn a_probe_reads_an_empty_recording_and_a_429() {
-    let probe = |status, headers: &'static [(&'static str, &'static str)], body: &'static str| {
-        with_fetch(status, headers, body, || async {
+    let probe = |status, headers: &'static [(&'static str, &'static str)], body: String| async move {
+        with_fetch(status, headers, &body, || async {
             api::probe(SID, &signal()).await
         })
+        .await
     };
     assert_eq!(
-        probe(416, &[("Content-Range", "bytes */0")], "").await.0,
+        probe(416, &[("Content-Range", "bytes */0")], String::new())
+            .await
+            .0,
         ProbeAnswer::Empty
     );
     assert_eq!(
-        probe(200, &[("Content-Length", "0")], "").await.0,
+        probe(200, &[("Content-Length", "0")], String::new())
+            .await
+            .0,
         ProbeAnswer::Empty
     );
     assert_eq!(
-        probe(416, &[("Content-Range", "bytes */44")], "").await.0,
+        probe(416, &[("Content-Range", "bytes */44")], String::new())
+            .await
+            .0,
         ProbeAnswer::Unexpected(416)
     );
     // The JSON's retry_after_ms wins over the header's whole seconds.
@@ -470,7 +497,7 @@ async fn a_probe_reads_an_empty_recording_and_a_429() {
         probe(
             429,
             &[("Retry-After", "3")],
-            r#"{"error":"queue_full","retry_after_ms":2500}"#
+            error_body("queue_full", Some(2500))
         )
         .await
         .0,
@@ -480,9 +507,13 @@ async fn a_probe_reads_an_empty_recording_and_a_429() {
         }
     );
     assert_eq!(
-        probe(429, &[("Retry-After", "3")], r#"{"error":"rate_limited"}"#)
-            .await
-            .0,
+        probe(
+            429,
+            &[("Retry-After", "3")],
+            error_body("rate_limited", None)
+        )
+        .await
+        .0,
         ProbeAnswer::Busy {
             reason: BusyReason::RateLimited,
             retry_after_ms: Some(3000)
@@ -502,11 +533,14 @@ async fn settle_until(done: impl Fn() -> bool) {
 }
 
 fn list_body() -> String {
-    let other = "CA00000000000000000000000000000001";
-    format!(
-        r#"[{{"call_sid":"{SID}","started_at":"2026-11-02T08:00:00Z","duration_s":75,"from":"+15550000001","to":"+15550000002"}},
-           {{"call_sid":"{other}","started_at":"2026-11-02T07:00:00Z","duration_s":5,"from":"+15550000003","to":"+15550000002"}}]"#
-    )
+    let other = CallSummary {
+        call_sid: CallSid::parse("CA00000000000000000000000000000001").unwrap(),
+        started_at: "2026-11-02T07:00:00Z".into(),
+        duration_s: 5,
+        from: "+15550000003".into(),
+        to: "+15550000002".into(),
+    };
+    json(&vec![call(), other])
 }
 
 #[wasm_bindgen_test]
@@ -809,12 +843,23 @@ async fn the_waveform_draws_a_lane_per_channel_and_is_absent_without_peaks() {
 
 #[wasm_bindgen_test]
 async fn a_peaks_body_reads_as_its_lanes_and_silences_or_not_at_all() {
-    let good = r#"{"format":{"coding":"pcm16","channels":2,"sample_rate":8000},"frames":16000,"bucket_frames":80,
-        "channels":[[0,255,7],[9,0,1]],"silences":[[12000,15500]],"complete":true}"#;
+    use playback_core::peaks::{Coding, Format, Peaks};
+    let good = json(&Peaks {
+        format: Format {
+            coding: Coding::Pcm16,
+            channels: 2,
+            sample_rate: 8_000,
+        },
+        frames: 16_000,
+        bucket_frames: 80,
+        channels: vec![vec![0, 255, 7], vec![9, 0, 1]],
+        silences: vec![(12_000, 15_500)],
+        complete: true,
+    });
     let (answer, seen) = with_fetch(
         200,
         &[("Content-Type", "application/json")],
-        good,
+        &good,
         || async { api::peaks(SID).await },
     )
     .await;
@@ -837,12 +882,12 @@ async fn a_peaks_body_reads_as_its_lanes_and_silences_or_not_at_all() {
         let (answer, _) = with_fetch(200, &[], bad, || async { api::peaks(SID).await }).await;
         assert_eq!(answer, api::PeaksAnswer::None, "{bad}");
     }
-    let (answer, _) = with_fetch(404, &[], r#"{"error":"not_ready"}"#, || async {
+    let (answer, _) = with_fetch(404, &[], &error_body("not_ready", None), || async {
         api::peaks(SID).await
     })
     .await;
     assert_eq!(answer, api::PeaksAnswer::NotReady);
-    let (answer, _) = with_fetch(404, &[], r#"{"error":"no_peaks"}"#, || async {
+    let (answer, _) = with_fetch(404, &[], &error_body("no_peaks", None), || async {
         api::peaks(SID).await
     })
     .await;

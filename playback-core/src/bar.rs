@@ -310,8 +310,9 @@ pub fn resume_at(remembered: Option<f64>, duration: Option<f64>) -> Option<f64> 
 
 /// What the bar draws and skips of a recording's peaks
 /// (`crate::peaks::Peaks`): each channel's peaks (0–255) and the silences,
-/// `[start_ms, end_ms)`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[start_ms, end_ms)`. Read straight from the peaks body (its other
+/// fields are not needed here).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct Wave {
     pub channels: Vec<Vec<u8>>,
     pub silences: Vec<(u64, u64)>,

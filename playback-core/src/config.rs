@@ -56,6 +56,26 @@ impl std::error::Error for ConfigError {}
 pub const DEFAULT_ORIGIN_BASE_URL: &str = "http://127.0.0.1:8790";
 
 impl EdgeConfig {
+    /// The call object's rules for a download (`crate::download`).
+    pub fn download_policy(&self) -> crate::download::DownloadPolicy {
+        crate::download::DownloadPolicy {
+            max_attempts: self.max_attempts,
+            slot_lease_ms: self.slot_lease_ms,
+            failed_cooldown_ms: self.failed_cooldown_ms,
+            not_found_ttl_ms: self.not_found_ttl_ms,
+            download_timeout_ms: self.download_timeout_ms,
+        }
+    }
+
+    /// The business object's rules for its slots (`crate::slots`).
+    pub fn slot_policy(&self) -> crate::slots::SlotPolicy {
+        crate::slots::SlotPolicy {
+            slots: self.slots_per_business,
+            lease_ms: self.slot_lease_ms,
+            max_queue: self.max_queue_per_business,
+        }
+    }
+
     /// `lookup` returns a var's or secret's value by name, `None` when unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let origin_base_url =
@@ -200,6 +220,34 @@ mod tests {
             map.insert(k.to_string(), v.to_string());
         }
         EdgeConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn the_policies_carry_the_configured_values() {
+        let c = parse(&[
+            ("SLOTS_PER_BUSINESS", "7"),
+            ("SLOT_LEASE_MS", "9000"),
+            ("MAX_QUEUE_PER_BUSINESS", "11"),
+            ("MAX_ATTEMPTS", "2"),
+            ("DOWNLOAD_TIMEOUT_MS", "5000"),
+        ])
+        .unwrap();
+        let slots = c.slot_policy();
+        assert_eq!(
+            (slots.slots, slots.lease_ms, slots.max_queue),
+            (7, 9_000, 11)
+        );
+        let download = c.download_policy();
+        assert_eq!(
+            (
+                download.max_attempts,
+                download.slot_lease_ms,
+                download.download_timeout_ms,
+                download.failed_cooldown_ms,
+                download.not_found_ttl_ms,
+            ),
+            (2, 9_000, 5_000, c.failed_cooldown_ms, c.not_found_ttl_ms)
+        );
     }
 
     #[test]

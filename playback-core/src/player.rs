@@ -640,6 +640,9 @@ struct Moment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowText {
     pub text: String,
+    /// The state alone, without its details (the text before " · "): what
+    /// the live region announces and the bar shows.
+    pub headline: String,
     /// Shown as an error (and announced assertively).
     pub is_error: bool,
 }
@@ -654,7 +657,12 @@ pub struct ButtonState {
 /// What the row shows and announces, and whether it is an error.
 pub fn describe(phase: &Phase, now_ms: u64) -> RowText {
     let (text, is_error) = describe_parts(phase, now_ms);
-    RowText { text, is_error }
+    let headline = text.split(" · ").next().unwrap_or_default().to_owned();
+    RowText {
+        text,
+        headline,
+        is_error,
+    }
 }
 
 fn describe_parts(phase: &Phase, now_ms: u64) -> (String, bool) {
@@ -753,6 +761,7 @@ mod tests {
     fn row_text(text: &str, is_error: bool) -> RowText {
         RowText {
             text: text.into(),
+            headline: text.split(" · ").next().unwrap().into(),
             is_error,
         }
     }
@@ -1384,6 +1393,9 @@ mod tests {
             }),
         };
         assert_eq!(describe(&p, 4_200).text, "queued (3 ahead) · 4 s");
+        // The headline is the state without its ticking seconds.
+        assert_eq!(describe(&p, 4_200).headline, "queued (3 ahead)");
+        assert_eq!(describe(&p, 9_200).headline, "queued (3 ahead)");
         let p = Phase::Polling {
             since_ms: 0,
             attempt: 1,

@@ -199,12 +199,6 @@ impl SlotTable {
         }
     }
 
-    pub fn holds(&self, owner: &str, now: u64) -> bool {
-        self.leases
-            .iter()
-            .any(|l| l.owner == owner && l.expires_ms > now)
-    }
-
     /// When the next lease expires, for the business object's alarm.
     pub fn next_expiry(&self) -> Option<u64> {
         self.leases.iter().map(|l| l.expires_ms).min()
@@ -481,7 +475,7 @@ mod tests {
         t.acquire("b", 0, &policy(1));
         t.acquire("c", 0, &policy(1));
         assert_eq!(t.release("a", a, 10, &policy(1)), vec!["b".to_string()]);
-        assert!(t.holds("b", 10));
+        assert!(matches!(t.standing("b", 10), Acquire::Granted { .. }));
         assert!(granted(t.acquire("b", 20, &policy(1)).0).is_some());
         assert_eq!(t.position("c"), Some(0));
     }
@@ -496,7 +490,7 @@ mod tests {
             t.acquire("z", 10, &policy(1)).0,
             Acquire::Queued { position: 0 }
         );
-        assert!(t.holds("b", 10));
+        assert!(matches!(t.standing("b", 10), Acquire::Granted { .. }));
     }
 
     #[test]
@@ -508,7 +502,10 @@ mod tests {
         let (answer, woken) = t.acquire("c", LEASE, &policy(1));
         assert_eq!(woken, vec!["b".to_string()]);
         assert_eq!(answer, Acquire::Queued { position: 0 });
-        assert!(!t.holds("dead", LEASE));
+        assert!(!matches!(
+            t.standing("dead", LEASE),
+            Acquire::Granted { .. }
+        ));
     }
 
     #[test]
@@ -520,7 +517,10 @@ mod tests {
         assert_ne!(old, new);
         assert_eq!(t.renew("a", old, LEASE + 1, LEASE), None);
         assert!(t.release("a", old, LEASE + 1, &policy(1)).is_empty());
-        assert!(t.holds("a", LEASE + 1));
+        assert!(matches!(
+            t.standing("a", LEASE + 1),
+            Acquire::Granted { .. }
+        ));
         assert_eq!(t.renew("a", new, LEASE + 1, LEASE), Some(LEASE + 1 + LEASE));
     }
 
