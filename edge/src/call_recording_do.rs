@@ -591,17 +591,18 @@ impl Call {
         let bucket = recordings(&self.env)?;
         let owner = id.object_name();
         let business = BusinessObject::of(&self.env, id.business.as_str())?;
-        let lease = origin::Lease {
-            grant,
-            expires_ms,
-            renew: |grant| business.renew(&owner, grant),
-            release: |grant| business.release(&owner, grant),
-        };
         // A new attempt starts a new fill: listeners of an older one stop.
         self.fill.borrow_mut().take();
         self.fill_changed();
         let report = |event| self.on_fill(event);
-        let run = origin::attempt(config, &bucket, id, looked, lease, &report).await;
+        let call = origin::AttemptCall {
+            config,
+            id,
+            looked,
+            lease: origin::Lease { grant, expires_ms },
+            report: &report,
+        };
+        let run = origin::attempt(&bucket, &business, call).await;
         let outcome = run.outcome;
         self.running.set(false);
         let stored = matches!(outcome, AttemptOutcome::Stored { .. });

@@ -16,6 +16,7 @@ pub mod fill;
 pub mod ids;
 pub mod list_cache;
 pub mod list_query;
+pub mod origin_rules;
 pub mod peaks;
 pub mod player;
 pub mod range;
