@@ -1,5 +1,7 @@
 //! `scripts/bench`: starts the real stack on free ports, measures, prints a
-//! table and writes it to BENCHMARKS.md. Not part of the test command.
+//! table and writes it to `target/bench-latest.md`, from which the rows of
+//! BENCHMARKS.md (one table per area, edited by hand) are updated. Not part
+//! of the test command.
 //!
 //! Figures: origin downloads per recording under a click storm, peak slot
 //! use and queue drain time, cold click → ready with the client's real
@@ -1761,8 +1763,8 @@ const HOW_TO_READ: &str = "
 ";
 
 /// Whether a scenario runs: all of them unless `BENCH_ONLY` names a
-/// comma-separated subset (for working on one figure; BENCHMARKS.md is then
-/// not rewritten).
+/// comma-separated subset (for working on one figure; `target/bench-latest.md`
+/// is then not rewritten).
 fn selected(name: &str) -> bool {
     match std::env::var("BENCH_ONLY") {
         Ok(only) => only.split(',').any(|s| s.trim() == name),
@@ -1864,6 +1866,6 @@ async fn main() {
     if std::env::var("BENCH_ONLY").is_ok() {
         return;
     }
-    let mut f = std::fs::File::create(repo_root().join("BENCHMARKS.md")).unwrap();
+    let mut f = std::fs::File::create(repo_root().join("target/bench-latest.md")).unwrap();
     f.write_all(md.as_bytes()).unwrap();
 }
