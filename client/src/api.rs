@@ -35,9 +35,14 @@ async fn get(
     request.send().await.map_err(|e| e.to_string())
 }
 
-/// The response's body read as `T` (`None` if it is not JSON of that shape).
+/// The response's body read as `T` (`None` if it is not JSON of that
+/// shape). The read is not generic: one copy of its future serves every `T`.
 async fn body<T: DeserializeOwned>(response: &Response) -> Option<T> {
-    response.json().await.ok()
+    serde_json::from_str(&text(response).await?).ok()
+}
+
+async fn text(response: &Response) -> Option<String> {
+    response.text().await.ok()
 }
 
 /// One page of the call list at `path` (a `/api/calls?…` path), and the

@@ -523,7 +523,7 @@ fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
 
 /// The bar's markup. It is written once and updated by a few effects and
 /// one event handler (`Player::mount`) rather than as a Leptos view: a view
-/// of this many reactive parts cost the player ~30 KB of its 120 KB budget.
+/// of this many reactive parts cost the player about 30 KB.
 fn bar_html() -> String {
     use ids::*;
     let speeds: String = SPEED_LABELS
