@@ -626,6 +626,16 @@ impl Player {
         };
         self.audio.set_value(Some(audio.clone()));
         self.root.set_value(Some(section.clone()));
+        self.listen(section, &audio);
+        Effect::new(move |_| self.show_state());
+        Effect::new(move |_| self.show_position());
+        Effect::new(move |_| self.show_tools());
+        Effect::new(move |_| self.show_wave());
+    }
+
+    /// One handler for the bar's controls, its audio element's events and
+    /// the page's keys and fragment.
+    fn listen(self, section: &web_sys::HtmlElement, audio: &web_sys::HtmlAudioElement) {
         let handler =
             Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| self.on_event(&ev));
         let f = handler.as_ref().unchecked_ref();
@@ -658,137 +668,159 @@ impl Player {
                 });
             }
         });
+    }
 
-        Effect::new(move |_| {
-            let phase = self.phase();
-            if let Some(root) = self.root.get_value() {
-                // Shown from the first call, or for the list of shortcuts.
-                root.set_hidden(self.sid.get().is_none() && !self.help.get());
-            }
-            let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
-            self.set_text(ids::PLAY, if playing { "Pause" } else { "Play" });
-            // The row's words for where the call stands (its Play waits
-            // while it is prepared, as the row's does).
-            let (state, enabled) = phase.as_ref().map_or((String::new(), true), |ph| {
-                (
-                    describe(ph, now_ms()).headline,
-                    button(ph, now_ms()).enabled || has_media(ph),
-                )
-            });
-            self.set_text(ids::STATE, &state);
-            self.set_attr(ids::PLAY, "aria-disabled", &(!enabled).to_string());
-            let call = self.call();
-            let title = match (&call, self.sid.get()) {
-                (Some(c), _) => title(c),
-                (None, Some(sid)) => format!("Call {sid}"),
-                (None, None) => String::new(),
-            };
-            self.set_text(ids::TITLE, &title);
-            let playable = phase.as_ref().is_some_and(has_media);
-            let download = call.filter(|_| playable).map(|c| download_path(&c));
-            self.set_attr(
-                ids::DOWNLOAD,
-                "href",
-                download.as_deref().unwrap_or_default(),
-            );
-            self.set_hidden(ids::DOWNLOAD, download.is_none());
+    /// Whether it plays, where the call stands, its title and download.
+    fn show_state(self) {
+        let phase = self.phase();
+        if let Some(root) = self.root.get_value() {
+            // Shown from the first call, or for the list of shortcuts.
+            root.set_hidden(self.sid.get().is_none() && !self.help.get());
+        }
+        let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
+        self.set_text(ids::PLAY, if playing { "Pause" } else { "Play" });
+        // The row's words for where the call stands (its Play waits
+        // while it is prepared, as the row's does).
+        let (state, enabled) = phase.as_ref().map_or((String::new(), true), |ph| {
+            (
+                describe(ph, now_ms()).headline,
+                button(ph, now_ms()).enabled || has_media(ph),
+            )
         });
-        Effect::new(move |_| {
-            let (t, total) = (self.time.get(), self.total());
-            self.set_text(ids::ELAPSED, &clock(t));
-            self.set_text(ids::TOTAL, &clock(total));
-            if let Some(seek) = self.el(ids::SEEK) {
-                let seek: web_sys::HtmlInputElement = seek.unchecked_into();
-                let _ = seek.set_attribute("max", &whole_seconds(total.max(t)));
-                seek.set_value(&whole_seconds(t));
-                let _ = seek.set_attribute("aria-valuetext", &position_text(t, total));
+        self.set_text(ids::STATE, &state);
+        self.set_attr(ids::PLAY, "aria-disabled", &(!enabled).to_string());
+        let call = self.call();
+        let title = match (&call, self.sid.get()) {
+            (Some(c), _) => title(c),
+            (None, Some(sid)) => format!("Call {sid}"),
+            (None, None) => String::new(),
+        };
+        self.set_text(ids::TITLE, &title);
+        let playable = phase.as_ref().is_some_and(has_media);
+        let download = call.filter(|_| playable).map(|c| download_path(&c));
+        self.set_attr(
+            ids::DOWNLOAD,
+            "href",
+            download.as_deref().unwrap_or_default(),
+        );
+        self.set_hidden(ids::DOWNLOAD, download.is_none());
+    }
+
+    /// The clock, the slider and the played part of the waveform.
+    fn show_position(self) {
+        let (t, total) = (self.time.get(), self.total());
+        self.set_text(ids::ELAPSED, &clock(t));
+        self.set_text(ids::TOTAL, &clock(total));
+        if let Some(seek) = self.el(ids::SEEK) {
+            let seek: web_sys::HtmlInputElement = seek.unchecked_into();
+            let _ = seek.set_attribute("max", &whole_seconds(total.max(t)));
+            seek.set_value(&whole_seconds(t));
+            let _ = seek.set_attribute("aria-valuetext", &position_text(t, total));
+        }
+        if let Some(played) = self.el(ids::PLAYED) {
+            let _ = played
+                .style()
+                .set_property("width", &played_width(t, total));
+        }
+        self.set_hidden(ids::RESTART, !restart_offered(t));
+    }
+
+    /// Speed, skip silence, the shortcuts and the bar's own notice.
+    fn show_tools(self) {
+        if let Some(select) = self.el(ids::SPEED) {
+            select
+                .unchecked_into::<web_sys::HtmlSelectElement>()
+                .set_value(SPEED_LABELS[self.speed.get().min(SPEEDS.len() - 1)]);
+        }
+        self.set_attr(
+            ids::SKIP_SILENCE,
+            "aria-pressed",
+            &self.skip_silence.get().to_string(),
+        );
+        let help = self.help.get();
+        self.set_hidden(ids::SHORTCUT_LIST, !help);
+        self.set_attr(ids::KEYS, "aria-expanded", &help.to_string());
+        self.set_text(ids::NOTICE, &self.notice.get());
+    }
+
+    /// The waveform's lanes, or none.
+    fn show_wave(self) {
+        self.peaks.with(|p| {
+            if let Some(lanes) = self.el(ids::LANES) {
+                lanes.set_inner_html(
+                    &p.as_ref()
+                        .map(|p| lanes_html(&p.channels, WAVE_WIDTH, LANE_HEIGHT))
+                        .unwrap_or_default(),
+                );
+                lanes.set_hidden(p.is_none());
+                let _ = lanes.set_attribute("data-peaks", self.peaks_state.get().as_str());
+                let _ = lanes.set_attribute(
+                    "aria-label",
+                    waveform_name(p.as_ref().map_or(0, |p| p.channels.len())),
+                );
             }
-            if let Some(played) = self.el(ids::PLAYED) {
-                let _ = played
-                    .style()
-                    .set_property("width", &played_width(t, total));
-            }
-            self.set_hidden(ids::RESTART, !restart_offered(t));
-        });
-        Effect::new(move |_| {
-            if let Some(select) = self.el(ids::SPEED) {
-                select
-                    .unchecked_into::<web_sys::HtmlSelectElement>()
-                    .set_value(SPEED_LABELS[self.speed.get().min(SPEEDS.len() - 1)]);
-            }
-            self.set_attr(
-                ids::SKIP_SILENCE,
-                "aria-pressed",
-                &self.skip_silence.get().to_string(),
-            );
-            let help = self.help.get();
-            self.set_hidden(ids::SHORTCUT_LIST, !help);
-            self.set_attr(ids::KEYS, "aria-expanded", &help.to_string());
-            self.set_text(ids::NOTICE, &self.notice.get());
-        });
-        Effect::new(move |_| {
-            self.peaks.with(|p| {
-                if let Some(lanes) = self.el(ids::LANES) {
-                    lanes.set_inner_html(
-                        &p.as_ref()
-                            .map(|p| lanes_html(&p.channels, WAVE_WIDTH, LANE_HEIGHT))
-                            .unwrap_or_default(),
-                    );
-                    lanes.set_hidden(p.is_none());
-                    let _ = lanes.set_attribute("data-peaks", self.peaks_state.get().as_str());
-                    let _ = lanes.set_attribute(
-                        "aria-label",
-                        waveform_name(p.as_ref().map_or(0, |p| p.channels.len())),
-                    );
-                }
-            });
         });
     }
 
     fn on_event(self, ev: &web_sys::Event) {
         let target = ev.target();
         match ev.type_().as_str() {
-            "click" => {
-                let act = target
-                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                    .and_then(|e| e.closest("[data-act]").ok().flatten())
-                    .and_then(|e| e.get_attribute("data-act"));
-                match act.as_deref().and_then(Act::parse) {
-                    Some(Act::Play) => self.toggle(ev.is_trusted()),
-                    Some(Act::Back) => self.skip_by(-SKIP_S),
-                    Some(Act::Forward) => self.skip_by(SKIP_S),
-                    Some(Act::Silence) => self.skip_silence.update(|s| *s = !*s),
-                    Some(Act::Restart) => self.seek(0.0),
-                    Some(Act::Copy) => self.copy_link(),
-                    Some(Act::Help) => self.help.update(|h| *h = !*h),
-                    None => {}
-                }
-            }
-            "input" | "change" => {
-                let Some(input) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
-                else {
-                    return;
-                };
-                match input.id().as_str() {
-                    ids::SEEK => self.seek(
-                        input
-                            .unchecked_into::<web_sys::HtmlInputElement>()
-                            .value_as_number(),
-                    ),
-                    ids::SPEED => {
-                        let value = input.unchecked_into::<web_sys::HtmlSelectElement>().value();
-                        if let Some(i) = speed_index(&value) {
-                            self.set_speed(i);
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            "click" => self.on_click(target, ev.is_trusted()),
+            "input" | "change" => self.on_input(target),
             "keydown" => self.on_key(ev.unchecked_ref()),
             "hashchange" => self.open_link(),
             // The media element's events count only for the bar call's
             // recording (a switch leaves late ones of the one before).
-            _ if !self.media_is_current() => {}
+            media if self.media_is_current() => self.on_media(media),
+            _ => {}
+        }
+    }
+
+    /// A click on one of the bar's buttons (its `data-act`).
+    fn on_click(self, target: Option<web_sys::EventTarget>, trusted: bool) {
+        let act = target
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|e| e.closest("[data-act]").ok().flatten())
+            .and_then(|e| e.get_attribute("data-act"));
+        match act.as_deref().and_then(Act::parse) {
+            Some(Act::Play) => self.toggle(trusted),
+            Some(Act::Back) => self.skip_by(-SKIP_S),
+            Some(Act::Forward) => self.skip_by(SKIP_S),
+            Some(Act::Silence) => self.skip_silence.update(|s| *s = !*s),
+            Some(Act::Restart) => self.seek(0.0),
+            Some(Act::Copy) => self.copy_link(),
+            Some(Act::Help) => self.help.update(|h| *h = !*h),
+            None => {}
+        }
+    }
+
+    /// The slider moved or another speed was chosen.
+    fn on_input(self, target: Option<web_sys::EventTarget>) {
+        let Some(input) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) else {
+            return;
+        };
+        match input.id().as_str() {
+            ids::SEEK => self.seek(
+                input
+                    .unchecked_into::<web_sys::HtmlInputElement>()
+                    .value_as_number(),
+            ),
+            ids::SPEED => {
+                let value = input.unchecked_into::<web_sys::HtmlSelectElement>().value();
+                if let Some(i) = speed_index(&value) {
+                    self.set_speed(i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An event of the audio element, holding the bar call's recording.
+    fn on_media(self, name: &str) {
+        let Some(audio) = self.audio.get_value() else {
+            return;
+        };
+        match name {
             "playing" => {
                 self.to_loader(RowEvent::AudioPlaying);
                 // Still waiting for peaks and none asked for later: ask now.
@@ -799,7 +831,7 @@ impl Player {
                 }
             }
             // (A pause that a new play overtook is no pause.)
-            "pause" if self.audio.get_value().is_some_and(|a| a.paused()) => {
+            "pause" if audio.paused() => {
                 self.to_loader(RowEvent::AudioPaused);
                 self.save(Some(self.time.get_untracked() as u64));
             }
@@ -811,9 +843,6 @@ impl Player {
                 "the recording could not be played".into(),
             )),
             "loadedmetadata" => {
-                let Some(audio) = self.audio.get_value() else {
-                    return;
-                };
                 self.duration.set(audio.duration());
                 audio.set_playback_rate(self.rate());
                 if let Some(t) = self.start_at.try_update_value(Option::take).flatten() {
@@ -822,11 +851,7 @@ impl Player {
                     }
                 }
             }
-            "timeupdate" => {
-                if let Some(audio) = self.audio.get_value() {
-                    self.on_time(&audio);
-                }
-            }
+            "timeupdate" => self.on_time(&audio),
             _ => {}
         }
     }

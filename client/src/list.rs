@@ -180,6 +180,42 @@ pub fn CallList(announcement: RwSignal<String>) -> impl IntoView {
         ctx.cancel_debounce();
     });
 
+    let end = more_at_the_end(ctx);
+    let phase = move || ctx.model.with(|m| m.phase.clone());
+    let more_button = move || match phase() {
+        ListPhase::Shown { more: true } => Some("Load more calls"),
+        ListPhase::Failed { .. } => Some("Try again"),
+        _ => None,
+    };
+    let signed_out = Memo::new(move |_| phase() == ListPhase::SignedOut);
+    let list = view! {
+            <Filters ctx initial/>
+            <table id="calls" hidden=move || ctx.rows.with(Vec::is_empty)>
+                <thead><tr><th>"Time"</th><th>"From"</th><th>"To"</th><th>"Duration"</th><th>"Recording"</th></tr></thead>
+                <tbody>
+                    <For each=move || ctx.rows.get() key=|c| c.call_sid.to_string() let:call>
+                        <CallRow call announcement/>
+                    </For>
+                </tbody>
+            </table>
+            <p id="list-status" class="notice" class:error=move || matches!(phase(), ListPhase::Failed { .. }) role="status">
+                {move || ctx.model.with(ListModel::summary)}
+            </p>
+            <button type="button" id="load-more" hidden=move || more_button().is_none()
+                on:click=move |_| { ctx.dispatch(ListEvent::LoadMore); }>{move || more_button().unwrap_or_default()}</button>
+            <div node_ref=end class="list-end"></div>
+    };
+    view! {
+        <div hidden=move || signed_out.get()>{list}</div>
+        {move || signed_out.get().then(|| view! { <SignIn/> })}
+    }
+}
+
+/// The search box and the date range: typing waits `SEARCH_DEBOUNCE_MS`
+/// after the last key (and cancels the search before it); a date applies
+/// at once; a filter that cannot be asked for says why.
+#[component]
+fn Filters(ctx: ListCtx, initial: ListFilter) -> impl IntoView {
     let typed = RwSignal::new(initial.q.clone());
     let from = RwSignal::new(initial.since.map(local_date).unwrap_or_default());
     let to = RwSignal::new(initial.until.map(|u| local_date(u - 1)).unwrap_or_default());
@@ -226,7 +262,19 @@ pub fn CallList(announcement: RwSignal<String>) -> impl IntoView {
         }
     };
 
-    // More rows when the end of the list scrolls into view.
+    view! {
+        <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
+            <input type="search" id="search" aria-label="Search by number" placeholder="Search by number"
+                inputmode="tel" autocomplete="off" prop:value=move || typed.get() on:input=on_search/>
+            <label>"From "<input type="date" id="from" prop:value=move || from.get() on:change=move |ev| on_range(ev, from)/></label>
+            <label>"To "<input type="date" id="to" prop:value=move || to.get() on:change=move |ev| on_range(ev, to)/></label>
+            <span class="problem" role="alert">{move || problem.get().map(FilterProblem::message)}</span>
+        </form>
+    }
+}
+
+/// The element after the last row: when it scrolls into view, the next page.
+fn more_at_the_end(ctx: ListCtx) -> NodeRef<leptos::html::Div> {
     let end = NodeRef::<leptos::html::Div>::new();
     let observer = StoredValue::new_local(None::<IntersectionObserver>);
     end.on_load(move |element| {
@@ -251,38 +299,5 @@ pub fn CallList(announcement: RwSignal<String>) -> impl IntoView {
         }
     });
 
-    let phase = move || ctx.model.with(|m| m.phase.clone());
-    let more_button = move || match phase() {
-        ListPhase::Shown { more: true } => Some("Load more calls"),
-        ListPhase::Failed { .. } => Some("Try again"),
-        _ => None,
-    };
-    let signed_out = Memo::new(move |_| phase() == ListPhase::SignedOut);
-    let list = view! {
-            <form class="filters" role="search" on:submit=|ev| ev.prevent_default()>
-                <input type="search" id="search" aria-label="Search by number" placeholder="Search by number"
-                    inputmode="tel" autocomplete="off" prop:value=move || typed.get() on:input=on_search/>
-                <label>"From "<input type="date" id="from" prop:value=move || from.get() on:change=move |ev| on_range(ev, from)/></label>
-                <label>"To "<input type="date" id="to" prop:value=move || to.get() on:change=move |ev| on_range(ev, to)/></label>
-                <span class="problem" role="alert">{move || problem.get().map(FilterProblem::message)}</span>
-            </form>
-            <table id="calls" hidden=move || ctx.rows.with(Vec::is_empty)>
-                <thead><tr><th>"Time"</th><th>"From"</th><th>"To"</th><th>"Duration"</th><th>"Recording"</th></tr></thead>
-                <tbody>
-                    <For each=move || ctx.rows.get() key=|c| c.call_sid.to_string() let:call>
-                        <CallRow call announcement/>
-                    </For>
-                </tbody>
-            </table>
-            <p id="list-status" class="notice" class:error=move || matches!(phase(), ListPhase::Failed { .. }) role="status">
-                {move || ctx.model.with(ListModel::summary)}
-            </p>
-            <button type="button" id="load-more" hidden=move || more_button().is_none()
-                on:click=move |_| { ctx.dispatch(ListEvent::LoadMore); }>{move || more_button().unwrap_or_default()}</button>
-            <div node_ref=end class="list-end"></div>
-    };
-    view! {
-        <div hidden=move || signed_out.get()>{list}</div>
-        {move || signed_out.get().then(|| view! { <SignIn/> })}
-    }
+    end
 }
