@@ -537,12 +537,15 @@ async fn throttle_503_sends_retry_after_as_a_date_never_before_now_plus_its_seco
         .oneshot(get(&recording_path("acme", &sid)))
         .await
         .unwrap();
+    let after = std::time::SystemTime::now();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let date = r.headers()["retry-after"].to_str().unwrap().to_owned();
     assert!(date.ends_with(" GMT") && date.len() == 29, "{date:?}");
     let at = httpdate::parse_http_date(&date).unwrap();
+    // Now + 120 s rounded up to a whole second, now being some moment of
+    // the request: however long it took.
     assert!(at >= before + Duration::from_secs(120), "{date}");
-    assert!(at <= before + Duration::from_secs(122), "{date}");
+    assert!(at <= after + Duration::from_secs(121), "{date}");
     assert_eq!(
         app.oneshot(get(&recording_path("acme", &sid)))
             .await
@@ -554,9 +557,12 @@ async fn throttle_503_sends_retry_after_as_a_date_never_before_now_plus_its_seco
 
 #[test]
 fn http_dates_round_up_to_the_next_whole_second() {
-    let now = std::time::SystemTime::now();
+    let before = std::time::SystemTime::now();
     let at = httpdate::parse_http_date(&backend_stub::http_date_in(0)).unwrap();
-    assert!(at >= now && at <= now + Duration::from_secs(1));
+    let after = std::time::SystemTime::now();
+    // The next whole second after some moment of the call: never earlier
+    // than its start, at most a second after its end, however long it took.
+    assert!(at >= before && at <= after + Duration::from_secs(1));
     // Absurd knobs clamp to the last date HTTP can say, never panic.
     assert_eq!(
         backend_stub::http_date_in(u64::MAX),

@@ -11,7 +11,7 @@ use crate::process::ChildGroup;
 /// The key WebDriver names an element by, in answers and script arguments.
 pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const ELEMENT_KEY: &str = ELEMENT;
-const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Browser {
     http: reqwest::Client,

@@ -19,7 +19,7 @@ mod stack;
 
 pub use edge::{workerd_rss_kib, Edge, EdgeOptions};
 pub use origin::Origin;
-pub use stack::{bulk_call, for_call, latency, origin_bytes, sha256_hex, Stack};
+pub use stack::{bulk_call, for_call, latency, origin_bytes, sha256_hex, Stack, LOG_TIMEOUT};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -88,7 +88,38 @@ impl Stack {
     pub fn persist_dir(&self) -> &Path {
         self._state.path()
     }
+
+    /// Returns once the worker's log holds the line of every request
+    /// answered before this call: a line is written before its response
+    /// is handed back, and through one pipe, so once the line of a request
+    /// sent now is in the log, so are theirs. For counts of lines that
+    /// must not be read short ("no further request", "exactly one").
+    pub async fn log_barrier(&self) -> Vec<serde_json::Value> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Not a route: answered 404, and logged like any request.
+        let path = format!("/api/log-barrier-{}-{n}", std::process::id());
+        self.http
+            .get(self.url(&path))
+            .send()
+            .await
+            .expect("the barrier request is answered");
+        let done = |l: &serde_json::Value| l["event"] == "request" && l["path"] == path.as_str();
+        let lines = self
+            .edge
+            .wait_log(|lines| lines.iter().any(done), LOG_TIMEOUT)
+            .await;
+        assert!(
+            lines.iter().any(done),
+            "the barrier's log line never came in {LOG_TIMEOUT:?}"
+        );
+        lines
+    }
 }
+
+/// How long a log line may take to reach the log once its response came: a
+/// bound on a wait for a condition, failing only when the line never comes.
+pub const LOG_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Knobs that delay every origin answer by `ms`.
 pub fn latency(ms: u64) -> Knobs {
@@ -219,9 +250,7 @@ impl Stack {
         let served = |l: &serde_json::Value| {
             l["event"] == "request" && l["path"] == path.as_str() && l["status"] == 200
         };
-        self.edge
-            .wait_log_lines(served, Duration::from_secs(10))
-            .await;
+        self.edge.wait_log_lines(served, LOG_TIMEOUT).await;
         body
     }
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::future::join_all;
 use integration_tests::{
-    bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Stack,
+    bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Stack, LOG_TIMEOUT,
 };
+use playback_core::slots::STARTERS_FIRST_MS;
 use serde_json::Value;
 
 const READY: Duration = Duration::from_secs(90);
@@ -81,6 +82,19 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
     let stack = Stack::start_with(latency(300), options).await;
     let sids: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
+    // The first three hold their slots far longer than the clicks that
+    // follow take on any machine, so the queue forms behind all three.
+    let mut knobs = latency(300);
+    for sid in &sids[..3] {
+        knobs.calls.insert(
+            sid.clone(),
+            FaultSet {
+                latency_ms: 3_000,
+                ..Default::default()
+            },
+        );
+    }
+    stack.origin.stub.set_knobs(knobs);
     // Queue them one after another: each click is in the business queue before the next.
     let mut clicks = Vec::new();
     for sid in &sids {
@@ -104,9 +118,12 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
     }
     let stats = stack.origin.stats();
     let business = stats.business("acme");
-    assert_eq!(
-        business.peak, 3,
-        "peak concurrent origin downloads with 3 slots"
+    // Never more than 3 origin downloads at once (how many overlap at the
+    // origin depends on the machine's pace; the bound does not).
+    assert!(
+        business.peak <= 3,
+        "{} concurrent origin downloads with 3 slots",
+        business.peak
     );
     for sid in &sids {
         assert_eq!(
@@ -115,30 +132,50 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
             "{sid} downloaded more than once"
         );
     }
-    // Started in queue order: nobody started more than one wave (3 calls) away from its place.
-    for (place, sid) in sids.iter().enumerate() {
-        let started = business
-            .first_attempt_order
-            .iter()
-            .position(|s| s == sid)
-            .unwrap();
-        assert!(
-            started.abs_diff(place) < 3,
-            "{sid} queued {place}th started {started}th: {:?}",
-            business.first_attempt_order
-        );
-    }
-    // Every call that had to queue got its slot exactly once: handed over on
-    // its held acquire, or (when its hold had run out) by a wake. Read once
-    // the last call's `ready` line is in the log (every grant came before).
+    // Read once the last call's `ready` line is in the log (every grant came before).
     let last_ready = |lines: &[Value]| {
         let ready = lines.iter().filter(|l| l["to"] == "ready").count();
         ready == sids.len()
     };
-    let lines: Vec<Value> = stack
-        .edge
-        .wait_log(last_ready, Duration::from_secs(10))
-        .await;
+    let lines: Vec<Value> = stack.edge.wait_log(last_ready, LOG_TIMEOUT).await;
+    // All three slots were in use at once: the business held three leases.
+    let most_leases = lines
+        .iter()
+        .filter(|l| l["event"] == "slots")
+        .filter_map(|l| l["leases"].as_u64())
+        .max();
+    assert_eq!(most_leases, Some(3), "the most leases held at once");
+    // Granted in queue order, first come first served: the order in which
+    // the business granted the leases (at an acquire, handed over on a held
+    // acquire, or by a wake), whenever each download then reached the origin.
+    let mut granted: Vec<String> = Vec::new();
+    for l in &lines {
+        let owners: Vec<&str> = if l["event"] == "slots" {
+            let at_acquire = (l["op"] == "acquire" && l["answer"]["result"] == "granted")
+                .then(|| l["owner"].as_str())
+                .flatten();
+            let handed = l["handed_over"].as_array().into_iter().flatten();
+            at_acquire
+                .into_iter()
+                .chain(handed.filter_map(|o| o.as_str()))
+                .collect()
+        } else if l["event"] == "slot_granted_to_waiter" {
+            l["owner"].as_str().into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        for owner in owners {
+            let sid = owner.rsplit('/').next().unwrap_or_default().to_owned();
+            if !granted.iter().any(|g| g.eq_ignore_ascii_case(&sid)) {
+                granted.push(sid);
+            }
+        }
+    }
+    let queued: Vec<String> = sids.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let granted: Vec<String> = granted.iter().map(|s| s.to_ascii_lowercase()).collect();
+    assert_eq!(granted, queued, "leases granted against the queue's order");
+    // Every call that had to queue got its slot exactly once: handed over on
+    // its held acquire, or (when its hold had run out) by a wake.
     let queued: std::collections::BTreeSet<&str> = lines
         .iter()
         .filter(|l| l["op"] == "acquire" && l["answer"]["result"] == "queued")
@@ -175,18 +212,23 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
 /// them ask for their slots before the rest of the burst is queued. The
 /// business answers the admissions that will wait in the queue only once
 /// those calls have asked (the core's `slots::Admitted`), so the burst's
-/// first downloads do not start behind the whole burst's work.
+/// first downloads do not start behind the whole burst's work. It holds
+/// them at most `STARTERS_FIRST_MS` after a starter's admission: a machine
+/// too slow for a starter to ask within that lets the waiters go, which is
+/// the product's rule too, and is told apart by the lines' times.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bursts_free_slots_are_asked_for_before_the_rest_of_it_is_queued() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
     let stack = Stack::start_with(latency(300), options).await;
     let sids: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
+    // No starter was admitted before this (the edge's clock is this machine's).
+    let burst_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     play_at_once_until_ready(&stack, &sids).await;
     let all_ready = |lines: &[Value]| lines.iter().filter(|l| l["to"] == "ready").count() == 30;
-    let lines: Vec<Value> = stack
-        .edge
-        .wait_log(all_ready, Duration::from_secs(10))
-        .await;
+    let lines: Vec<Value> = stack.edge.wait_log(all_ready, LOG_TIMEOUT).await;
     // Each call's first acquire (the business's line), and its `none → queued` line.
     let mut first_acquire = std::collections::HashMap::new();
     let mut queued_at = std::collections::HashMap::new();
@@ -213,7 +255,11 @@ async fn a_bursts_free_slots_are_asked_for_before_the_rest_of_it_is_queued() {
         .collect();
     assert!(!starters.is_empty(), "no call took a free slot");
     let last_starter = starters.iter().max().copied().unwrap_or_default();
-    let waiters_queued_early: Vec<&String> = queued_at
+    // A call that waits may be queued before the last free slot was asked
+    // for only once a starter's hold ran out: STARTERS_FIRST_MS after its
+    // admission, which came after the burst began.
+    let released_at = burst_ms + STARTERS_FIRST_MS;
+    let waiters_queued_early: Vec<(&String, u64)> = queued_at
         .iter()
         .filter(|(owner, i)| {
             first_acquire
@@ -221,19 +267,33 @@ async fn a_bursts_free_slots_are_asked_for_before_the_rest_of_it_is_queued() {
                 .is_some_and(|(_, granted)| !granted)
                 && **i < last_starter
         })
-        .map(|(owner, _)| owner)
+        .map(|(owner, i)| (owner, lines[*i]["at"].as_u64().unwrap_or(0)))
+        .filter(|(_, at)| *at < released_at)
         .collect();
     assert!(
         waiters_queued_early.is_empty(),
-        "calls that wait were queued before the free slots were asked for: {waiters_queued_early:?}"
+        "calls that wait were queued before the free slots were asked for, \
+         within {STARTERS_FIRST_MS} ms of the burst (at {burst_ms}): {waiters_queued_early:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_business_queue_never_delays_another() {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
-    let stack = Stack::start_with(latency(300), options).await;
+    let stack = Stack::start_with(Knobs::default(), options).await;
     let a: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
+    let b = bulk_call(&stack, "globex", 0);
+    // A's downloads are slow (its queue stays long for many seconds, on
+    // any machine); B's is quick.
+    let mut knobs = latency(5_000);
+    knobs.calls.insert(
+        b.clone(),
+        FaultSet {
+            latency_ms: 300,
+            ..Default::default()
+        },
+    );
+    stack.origin.stub.set_knobs(knobs);
     let clicks: Vec<_> = a
         .iter()
         .map(|sid| tokio::spawn(stack.play("acme", sid).send()))
@@ -259,16 +319,28 @@ async fn one_business_queue_never_delays_another() {
             .count()
     };
     let a_done_before = done(&stack);
-    let b = bulk_call(&stack, "globex", 0);
     let answer = stack.play("globex", &b).send().await.unwrap();
     assert!(matches!(answer.status().as_u16(), 200 | 202));
     stack.wait_status("globex", &b, "ready", READY).await;
-    // Had B waited behind A's queue, A would have finished most of its calls meanwhile;
-    // B's own download takes one origin latency, in which A finishes about one wave of 3.
-    let a_done_meanwhile = done(&stack) - a_done_before;
-    assert!(
-        a_done_meanwhile <= 9,
-        "B waited behind A: {a_done_meanwhile} of A's calls finished meanwhile"
+    println!(
+        "{} of A's calls finished while B downloaded",
+        done(&stack) - a_done_before
+    );
+    // B never waited behind A's queue: its business granted its first
+    // acquire at once (a queue shared with A would have queued it behind
+    // A's 15 and more).
+    let owner_b = |l: &Value| {
+        l["event"] == "slots"
+            && l["op"] == "acquire"
+            && l["owner"]
+                .as_str()
+                .is_some_and(|o| o.eq_ignore_ascii_case(&format!("globex/{b}")))
+    };
+    let acquires = stack.edge.wait_log_lines(owner_b, LOG_TIMEOUT).await;
+    assert_eq!(
+        acquires[0]["answer"]["result"], "granted",
+        "B's first acquire: {}",
+        acquires[0]
     );
     assert_eq!(stack.origin.stats().business("globex").peak, 1);
     for c in clicks {
@@ -331,11 +403,13 @@ async fn transient_failures_are_retried_until_ready() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
+    // The timeout is every download's, the next call's too: long against
+    // a small recording's download on any machine, short against a hang.
     let options = EdgeOptions::default()
         .var("SLOTS_PER_BUSINESS", 1)
-        .var("DOWNLOAD_TIMEOUT_MS", 800)
+        .var("DOWNLOAD_TIMEOUT_MS", 3_000)
         .var("MAX_ATTEMPTS", 2)
-        .var("FAILED_COOLDOWN_MS", 60_000);
+        .var("FAILED_COOLDOWN_MS", 600_000);
     let stack = Stack::start_with(Knobs::default(), options).await;
     let hung = bulk_call(&stack, "acme", 0);
     let next = bulk_call(&stack, "acme", 1);
@@ -368,7 +442,9 @@ async fn a_hanging_origin_times_out_fails_and_frees_the_slot() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_origin_404_is_a_404_and_is_remembered() {
-    let stack = Stack::start().await;
+    // Remembered far longer than the plays below take on any machine.
+    let options = EdgeOptions::default().var("NOT_FOUND_TTL_MS", 3_600_000);
+    let stack = Stack::start_with(Knobs::default(), options).await;
     let sid = bulk_call(&stack, "acme", 0);
     stack.fault_call(
         &sid,
@@ -410,13 +486,17 @@ async fn the_origin_refusing_the_edge_credentials_fails_with_a_clear_error() {
     assert_eq!(failed["attempts"], 1, "a refusal is not retried");
 }
 
-/// Clicks `sid`, whose origin body pauses 4 s midway, and returns once the
-/// body is flowing: its download is under way.
+/// How long the origin's body pauses midway in [`play_until_its_body_flows`]:
+/// long against what a test does before it kills the worker, on any machine.
+const MID_BODY_PAUSE_MS: u64 = 15_000;
+
+/// Clicks `sid`, whose origin body pauses midway for `MID_BODY_PAUSE_MS`,
+/// and returns once the body is flowing: its download is under way.
 async fn play_until_its_body_flows(stack: &Stack, sid: &str) {
     stack.fault_call(
         sid,
         FaultSet {
-            mid_body_delay_ms: 4_000,
+            mid_body_delay_ms: MID_BODY_PAUSE_MS,
             ..Default::default()
         },
     );
@@ -454,18 +534,26 @@ async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
         sha256_hex(&origin_bytes(&stack, "acme", &slow))
     );
 
-    // Both slots still work: two slow calls run at once.
-    stack.origin.stub.set_knobs(latency(1_500));
-    stack.origin.stub.stats.reset();
+    // Both slots still work: two calls played at once each get a slot at
+    // their first acquire (a leaked lease would queue one behind it).
     let (a, b) = (bulk_call(&stack, "acme", 1), bulk_call(&stack, "acme", 2));
     join_all([stack.play("acme", &a).send(), stack.play("acme", &b).send()]).await;
     stack.wait_status("acme", &a, "ready", READY).await;
     stack.wait_status("acme", &b, "ready", READY).await;
-    assert_eq!(
-        stack.origin.stats().business("acme").peak,
-        2,
-        "a slot leaked across the restart"
-    );
+    for sid in [&a, &b] {
+        let acquire = |l: &Value| {
+            l["event"] == "slots"
+                && l["op"] == "acquire"
+                && l["owner"]
+                    .as_str()
+                    .is_some_and(|o| o.eq_ignore_ascii_case(&format!("acme/{sid}")))
+        };
+        let first = stack.edge.wait_log_lines(acquire, LOG_TIMEOUT).await[0].clone();
+        assert_eq!(
+            first["answer"]["result"], "granted",
+            "a slot leaked across the restart: {first}"
+        );
+    }
 }
 
 /// A call object asks for its slot and runs its download in its alarm's
@@ -487,6 +575,17 @@ async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_
     stack.edge.kill();
     assert_eq!(stack.origin.stats().call(&slow).completed, 0, "mid-body");
     stack.origin.stub.set_knobs(Knobs::default());
+    // The killed worker's origin request ends at its pause's end, when the
+    // stub writes to the dead connection: only then is the origin's count
+    // of downloads in flight the restarted worker's alone.
+    let deadline = std::time::Instant::now() + READY;
+    while stack.origin.stats().business("acme").current > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the killed worker's origin request never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stack.edge.restart().await;
     // Only /status from here on: it never writes, never arms an alarm.
     stack.wait_status("acme", &slow, "ready", READY).await;
@@ -497,9 +596,38 @@ async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_
             sha256_hex(&origin_bytes(&stack, "acme", sid))
         );
     }
-    assert_eq!(stack.origin.stats().call(&slow).attempts, 2);
-    assert_eq!(stack.origin.stats().call(&waiting).attempts, 1);
-    assert_eq!(stack.origin.stats().business("acme").peak, 1);
+    // Told with the call's transitions, so that a failure says why.
+    let transitions = |sid: &str| {
+        stack
+            .edge
+            .log_lines()
+            .into_iter()
+            .filter(|l| {
+                l["event"] == "transition"
+                    && l["call_sid"]
+                        .as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(sid))
+            })
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let origin = stack.origin.stats();
+    assert_eq!(
+        origin.call(&slow).attempts,
+        2,
+        "{:?}\n{}",
+        origin.call(&slow),
+        transitions(&slow)
+    );
+    assert_eq!(
+        origin.call(&waiting).attempts,
+        1,
+        "{:?}\n{}",
+        origin.call(&waiting),
+        transitions(&waiting)
+    );
+    assert_eq!(origin.business("acme").peak, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

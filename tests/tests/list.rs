@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use backend_stub::catalog::LARGE_BUSINESS;
 use integration_tests::browser::{Browser, ELEMENT};
 use integration_tests::{origin_bytes, token_for_agent, EdgeOptions, Stack};
-use playback_core::call_list::ListFilter;
+use playback_core::call_list::{ListFilter, SEARCH_DEBOUNCE_MS};
 use playback_core::list_query::{parse_rfc3339, percent_encode, ListQuery};
 use playback_core::wire::CallSummary;
 use serde_json::{json, Value};
@@ -189,14 +189,14 @@ async fn a_bad_parameter_is_a_400_naming_it_and_asks_the_origin_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn identical_list_requests_reach_the_origin_once_until_the_page_expires() {
-    const TTL_MS: u64 = 2_000;
-    let options = EdgeOptions::default().var("CALL_LIST_TTL_MS", TTL_MS);
+    // A page that cannot expire while the test runs, however slow the
+    // machine: 200 loads are one origin request, whatever they take.
+    let options = EdgeOptions::default().var("CALL_LIST_TTL_MS", 600_000);
     let stack = Stack::start_with(Default::default(), options).await;
     // Warm the isolate and its list object on another query.
     page(&stack, "/api/calls?limit=1").await;
     let lists_before = stack.origin.stats().list_requests;
     // 200 agents of one business open the page at once.
-    let started = Instant::now();
     let loads = (0..200).map(|i| {
         let request = stack
             .http
@@ -225,12 +225,23 @@ async fn identical_list_requests_reach_the_origin_once_until_the_page_expires() 
     let r = stack.get_as("acme", "/api/calls").send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(stack.origin.stats().list_requests - lists_before, 3);
-    // The page expires: asked again until the origin sees a new request,
-    // which happens only once the TTL has passed since the first.
-    let deadline = started + Duration::from_millis(TTL_MS) + Duration::from_secs(20);
+    drop(stack);
+
+    // The page expires: with a short TTL, asked again until the origin
+    // sees a new request, which the edge may send only once the TTL has
+    // passed since the first (a lower bound, true at any speed).
+    const TTL_MS: u64 = 2_000;
+    let options = EdgeOptions::default().var("CALL_LIST_TTL_MS", TTL_MS);
+    let stack = Stack::start_with(Default::default(), options).await;
+    page(&stack, "/api/calls?limit=1").await;
+    let lists_before = stack.origin.stats().list_requests;
+    let started = Instant::now();
+    page(&stack, "/api/calls").await;
+    assert_eq!(stack.origin.stats().list_requests - lists_before, 1);
+    let deadline = started + Duration::from_secs(120);
     loop {
         page(&stack, "/api/calls").await;
-        if stack.origin.stats().list_requests - lists_before == 4 {
+        if stack.origin.stats().list_requests - lists_before == 2 {
             break;
         }
         assert!(Instant::now() < deadline, "the cached page never expired");
@@ -245,30 +256,29 @@ async fn identical_list_requests_reach_the_origin_once_until_the_page_expires() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_play_in_a_large_business_waits_for_its_calls_page_not_the_whole_list() {
-    // A slow list API: reading all 100 pages of the 20 000 calls takes seconds.
+    // A slow list API: reading all 100 pages of the 20 000 calls takes at
+    // least 100 x 250 ms, far longer than one play takes on any machine.
     let knobs = backend_stub::knobs::Knobs {
-        list_latency_ms: 30,
+        list_latency_ms: 250,
         ..Default::default()
     };
     let stack = Stack::start_with(knobs, EdgeOptions::default()).await;
     let all = newest_first(&stack, LARGE_BUSINESS);
     let recent = all[3].call_sid.to_string();
-    let r = stack.play(LARGE_BUSINESS, &recent).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    stack.cache(LARGE_BUSINESS, &recent).await;
     // Answered once the newest page was stored, long before the crawl's end.
     let read = stack.origin.stats().list_requests;
     assert!(read < 100, "the play waited for {read} pages");
-    drop(r);
-    // The crawl goes on by itself to the list's end...
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // The crawl goes on by itself to the list's end (fast from here on)...
+    stack.origin.stub.set_knobs(Default::default());
+    let deadline = Instant::now() + Duration::from_secs(120);
     while stack.origin.stats().list_requests < 100 {
         assert!(Instant::now() < deadline, "the crawl stopped");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // ...so the oldest call is known, and a made-up one is still refused.
     let oldest = all.last().unwrap().call_sid.to_string();
-    let r = stack.play(LARGE_BUSINESS, &oldest).send().await.unwrap();
-    assert_eq!(r.status(), 200);
+    stack.cache(LARGE_BUSINESS, &oldest).await;
     let made_up = "CA0000000000000000000000000000beef";
     let r = stack.play(LARGE_BUSINESS, made_up).send().await.unwrap();
     assert_eq!(r.status(), 404);
@@ -289,12 +299,8 @@ async fn a_call_a_page_of_the_list_showed_plays_without_a_read_of_the_list_of_it
     // Each plays at once: the business learnt them from the pages, so no
     // play waits for a crawl of the 20 000 calls (100 origin pages).
     for sid in [all[60].call_sid.to_string(), deep.call_sid.to_string()] {
-        let r = stack.play(LARGE_BUSINESS, &sid).send().await.unwrap();
-        assert_eq!(r.status(), 200, "{sid}");
-        assert_eq!(
-            r.bytes().await.unwrap().to_vec(),
-            origin_bytes(&stack, LARGE_BUSINESS, &sid)
-        );
+        let bytes = stack.cache(LARGE_BUSINESS, &sid).await;
+        assert_eq!(bytes, origin_bytes(&stack, LARGE_BUSINESS, &sid));
         assert_eq!(stack.origin.stats().list_requests, lists, "{sid}");
     }
     // A call no page showed is still checked against the list: a made-up
@@ -308,7 +314,7 @@ async fn a_call_a_page_of_the_list_showed_plays_without_a_read_of_the_list_of_it
 
 // ---- The player's list in Chromium (WebDriver clicks and keys are trusted).
 
-const UI: Duration = Duration::from_secs(30);
+const UI: Duration = Duration::from_secs(60);
 
 async fn signed_in(stack: &Stack) -> Browser {
     let browser = Browser::start().await;
@@ -384,6 +390,7 @@ async fn the_first_screen_shows_then_more_rows_as_the_agent_scrolls_each_page_on
     browser.press_key("\u{E007}").await;
     assert_eq!(wait_rows(&browser, 300).await, sids(&all[..300]));
     // Three pages, each asked for once; never a recording.
+    stack.log_barrier().await;
     assert_eq!(requests(&stack, "/api/calls"), 3);
     assert_eq!(requests(&stack, "/api/recordings/"), 0);
 }
@@ -404,9 +411,14 @@ async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
         &deep.from[5..8],
         &deep.from[8..]
     );
-    // Typed as a quick typist does: a key every 40 ms, well inside the debounce.
+    // Typed as a quick typist does: a key every 40 ms, well inside the
+    // debounce. When each key was sent is kept: a key reaches the page while
+    // its WebDriver call runs.
+    let mut sent = Vec::new();
     for key in typed.chars() {
+        let start = Instant::now();
         browser.type_text(&search, &key.to_string()).await;
+        sent.push((start, Instant::now()));
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
     assert_eq!(
@@ -422,11 +434,21 @@ async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
         "{}",
         browser.current_url().await
     );
-    // Typing is debounced: one search (two if the machine stalled), not one per digit.
+    // Typing is debounced: the last key's search, and one more only for a
+    // key the next one may have come a whole debounce after (a stalled
+    // machine); never one per key. A key's search is cancelled by the next
+    // key when that came before its timer could fire: sent at most
+    // SEARCH_DEBOUNCE_MS after the earliest moment the key may have arrived.
+    let debounce = Duration::from_millis(SEARCH_DEBOUNCE_MS);
+    let stalls = sent
+        .windows(2)
+        .filter(|k| k[1].1.duration_since(k[0].0) >= debounce)
+        .count();
+    stack.log_barrier().await;
     let searches = requests(&stack, "/api/calls") - 1;
     assert!(
-        (1..=2).contains(&searches),
-        "{searches} searches for {} keys",
+        (1..=1 + stalls).contains(&searches),
+        "{searches} searches for {} keys, {stalls} of them a debounce after the one before",
         typed.len()
     );
     // A number nobody called from: "No calls match".
@@ -440,6 +462,7 @@ async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
         .await;
     assert!(shown(&browser).await.is_empty());
     // Letters are not a number: said so, and nothing is asked.
+    stack.log_barrier().await;
     let before = requests(&stack, "/api/calls");
     browser.type_text(&search, "abc").await;
     browser
@@ -448,6 +471,7 @@ async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
             UI,
         )
         .await;
+    stack.log_barrier().await;
     assert_eq!(requests(&stack, "/api/calls"), before);
     assert_eq!(
         requests(&stack, "/api/recordings/"),

@@ -8,7 +8,7 @@ use integration_tests::browser::Browser;
 use integration_tests::{EdgeOptions, Stack};
 use serde_json::json;
 
-const UI: Duration = Duration::from_secs(30);
+const UI: Duration = Duration::from_secs(60);
 
 fn listed(stack: &Stack, n: usize) -> String {
     stack
@@ -116,6 +116,60 @@ async fn wait_state(browser: &Browser, sid: &str, wanted: &[&str], timeout: Dura
     }
 }
 
+/// From now on, the page keeps every text the row of `sid` shows as its
+/// state, and every text of the announcer (`window.__shown[sid]`,
+/// `window.__announced`): a state that lasts a moment (the 1.5 s of a held
+/// play request) is seen however slowly this test's polls come.
+async fn record_states(browser: &Browser, sid: &str) {
+    browser
+        .execute(
+            "const [sel, sid] = arguments;
+             window.__shown = window.__shown || {};
+             window.__announced = window.__announced || [];
+             const shown = window.__shown[sid] = [];
+             const note = () => {
+               const state = document.querySelector(sel);
+               const t = state ? state.textContent : '';
+               if (shown[shown.length - 1] !== t) shown.push(t);
+               const a = document.querySelector('#announcer');
+               const said = a ? a.textContent : '';
+               if (window.__announced[window.__announced.length - 1] !== said) window.__announced.push(said);
+             };
+             note();
+             new MutationObserver(note).observe(document.body,
+               {childList: true, characterData: true, subtree: true});",
+            json!([format!("{} .state", row(sid)), sid]),
+        )
+        .await;
+}
+
+/// Waits until the row of `sid` has shown a state containing one of
+/// `wanted` since [`record_states`]; returns the texts it showed.
+async fn wait_shown(
+    browser: &Browser,
+    sid: &str,
+    wanted: &[&str],
+    timeout: Duration,
+) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let shown: Vec<String> = serde_json::from_value(
+            browser
+                .execute("return window.__shown[arguments[0]]", json!([sid]))
+                .await,
+        )
+        .unwrap_or_default();
+        if shown.iter().any(|t| wanted.iter().any(|w| t.contains(w))) {
+            return shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "row {sid} never showed {wanted:?}; it showed {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
 /// The bar's audio element's time (it plays one call at a time).
 async fn audio_time(browser: &Browser) -> f64 {
     browser
@@ -180,6 +234,7 @@ async fn a_cached_call_plays_and_seeks_with_a_range_request() {
         )
         .await;
     wait_audio_past(&browser, &sid, 1800.0).await;
+    stack.log_barrier().await;
     let ranges = ranges_requested(&stack, &sid);
     assert!(
         ranges
@@ -211,24 +266,29 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
         ..Default::default()
     });
     let browser = signed_in(&stack).await;
+    record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
-    wait_state(&browser, &sid, &["requesting"], UI).await;
+    // The screenshots show the state on screen when taken (for the docs);
+    // the verdict is what the row showed.
     browser.screenshot(&screenshot_path("requesting")).await;
-    wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
+    wait_shown(&browser, &sid, &["requesting"], UI).await;
+    wait_shown(&browser, &sid, &["preparing", "queued"], UI).await;
     browser.screenshot(&screenshot_path("preparing")).await;
-    let announced = browser
-        .execute(
-            "return document.querySelector('#announcer').textContent",
-            json!([]),
-        )
-        .await;
+    let announced: Vec<String> = serde_json::from_value(
+        browser
+            .execute("return window.__announced", json!([]))
+            .await,
+    )
+    .unwrap_or_default();
     assert!(
-        announced.as_str().unwrap_or_default().contains("preparing")
-            || announced.as_str().unwrap_or_default().contains("queued"),
-        "{announced}"
+        announced
+            .iter()
+            .any(|a| a.contains("preparing") || a.contains("queued")),
+        "{announced:?}"
     );
     wait_state(&browser, &sid, &["playing"], UI).await;
     wait_audio_past(&browser, &sid, 0.2).await;
+    stack.log_barrier().await;
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
     // Polls are not clicks: one play request (the click), every poll a plain status read.
     assert_eq!(
@@ -292,11 +352,13 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
     )
     .await;
     let (busy, waiting) = (listed(&stack, 1), listed(&stack, 2));
+    // The busy call holds the only slot far longer than the two clicks and
+    // their held requests take on any machine.
     stack.origin.stub.set_knobs(Knobs {
         calls: [(
             busy.clone(),
             FaultSet {
-                latency_ms: 6_000,
+                latency_ms: 12_000,
                 ..Default::default()
             },
         )]
@@ -304,11 +366,12 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
         ..Default::default()
     });
     let browser = signed_in(&stack).await;
+    record_states(&browser, &busy).await;
+    record_states(&browser, &waiting).await;
     click_play(&browser, &busy).await;
-    wait_state(&browser, &busy, &["preparing"], UI).await;
+    wait_shown(&browser, &busy, &["preparing"], UI).await;
     click_play(&browser, &waiting).await;
-    let text = wait_state(&browser, &waiting, &["queued (0 ahead)"], UI).await;
-    assert!(text.contains("queued"), "{text}");
+    wait_shown(&browser, &waiting, &["queued (0 ahead)"], UI).await;
     browser.screenshot(&screenshot_path("queued")).await;
     // Both calls play by themselves once downloaded (the first when its
     // download ends, the waiting one when the freed slot has downloaded it),
@@ -321,7 +384,7 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
             .filter(|v| v["user_action"] == false)
             .count()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     while handed(&busy) == 0 || handed(&waiting) == 0 {
         assert!(
             Instant::now() < deadline,
@@ -398,6 +461,7 @@ async fn a_double_click_and_a_burst_send_one_play_request_each() {
     browser
         .screenshot(&screenshot_path("one-plays-at-a-time"))
         .await;
+    stack.log_barrier().await;
     assert_eq!(
         play_requests(&stack, &a) - before.0,
         1,
@@ -463,8 +527,9 @@ async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
         ..Default::default()
     });
     let browser = signed_in(&stack).await;
+    record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
-    wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
+    wait_shown(&browser, &sid, &["preparing", "queued"], UI).await;
     browser.goto(&stack.url("/")).await;
     browser.wait_for("#calls tbody tr", UI).await;
     let reloaded_at = now_ms();
@@ -478,6 +543,7 @@ async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
     assert_eq!(state_text(&browser, &sid).await, "");
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["playing"], UI).await;
+    stack.log_barrier().await;
     assert_eq!(play_requests_since(&stack, &sid, reloaded_at), 1);
 }
 
@@ -497,8 +563,9 @@ async fn leaving_the_page_stops_the_polling() {
         ..Default::default()
     });
     let browser = signed_in(&stack).await;
+    record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
-    wait_state(&browser, &sid, &["preparing", "queued"], UI).await;
+    wait_shown(&browser, &sid, &["preparing", "queued"], UI).await;
     browser.goto("about:blank").await;
     let left_at = now_ms();
     // Wait on the origin, not on /status: the test's own status reads would count as polls.

@@ -253,12 +253,12 @@ async fn the_page_shows_sign_in_then_the_business_calls_in_chromium() {
 
     browser.goto(&stack.url("/")).await;
     let sign_in = browser
-        .wait_for("#sign-in a", Duration::from_secs(30))
+        .wait_for("#sign-in a", Duration::from_secs(60))
         .await;
     browser.click(&sign_in).await;
 
     browser
-        .wait_for("#calls tbody tr", Duration::from_secs(30))
+        .wait_for("#calls tbody tr", Duration::from_secs(60))
         .await;
     let rows = browser.find_all("#calls tbody tr").await;
     // The player's first page holds all of acme's 68 calls.
