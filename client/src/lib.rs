@@ -4,13 +4,13 @@
 //! share.
 
 pub mod api;
-mod app;
+pub mod app;
 pub mod bar;
 mod clock;
-mod list;
+pub mod list;
 pub mod loaders;
 pub mod row;
-mod sign_in;
+pub mod sign_in;
 
 pub use app::App;
 pub use bar::{Player, PlayerBar};

@@ -1,5 +1,5 @@
 //! `CallLists`: one Durable Object per business, through which every page
-//! of its call list is read (issue 14). Identical list requests within
+//! of its call list is read. Identical list requests within
 //! `CALL_LIST_TTL_MS` reach the origin once: a request that finds the page
 //! fresh in memory is answered from it, one that finds the same page being
 //! fetched waits for that fetch, and only one that finds neither asks the
@@ -27,22 +27,26 @@ use futures_util::FutureExt;
 use playback_core::config::EdgeConfig;
 use playback_core::list_cache::{ListCache, Lookup, MAX_CACHED_PAGES};
 use playback_core::list_query::next_cursor;
+use playback_core::origin_url::calls_url;
+use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
 use serde_json::json;
 use worker::{durable_object, Delay, Env, Request, Response, Result, State};
 
 use crate::config;
-use crate::error::{json_response, EdgeError, EdgeResult};
+use crate::error::{EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::rpc::{BusinessObject, CallPage, ListMessage, PageAnswer, PageFailure};
-use playback_core::wire::CallSummary;
+use crate::rpc::{
+    reply, BusinessObject, CallPage, Handles, ListMessage, PageAnswer, PageFailure, PageQuery,
+};
 
 /// How long one origin list request may take before it counts as failed.
 const LIST_TIMEOUT_MS: u64 = 10_000;
 
 type Fetch = Shared<LocalBoxFuture<'static, PageAnswer>>;
+type PageCache = ListCache<Rc<CallPage>, Fetch>;
 /// The business's pages, shared with the tasks that settle fetches.
-type Pages = Rc<RefCell<Option<ListCache<Rc<CallPage>, Fetch>>>>;
+type Pages = Rc<RefCell<Option<PageCache>>>;
 
 #[durable_object]
 pub struct CallLists {
@@ -52,55 +56,54 @@ pub struct CallLists {
 }
 
 impl CallLists {
-    async fn handle(&self, mut req: Request) -> EdgeResult<Response> {
-        let message: ListMessage = req.json().await?;
-        let config = config::load(&self.env)?;
-        match message {
-            ListMessage::Page { business, query } => {
-                let answer = self.page(&config, &business, &query).await;
-                Ok(json_response(200, &answer))
-            }
+    async fn receive(&self, mut req: Request) -> EdgeResult<Response> {
+        match req.json().await? {
+            ListMessage::Page(page) => reply(self.handle(page).await),
         }
     }
 
-    /// The page `query` (a `ListQuery::canonical` form) of the business's list.
-    async fn page(
+    /// Starts reading the page `query` from the origin, noted in `cache`;
+    /// a task of its own settles it into the cache.
+    fn start_fetch(
         &self,
+        cache: &mut PageCache,
         config: &Rc<EdgeConfig>,
         business: &BusinessId,
         query: &str,
-    ) -> PageAnswer {
+        now: u64,
+    ) -> Fetch {
+        let (env, business) = (self.env.clone(), business.clone());
+        let fetch = fetch_page(config.clone(), env, business, query.to_owned())
+            .boxed_local()
+            .shared();
+        let id = cache.fetching(query, fetch.clone(), now);
+        let (pages, key, settle) = (self.cache.clone(), query.to_owned(), fetch.clone());
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            let page = settle.await.ok().map(Rc::new);
+            if let Some(cache) = pages.borrow_mut().as_mut() {
+                cache.settled(&key, id, page);
+            }
+        });
+        fetch
+    }
+}
+
+/// The page `query` (a `ListQuery::canonical` form) of the business's list.
+impl Handles<PageQuery> for CallLists {
+    async fn handle(&self, PageQuery { business, query }: PageQuery) -> EdgeResult<PageAnswer> {
+        let config = config::load(&self.env)?;
         let now = now_ms();
         let fetch = {
             let mut slot = self.cache.borrow_mut();
             let cache = slot
                 .get_or_insert_with(|| ListCache::new(config.call_list_ttl_ms, MAX_CACHED_PAGES));
-            match cache.lookup(query, now) {
-                Lookup::Hit(page) => return Ok(CallPage::clone(page)),
+            match cache.lookup(&query, now) {
+                Lookup::Hit(page) => return Ok(Ok(CallPage::clone(page))),
                 Lookup::Join(fetch) => fetch.clone(),
-                Lookup::Miss => {
-                    let fetch = fetch_page(
-                        config.clone(),
-                        self.env.clone(),
-                        business.clone(),
-                        query.to_owned(),
-                    )
-                    .boxed_local()
-                    .shared();
-                    let id = cache.fetching(query, fetch.clone(), now);
-                    let (cache, key, settle) =
-                        (self.cache.clone(), query.to_owned(), fetch.clone());
-                    worker::wasm_bindgen_futures::spawn_local(async move {
-                        let page = settle.await.ok().map(Rc::new);
-                        if let Some(cache) = cache.borrow_mut().as_mut() {
-                            cache.settled(&key, id, page);
-                        }
-                    });
-                    fetch
-                }
+                Lookup::Miss => self.start_fetch(cache, &config, &business, &query, now),
             }
         };
-        fetch.await
+        Ok(fetch.await)
     }
 }
 
@@ -119,20 +122,16 @@ async fn teach(env: &Env, business: &BusinessId, calls: Vec<CallSummary>) {
     }
 }
 
-/// Asks the origin for one page (at most `LIST_TIMEOUT_MS`); the next
-/// page's cursor is taken from its `Link`, and nothing else of the link.
-/// The page's calls are told to the business object before the page is
-/// answered, so every call a player shows can be played at once.
+/// Asks the origin for one page (at most `LIST_TIMEOUT_MS`). The page's
+/// calls are told to the business object before the page is answered, so
+/// every call a player shows can be played at once.
 async fn fetch_page(
     config: Rc<EdgeConfig>,
     env: Env,
     business: BusinessId,
     query: String,
 ) -> PageAnswer {
-    let url = format!(
-        "{}/v1/businesses/{business}/calls?{query}",
-        config.origin_base_url
-    );
+    let url = calls_url(&config.origin_base_url, &business, &query);
     let started = now_ms();
     let read = crate::origin::list_page(&config, &url).boxed_local();
     let timeout = Delay::from(Duration::from_millis(LIST_TIMEOUT_MS));
@@ -140,23 +139,9 @@ async fn fetch_page(
         Either::Left((result, _)) => result,
         Either::Right(_) => Err(EdgeError::Origin("calls: no answer in time".into())),
     };
-    let answer = result.and_then(|page| {
-        let next_cursor = match page.next {
-            None => None,
-            Some(link) => Some(next_cursor(&link).ok_or_else(|| {
-                EdgeError::Origin("calls: the next link carries no usable cursor".into())
-            })?),
-        };
-        Ok(CallPage {
-            calls: page.calls,
-            next_cursor,
-        })
-    });
-    let answer = answer.map_err(|e| match e {
-        EdgeError::BadQuery(_) => PageFailure::BadCursor,
-        EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
-        other => PageFailure::Origin(format!("{other:?}")),
-    });
+    let answer = result
+        .and_then(|page| call_page(page.calls, page.next))
+        .map_err(page_failure);
     if let Ok(page) = &answer {
         if !page.calls.is_empty() {
             teach(&env, &business, page.calls.clone()).await;
@@ -169,6 +154,27 @@ async fn fetch_page(
     answer
 }
 
+/// The page as its asker gets it: the next page's cursor is taken from its
+/// `Link` (`next`), and nothing else of the link.
+fn call_page(calls: Vec<CallSummary>, next: Option<String>) -> EdgeResult<CallPage> {
+    let next_cursor = match next {
+        None => None,
+        Some(link) => Some(next_cursor(&link).ok_or_else(|| {
+            EdgeError::Origin("calls: the next link carries no usable cursor".into())
+        })?),
+    };
+    Ok(CallPage { calls, next_cursor })
+}
+
+/// Why the page could not be had, as its asker is told.
+fn page_failure(e: EdgeError) -> PageFailure {
+    match e {
+        EdgeError::BadQuery(_) => PageFailure::BadCursor,
+        EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
+        other => PageFailure::Origin(format!("{other:?}")),
+    }
+}
+
 impl worker::DurableObject for CallLists {
     fn new(_state: State, env: Env) -> Self {
         CallLists {
@@ -179,7 +185,7 @@ impl worker::DurableObject for CallLists {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         Ok(self
-            .handle(req)
+            .receive(req)
             .await
             .unwrap_or_else(|e| e.into_response("")))
     }

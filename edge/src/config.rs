@@ -15,7 +15,7 @@ thread_local! {
     static LOADED: RefCell<Option<Rc<EdgeConfig>>> = const { RefCell::new(None) };
 }
 
-pub fn load(env: &Env) -> Result<Rc<EdgeConfig>, ConfigError> {
+pub(crate) fn load(env: &Env) -> Result<Rc<EdgeConfig>, ConfigError> {
     if let Some(config) = LOADED.with(|c| c.borrow().clone()) {
         return Ok(config);
     }

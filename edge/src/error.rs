@@ -11,10 +11,10 @@ use playback_core::wire::{retry_after_seconds, ErrorBody};
 use worker::Response;
 
 /// What the edge's handlers and helpers return.
-pub type EdgeResult<T> = std::result::Result<T, EdgeError>;
+pub(crate) type EdgeResult<T> = std::result::Result<T, EdgeError>;
 
 #[derive(Debug)]
-pub enum EdgeError {
+pub(crate) enum EdgeError {
     Unauthorized,
     InvalidCallSid,
     InvalidBusiness,
@@ -71,7 +71,7 @@ impl EdgeError {
     }
 
     /// The response for this error; `request_id` ties its body to the log.
-    pub fn into_response(self, request_id: &str) -> Response {
+    pub(crate) fn into_response(self, request_id: &str) -> Response {
         let (status, mut body) = self.status_and_body();
         if !request_id.is_empty() {
             body.request_id = Some(request_id.to_owned());
@@ -117,7 +117,7 @@ impl From<ConfigError> for EdgeError {
 
 /// A JSON response that cannot fail: serialization of our own wire types
 /// does not fail, and if building the response did, a bare status remains.
-pub fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Response {
+pub(crate) fn json_response<T: serde::Serialize>(status: u16, body: &T) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".into());
     let mut response =
         Response::ok(text).unwrap_or_else(|_| Response::empty().expect("an empty response builds"));

@@ -28,8 +28,9 @@ use worker::{Env, Request, Response};
 use crate::config;
 use crate::error::{json_response, EdgeError, EdgeResult};
 use crate::log::now_ms;
-use crate::rpc::{recordings, BusinessObject, CallIdentity, CallObject, ListObject, PageFailure};
+use crate::rpc::{recordings, BusinessObject, CallObject, ListObject, PageFailure};
 use crate::serve::{serve_cached, serve_fill};
+use playback_core::ids::CallIdentity;
 
 /// The service binding of the worker that serves the page's static files.
 const WEB_BINDING: &str = "WEB";
@@ -63,7 +64,7 @@ fn request_id() -> String {
     )
 }
 
-pub async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
+pub(crate) async fn handle_request(req: Request, env: &Env) -> web_sys::Response {
     let started = now_ms();
     let path = req.path();
     let method = req.method().to_string();

@@ -3,21 +3,22 @@
 //! page and its files) is handed as it is to the web worker, which holds
 //! the static assets (`web/wrangler.toml`).
 
-mod business_slots_do;
+mod business;
+mod call;
 mod call_list_do;
-mod call_recording_do;
 mod config;
 mod error;
 mod frontend_worker;
+mod in_flight;
 mod log;
 mod origin;
 mod rpc;
 mod serve;
 mod signal;
 
-pub use business_slots_do::BusinessSlots;
+pub use business::BusinessSlots;
+pub use call::CallRecording;
 pub use call_list_do::CallLists;
-pub use call_recording_do::CallRecording;
 
 use worker::{event, Context, Env, Request, Result};
 

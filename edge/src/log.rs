@@ -2,16 +2,15 @@
 //! milliseconds (`at`, unless the line brings its own) so one click can be
 //! followed across objects. Never given a token or a secret.
 
+use playback_core::ids::CallIdentity;
 use serde_json::Value;
 
-use crate::rpc::CallIdentity;
-
 /// Milliseconds since the epoch, the edge's one clock.
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     worker::Date::now().as_millis()
 }
 
-pub fn event(mut line: Value) {
+pub(crate) fn event(mut line: Value) {
     if let Some(fields) = line.as_object_mut() {
         fields.entry("at").or_insert_with(|| now_ms().into());
     }
@@ -19,7 +18,7 @@ pub fn event(mut line: Value) {
 }
 
 /// A line about one call: `event`, its business and call SID, and `fields`.
-pub fn call_event(id: &CallIdentity, event_name: &str, mut fields: Value) {
+pub(crate) fn call_event(id: &CallIdentity, event_name: &str, mut fields: Value) {
     if let Some(map) = fields.as_object_mut() {
         map.insert("event".into(), event_name.into());
         map.insert("business".into(), id.business.as_str().into());

@@ -35,21 +35,26 @@ mod tests;
 use std::future::Future;
 use std::time::Duration;
 
+use playback_core::ids::CallIdentity;
 use worker::{Bucket, Delay};
 
 use crate::error::EdgeResult;
-use crate::rpc::{BusinessObject, CallIdentity};
+use crate::rpc::BusinessObject;
 
-pub use attempt::{Attempt, AttemptCall, Looked};
-pub use fill::FillEvent;
-pub use http::list_page;
-pub use lease::Lease;
-pub use r2::{look, peaks_from_r2};
+pub(crate) use attempt::{Attempt, AttemptCall, Looked};
+pub(crate) use fill::FillEvent;
+pub(crate) use http::list_page;
+pub(crate) use lease::Lease;
+pub(crate) use r2::{look, peaks_from_r2};
 
 /// Runs one attempt on the runtime: the origin through its `fetch`, the
 /// recording into `bucket`, the lease at `business`. Ends only when its R2
 /// writes have ended.
-pub async fn attempt(bucket: &Bucket, business: &BusinessObject, call: AttemptCall<'_>) -> Attempt {
+pub(crate) async fn attempt(
+    bucket: &Bucket,
+    business: &BusinessObject,
+    call: AttemptCall<'_>,
+) -> Attempt {
     let origin = http::WorkerOrigin::new(call.config);
     let store = r2::R2Store::new(bucket);
     let owner = call.id.object_name();

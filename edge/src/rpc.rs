@@ -2,11 +2,14 @@
 //! bindings' names, and one small client per object. Internal only: never
 //! exposed to clients.
 //!
-//! Every message is one variant of a serde enum (`{"acquire": {"owner":
-//! …}}`, externally tagged: the cheapest form to decode in wasm), sent as the JSON body of a `POST` to the object; each
-//! client method sends one variant and reads the answer type that variant
-//! has. So a misspelt message, a new one without a handler, or an answer of
-//! the wrong type fails to compile instead of failing at run time.
+//! Every message is a type that names its answer ([`Message`]), sent as one
+//! variant of its object's serde enum (`{"acquire": {"owner": …}}`,
+//! externally tagged: the cheapest form to decode in wasm) as the JSON body
+//! of a `POST`. A client method sends it and reads its `Answer`; the object
+//! matches the variant and answers with its [`Handles`] impl, which must
+//! return that same `Answer`. So a misspelt message, a new one without a
+//! handler, or an answer of the wrong type fails to compile instead of
+//! failing at run time.
 
 use playback_core::admission::Admission;
 use playback_core::download::PlayAnswer;
@@ -17,9 +20,11 @@ use playback_core::wire::{CallSummary, StatusBody};
 use playback_core::BusinessId;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::{Bucket, Env, Headers, Method, Request, RequestInit, Stub};
+use worker::{Bucket, Env, Headers, Method, Request, RequestInit, Response, Stub};
 
-use crate::error::{EdgeError, EdgeResult};
+use crate::error::{json_response, EdgeError, EdgeResult};
+
+use playback_core::ids::CallIdentity;
 
 /// The R2 bucket of recordings.
 const RECORDINGS: &str = "RECORDINGS";
@@ -30,94 +35,207 @@ const BUSINESS_SLOTS: &str = "BUSINESS_SLOTS";
 /// One `CallLists` object per business.
 const CALL_LISTS: &str = "CALL_LISTS";
 
-pub fn recordings(env: &Env) -> EdgeResult<Bucket> {
+pub(crate) fn recordings(env: &Env) -> EdgeResult<Bucket> {
     Ok(env.bucket(RECORDINGS)?)
 }
 
-/// Identifies the recording a call object is for; sent with every request
-/// so a fresh object learns who it is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallIdentity {
-    pub business: BusinessId,
-    pub call_sid: playback_core::CallSid,
+/// A message to an object, tied to the answer its handler gives: the
+/// client reads `Answer` ([`send`]), the handler must return it
+/// ([`Handles`]), so the two cannot disagree.
+pub(crate) trait Message: Into<Self::Object> {
+    /// The object's messages, one variant each: the request's JSON body.
+    type Object: Serialize + DeserializeOwned;
+    /// What the object answers.
+    type Answer: Serialize + DeserializeOwned;
 }
 
-impl CallIdentity {
-    pub fn object_name(&self) -> String {
-        playback_core::ids::call_object_name(&self.business, &self.call_sid)
-    }
+/// An object's handler of the message `M`.
+pub(crate) trait Handles<M: Message> {
+    async fn handle(&self, message: M) -> EdgeResult<M::Answer>;
+}
+
+/// The response to a message: its handler's answer, as JSON.
+pub(crate) fn reply(answer: EdgeResult<impl Serialize>) -> EdgeResult<Response> {
+    Ok(json_response(200, &answer?))
+}
+
+/// Ties a message to its object's variant and to its answer.
+macro_rules! message {
+    ($message:ident => $object:ident::$variant:ident, $answer:ty) => {
+        impl Message for $message {
+            type Object = $object;
+            type Answer = $answer;
+        }
+
+        impl From<$message> for $object {
+            fn from(message: $message) -> $object {
+                $object::$variant(message)
+            }
+        }
+    };
 }
 
 /// What a call object is asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CallMessage {
-    /// A play that missed R2, from `agent` (the session's `sub`, for its
-    /// download budget). Answered with a `PlayAnswer`.
-    Play { id: CallIdentity, agent: String },
-    /// Answered with a `StatusBody`; reads only.
-    Status { id: CallIdentity },
-    /// The business granted this call a slot that no held acquire could
-    /// carry: take it now. Answered `true`.
+pub(crate) enum CallMessage {
+    Play(Play),
+    Status(Status),
     Wake,
-    /// The download in progress, as an `Option<FillView>`; reads only. With
-    /// `piece`, held (up to `PIECE_HOLD_MS`) until that piece has landed or
-    /// the fill has ended.
-    Fill { piece: Option<u32> },
-    /// The stored recording's peaks record, as an `Option<PeaksRecord>`:
-    /// the one its download wrote with `ready`, or for a recording stored
-    /// without one (its body came without a length), computed from R2 and
-    /// kept, one computation however many ask. `None` while R2 does not
-    /// have the recording.
-    Peaks { id: CallIdentity },
+    Fill(Fill),
+    Peaks(Peaks),
 }
 
-/// What a business object is asked about one call object's slot (`owner`
-/// is the call object's name).
+/// A play that missed R2, from `agent` (the session's `sub`, for its
+/// download budget).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Play {
+    pub(crate) id: CallIdentity,
+    pub(crate) agent: String,
+}
+message!(Play => CallMessage::Play, PlayAnswer);
+
+/// The call's status; reads only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Status {
+    pub(crate) id: CallIdentity,
+}
+message!(Status => CallMessage::Status, StatusBody);
+
+/// The business granted this call a slot that no held acquire could carry:
+/// take it now. Answered `true`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wake;
+
+impl Message for Wake {
+    type Object = CallMessage;
+    type Answer = bool;
+}
+
+impl From<Wake> for CallMessage {
+    fn from(_: Wake) -> CallMessage {
+        CallMessage::Wake
+    }
+}
+
+/// The download in progress; reads only. With `piece`, held (up to
+/// `PIECE_HOLD_MS`) until that piece has landed or the fill has ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Fill {
+    pub(crate) piece: Option<u32>,
+}
+message!(Fill => CallMessage::Fill, Option<FillView>);
+
+/// The stored recording's peaks record: the one its download wrote with
+/// `ready`, or for a recording stored without one (its body came without a
+/// length), computed from R2 and kept, one computation however many ask.
+/// `None` while R2 does not have the recording.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Peaks {
+    pub(crate) id: CallIdentity,
+}
+message!(Peaks => CallMessage::Peaks, Option<PeaksRecord>);
+
+/// What a business object is asked (`owner` is a call object's name).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SlotMessage {
-    /// May this call start a new download for `agent`? An `Admission`.
-    Admit { call: CallIdentity, agent: String },
-    /// A lease, or a place in the queue (the request may be held). An `Acquire`.
-    Acquire { owner: String },
-    /// Extends the lease `grant`: its new expiry, or `None` when it is gone.
-    Renew { owner: String, grant: u64 },
-    /// Gives back the lease `grant` (an older grant frees nothing). `true`.
-    Release { owner: String, grant: u64 },
-    /// The owner's place in the queue, if it waits; reads only.
-    Position { owner: String },
-    /// The call as the business's list has it (`Result<Option<CallSummary>,
-    /// ()>`, `Err` when the list could not be read), learnt as a play's
-    /// listing is (a read of the list that started after the question, at
-    /// most one per `CALL_LIST_REFRESH_MS`).
-    Call { call: CallIdentity },
-    /// The calls of a page of the list the list object read from the
-    /// origin for an agent's player: listed (`directory::learnt_key`). `true`.
-    Learn { calls: Vec<CallSummary> },
+pub(crate) enum SlotMessage {
+    Admit(Admit),
+    Acquire(AcquireSlot),
+    Renew(RenewLease),
+    Release(ReleaseLease),
+    Position(QueuePosition),
+    Call(ListedCall),
+    Learn(LearnCalls),
 }
+
+/// May this call start a new download for `agent`?
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Admit {
+    pub(crate) call: CallIdentity,
+    pub(crate) agent: String,
+}
+message!(Admit => SlotMessage::Admit, Admission);
+
+/// A lease, or a place in the queue (the request may be held).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AcquireSlot {
+    pub(crate) owner: String,
+}
+message!(AcquireSlot => SlotMessage::Acquire, Acquire);
+
+/// Extends the lease `grant`: its new expiry, or `None` when it is gone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RenewLease {
+    pub(crate) owner: String,
+    pub(crate) grant: u64,
+}
+message!(RenewLease => SlotMessage::Renew, Option<u64>);
+
+/// Gives back the lease `grant` (an older grant frees nothing). `true`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ReleaseLease {
+    pub(crate) owner: String,
+    pub(crate) grant: u64,
+}
+message!(ReleaseLease => SlotMessage::Release, bool);
+
+/// The owner's place in the queue, if it waits; reads only.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct QueuePosition {
+    pub(crate) owner: String,
+}
+message!(QueuePosition => SlotMessage::Position, Option<u32>);
+
+/// The call as the business's list has it, learnt as a play's listing is
+/// (a read of the list that started after the question, at most one per
+/// `CALL_LIST_REFRESH_MS`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ListedCall {
+    pub(crate) call: CallIdentity,
+}
+message!(ListedCall => SlotMessage::Call, Result<Option<CallSummary>, ListUnreadable>);
+
+/// The call list could not be read: nothing is known of the call.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct ListUnreadable;
+
+/// The calls of a page of the list the list object read from the origin
+/// for an agent's player: listed (`directory::learnt_key`). `true`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LearnCalls {
+    pub(crate) calls: Vec<CallSummary>,
+}
+message!(LearnCalls => SlotMessage::Learn, bool);
 
 /// What a business's list object is asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ListMessage {
-    /// One page of the business's call list; `query` is a valid
-    /// `ListQuery::canonical` form. A `PageAnswer`.
-    Page { business: BusinessId, query: String },
+pub(crate) enum ListMessage {
+    Page(PageQuery),
 }
+
+/// One page of the business's call list; `query` is a valid
+/// `ListQuery::canonical` form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PageQuery {
+    pub(crate) business: BusinessId,
+    pub(crate) query: String,
+}
+message!(PageQuery => ListMessage::Page, PageAnswer);
 
 /// A page of a call list: its calls, newest first, and the cursor of the
 /// next page while more remain.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallPage {
-    pub calls: Vec<CallSummary>,
-    pub next_cursor: Option<String>,
+pub(crate) struct CallPage {
+    pub(crate) calls: Vec<CallSummary>,
+    pub(crate) next_cursor: Option<String>,
 }
 
 /// Why a page could not be had.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PageFailure {
+pub(crate) enum PageFailure {
     /// The origin refused the query (400): its cursor is the origin's to
     /// judge, and every other parameter was checked as the origin checks it.
     BadCursor,
@@ -127,100 +245,99 @@ pub enum PageFailure {
 }
 
 /// A page, or why not.
-pub type PageAnswer = Result<CallPage, PageFailure>;
+pub(crate) type PageAnswer = Result<CallPage, PageFailure>;
 
 /// A call object, by its identity or its name.
-pub struct CallObject(Stub);
+pub(crate) struct CallObject(Stub);
 
 impl CallObject {
-    pub fn of(env: &Env, id: &CallIdentity) -> EdgeResult<CallObject> {
+    pub(crate) fn of(env: &Env, id: &CallIdentity) -> EdgeResult<CallObject> {
         CallObject::named(env, &id.object_name())
     }
 
-    pub fn named(env: &Env, name: &str) -> EdgeResult<CallObject> {
+    pub(crate) fn named(env: &Env, name: &str) -> EdgeResult<CallObject> {
         object(env, CALL_RECORDING, name).map(CallObject)
     }
 
-    pub async fn status(&self, id: &CallIdentity) -> EdgeResult<StatusBody> {
-        send(&self.0, &CallMessage::Status { id: id.clone() }).await
+    pub(crate) async fn status(&self, id: &CallIdentity) -> EdgeResult<StatusBody> {
+        send(&self.0, Status { id: id.clone() }).await
     }
 
-    pub async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
+    pub(crate) async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
         let (id, agent) = (id.clone(), agent.to_owned());
-        send(&self.0, &CallMessage::Play { id, agent }).await
+        send(&self.0, Play { id, agent }).await
     }
 
-    pub async fn fill(&self, piece: Option<u32>) -> EdgeResult<Option<FillView>> {
-        send(&self.0, &CallMessage::Fill { piece }).await
+    pub(crate) async fn fill(&self, piece: Option<u32>) -> EdgeResult<Option<FillView>> {
+        send(&self.0, Fill { piece }).await
     }
 
-    pub async fn peaks(&self, id: &CallIdentity) -> EdgeResult<Option<PeaksRecord>> {
-        send(&self.0, &CallMessage::Peaks { id: id.clone() }).await
+    pub(crate) async fn peaks(&self, id: &CallIdentity) -> EdgeResult<Option<PeaksRecord>> {
+        send(&self.0, Peaks { id: id.clone() }).await
     }
 
-    pub async fn wake(&self) -> EdgeResult<()> {
-        let _: bool = send(&self.0, &CallMessage::Wake).await?;
-        Ok(())
+    pub(crate) async fn wake(&self) -> EdgeResult<()> {
+        send(&self.0, Wake).await.map(|_| ())
     }
 }
 
 /// A business object.
-pub struct BusinessObject(Stub);
+pub(crate) struct BusinessObject(Stub);
 
 impl BusinessObject {
-    pub fn of(env: &Env, business: &str) -> EdgeResult<BusinessObject> {
+    pub(crate) fn of(env: &Env, business: &str) -> EdgeResult<BusinessObject> {
         object(env, BUSINESS_SLOTS, business).map(BusinessObject)
     }
 
-    pub async fn admit(&self, call: &CallIdentity, agent: &str) -> EdgeResult<Admission> {
+    pub(crate) async fn admit(&self, call: &CallIdentity, agent: &str) -> EdgeResult<Admission> {
         let (call, agent) = (call.clone(), agent.to_owned());
-        send(&self.0, &SlotMessage::Admit { call, agent }).await
+        send(&self.0, Admit { call, agent }).await
     }
 
-    pub async fn acquire(&self, owner: &str) -> EdgeResult<Acquire> {
+    pub(crate) async fn acquire(&self, owner: &str) -> EdgeResult<Acquire> {
         let owner = owner.to_owned();
-        send(&self.0, &SlotMessage::Acquire { owner }).await
+        send(&self.0, AcquireSlot { owner }).await
     }
 
-    pub async fn renew(&self, owner: &str, grant: u64) -> EdgeResult<Option<u64>> {
+    pub(crate) async fn renew(&self, owner: &str, grant: u64) -> EdgeResult<Option<u64>> {
         let owner = owner.to_owned();
-        send(&self.0, &SlotMessage::Renew { owner, grant }).await
+        send(&self.0, RenewLease { owner, grant }).await
     }
 
-    pub async fn release(&self, owner: &str, grant: u64) -> EdgeResult<()> {
+    pub(crate) async fn release(&self, owner: &str, grant: u64) -> EdgeResult<()> {
         let owner = owner.to_owned();
-        let _: bool = send(&self.0, &SlotMessage::Release { owner, grant }).await?;
-        Ok(())
+        send(&self.0, ReleaseLease { owner, grant })
+            .await
+            .map(|_| ())
     }
 
-    pub async fn position(&self, owner: &str) -> EdgeResult<Option<u32>> {
+    pub(crate) async fn position(&self, owner: &str) -> EdgeResult<Option<u32>> {
         let owner = owner.to_owned();
-        send(&self.0, &SlotMessage::Position { owner }).await
+        send(&self.0, QueuePosition { owner }).await
     }
 
-    pub async fn learn(&self, calls: Vec<CallSummary>) -> EdgeResult<bool> {
-        send(&self.0, &SlotMessage::Learn { calls }).await
+    pub(crate) async fn learn(&self, calls: Vec<CallSummary>) -> EdgeResult<bool> {
+        send(&self.0, LearnCalls { calls }).await
     }
 
-    pub async fn call(&self, call: &CallIdentity) -> EdgeResult<Option<CallSummary>> {
+    pub(crate) async fn call(&self, call: &CallIdentity) -> EdgeResult<Option<CallSummary>> {
         let call = call.clone();
-        let answer: std::result::Result<Option<CallSummary>, ()> =
-            send(&self.0, &SlotMessage::Call { call }).await?;
-        answer.map_err(|()| EdgeError::Origin("the call list could not be read".into()))
+        let answer = send(&self.0, ListedCall { call }).await?;
+        answer.map_err(|ListUnreadable| EdgeError::Origin("the call list could not be read".into()))
     }
 }
 
 /// A business's list object.
-pub struct ListObject(Stub);
+pub(crate) struct ListObject(Stub);
 
 impl ListObject {
-    pub fn of(env: &Env, business: &BusinessId) -> EdgeResult<ListObject> {
+    pub(crate) fn of(env: &Env, business: &BusinessId) -> EdgeResult<ListObject> {
         object(env, CALL_LISTS, business.as_str()).map(ListObject)
     }
 
-    pub async fn page(&self, business: &BusinessId, query: &str) -> EdgeResult<PageAnswer> {
+    pub(crate) async fn page(&self, business: &BusinessId, query: &str) -> EdgeResult<PageAnswer> {
         let (business, query) = (business.clone(), query.to_owned());
-        send(&self.0, &ListMessage::Page { business, query }).await
+        send(&self.0, PageQuery { business, query }).await
     }
 }
 
@@ -229,11 +346,18 @@ fn object(env: &Env, binding: &str, name: &str) -> EdgeResult<Stub> {
     Ok(env.durable_object(binding)?.get_by_name(name)?)
 }
 
-/// Sends a message as JSON to an object and reads its JSON answer.
-async fn send<M: Serialize, T: DeserializeOwned>(stub: &Stub, message: &M) -> EdgeResult<T> {
+/// Sends a message as JSON to an object and reads its answer.
+async fn send<M: Message>(stub: &Stub, message: M) -> EdgeResult<M::Answer> {
+    let json =
+        serde_json::to_string(&message.into()).map_err(|e| EdgeError::Internal(e.to_string()))?;
+    let mut response = post(stub, json).await?;
+    Ok(response.json().await?)
+}
+
+/// Posts a message's `json` to an object: its answer, when it is a 200.
+async fn post(stub: &Stub, json: String) -> EdgeResult<Response> {
     let headers = Headers::new();
     headers.set("Content-Type", "application/json")?;
-    let json = serde_json::to_string(message).map_err(|e| EdgeError::Internal(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
         .with_headers(headers)
@@ -247,5 +371,5 @@ async fn send<M: Serialize, T: DeserializeOwned>(stub: &Stub, message: &M) -> Ed
             response.status_code()
         )));
     }
-    Ok(response.json().await?)
+    Ok(response)
 }

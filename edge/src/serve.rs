@@ -17,12 +17,13 @@ use worker::worker_sys::FixedLengthStream;
 use worker::{Bucket, Env, Headers, Object, Range, Request, Response, ResponseBody};
 
 use crate::error::{EdgeError, EdgeResult};
-use crate::rpc::{CallIdentity, CallObject};
+use crate::rpc::CallObject;
+use playback_core::ids::CallIdentity;
 
-pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+pub(crate) const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
 /// The custom metadata under which a filled recording keeps the validator
 /// it was served with during its fill.
-pub const ETAG_METADATA: &str = "etag";
+pub(crate) const ETAG_METADATA: &str = "etag";
 
 /// What a recording is served as: its length, validator and type.
 struct Representation {
@@ -49,31 +50,44 @@ impl Representation {
     }
 }
 
-fn conditions_of(req: &Request) -> (Option<String>, Option<String>, Option<String>) {
-    let h = req.headers();
-    (
-        h.get("Range").ok().flatten(),
-        h.get("If-Range").ok().flatten(),
-        h.get("If-None-Match").ok().flatten(),
-    )
+/// The request's range and conditional headers, read once.
+struct Asked {
+    range: Option<String>,
+    if_range: Option<String>,
+    if_none_match: Option<String>,
+}
+
+impl Asked {
+    fn of(req: &Request) -> Asked {
+        let h = req.headers();
+        Asked {
+            range: h.get("Range").ok().flatten(),
+            if_range: h.get("If-Range").ok().flatten(),
+            if_none_match: h.get("If-None-Match").ok().flatten(),
+        }
+    }
+
+    fn conditions(&self) -> Conditions<'_> {
+        Conditions {
+            range: self.range.as_deref(),
+            if_range: self.if_range.as_deref(),
+            if_none_match: self.if_none_match.as_deref(),
+        }
+    }
 }
 
 /// The cached recording under `key`, served for `req`; `None` when R2 does
 /// not have it.
-pub async fn serve_cached(
+pub(crate) async fn serve_cached(
     req: &Request,
     bucket: &Bucket,
     key: &str,
     head: bool,
 ) -> EdgeResult<Option<Response>> {
-    let (range, if_range, if_none_match) = conditions_of(req);
-    let conditions = Conditions {
-        range: range.as_deref(),
-        if_range: if_range.as_deref(),
-        if_none_match: if_none_match.as_deref(),
-    };
+    let asked = Asked::of(req);
+    let conditions = asked.conditions();
 
-    if head || range.is_some() {
+    if head || asked.range.is_some() {
         let Some(meta) = bucket.head(key).await? else {
             return Ok(None);
         };
@@ -125,7 +139,7 @@ pub async fn serve_cached(
 /// asked length that a task fills piece by piece as they land. If the fill
 /// fails, or the bytes can no longer be had, the body is aborted: a
 /// listener never sees a clean end short of its length.
-pub async fn serve_fill(
+pub(crate) async fn serve_fill(
     req: &Request,
     env: &Env,
     id: &CallIdentity,
@@ -133,12 +147,8 @@ pub async fn serve_fill(
     view: FillView,
     head: bool,
 ) -> EdgeResult<Response> {
-    let (range, if_range, if_none_match) = conditions_of(req);
-    let conditions = Conditions {
-        range: range.as_deref(),
-        if_range: if_range.as_deref(),
-        if_none_match: if_none_match.as_deref(),
-    };
+    let asked = Asked::of(req);
+    let conditions = asked.conditions();
     let served = Representation {
         size: view.size,
         etag: view.etag.clone(),

@@ -8,13 +8,13 @@ use futures_channel::oneshot;
 use futures_util::future::Shared;
 use futures_util::FutureExt;
 
-pub struct Signal {
+pub(crate) struct Signal {
     tx: oneshot::Sender<()>,
     rx: Shared<oneshot::Receiver<()>>,
 }
 
 impl Signal {
-    pub fn new() -> Signal {
+    pub(crate) fn new() -> Signal {
         let (tx, rx) = oneshot::channel();
         Signal {
             tx,
@@ -24,13 +24,13 @@ impl Signal {
 }
 
 /// Resolves when the signal now in `cell` fires.
-pub fn fired(cell: &RefCell<Signal>) -> Shared<oneshot::Receiver<()>> {
+pub(crate) fn fired(cell: &RefCell<Signal>) -> Shared<oneshot::Receiver<()>> {
     cell.borrow().rx.clone()
 }
 
 /// Fires the signal in `cell` (every task waiting on it goes on) and puts a
 /// fresh one in its place.
-pub fn fire(cell: &RefCell<Signal>) {
+pub(crate) fn fire(cell: &RefCell<Signal>) {
     let old = std::mem::replace(&mut *cell.borrow_mut(), Signal::new());
     let _ = old.tx.send(());
 }

@@ -1,4 +1,4 @@
-//! The player's call list (issue 14): what it asks the edge for and when,
+//! The player's call list: what it asks the edge for and when,
 //! as a small state machine the client feeds with events and whose effects
 //! it applies, and the filter that lives in the page's URL.
 //!

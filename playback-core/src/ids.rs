@@ -119,6 +119,21 @@ pub fn call_object_name(business: &BusinessId, call: &CallSid) -> String {
     format!("{business}/{call}")
 }
 
+/// The recording a call object is for: sent with every message that needs
+/// it, so a fresh object learns who it is, and kept in its storage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallIdentity {
+    pub business: BusinessId,
+    pub call_sid: CallSid,
+}
+
+impl CallIdentity {
+    /// The name of its call object ([`call_object_name`]).
+    pub fn object_name(&self) -> String {
+        call_object_name(&self.business, &self.call_sid)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +197,30 @@ mod tests {
             )
         );
         assert_eq!(call_object_name(&b, &c), format!("acme/{c}"));
+    }
+
+    #[test]
+    fn a_call_identity_names_its_object_and_validates_both_ids_when_read() {
+        let id = CallIdentity {
+            business: BusinessId::parse("acme").unwrap(),
+            call_sid: CallSid::parse(GOOD).unwrap(),
+        };
+        assert_eq!(
+            id.object_name(),
+            call_object_name(&id.business, &id.call_sid)
+        );
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(
+            json,
+            format!(r#"{{"business":"acme","call_sid":"{}"}}"#, id.call_sid)
+        );
+        assert_eq!(serde_json::from_str::<CallIdentity>(&json).unwrap(), id);
+        for bad in [
+            format!(r#"{{"business":"a/b","call_sid":"{GOOD}"}}"#),
+            r#"{"business":"acme","call_sid":"CAxyz"}"#.to_owned(),
+        ] {
+            assert!(serde_json::from_str::<CallIdentity>(&bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod bar;
 pub mod call_list;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod download;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod list_cache;
 pub mod list_query;
 pub mod origin_rules;
+pub mod origin_url;
 pub mod peaks;
 pub mod player;
 pub mod range;
@@ -27,4 +29,4 @@ pub mod session;
 pub mod slots;
 pub mod wire;
 
-pub use ids::{BusinessId, CallSid, IdError};
+pub use ids::{BusinessId, CallIdentity, CallSid, IdError};

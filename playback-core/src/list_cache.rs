@@ -1,4 +1,4 @@
-//! The edge's call-list cache, one per business (issue 14): identical list
+//! The edge's call-list cache, one per business: identical list
 //! requests within `CALL_LIST_TTL_MS` reach the origin once. A request that
 //! finds the page fresh is answered from it; one that finds the same page
 //! being fetched joins that fetch; only a request that finds neither asks

@@ -1,4 +1,4 @@
-//! The call list's query (issue 14): `limit`, `cursor`, `q`, `since` and
+//! The call list's query: `limit`, `cursor`, `q`, `since` and
 //! `until`, as the origin's list API and the edge's `GET /api/calls` both
 //! take them. Parsed and validated here once, so a bad parameter is a 400
 //! that names it, and the edge forwards only what it understood.

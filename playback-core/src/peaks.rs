@@ -1,5 +1,5 @@
 //! A recording's waveform and its silences, computed from its bytes as they
-//! stream past once (issue 12): the edge feeds every chunk of the one origin
+//! stream past once: the edge feeds every chunk of the one origin
 //! download to a `PeaksBuilder`, in whatever pieces the network cut it
 //! into, and the recording's call object keeps what `finish` gives,
 //! written with its `ready`.

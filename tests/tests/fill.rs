@@ -1,5 +1,5 @@
 //! Read-while-write: a cold play is served from its one download while it
-//! runs (issue 11). Every fill here is the quarter-hour demo call (14.4 MB)
+//! runs. Every fill here is the quarter-hour demo call (14.4 MB)
 //! from an origin that sends 4 MB/s, so a fill lasts about 3.6 s and
 //! "during the fill" is an ordering the origin's own counters show (its
 //! body not yet completed), never a timing guess; the last test is a

@@ -1,4 +1,4 @@
-//! The call list at a business's scale (issue 14), against the real worker
+//! The call list at a business's scale, against the real worker
 //! under wrangler dev and the real stub: `GET /api/calls` pages through the
 //! origin's list with its `Link`, filters by number and time, refuses bad
 //! parameters before asking anything, and collapses identical requests of

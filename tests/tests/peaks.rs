@@ -1,4 +1,4 @@
-//! A recording's peaks and silences (issue 12), computed by the edge from
+//! A recording's peaks and silences, computed by the edge from
 //! its one download and served by `GET /api/recordings/{sid}/peaks`, against
 //! the real worker under wrangler dev and the real stub.
 
@@ -214,10 +214,10 @@ async fn a_recording_stored_without_peaks_gets_them_from_r2_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recording_whose_header_lies_is_stored_byte_for_byte_with_no_peaks() {
     // The worker is wasm32: its offsets are 32 bits and a release build does
-    // not trap on overflow. A chunk length that wraps an offset back to an
-    // earlier chunk used to hang the call object (or, in a `fmt ` chunk,
-    // panic it). Both ways of computing peaks are asked: during the fill
-    // (a body with a length) and later from R2 (a chunked body).
+    // not trap on overflow, so a chunk length that wraps an offset back to
+    // an earlier chunk must neither hang the call object nor (in a `fmt `
+    // chunk) panic it. Both ways of computing peaks are asked: during the
+    // fill (a body with a length) and later from R2 (a chunked body).
     use backend_stub::knobs::{FaultSet, Knobs};
     let stack = Stack::start().await;
     let catalog = stack.origin.stub.catalog().clone();

@@ -9,8 +9,9 @@ use std::pin::pin;
 use futures_util::future::join;
 use playback_core::config::EdgeConfig;
 use playback_core::download::{classify_origin_status, AttemptOutcome, Failure};
-use playback_core::ids::recording_key;
+use playback_core::ids::{recording_key, CallIdentity};
 use playback_core::origin_rules::{store_way, stored_length, StoreWay};
+use playback_core::origin_url::recording_path;
 use playback_core::peaks::PeaksRecord;
 use playback_core::retry::parse_retry_after;
 use serde_json::json;
@@ -20,18 +21,17 @@ use super::fill::{store_filling, Fill, FillEvent};
 use super::lease::{keep_lease, AttemptHost, Lease, SlotBack};
 use super::parts::store_in_parts;
 use super::store::{delete_pieces, store_small, Delivery, RecordingStore, StoreMeta};
-use crate::rpc::CallIdentity;
 use crate::serve::DEFAULT_CONTENT_TYPE;
 
 /// What an attempt runs on: the origin, the store, and its call object.
-pub struct AttemptIo<'a, O, S, H> {
+pub(super) struct AttemptIo<'a, O, S, H> {
     pub origin: &'a O,
     pub store: &'a S,
     pub host: &'a H,
 }
 
 /// One attempt, as its call object hands it over.
-pub struct AttemptCall<'a> {
+pub(crate) struct AttemptCall<'a> {
     pub config: &'a EdgeConfig,
     pub id: &'a CallIdentity,
     pub looked: Looked,
@@ -43,7 +43,7 @@ pub struct AttemptCall<'a> {
 /// What R2 held under the served key when the call object looked, while it
 /// waited for its slot (nothing else writes that key: only this call's
 /// attempts do, one at a time, and each ends only when its write has ended).
-pub enum Looked {
+pub(crate) enum Looked {
     Stored(u64),
     Missing,
     /// The look failed: the attempt looks again itself.
@@ -56,7 +56,7 @@ pub enum Looked {
 }
 
 /// How an attempt ended, and whether its slot was already given back.
-pub struct Attempt {
+pub(crate) struct Attempt {
     pub outcome: AttemptOutcome,
     /// The slot was released when the origin's body had been read whole.
     pub released: bool,
@@ -69,7 +69,7 @@ pub struct Attempt {
 }
 
 /// Runs one attempt. Ends only when its writes have ended.
-pub async fn run<O, S, H>(io: &AttemptIo<'_, O, S, H>, call: AttemptCall<'_>) -> Attempt
+pub(super) async fn run<O, S, H>(io: &AttemptIo<'_, O, S, H>, call: AttemptCall<'_>) -> Attempt
 where
     O: OriginFetch,
     S: RecordingStore<Chunk = <O::Body as OriginBody>::Chunk>,
@@ -161,10 +161,7 @@ where
         if let Some(size) = stored {
             return AttemptOutcome::Stored { size };
         }
-        let path = format!(
-            "/v1/businesses/{}/calls/{}/recording",
-            id.business, id.call_sid
-        );
+        let path = recording_path(&id.business, &id.call_sid);
         // Pieces a dead fill left are deleted while the origin is asked (never
         // this fill's own); a failure only leaves them for the next attempt.
         let clear = async {

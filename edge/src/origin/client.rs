@@ -8,7 +8,7 @@ use playback_core::origin_rules::{carries_token, next_hop, Hop, UrlOrigin};
 use worker::Url;
 
 /// Sends GETs to the origin, or to where it redirects.
-pub trait OriginFetch {
+pub(super) trait OriginFetch {
     type Body: OriginBody;
 
     /// One GET of `url` with `Accept-Encoding: identity`, its redirects not
@@ -24,7 +24,7 @@ pub trait OriginFetch {
 }
 
 /// An answer of the origin's.
-pub struct OriginResponse<B> {
+pub(super) struct OriginResponse<B> {
     pub status: u16,
     pub headers: OriginHeaders,
     /// `None` when the answer has no body.
@@ -33,7 +33,7 @@ pub struct OriginResponse<B> {
 
 /// The headers of an answer the edge reads.
 #[derive(Debug, Default)]
-pub struct OriginHeaders {
+pub(super) struct OriginHeaders {
     pub location: Option<String>,
     pub retry_after: Option<String>,
     pub content_length: Option<String>,
@@ -44,7 +44,7 @@ pub struct OriginHeaders {
 
 /// Why a GET brought no answer.
 #[derive(Debug)]
-pub enum FetchError {
+pub(super) enum FetchError {
     /// The runtime refused to make the request (a header or the URL).
     Request(String),
     /// The origin could not be reached.
@@ -52,7 +52,7 @@ pub enum FetchError {
 }
 
 /// The body of an answer, read in chunks. One body is read one way only.
-pub trait OriginBody {
+pub(super) trait OriginBody {
     type Chunk: BodyChunk;
 
     /// The next chunk as the runtime holds it (a fill writes it on to R2
@@ -64,7 +64,7 @@ pub trait OriginBody {
 }
 
 /// A chunk of a body, as the runtime holds it.
-pub trait BodyChunk: Clone {
+pub(super) trait BodyChunk: Clone {
     /// Its length in bytes.
     fn size(&self) -> u64;
     /// The bytes its buffer holds until R2 has taken it (at least `size`).
@@ -78,7 +78,7 @@ pub trait BodyChunk: Clone {
 /// Asks the origin for `path` under `base_url`, following its redirects
 /// (`origin_rules::next_hop`), with the token only where
 /// `origin_rules::carries_token` allows.
-pub async fn fetch_recording<O: OriginFetch>(
+pub(super) async fn fetch_recording<O: OriginFetch>(
     origin: &O,
     base_url: &str,
     path: &str,

@@ -23,15 +23,15 @@ use playback_core::download::{AttemptOutcome, Failure};
 use playback_core::fill::{
     fill_etag, piece_key, piece_span, FillView, WriteWindow, PIECES_IN_FLIGHT,
 };
+use playback_core::ids::CallIdentity;
 use playback_core::peaks::{PeaksBuilder, PeaksRecord};
 
 use super::client::{BodyChunk, OriginBody};
 use super::lease::{AttemptHost, SlotBack};
 use super::store::{put_whole, Delivery, RecordingStore, StoreBody};
-use crate::rpc::CallIdentity;
 
 /// What an attempt tells its call object about its fill as it runs.
-pub enum FillEvent {
+pub(crate) enum FillEvent {
     /// The origin answered with a length: the fill (id: the lease's grant) starts.
     Started(FillView),
     /// Piece `index` is in R2.
@@ -40,13 +40,13 @@ pub enum FillEvent {
 
 /// The fill an attempt would run: its id (the lease's grant), and where it
 /// reports.
-pub struct Fill<'a> {
+pub(super) struct Fill<'a> {
     pub id: u64,
     pub report: &'a dyn Fn(FillEvent),
 }
 
 /// One `put` of the whole recording and its pieces as they arrive.
-pub async fn store_filling<S, B, H>(
+pub(super) async fn store_filling<S, B, H>(
     delivery: Delivery<'_, S, B, H>,
     length: u64,
     fill: Fill<'_>,

@@ -36,7 +36,7 @@ fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> EdgeResul
 
 /// The origin through the runtime's `fetch`, for one attempt: `abort` stops
 /// every request it sent.
-pub struct WorkerOrigin<'a> {
+pub(super) struct WorkerOrigin<'a> {
     config: &'a EdgeConfig,
     /// Taken when it aborts (an abort is for good).
     controller: Cell<Option<AbortController>>,
@@ -44,7 +44,7 @@ pub struct WorkerOrigin<'a> {
 }
 
 impl<'a> WorkerOrigin<'a> {
-    pub fn new(config: &'a EdgeConfig) -> Self {
+    pub(super) fn new(config: &'a EdgeConfig) -> Self {
         let controller = AbortController::default();
         let signal = controller.signal();
         WorkerOrigin {
@@ -102,7 +102,7 @@ fn answer(response: Response) -> OriginResponse<WorkerBody> {
 }
 
 /// An answer's body: unread, or read one of the two ways.
-pub enum WorkerBody {
+pub(super) enum WorkerBody {
     Unread(web_sys::ReadableStream),
     Chunks(BodyReader),
     Bytes(ByteStream),
@@ -168,7 +168,7 @@ impl BodyChunk for js_sys::Uint8Array {
 /// a time, and each chunk costs a round of promises and writes; measured:
 /// 548 chunks and 151 ms of waiting for a 2.2 MB body), or the default
 /// reader for a body that is not a byte stream.
-pub enum BodyReader {
+pub(super) enum BodyReader {
     Byob(web_sys::ReadableStreamByobReader),
     Default(web_sys::ReadableStreamDefaultReader),
 }
@@ -199,13 +199,13 @@ impl BodyReader {
 
 /// One page of a business's call list, and the next page's URL (the
 /// origin's `Link: <…>; rel="next"`, on its own host only).
-pub struct ListPage {
+pub(crate) struct ListPage {
     pub calls: Vec<CallSummary>,
     pub next: Option<String>,
 }
 
 /// Reads one page of a call list at `url`.
-pub async fn list_page(config: &EdgeConfig, url: &str) -> EdgeResult<ListPage> {
+pub(crate) async fn list_page(config: &EdgeConfig, url: &str) -> EdgeResult<ListPage> {
     let request = origin_request(config, url, true)?;
     let mut response = Fetch::Request(request)
         .send()

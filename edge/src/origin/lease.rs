@@ -18,7 +18,7 @@ use crate::error::EdgeResult;
 
 /// What the call object running an attempt lends it: its slot lease at the
 /// business, the runtime's clock and timers, and its log line.
-pub trait AttemptHost {
+pub(super) trait AttemptHost {
     /// Extends lease `grant`: its new expiry, or `None` when it is gone.
     async fn renew(&self, grant: u64) -> EdgeResult<Option<u64>>;
     /// Gives lease `grant` back (an older grant frees nothing).
@@ -33,21 +33,21 @@ pub trait AttemptHost {
 
 /// The slot lease an attempt runs on.
 #[derive(Debug, Clone, Copy)]
-pub struct Lease {
+pub(crate) struct Lease {
     pub grant: u64,
     /// The expiry the business confirmed last.
     pub expires_ms: u64,
 }
 
 /// Why the work must stop before it ended.
-pub struct Stop {
+pub(super) struct Stop {
     pub failure: Failure,
     pub reason: String,
 }
 
 /// Gives the slot back once the origin's body has been read whole: the
 /// slot counts origin downloads, and R2 finishing does not need one.
-pub struct SlotBack<'a, H> {
+pub(super) struct SlotBack<'a, H> {
     pub host: &'a H,
     pub grant: u64,
     /// Set once the business took the slot back.
@@ -55,7 +55,7 @@ pub struct SlotBack<'a, H> {
 }
 
 impl<H: AttemptHost> SlotBack<'_, H> {
-    pub async fn origin_read(self) {
+    pub(super) async fn origin_read(self) {
         match self.host.release(self.grant).await {
             Ok(()) => self.released.set(true),
             Err(e) => self
@@ -67,7 +67,7 @@ impl<H: AttemptHost> SlotBack<'_, H> {
 
 /// Races `work` with the download timeout and with the lease's checks: the
 /// work's outcome, or why it must stop (`work` is then still running).
-pub async fn keep_lease<H, W>(
+pub(super) async fn keep_lease<H, W>(
     host: &H,
     config: &EdgeConfig,
     lease: Lease,
@@ -128,7 +128,7 @@ async fn check_lease<H: AttemptHost>(
     if released.get() {
         return None;
     }
-    let until_expiry = confirmed.saturating_sub(host.now_ms());
+    let until_expiry = playback_core::clock::ms_until(confirmed, host.now_ms());
     let renewal = pin!(host.renew(grant));
     let expiry = pin!(host.sleep(until_expiry));
     Some(match select(renewal, expiry).await {

@@ -14,7 +14,7 @@ use super::store::{put_whole, Delivery, RecordingStore, StoreBody, StoreMeta};
 /// The size of a multipart upload's parts (R2 wants at least 5 MiB but for the last).
 const PART_BYTES: usize = 8 << 20;
 
-pub async fn store_in_parts<S, B, H>(
+pub(super) async fn store_in_parts<S, B, H>(
     delivery: Delivery<'_, S, B, H>,
     max_bytes: u64,
 ) -> AttemptOutcome

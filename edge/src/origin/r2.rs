@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use futures_util::StreamExt;
 use js_sys::BigInt;
-use playback_core::ids::recording_key;
+use playback_core::ids::{recording_key, CallIdentity};
 use playback_core::peaks::{PeaksBuilder, PeaksRecord};
 use web_sys::WritableStreamDefaultWriter;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -20,10 +20,9 @@ use super::attempt::Looked;
 use super::store::{KeyPage, ObjectMeta, RecordingStore, StoreBody};
 use crate::error::EdgeResult;
 use crate::log::now_ms;
-use crate::rpc::CallIdentity;
 
 /// Looks in R2 for the recording.
-pub async fn look(bucket: &Bucket, id: &CallIdentity) -> Looked {
+pub(crate) async fn look(bucket: &Bucket, id: &CallIdentity) -> Looked {
     match bucket.head(recording_key(&id.business, &id.call_sid)).await {
         Ok(Some(object)) => Looked::Stored(object.size()),
         Ok(None) => Looked::Missing,
@@ -34,7 +33,7 @@ pub async fn look(bucket: &Bucket, id: &CallIdentity) -> Looked {
 /// Computes a stored recording's peaks record from R2 (a recording stored
 /// without them: its body came without a length). `None` when R2 does not
 /// have the recording, or it could not be read whole.
-pub async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> Option<PeaksRecord> {
+pub(crate) async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> Option<PeaksRecord> {
     let bucket = crate::rpc::recordings(&env).ok()?;
     let recording = recording_key(&id.business, &id.call_sid);
     let object = bucket.get(&recording).execute().await.ok()??;
@@ -55,12 +54,12 @@ pub async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> Option<PeaksRe
 }
 
 /// The recordings' bucket.
-pub struct R2Store<'a> {
+pub(super) struct R2Store<'a> {
     bucket: &'a Bucket,
 }
 
 impl<'a> R2Store<'a> {
-    pub fn new(bucket: &'a Bucket) -> Self {
+    pub(super) fn new(bucket: &'a Bucket) -> Self {
         R2Store { bucket }
     }
 }
@@ -206,7 +205,7 @@ fn js_error(e: wasm_bindgen::JsValue) -> String {
 
 /// A write or close on a stream's writer: done once the stream's put took
 /// it (the writer's promise).
-pub struct Taken(JsFuture);
+pub(super) struct Taken(JsFuture);
 
 impl Future for Taken {
     type Output = Result<(), String>;

@@ -10,17 +10,17 @@ use std::future::Future;
 
 use playback_core::download::{AttemptOutcome, Failure};
 use playback_core::fill::{fill_prefix, fills_prefix};
+use playback_core::ids::CallIdentity;
 use playback_core::peaks::{PeaksBuilder, PeaksRecord};
 
 use super::client::{BodyChunk, OriginBody};
 use super::lease::{AttemptHost, SlotBack};
 use crate::error::EdgeResult;
-use crate::rpc::CallIdentity;
 
 /// Where recordings and a fill's pieces are stored. Errors are the
 /// runtime's words, for the attempt's log line (the clean-up's are only
 /// logged, as the edge's own errors).
-pub trait RecordingStore {
+pub(super) trait RecordingStore {
     /// A chunk of the origin's body, which a fill writes on as it is.
     type Chunk: BodyChunk;
     /// A stream of a fixed length that a `put` reads.
@@ -80,7 +80,7 @@ pub trait RecordingStore {
 }
 
 /// What a `put` stores.
-pub enum StoreBody<T> {
+pub(super) enum StoreBody<T> {
     Empty,
     Bytes(Vec<u8>),
     Stream(T),
@@ -88,20 +88,20 @@ pub enum StoreBody<T> {
 
 /// An object's content type and custom metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectMeta {
+pub(super) struct ObjectMeta {
     pub content_type: String,
     pub custom: HashMap<String, String>,
 }
 
 /// One page of a key listing.
-pub struct KeyPage {
+pub(super) struct KeyPage {
     pub keys: Vec<String>,
     /// More keys follow.
     pub truncated: bool,
 }
 
 /// What the origin said about the recording, kept with it.
-pub struct StoreMeta {
+pub(super) struct StoreMeta {
     pub content_type: String,
     pub origin_etag: String,
     /// The validator a fill served the recording with, which it keeps.
@@ -127,7 +127,7 @@ impl StoreMeta {
 
 /// An answer's body on its way to R2: where it goes, what is kept with it,
 /// who gives the slot back once it is read, and where its peaks go.
-pub struct Delivery<'a, S, B, H> {
+pub(super) struct Delivery<'a, S, B, H> {
     pub store: &'a S,
     pub id: &'a CallIdentity,
     pub key: &'a str,
@@ -138,7 +138,7 @@ pub struct Delivery<'a, S, B, H> {
 }
 
 /// Puts the body under the served key; R2 makes it visible only whole.
-pub async fn put_whole<S: RecordingStore>(
+pub(super) async fn put_whole<S: RecordingStore>(
     store: &S,
     key: &str,
     body: StoreBody<S::Stream>,
@@ -162,7 +162,10 @@ pub async fn put_whole<S: RecordingStore>(
 /// A recording that fits in one piece (`fill::fills`): read whole (at most
 /// `FIRST_PIECE_BYTES`), its slot given back, then one `put` of exactly its
 /// announced length.
-pub async fn store_small<S, B, H>(delivery: Delivery<'_, S, B, H>, length: u64) -> AttemptOutcome
+pub(super) async fn store_small<S, B, H>(
+    delivery: Delivery<'_, S, B, H>,
+    length: u64,
+) -> AttemptOutcome
 where
     S: RecordingStore,
     B: OriginBody,
@@ -230,7 +233,7 @@ const KEYS_AT_ONCE: u32 = 1000;
 /// fill's own pieces are deleted by name when its attempt ends
 /// (`fill::piece_keys`); this listing finds those of a fill that died with
 /// its instance.
-pub async fn delete_pieces<S: RecordingStore>(
+pub(super) async fn delete_pieces<S: RecordingStore>(
     store: &S,
     id: &CallIdentity,
     keep: u64,

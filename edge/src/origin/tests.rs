@@ -18,7 +18,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use playback_core::config::EdgeConfig;
 use playback_core::download::{AttemptOutcome, Failure};
 use playback_core::fill::{fill_prefix, piece_key};
-use playback_core::ids::recording_key;
+use playback_core::ids::{recording_key, CallIdentity};
 use playback_core::{BusinessId, CallSid};
 
 use super::attempt::{run, Attempt, AttemptCall, AttemptIo, Looked};
@@ -29,7 +29,6 @@ use super::fill::FillEvent;
 use super::lease::{AttemptHost, Lease};
 use super::store::{KeyPage, ObjectMeta, RecordingStore, StoreBody};
 use crate::error::EdgeResult;
-use crate::rpc::CallIdentity;
 
 const BASE: &str = "http://origin.test";
 const LEASE_MS: u64 = 30_000;

@@ -763,7 +763,7 @@ async fn cached_serving(rows: &mut Vec<Row>) {
         ]
     };
 
-    // Issue 3's figure: a 1 MB recording against a plain static file server.
+    // A 1 MB recording against a plain static file server.
     let one_mb = by_duration("globex", 61);
     let sid = one_mb.summary.call_sid.to_string();
     let bytes = stack.cache("globex", &sid).await;

@@ -1,0 +1,77 @@
+//! The origin's URLs, built in one place: a business's call list and a
+//! call's recording (`docs/API.md`, the origin).
+//!
+//! An id goes into a path as it is: a valid one is made of URL-unreserved
+//! characters only (`ids`), so it needs no percent-encoding.
+
+use crate::ids::{BusinessId, CallSid};
+
+/// A page of the business's call list: `query` is a query string the
+/// origin takes as it is (a `ListQuery::canonical` form, or `limit=…`).
+pub fn calls_url(base_url: &str, business: &BusinessId, query: &str) -> String {
+    format!("{base_url}{}?{query}", calls_path(business))
+}
+
+/// The call's recording, under the origin's base URL.
+pub fn recording_path(business: &BusinessId, call: &CallSid) -> String {
+    format!("{}/{call}/recording", calls_path(business))
+}
+
+fn calls_path(business: &BusinessId) -> String {
+    format!("/v1/businesses/{business}/calls")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::list_query::percent_encode;
+
+    const SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+    fn business(raw: &str) -> BusinessId {
+        BusinessId::parse(raw).expect("a valid business id")
+    }
+
+    #[test]
+    fn a_call_list_url_is_the_base_the_business_and_the_query_as_given() {
+        assert_eq!(
+            calls_url("http://127.0.0.1:8790", &business("acme"), "limit=50"),
+            "http://127.0.0.1:8790/v1/businesses/acme/calls?limit=50"
+        );
+        assert_eq!(
+            calls_url(
+                "https://o.example/api",
+                &business("acme"),
+                "limit=20&cursor=o20"
+            ),
+            "https://o.example/api/v1/businesses/acme/calls?limit=20&cursor=o20"
+        );
+    }
+
+    #[test]
+    fn a_recording_path_names_the_business_and_the_call() {
+        let sid = CallSid::parse(SID).expect("a valid SID");
+        assert_eq!(
+            recording_path(&business("acme"), &sid),
+            format!("/v1/businesses/acme/calls/{SID}/recording")
+        );
+    }
+
+    #[test]
+    fn every_character_a_business_id_may_hold_needs_no_percent_encoding() {
+        let every = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+        for chunk in every.as_bytes().chunks(32) {
+            let raw = std::str::from_utf8(chunk).expect("ASCII");
+            assert_eq!(percent_encode(raw), raw);
+            let url = calls_url("http://o", &business(raw), "limit=1");
+            assert_eq!(url, format!("http://o/v1/businesses/{raw}/calls?limit=1"));
+        }
+    }
+
+    #[test]
+    fn a_business_id_that_would_need_encoding_is_never_made() {
+        for raw in ["a/b", "a b", "a?b", "a%2Fb", "a#b"] {
+            assert!(BusinessId::parse(raw).is_err(), "{raw}");
+        }
+    }
+}
