@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use crate::catalog::splitmix;
+use crate::mix::splitmix;
 
 pub const SAMPLE_RATE: u32 = 8_000;
 const HEADER_LEN: u64 = 44;

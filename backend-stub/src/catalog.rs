@@ -13,6 +13,7 @@ use playback_core::wire::CallSummary;
 use playback_core::CallSid;
 
 use crate::audio::{Recording, Voice};
+use crate::mix::{fnv1a, splitmix};
 
 pub const BUSINESSES: [&str; 5] = ["acme", "globex", "initech", "hooli", "umbrella"];
 
@@ -211,19 +212,6 @@ fn demo_call(
         recording: Recording::with_voice(seed, duration_s, voice),
         bulk,
     }
-}
-
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-pub(crate) fn splitmix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 pub mod audio;
 pub mod catalog;
 pub mod knobs;
+mod mix;
 pub mod stats;
 
 use std::sync::{Arc, Mutex};

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod app;
 pub mod bar;
+pub mod call_row;
 mod clock;
 pub mod list;
 pub mod loaders;
@@ -14,6 +15,6 @@ pub mod sign_in;
 
 pub use app::App;
 pub use bar::{Player, PlayerBar};
+pub use call_row::CallRow;
 pub use list::CallList;
-pub use row::CallRow;
 pub use sign_in::SignIn;

@@ -19,7 +19,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, IntersectionObserver, IntersectionObserverEntry};
 
 use crate::api::{self, CallsError};
-use crate::row::CallRow;
+use crate::call_row::CallRow;
 use crate::sign_in::SignIn;
 
 /// Everything the list's handlers share; `Copy`, so handlers can capture it.
