@@ -10,8 +10,8 @@
 use gloo_net::http::{Request, Response};
 use playback_core::bar::Wave;
 use playback_core::call_list::next_page;
-use playback_core::player::{BusyReason, ProbeAnswer, StatusAnswer};
-use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody, WireStatus};
+use playback_core::player::{BusyReason, ProbeAnswer, Stage, StatusAnswer};
+use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody};
 use serde::de::DeserializeOwned;
 use web_sys::AbortSignal;
 
@@ -114,13 +114,13 @@ async fn read_answer(response: Response) -> ProbeAnswer {
             let header_ms = retry_after_header_ms(&response);
             match body::<AcceptedBody>(&response).await {
                 Some(body) => ProbeAnswer::Accepted {
-                    queued: body.status == WireStatus::Queued,
+                    stage: Stage::of(body.status).unwrap_or(Stage::Preparing),
                     queue_position: body.queue_position,
                     // The JSON's estimate is finer than the header's whole seconds, so it is preferred.
                     retry_after_ms: Some(body.retry_after_ms),
                 },
                 None => ProbeAnswer::Accepted {
-                    queued: false,
+                    stage: Stage::Preparing,
                     queue_position: None,
                     retry_after_ms: header_ms,
                 },

@@ -8,7 +8,9 @@
 use client::api;
 use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
-use playback_core::player::{BusyReason, Phase, ProbeAnswer, Progress, RowModel, StatusAnswer};
+use playback_core::player::{
+    BusyReason, Phase, ProbeAnswer, Progress, RowModel, Stage, StatusAnswer,
+};
 use playback_core::wire::{CallSummary, ErrorBody, StatusBody, WireStatus};
 use playback_core::CallSid;
 use wasm_bindgen::{JsCast, JsValue};
@@ -118,7 +120,7 @@ async fn a_row_renders_each_state() {
                 attempt: 1,
                 delay_ms: 500,
                 progress: Some(Progress {
-                    queued: true,
+                    stage: Stage::Queued,
                     queue_position: Some(2),
                 }),
             },
@@ -131,7 +133,7 @@ async fn a_row_renders_each_state() {
                 attempt: 1,
                 delay_ms: 500,
                 progress: Some(Progress {
-                    queued: false,
+                    stage: Stage::Preparing,
                     queue_position: None,
                 }),
             },
@@ -153,7 +155,7 @@ async fn a_row_renders_each_state() {
                 since_ms: 0,
                 attempt: 2,
                 progress: Some(Progress {
-                    queued: true,
+                    stage: Stage::Queued,
                     queue_position: Some(1),
                 }),
             },
@@ -402,7 +404,7 @@ async fn a_status_poll_carries_no_user_action_and_the_probe_does() {
     assert_eq!(
         answer,
         StatusAnswer::Pending {
-            queued: true,
+            stage: Stage::Queued,
             queue_position: Some(3),
             retry_after_ms: Some(700)
         }

@@ -26,8 +26,7 @@ use futures_util::future::{select, Either, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
 use playback_core::config::EdgeConfig;
 use playback_core::list_cache::{ListCache, Lookup, MAX_CACHED_PAGES};
-use playback_core::list_query::next_cursor;
-use playback_core::origin_url::calls_url;
+use playback_core::list_query::ListQuery;
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
 use serde_json::json;
@@ -36,6 +35,7 @@ use worker::{durable_object, Delay, Env, Request, Response, Result, State};
 use crate::config;
 use crate::error::{EdgeError, EdgeResult};
 use crate::log::now_ms;
+use crate::origin::Reader;
 use crate::rpc::{
     reply, BusinessObject, CallPage, Handles, ListMessage, PageAnswer, PageFailure, PageQuery,
 };
@@ -131,16 +131,23 @@ async fn fetch_page(
     business: BusinessId,
     query: String,
 ) -> PageAnswer {
-    let url = calls_url(&config.origin_base_url, &business, &query);
     let started = now_ms();
-    let read = crate::origin::list_page(&config, &url).boxed_local();
+    let read = async {
+        let parsed = ListQuery::from_canonical(&query)
+            .map_err(|e| EdgeError::Internal(format!("not a canonical query: {e:?}")))?;
+        crate::origin::list_page(&config, &business, &parsed, Reader::Agent).await
+    }
+    .boxed_local();
     let timeout = Delay::from(Duration::from_millis(LIST_TIMEOUT_MS));
     let result = match select(read, timeout).await {
         Either::Left((result, _)) => result,
         Either::Right(_) => Err(EdgeError::Origin("calls: no answer in time".into())),
     };
     let answer = result
-        .and_then(|page| call_page(page.calls, page.next))
+        .map(|page| CallPage {
+            calls: page.calls,
+            next_cursor: page.next_cursor,
+        })
         .map_err(page_failure);
     if let Ok(page) = &answer {
         if !page.calls.is_empty() {
@@ -154,23 +161,13 @@ async fn fetch_page(
     answer
 }
 
-/// The page as its asker gets it: the next page's cursor is taken from its
-/// `Link` (`next`), and nothing else of the link.
-fn call_page(calls: Vec<CallSummary>, next: Option<String>) -> EdgeResult<CallPage> {
-    let next_cursor = match next {
-        None => None,
-        Some(link) => Some(next_cursor(&link).ok_or_else(|| {
-            EdgeError::Origin("calls: the next link carries no usable cursor".into())
-        })?),
-    };
-    Ok(CallPage { calls, next_cursor })
-}
-
 /// Why the page could not be had, as its asker is told.
 fn page_failure(e: EdgeError) -> PageFailure {
     match e {
         EdgeError::BadQuery(_) => PageFailure::BadCursor,
         EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
+        EdgeError::OriginAuth(detail) => PageFailure::OriginAuth(detail),
+        EdgeError::NoAccount => PageFailure::NoAccount,
         other => PageFailure::Origin(format!("{other:?}")),
     }
 }

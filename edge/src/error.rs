@@ -22,6 +22,8 @@ pub(crate) enum EdgeError {
     /// 400: a call-list parameter (named) is not valid.
     BadQuery(&'static str),
     NotFound,
+    /// 404: the call has no recording to play.
+    NoRecording,
     /// 404: what was asked for does not exist yet (a recording's peaks).
     NotReady,
     /// 404: a recording that has no peaks (not a WAV this edge reads).
@@ -37,6 +39,11 @@ pub(crate) enum EdgeError {
     Config(ConfigError),
     /// The origin answered in a way the edge cannot use.
     Origin(String),
+    /// 502: the origin refused the edge's credentials (the detail names
+    /// the variables to check; it goes to the log line only).
+    OriginAuth(String),
+    /// 403: the business has no Twilio account (`TWILIO_ACCOUNTS`).
+    NoAccount,
     /// The runtime failed (a binding call returned an error).
     Internal(String),
 }
@@ -52,6 +59,7 @@ impl EdgeError {
                 (400, ErrorBody::with_detail("bad_query", *parameter))
             }
             EdgeError::NotFound => (404, ErrorBody::new("not_found")),
+            EdgeError::NoRecording => (404, ErrorBody::new("no_recording")),
             EdgeError::NotReady => (404, ErrorBody::new("not_ready")),
             EdgeError::NoPeaks => (404, ErrorBody::new("no_peaks")),
             EdgeError::MethodNotAllowed { .. } => (405, ErrorBody::new("method_not_allowed")),
@@ -66,6 +74,8 @@ impl EdgeError {
             // Names the variable and what is wrong with it; never a secret's value.
             EdgeError::Config(e) => (500, ErrorBody::with_detail("config", e.to_string())),
             EdgeError::Origin(_) => (502, ErrorBody::new("origin")),
+            EdgeError::OriginAuth(_) => (502, ErrorBody::new("origin_auth")),
+            EdgeError::NoAccount => (403, ErrorBody::new("no_account")),
             EdgeError::Internal(_) => (500, ErrorBody::new("internal")),
         }
     }
@@ -78,7 +88,9 @@ impl EdgeError {
         }
         if status >= 500 {
             let detail = match &self {
-                EdgeError::Origin(d) | EdgeError::Internal(d) => d.clone(),
+                EdgeError::Origin(d) | EdgeError::OriginAuth(d) | EdgeError::Internal(d) => {
+                    d.clone()
+                }
                 EdgeError::Config(e) => e.to_string(),
                 _ => String::new(),
             };

@@ -10,7 +10,7 @@
 //! error body both carry.
 
 use playback_core::bar;
-use playback_core::config::EdgeConfig;
+use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::download::{self, PlayAnswer};
 use playback_core::ids::recording_key;
 use playback_core::list_query::ListQuery;
@@ -189,8 +189,20 @@ fn now_s() -> u64 {
     now_ms() / 1000
 }
 
-/// The request's verified session claims, or 401.
-fn authenticate(req: &Request, secret: &str) -> EdgeResult<Claims> {
+/// The request's verified session claims, or 401; then, with the Twilio
+/// origin, 403 `no_account` for a business that has no Twilio account
+/// (nothing is asked of anyone for it).
+fn authenticate(req: &Request, config: &EdgeConfig) -> EdgeResult<Claims> {
+    let claims = verified_claims(req, &config.session_secret)?;
+    if let OriginConfig::Twilio(twilio) = &config.origin {
+        if twilio.account(&claims.bid).is_none() {
+            return Err(EdgeError::NoAccount);
+        }
+    }
+    Ok(claims)
+}
+
+fn verified_claims(req: &Request, secret: &str) -> EdgeResult<Claims> {
     let headers = req.headers();
     let authorization = headers.get("Authorization").ok().flatten();
     let cookie = headers.get("Cookie").ok().flatten();
@@ -238,7 +250,7 @@ fn handle_dev_login(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> 
 /// checked here (a bad one is named in a 400 before anything is asked), and
 /// its `Link` pointing back at this endpoint with the next cursor only.
 async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResult<Response> {
-    let claims = authenticate(req, &config.session_secret)?;
+    let claims = authenticate(req, config)?;
     let url = req.url()?;
     let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
     let query = ListQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -249,6 +261,8 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
         .map_err(|failure| match failure {
             PageFailure::BadCursor => EdgeError::BadQuery("cursor"),
             PageFailure::Origin(detail) => EdgeError::Origin(detail),
+            PageFailure::OriginAuth(detail) => EdgeError::OriginAuth(detail),
+            PageFailure::NoAccount => EdgeError::NoAccount,
         })?;
     let mut response = json_response(200, &page.calls);
     if let Some(cursor) = page.next_cursor {
@@ -261,14 +275,14 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
 }
 
 /// The checks every recording endpoint makes, in the contract's order:
-/// token, then call SID. Returns which recording is asked for, and by which
+/// token (and the business's Twilio account), then call SID. Returns which recording is asked for, and by which
 /// agent (the session's `sub`).
 fn check_recording_request(
     req: &Request,
     config: &EdgeConfig,
     raw_sid: &str,
 ) -> EdgeResult<(CallIdentity, String)> {
-    let claims = authenticate(req, &config.session_secret)?;
+    let claims = authenticate(req, config)?;
     let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
     let id = CallIdentity {
         business: claims.bid,
@@ -355,6 +369,7 @@ async fn stream(
             },
         )),
         PlayAnswer::NotFound => Err(EdgeError::NotFound),
+        PlayAnswer::NoRecording => Err(EdgeError::NoRecording),
         PlayAnswer::Refused {
             reason,
             retry_after_ms,

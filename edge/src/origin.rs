@@ -26,8 +26,10 @@ mod client;
 mod fill;
 mod http;
 mod lease;
+mod list;
 mod parts;
 mod r2;
+mod resolve;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -43,9 +45,10 @@ use crate::rpc::BusinessObject;
 
 pub(crate) use attempt::{Attempt, AttemptCall, Looked};
 pub(crate) use fill::FillEvent;
-pub(crate) use http::list_page;
 pub(crate) use lease::Lease;
+pub(crate) use list::{list_page, Reader};
 pub(crate) use r2::{look, peaks_from_r2};
+pub(crate) use resolve::{resolve, Resolution};
 
 /// Runs one attempt on the runtime: the origin through its `fetch`, the
 /// recording into `bucket`, the lease at `business`. Ends only when its R2

@@ -242,6 +242,10 @@ pub(crate) enum PageFailure {
     /// The origin could not give it; the detail is for the request's log
     /// line, never for its body.
     Origin(String),
+    /// The origin refused the edge's credentials (detail as for `Origin`).
+    OriginAuth(String),
+    /// The business has no Twilio account.
+    NoAccount,
 }
 
 /// A page, or why not.

@@ -6,11 +6,12 @@
 
 use std::fmt;
 
+use crate::twilio::TwilioConfig;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EdgeConfig {
-    /// Without a trailing slash.
-    pub origin_base_url: String,
-    pub origin_token: String,
+    /// Where recordings and call lists come from (`ORIGIN_KIND`).
+    pub origin: OriginConfig,
     pub session_secret: String,
     pub slots_per_business: u32,
     pub slot_lease_ms: u64,
@@ -32,6 +33,29 @@ pub struct EdgeConfig {
     /// edge's cache (`CALL_LIST_TTL_MS`; 0: only concurrent identical
     /// requests share one origin request).
     pub call_list_ttl_ms: u64,
+}
+
+/// The origin the edge reads: the generic API (`docs/API.md`, the origin)
+/// or Twilio's REST API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginConfig {
+    Generic {
+        /// Without a trailing slash (`ORIGIN_BASE_URL`).
+        base_url: String,
+        /// The bearer token (`ORIGIN_TOKEN`).
+        token: String,
+    },
+    Twilio(TwilioConfig),
+}
+
+impl OriginConfig {
+    /// The variables to check when the origin refuses the edge's credentials.
+    pub fn credential_vars(&self) -> &'static str {
+        match self {
+            OriginConfig::Generic { .. } => "ORIGIN_TOKEN",
+            OriginConfig::Twilio(t) => t.credentials.vars(),
+        }
+    }
 }
 
 /// The example's session secret (`.dev.vars.example`): never a real one.
@@ -78,10 +102,23 @@ impl EdgeConfig {
 
     /// `lookup` returns a var's or secret's value by name, `None` when unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let origin_base_url =
-            lookup("ORIGIN_BASE_URL").unwrap_or_else(|| DEFAULT_ORIGIN_BASE_URL.to_owned());
-        let origin_base_url = parse_base_url(&origin_base_url)?;
-        let origin_token = secret(&lookup, "ORIGIN_TOKEN")?;
+        let origin = match lookup("ORIGIN_KIND").as_deref().unwrap_or("generic") {
+            "generic" => {
+                let base_url =
+                    lookup("ORIGIN_BASE_URL").unwrap_or_else(|| DEFAULT_ORIGIN_BASE_URL.to_owned());
+                OriginConfig::Generic {
+                    base_url: parse_base_url("ORIGIN_BASE_URL", &base_url)?,
+                    token: secret(&lookup, "ORIGIN_TOKEN")?,
+                }
+            }
+            "twilio" => OriginConfig::Twilio(TwilioConfig::from_lookup(&lookup, parse_base_url)?),
+            other => {
+                return Err(ConfigError {
+                    var: "ORIGIN_KIND",
+                    problem: format!("{other:?} is neither \"generic\" nor \"twilio\""),
+                })
+            }
+        };
         let dev_login = boolean(&lookup, "DEV_LOGIN", false)?;
         let session_secret = secret(&lookup, "SESSION_SECRET")?;
         if !dev_login
@@ -96,8 +133,7 @@ impl EdgeConfig {
             });
         }
         Ok(EdgeConfig {
-            origin_base_url,
-            origin_token,
+            origin,
             session_secret,
             slots_per_business: number(&lookup, "SLOTS_PER_BUSINESS", 3, 1, 1_000)?,
             slot_lease_ms: number(&lookup, "SLOT_LEASE_MS", 120_000, 1_000, 86_400_000)?,
@@ -127,9 +163,9 @@ impl EdgeConfig {
     }
 }
 
-fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
+fn parse_base_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
     let err = |problem: &str| ConfigError {
-        var: "ORIGIN_BASE_URL",
+        var,
         problem: problem.to_owned(),
     };
     let rest = raw
@@ -253,7 +289,13 @@ mod tests {
     #[test]
     fn unset_vars_take_the_contract_defaults() {
         let c = parse(&[]).unwrap();
-        assert_eq!(c.origin_base_url, "http://127.0.0.1:8790");
+        assert_eq!(
+            c.origin,
+            OriginConfig::Generic {
+                base_url: "http://127.0.0.1:8790".into(),
+                token: "o".into()
+            }
+        );
         assert_eq!(
             (
                 c.slots_per_business,
@@ -278,7 +320,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.slots_per_business, c.dev_login), (5, true));
-        assert_eq!(c.origin_base_url, "http://x:1");
+        assert!(
+            matches!(c.origin, OriginConfig::Generic { base_url, .. } if base_url == "http://x:1")
+        );
     }
 
     #[test]
@@ -293,6 +337,7 @@ mod tests {
             ("ORIGIN_BASE_URL", "ftp://x"),
             ("ORIGIN_BASE_URL", "http://"),
             ("ORIGIN_TOKEN", ""),
+            ("ORIGIN_KIND", "Twilio"),
         ] {
             let err = parse(&[(var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value:?}");
@@ -347,6 +392,41 @@ mod tests {
                 .var,
             "DOWNLOAD_BUDGET_PER_MINUTE"
         );
+    }
+
+    #[test]
+    fn the_twilio_origin_needs_no_origin_token_and_checks_its_base_as_the_generic_one() {
+        let account = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+        let lookup = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                [
+                    ("ORIGIN_KIND", "twilio"),
+                    ("TWILIO_ACCOUNT_SID", account),
+                    ("TWILIO_AUTH_TOKEN", "t"),
+                    ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+                ]
+                .iter()
+                .chain(pairs)
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+            }
+        };
+        let c = EdgeConfig::from_lookup(lookup(&[])).unwrap();
+        let OriginConfig::Twilio(twilio) = &c.origin else {
+            panic!("twilio");
+        };
+        assert_eq!(twilio.api_base, crate::twilio::DEFAULT_TWILIO_API_BASE);
+        assert_eq!(
+            c.origin.credential_vars(),
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+        );
+        let c =
+            EdgeConfig::from_lookup(lookup(&[("TWILIO_API_BASE", "http://127.0.0.1:9/")])).unwrap();
+        assert!(matches!(&c.origin, OriginConfig::Twilio(t) if t.api_base == "http://127.0.0.1:9"));
+        let err =
+            EdgeConfig::from_lookup(lookup(&[("TWILIO_API_BASE", "api.twilio.com")])).unwrap_err();
+        assert_eq!(err.var, "TWILIO_API_BASE");
     }
 
     #[test]

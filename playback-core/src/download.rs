@@ -82,6 +82,21 @@ pub enum CallState {
     Busy {
         until_ms: u64,
     },
+    /// The provider (Twilio) is still processing the call's recording:
+    /// asked again at `next_at_ms`, without a slot. `checks` asks so far;
+    /// `attempts` as in `Queued`.
+    AwaitingProvider {
+        since_ms: u64,
+        next_at_ms: u64,
+        checks: u32,
+        #[serde(default)]
+        attempts: u32,
+    },
+    /// The call has no recording to play (none, or only absent or deleted
+    /// ones): answered 404 `no_recording` until `NOT_FOUND_TTL_MS` passes.
+    NoRecording {
+        at_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +116,9 @@ pub enum Effect {
     SetAlarm { at_ms: u64 },
     /// Ask the business object for a slot; `look`: look in R2 meanwhile.
     AcquireSlot { look: bool },
+    /// Ask the provider which recordings the call has (one request), then
+    /// apply [`on_resolved`]; no slot is asked for before it answers.
+    Resolve,
     /// Look in R2 (unless `fresh`), then (on a miss) fetch from the origin
     /// into R2, holding the lease `grant` that the business confirmed until
     /// `expires_ms`. A `fresh` attempt also leaves older fills' pieces alone:
@@ -156,6 +174,8 @@ impl CallState {
             CallState::Failed { .. } => "failed",
             CallState::NotFound { .. } => "not_found",
             CallState::Busy { .. } => "busy",
+            CallState::AwaitingProvider { .. } => "awaiting_provider",
+            CallState::NoRecording { .. } => "no_recording",
         }
     }
 
@@ -164,7 +184,9 @@ impl CallState {
         match *self {
             CallState::None => true,
             CallState::Failed { at_ms, .. } => now >= at_ms + p.failed_cooldown_ms,
-            CallState::NotFound { at_ms } => now >= at_ms + p.not_found_ttl_ms,
+            CallState::NotFound { at_ms } | CallState::NoRecording { at_ms } => {
+                now >= at_ms + p.not_found_ttl_ms
+            }
             CallState::Busy { until_ms } => now >= until_ms,
             _ => false,
         }
@@ -200,6 +222,8 @@ pub enum Failure {
     LeaseLost,
     TooLarge,
     TooManyRedirects,
+    /// The origin's 404 for a recording its list says is complete.
+    NotYetAtOrigin,
 }
 
 impl Failure {
@@ -214,6 +238,7 @@ impl Failure {
             Failure::LeaseLost => "the download lost its slot",
             Failure::TooLarge => "the recording is larger than the edge stores",
             Failure::TooManyRedirects => "the recording store redirected too often",
+            Failure::NotYetAtOrigin => "the recording store does not have the recording yet",
         }
     }
 }
@@ -274,10 +299,18 @@ impl AttemptOutcome {
 /// What an origin answer's status means for the attempt: `None` for 200
 /// (read the body), otherwise how the attempt ended. `retry_after_ms` is
 /// the answer's `Retry-After`, already read (see `retry::parse_retry_after`).
-pub fn classify_origin_status(status: u16, retry_after_ms: Option<u64>) -> Option<AttemptOutcome> {
+///
+/// `not_yet`: a 404 means "not there yet" (retried like a 5xx), not "no
+/// such recording" (`origin_url::NotFound`).
+pub fn classify_origin_status(
+    status: u16,
+    retry_after_ms: Option<u64>,
+    not_yet: bool,
+) -> Option<AttemptOutcome> {
     let detail = format!("origin answered {status}");
     match status {
         200 => None,
+        404 if not_yet => Some(AttemptOutcome::transient(Failure::NotYetAtOrigin, detail)),
         404 => Some(AttemptOutcome::OriginNotFound),
         401 | 403 => Some(AttemptOutcome::OriginRefused),
         429 | 500..=599 => Some(AttemptOutcome::Transient {
@@ -356,12 +389,18 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
         CallState::Queued { .. } if !input.alarm_set => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: now }])
         }
-        CallState::RetryWait { next_at_ms, .. } if !input.alarm_set => Step::to(
-            state.clone(),
-            vec![Effect::SetAlarm {
-                at_ms: next_at_ms.max(now),
-            }],
-        ),
+        // So would a lost alarm of a call waiting for the provider.
+        CallState::RetryWait { next_at_ms, .. }
+        | CallState::AwaitingProvider { next_at_ms, .. }
+            if !input.alarm_set =>
+        {
+            Step::to(
+                state.clone(),
+                vec![Effect::SetAlarm {
+                    at_ms: next_at_ms.max(now),
+                }],
+            )
+        }
         _ => Step::stay(state),
     }
 }
@@ -389,15 +428,33 @@ pub fn runs_alarm_at_once(step: &Step, now: u64, in_flight: bool) -> bool {
 /// acquire, or while the attempt runs) the runtime runs the alarm again,
 /// and the new instance asks again or resumes the attempt. No alarm of the
 /// object's own is written for that (README, "Choices worth knowing").
-pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPolicy) -> Step {
+///
+/// `unresolved`: the call's recording is not known yet (Twilio: which of
+/// the call's recordings plays); it is asked for first ([`Effect::Resolve`]).
+pub fn on_alarm(
+    state: &CallState,
+    now: u64,
+    running_here: bool,
+    unresolved: bool,
+    p: &DownloadPolicy,
+) -> Step {
     if running_here {
         // A duplicate alarm while the attempt runs: nothing to do.
         return Step::stay(state);
     }
     // A call whose attempts may have written R2 looks there while it waits.
-    let acquire = |look| vec![Effect::AcquireSlot { look }];
+    let acquire = |look| match unresolved {
+        true => vec![Effect::Resolve],
+        false => vec![Effect::AcquireSlot { look }],
+    };
     match *state {
         CallState::Queued { fresh, .. } => Step::to(state.clone(), acquire(!fresh)),
+        CallState::AwaitingProvider { next_at_ms, .. } if now >= next_at_ms => {
+            Step::to(state.clone(), vec![Effect::Resolve])
+        }
+        CallState::AwaitingProvider { next_at_ms, .. } => {
+            Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: next_at_ms }])
+        }
         // The instance that ran this attempt is gone; the interrupted attempt
         // does not count, but its write may have landed and its pieces stay.
         CallState::Downloading { attempt, .. } => Step::to(
@@ -413,19 +470,156 @@ pub fn on_alarm(state: &CallState, now: u64, running_here: bool, p: &DownloadPol
         CallState::RetryWait { next_at_ms, .. } => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: next_at_ms }])
         }
-        CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => Step::to(
-            state.clone(),
-            vec![Effect::SetAlarm {
-                at_ms: at_ms + p.not_found_ttl_ms,
-            }],
-        ),
+        CallState::NotFound { at_ms } | CallState::NoRecording { at_ms }
+            if now < at_ms + p.not_found_ttl_ms =>
+        {
+            Step::to(
+                state.clone(),
+                vec![Effect::SetAlarm {
+                    at_ms: at_ms + p.not_found_ttl_ms,
+                }],
+            )
+        }
         CallState::Busy { until_ms } if now < until_ms => {
             Step::to(state.clone(), vec![Effect::SetAlarm { at_ms: until_ms }])
         }
-        CallState::NotFound { .. } | CallState::Busy { .. } => {
+        CallState::NotFound { .. } | CallState::NoRecording { .. } | CallState::Busy { .. } => {
             Step::to(CallState::None, vec![Effect::Forget])
         }
         _ => Step::stay(state),
+    }
+}
+
+/// What the provider said of the call's recordings ([`Effect::Resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// A recording plays (the shell stores which with the step).
+    Play,
+    /// None is ready yet: the provider is still processing one.
+    Processing,
+    /// No recording, or only absent or deleted ones.
+    NoRecording,
+    /// The call itself is gone (the provider's 404).
+    CallGone,
+    /// The provider refused the edge's credentials.
+    Refused,
+    /// 429, 5xx, no answer: as a transient attempt failure.
+    Transient {
+        failure: Failure,
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// The provider asks for how often a recording it still processes is asked
+/// about: after 1, 2, 4 … s, at most every 30 s, and given up (`failed`,
+/// a later click asks again) after this many asks, about 10 minutes.
+pub const MAX_PROVIDER_CHECKS: u32 = 24;
+const PROVIDER_CHECK_BASE_MS: u64 = 1_000;
+const PROVIDER_CHECK_CAP_MS: u64 = 30_000;
+/// Told to players when the provider is still processing the recording.
+pub const PROVIDER_PROCESSING_ERROR: &str = "the provider is still processing this recording";
+
+/// How long after ask number `checks` (from 1) the provider is asked again.
+pub fn provider_check_after_ms(checks: u32) -> u64 {
+    PROVIDER_CHECK_BASE_MS
+        .saturating_mul(1u64 << checks.saturating_sub(1).min(16))
+        .min(PROVIDER_CHECK_CAP_MS)
+}
+
+/// The provider answered the call's [`Effect::Resolve`]. Only a call
+/// waiting to download (`queued`) or for the provider (`awaiting_provider`)
+/// takes it; no slot is held at either. `unit` in `[0, 1)` for the jitter.
+pub fn on_resolved(
+    state: &CallState,
+    resolved: Resolved,
+    now: u64,
+    unit: f64,
+    p: &DownloadPolicy,
+) -> Step {
+    let (attempts, checks, fresh) = match *state {
+        CallState::Queued {
+            attempts, fresh, ..
+        } => (attempts, 0, fresh),
+        CallState::AwaitingProvider {
+            attempts, checks, ..
+        } => (attempts, checks, false),
+        _ => return Step::stay(state),
+    };
+    let notify = |state, mut effects: Vec<Effect>| {
+        effects.insert(0, Effect::NotifyWaiters);
+        Step::to(state, effects)
+    };
+    let failed = |error: &str, attempts| {
+        notify(
+            CallState::Failed {
+                at_ms: now,
+                error: error.to_owned(),
+                attempts,
+            },
+            vec![],
+        )
+    };
+    match resolved {
+        Resolved::Play => Step::to(
+            CallState::Queued {
+                attempts,
+                since_ms: now,
+                fresh,
+            },
+            vec![Effect::AcquireSlot { look: !fresh }],
+        ),
+        Resolved::Processing if checks + 1 >= MAX_PROVIDER_CHECKS => {
+            failed(PROVIDER_PROCESSING_ERROR, attempts)
+        }
+        Resolved::Processing => {
+            let next_at_ms = now + provider_check_after_ms(checks + 1);
+            let since_ms = match *state {
+                CallState::AwaitingProvider { since_ms, .. } => since_ms,
+                _ => now,
+            };
+            notify(
+                CallState::AwaitingProvider {
+                    since_ms,
+                    next_at_ms,
+                    checks: checks + 1,
+                    attempts,
+                },
+                vec![Effect::SetAlarm { at_ms: next_at_ms }],
+            )
+        }
+        Resolved::NoRecording => notify(
+            CallState::NoRecording { at_ms: now },
+            vec![Effect::SetAlarm {
+                at_ms: now + p.not_found_ttl_ms,
+            }],
+        ),
+        Resolved::CallGone => notify(
+            CallState::NotFound { at_ms: now },
+            vec![Effect::SetAlarm {
+                at_ms: now + p.not_found_ttl_ms,
+            }],
+        ),
+        Resolved::Refused => failed(REFUSED_ERROR, attempts),
+        Resolved::Transient { failure, .. } if attempts + 1 >= p.max_attempts => {
+            failed(failure.message(), attempts + 1)
+        }
+        Resolved::Transient {
+            failure,
+            retry_after_ms,
+        } => {
+            let attempt = attempts + 1;
+            let backoff = ORIGIN_RETRY.equal_jitter_ms(attempt, unit);
+            let wait = backoff.max(retry_after_ms.unwrap_or(0).min(MAX_ORIGIN_RETRY_AFTER_MS));
+            let next_at_ms = now + wait;
+            notify(
+                CallState::RetryWait {
+                    attempt,
+                    next_at_ms,
+                    last_error: failure.message().to_owned(),
+                },
+                vec![Effect::SetAlarm { at_ms: next_at_ms }],
+            )
+        }
     }
 }
 
@@ -571,6 +765,8 @@ pub enum PlayAnswer {
         retry_after_ms: u64,
     },
     NotFound,
+    /// 404 `no_recording`: the call has no recording to play.
+    NoRecording,
     /// 429: the agent's budget or the business's queue.
     Refused {
         reason: Refusal,
@@ -586,7 +782,7 @@ impl PlayAnswer {
             PlayAnswer::Ready | PlayAnswer::Filling(_) => 200,
             PlayAnswer::Accepted(_) => 202,
             PlayAnswer::Failed { .. } => 500,
-            PlayAnswer::NotFound => 404,
+            PlayAnswer::NotFound | PlayAnswer::NoRecording => 404,
             PlayAnswer::Refused { .. } => 429,
         }
     }
@@ -642,8 +838,11 @@ pub fn retry_after_ms(
         CallState::Downloading { .. } => 250,
         CallState::RetryWait { next_at_ms, .. } => next_at_ms.saturating_sub(now) + 250,
         CallState::Failed { at_ms, .. } => (at_ms + p.failed_cooldown_ms).saturating_sub(now),
-        CallState::NotFound { at_ms } => (at_ms + p.not_found_ttl_ms).saturating_sub(now),
+        CallState::NotFound { at_ms } | CallState::NoRecording { at_ms } => {
+            (at_ms + p.not_found_ttl_ms).saturating_sub(now)
+        }
         CallState::Busy { until_ms } => until_ms.saturating_sub(now),
+        CallState::AwaitingProvider { next_at_ms, .. } => next_at_ms.saturating_sub(now) + 250,
         CallState::None | CallState::Ready { .. } => 0,
     }
 }
@@ -690,6 +889,13 @@ pub fn play_answer(
             retry_after_ms,
         },
         CallState::NotFound { .. } => PlayAnswer::NotFound,
+        CallState::NoRecording { .. } => PlayAnswer::NoRecording,
+        CallState::AwaitingProvider { .. } => PlayAnswer::Accepted(AcceptedBody::new(
+            WireStatus::NotReady,
+            call_sid,
+            retry_after_ms,
+            None,
+        )),
         CallState::Busy { .. } => PlayAnswer::Refused {
             reason: Refusal::QueueFull,
             retry_after_ms,
@@ -783,13 +989,25 @@ pub fn status_of(
         CallState::NotFound { at_ms } if now < at_ms + p.not_found_ttl_ms => {
             body.status = WireStatus::NotFound
         }
+        CallState::NoRecording { at_ms } if now < at_ms + p.not_found_ttl_ms => {
+            body.status = WireStatus::NoRecording
+        }
+        CallState::AwaitingProvider { checks, .. } => {
+            body.status = WireStatus::NotReady;
+            body.attempts = Some(*checks);
+            body.error = Some(PROVIDER_PROCESSING_ERROR.into());
+            body.retry_after_ms = Some(retry);
+        }
         // Refused for a full queue: nothing runs; a click after retry_after_ms may start it.
         CallState::Busy { until_ms } if now < *until_ms => {
             body.error = Some(Refusal::QueueFull.code().into());
             body.retry_after_ms = Some(retry);
         }
         // Past their time, these are as good as none: the next click starts afresh.
-        CallState::Failed { .. } | CallState::NotFound { .. } | CallState::Busy { .. } => {}
+        CallState::Failed { .. }
+        | CallState::NotFound { .. }
+        | CallState::NoRecording { .. }
+        | CallState::Busy { .. } => {}
     }
     body
 }
@@ -1035,7 +1253,7 @@ mod tests {
     fn a_play_finding_a_dead_attempt_resumes_it_through_the_alarm() {
         let s = on_play(&downloading(2), input(50, PlayFact::Nothing), &P);
         assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 50 }]);
-        let a = on_alarm(&s.state, 50, false, &P);
+        let a = on_alarm(&s.state, 50, false, false, &P);
         assert_eq!(a.state, CallState::queued(1, 50));
         // The acquire and the attempt run in this alarm's handler, which the
         // runtime runs again if the instance dies: no alarm of its own.
@@ -1056,7 +1274,7 @@ mod tests {
     fn only_a_call_a_play_queued_skips_the_look_in_r2() {
         let admitted = input(5, PlayFact::Admission(Admission::Admitted));
         let q = on_play(&CallState::None, admitted, &P).state;
-        let a = on_alarm(&q, 5, false, &P);
+        let a = on_alarm(&q, 5, false, false, &P);
         assert_eq!(a.effects, vec![Effect::AcquireSlot { look: false }]);
         let g = on_slot_granted(&a.state, 6, false, 1, 6 + P.slot_lease_ms, &P);
         assert!(matches!(
@@ -1071,7 +1289,7 @@ mod tests {
             last_error: "x".into(),
         };
         for before in [downloading(1), wait] {
-            let a = on_alarm(&before, 90, false, &P);
+            let a = on_alarm(&before, 90, false, false, &P);
             assert_eq!(a.effects, vec![Effect::AcquireSlot { look: true }]);
             let g = on_slot_granted(&a.state, 91, false, 2, 91 + P.slot_lease_ms, &P);
             assert!(matches!(
@@ -1109,7 +1327,7 @@ mod tests {
         );
         assert_eq!(play_check(&s.state, 5_010, &P), PlayCheck::Admission);
         assert_eq!(
-            on_alarm(&s.state, 5_010, false, &P),
+            on_alarm(&s.state, 5_010, false, false, &P),
             Step::to(CallState::None, vec![Effect::Forget])
         );
     }
@@ -1184,11 +1402,11 @@ mod tests {
             PlayAnswer::NotFound
         );
         assert_eq!(
-            on_alarm(&nf.state, 29_999, false, &P).effects,
+            on_alarm(&nf.state, 29_999, false, false, &P).effects,
             vec![Effect::SetAlarm { at_ms: 30_000 }]
         );
         assert_eq!(
-            on_alarm(&nf.state, 30_000, false, &P),
+            on_alarm(&nf.state, 30_000, false, false, &P),
             Step::to(CallState::None, vec![Effect::Forget])
         );
         assert_eq!(
@@ -1232,14 +1450,14 @@ mod tests {
 
     #[test]
     fn an_alarm_firing_twice_while_running_does_nothing() {
-        let s = on_alarm(&downloading(1), 5, true, &P);
+        let s = on_alarm(&downloading(1), 5, true, false, &P);
         assert_eq!(s.state, downloading(1));
         assert!(s.effects.is_empty());
-        assert!(on_alarm(&CallState::queued(0, 0), 5, true, &P)
+        assert!(on_alarm(&CallState::queued(0, 0), 5, true, false, &P)
             .effects
             .is_empty());
         for settled in [CallState::None, CallState::Ready { size: 3 }] {
-            assert!(on_alarm(&settled, 5, false, &P).effects.is_empty());
+            assert!(on_alarm(&settled, 5, false, false, &P).effects.is_empty());
         }
     }
 
@@ -1286,10 +1504,10 @@ mod tests {
             ]
         );
         assert_eq!(
-            on_alarm(&s.state, 1100, false, &P).effects,
+            on_alarm(&s.state, 1100, false, false, &P).effects,
             vec![Effect::SetAlarm { at_ms: 1125 }]
         );
-        let q = on_alarm(&s.state, 1125, false, &P);
+        let q = on_alarm(&s.state, 1125, false, false, &P);
         assert_eq!(q.state, CallState::queued(1, 1125));
         let last = on_attempt_finished(
             &downloading(3),
@@ -1311,7 +1529,7 @@ mod tests {
 
     #[test]
     fn an_origin_retry_after_is_waited_for_up_to_the_cap() {
-        let throttled = classify_origin_status(429, Some(3_000)).unwrap();
+        let throttled = classify_origin_status(429, Some(3_000), false).unwrap();
         let s = on_attempt_finished(&downloading(1), 7, throttled, 1000, 0.0, &P);
         assert!(matches!(
             s.state,
@@ -1320,7 +1538,7 @@ mod tests {
                 ..
             }
         ));
-        let long = classify_origin_status(503, Some(u64::MAX)).unwrap();
+        let long = classify_origin_status(503, Some(u64::MAX), false).unwrap();
         let s = on_attempt_finished(&downloading(1), 7, long, 0, 0.0, &P);
         assert!(
             matches!(s.state, CallState::RetryWait { next_at_ms, .. } if next_at_ms == MAX_ORIGIN_RETRY_AFTER_MS)
@@ -1358,35 +1576,43 @@ mod tests {
 
     #[test]
     fn origin_statuses_are_classified() {
-        assert_eq!(classify_origin_status(200, None), None);
+        assert_eq!(classify_origin_status(200, None, false), None);
         assert_eq!(
-            classify_origin_status(404, None),
+            classify_origin_status(404, None, false),
             Some(AttemptOutcome::OriginNotFound)
         );
+        // Twilio's media right after completion: retried, not forgotten.
+        assert!(matches!(
+            classify_origin_status(404, None, true),
+            Some(AttemptOutcome::Transient {
+                failure: Failure::NotYetAtOrigin,
+                ..
+            })
+        ));
         assert_eq!(
-            classify_origin_status(403, None),
+            classify_origin_status(403, None, false),
             Some(AttemptOutcome::OriginRefused)
         );
         assert!(matches!(
-            classify_origin_status(503, None),
+            classify_origin_status(503, None, false),
             Some(AttemptOutcome::Transient {
                 retry_after_ms: None,
                 ..
             })
         ));
         assert!(matches!(
-            classify_origin_status(429, Some(5)),
+            classify_origin_status(429, Some(5), false),
             Some(AttemptOutcome::Transient {
                 retry_after_ms: Some(5),
                 ..
             })
         ));
         assert!(matches!(
-            classify_origin_status(410, None),
+            classify_origin_status(410, None, false),
             Some(AttemptOutcome::Permanent { .. })
         ));
         assert!(matches!(
-            classify_origin_status(206, None),
+            classify_origin_status(206, None, false),
             Some(AttemptOutcome::Permanent { .. })
         ));
     }
@@ -1428,6 +1654,165 @@ mod tests {
                 busy.retry_after_ms
             ),
             ("none", Some("queue_full"), Some(9))
+        );
+    }
+
+    #[test]
+    fn an_unresolved_call_asks_the_provider_before_any_slot() {
+        let queued = CallState::fresh(0);
+        assert_eq!(
+            on_alarm(&queued, 5, false, true, &P).effects,
+            vec![Effect::Resolve]
+        );
+        let played = on_resolved(&queued, Resolved::Play, 9, 0.5, &P);
+        assert_eq!(played.effects, vec![Effect::AcquireSlot { look: false }]);
+        assert!(matches!(
+            played.state,
+            CallState::Queued { fresh: true, .. }
+        ));
+        // A retried call looks in R2 while it waits for its slot.
+        let retried = on_resolved(&CallState::queued(1, 0), Resolved::Play, 9, 0.5, &P);
+        assert_eq!(retried.effects, vec![Effect::AcquireSlot { look: true }]);
+    }
+
+    #[test]
+    fn a_recording_the_provider_processes_waits_without_a_slot_and_is_asked_again_later() {
+        let step = on_resolved(&CallState::fresh(0), Resolved::Processing, 100, 0.5, &P);
+        assert_eq!(
+            step.state,
+            CallState::AwaitingProvider {
+                since_ms: 100,
+                next_at_ms: 1_100,
+                checks: 1,
+                attempts: 0
+            }
+        );
+        assert_eq!(
+            step.effects,
+            vec![Effect::NotifyWaiters, Effect::SetAlarm { at_ms: 1_100 }]
+        );
+        assert!(!step
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::AcquireSlot { .. })));
+        // Early: the alarm only moves; due: the provider is asked again.
+        assert_eq!(
+            on_alarm(&step.state, 600, false, true, &P).effects,
+            vec![Effect::SetAlarm { at_ms: 1_100 }]
+        );
+        assert_eq!(
+            on_alarm(&step.state, 1_100, false, true, &P).effects,
+            vec![Effect::Resolve]
+        );
+        let again = on_resolved(&step.state, Resolved::Processing, 1_100, 0.5, &P);
+        assert!(matches!(
+            again.state,
+            CallState::AwaitingProvider {
+                since_ms: 100,
+                next_at_ms: 3_100,
+                checks: 2,
+                ..
+            }
+        ));
+        let ready = on_resolved(&again.state, Resolved::Play, 3_100, 0.5, &P);
+        assert_eq!(ready.effects, vec![Effect::AcquireSlot { look: true }]);
+        // A play meanwhile is told to wait, and a status says why.
+        let answer = play_answer(&again.state, &sid(), 2_000, None, PlayFact::Nothing, &P);
+        let PlayAnswer::Accepted(body) = answer else {
+            panic!("a 202, not {answer:?}");
+        };
+        assert_eq!(
+            (body.status, body.retry_after_ms),
+            (WireStatus::NotReady, 1_350)
+        );
+        let status = status_of(&again.state, &sid(), 2_000, None, &P);
+        assert_eq!(status.status, WireStatus::NotReady);
+        assert_eq!(status.error.as_deref(), Some(PROVIDER_PROCESSING_ERROR));
+        assert!(
+            !again.state.startable(2_000, &P),
+            "a click asks nothing more"
+        );
+    }
+
+    #[test]
+    fn asking_about_a_processing_recording_backs_off_and_ends() {
+        let waits: Vec<u64> = (1..=7).map(provider_check_after_ms).collect();
+        assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+        let mut state = CallState::fresh(0);
+        let mut asks = 0;
+        while !matches!(state, CallState::Failed { .. }) {
+            state = on_resolved(&state, Resolved::Processing, 0, 0.5, &P).state;
+            asks += 1;
+            assert!(asks <= MAX_PROVIDER_CHECKS);
+        }
+        assert_eq!(asks, MAX_PROVIDER_CHECKS);
+        let total: u64 = (1..MAX_PROVIDER_CHECKS).map(provider_check_after_ms).sum();
+        assert!((9 * 60_000..=11 * 60_000).contains(&total), "{total}");
+    }
+
+    #[test]
+    fn no_recording_is_404_for_its_time_then_forgotten() {
+        let step = on_resolved(&CallState::fresh(0), Resolved::NoRecording, 10, 0.5, &P);
+        assert_eq!(step.state, CallState::NoRecording { at_ms: 10 });
+        assert_eq!(
+            play_answer(&step.state, &sid(), 11, None, PlayFact::Nothing, &P).http_status(),
+            404
+        );
+        assert_eq!(
+            play_answer(&step.state, &sid(), 11, None, PlayFact::Nothing, &P),
+            PlayAnswer::NoRecording
+        );
+        assert_eq!(
+            status_of(&step.state, &sid(), 11, None, &P).status,
+            WireStatus::NoRecording
+        );
+        let ttl = 10 + P.not_found_ttl_ms;
+        assert!(!step.state.startable(ttl - 1, &P));
+        assert!(step.state.startable(ttl, &P));
+        assert_eq!(
+            on_alarm(&step.state, ttl, false, true, &P),
+            Step::to(CallState::None, vec![Effect::Forget])
+        );
+        let gone = on_resolved(&CallState::fresh(0), Resolved::CallGone, 10, 0.5, &P);
+        assert_eq!(gone.state, CallState::NotFound { at_ms: 10 });
+    }
+
+    #[test]
+    fn a_failed_ask_counts_as_an_attempt_and_a_refusal_ends_at_once() {
+        let busy = Resolved::Transient {
+            failure: Failure::OriginUnavailable,
+            retry_after_ms: None,
+        };
+        let step = on_resolved(&CallState::fresh(0), busy.clone(), 100, 0.0, &P);
+        let CallState::RetryWait {
+            attempt: 1,
+            next_at_ms,
+            ..
+        } = step.state
+        else {
+            panic!("a retry, not {:?}", step.state);
+        };
+        assert!(next_at_ms > 100);
+        // Its retry asks the provider again (the call is still unresolved).
+        let back = on_alarm(&step.state, next_at_ms, false, true, &P);
+        assert_eq!(back.effects, vec![Effect::Resolve]);
+        let last = on_resolved(
+            &CallState::queued(P.max_attempts - 1, 0),
+            busy,
+            100,
+            0.0,
+            &P,
+        );
+        assert!(matches!(last.state, CallState::Failed { .. }));
+        let refused = on_resolved(&CallState::fresh(0), Resolved::Refused, 100, 0.0, &P);
+        assert!(
+            matches!(refused.state, CallState::Failed { ref error, .. } if error == REFUSED_ERROR)
+        );
+        // Only a waiting call takes the answer.
+        let downloading = downloading(1);
+        assert_eq!(
+            on_resolved(&downloading, Resolved::NoRecording, 5, 0.0, &P).state,
+            downloading
         );
     }
 }

@@ -27,6 +27,7 @@ pub mod retry;
 pub mod route;
 pub mod session;
 pub mod slots;
+pub mod twilio;
 pub mod wire;
 
 pub use ids::{BusinessId, CallIdentity, CallSid, IdError};

@@ -118,6 +118,16 @@ impl ListQuery {
         parts.join("&")
     }
 
+    /// The query a [`ListQuery::canonical`] form holds (it needs no
+    /// percent-decoding: no value in it has a character that would).
+    pub fn from_canonical(text: &str) -> Result<ListQuery, ListQueryError> {
+        ListQuery::parse(
+            text.split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| pair.split_once('=').unwrap_or((pair, ""))),
+        )
+    }
+
     /// The same query for the page at `cursor`.
     pub fn at(&self, cursor: Option<String>) -> ListQuery {
         ListQuery {
@@ -450,12 +460,7 @@ mod tests {
         );
         let next = a.at(Some("o50".into()));
         assert_eq!(
-            ListQuery::parse(
-                next.canonical()
-                    .split('&')
-                    .map(|p| p.split_once('=').unwrap())
-            )
-            .unwrap(),
+            ListQuery::from_canonical(&next.canonical()).unwrap(),
             parse(&[
                 ("limit", "50"),
                 ("cursor", "o50"),

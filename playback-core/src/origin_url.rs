@@ -4,7 +4,57 @@
 //! An id goes into a path as it is: a valid one is made of URL-unreserved
 //! characters only (`ids`), so it needs no percent-encoding.
 
-use crate::ids::{BusinessId, CallSid};
+use crate::config::{EdgeConfig, OriginConfig};
+use crate::ids::{BusinessId, CallIdentity, CallSid};
+use crate::twilio::{media_url, Playable};
+
+/// Where an attempt fetches a call's recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingSource {
+    pub url: String,
+    /// The origin's own base URL: the edge's credentials go to its scheme,
+    /// host and port only.
+    pub own_base: String,
+    /// What the origin's 404 means.
+    pub not_found: NotFound,
+}
+
+/// What an origin's 404 for a recording means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFound {
+    /// The business has no such recording.
+    Gone,
+    /// Not there yet: Twilio's media can answer 404 for a few seconds
+    /// after the recording completed (its list already said `completed`).
+    NotYet,
+}
+
+/// The call's recording at the configured origin: the generic origin's
+/// recording path, or Twilio's media of `playable` (the recording its call
+/// object resolved) in the business's account. `None` for Twilio without
+/// either.
+pub fn recording_source(
+    config: &EdgeConfig,
+    id: &CallIdentity,
+    playable: Option<&Playable>,
+) -> Option<RecordingSource> {
+    match &config.origin {
+        OriginConfig::Generic { base_url, .. } => Some(RecordingSource {
+            url: format!("{base_url}{}", recording_path(&id.business, &id.call_sid)),
+            own_base: base_url.clone(),
+            not_found: NotFound::Gone,
+        }),
+        OriginConfig::Twilio(twilio) => {
+            let account = twilio.account(&id.business)?;
+            let playable = playable?;
+            Some(RecordingSource {
+                url: media_url(&twilio.api_base, account, &playable.sid, playable.channels),
+                own_base: twilio.api_base.clone(),
+                not_found: NotFound::NotYet,
+            })
+        }
+    }
+}
 
 /// A page of the business's call list: `query` is a query string the
 /// origin takes as it is (a `ListQuery::canonical` form, or `limit=…`).

@@ -32,9 +32,32 @@ pub const BUSY_RETRY_MS: u64 = 5_000;
 /// What the edge said about the recording, as the row waits for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Progress {
-    /// `true` while queued for a slot, `false` while the download runs.
-    pub queued: bool,
+    pub stage: Stage,
     pub queue_position: Option<u32>,
+}
+
+/// What a recording that is not ready yet waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// A download slot (`queued`).
+    Queued,
+    /// Its download (`processing`).
+    Preparing,
+    /// The provider, still processing the recording (`not_ready`).
+    AtProvider,
+}
+
+impl Stage {
+    /// The stage a 202's or a status's `status` names; `None` for one that
+    /// is not a wait.
+    pub fn of(status: WireStatus) -> Option<Stage> {
+        match status {
+            WireStatus::Queued => Some(Stage::Queued),
+            WireStatus::Processing => Some(Stage::Preparing),
+            WireStatus::NotReady => Some(Stage::AtProvider),
+            _ => None,
+        }
+    }
 }
 
 /// Why the edge refused to start a download (429 `error`).
@@ -110,7 +133,7 @@ pub enum ProbeAnswer {
     Playable,
     /// 202, with the JSON's fields and the `Retry-After` header in ms.
     Accepted {
-        queued: bool,
+        stage: Stage,
         queue_position: Option<u32>,
         retry_after_ms: Option<u64>,
     },
@@ -159,9 +182,9 @@ impl ProbeAnswer {
 /// How a status poll (`GET …/status`, no user action) was answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusAnswer {
-    /// `queued` or `processing`.
+    /// `queued`, `processing` or `not_ready`.
     Pending {
-        queued: bool,
+        stage: Stage,
         queue_position: Option<u32>,
         retry_after_ms: Option<u64>,
     },
@@ -188,11 +211,13 @@ impl StatusAnswer {
     /// The row's reading of a 200 status body.
     pub fn from_body(body: &StatusBody) -> StatusAnswer {
         match body.status {
-            WireStatus::Queued | WireStatus::Processing => StatusAnswer::Pending {
-                queued: body.status == WireStatus::Queued,
-                queue_position: body.queue_position,
-                retry_after_ms: body.retry_after_ms,
-            },
+            WireStatus::Queued | WireStatus::Processing | WireStatus::NotReady => {
+                StatusAnswer::Pending {
+                    stage: Stage::of(body.status).unwrap_or(Stage::Preparing),
+                    queue_position: body.queue_position,
+                    retry_after_ms: body.retry_after_ms,
+                }
+            }
             WireStatus::Ready => StatusAnswer::Ready { size: body.size },
             WireStatus::Failed => StatusAnswer::Failed {
                 error: body
@@ -201,7 +226,7 @@ impl StatusAnswer {
                     .unwrap_or_else(|| "the download failed".into()),
                 retry_after_ms: body.retry_after_ms.unwrap_or(0),
             },
-            WireStatus::NotFound => StatusAnswer::NotFound,
+            WireStatus::NotFound | WireStatus::NoRecording => StatusAnswer::NotFound,
             WireStatus::None => StatusAnswer::NoDownload,
             WireStatus::Unknown => StatusAnswer::Unexpected(200),
         }
@@ -280,12 +305,12 @@ impl From<ProbeAnswer> for Outcome {
         match answer {
             ProbeAnswer::Playable => Outcome::Play,
             ProbeAnswer::Accepted {
-                queued,
+                stage,
                 queue_position,
                 retry_after_ms,
             } => Outcome::Wait {
                 progress: Progress {
-                    queued,
+                    stage,
                     queue_position,
                 },
                 retry_after_ms,
@@ -317,12 +342,12 @@ impl From<StatusAnswer> for Outcome {
     fn from(answer: StatusAnswer) -> Outcome {
         match answer {
             StatusAnswer::Pending {
-                queued,
+                stage,
                 queue_position,
                 retry_after_ms,
             } => Outcome::Wait {
                 progress: Progress {
-                    queued,
+                    stage,
                     queue_position,
                 },
                 retry_after_ms,
@@ -669,11 +694,24 @@ fn describe_parts(phase: &Phase, now_ms: u64) -> (String, bool) {
     let elapsed = |since: u64| now_ms.saturating_sub(since) / 1000;
     let waiting = |since: u64, progress: &Option<Progress>| match progress {
         Some(Progress {
-            queued: true,
+            stage: Stage::Queued,
             queue_position: Some(n),
         }) => format!("queued ({n} ahead) · {} s", elapsed(since)),
-        Some(Progress { queued: true, .. }) => format!("queued · {} s", elapsed(since)),
-        Some(Progress { queued: false, .. }) => format!("preparing · {} s", elapsed(since)),
+        Some(Progress {
+            stage: Stage::Queued,
+            ..
+        }) => format!("queued · {} s", elapsed(since)),
+        Some(Progress {
+            stage: Stage::Preparing,
+            ..
+        }) => format!("preparing · {} s", elapsed(since)),
+        Some(Progress {
+            stage: Stage::AtProvider,
+            ..
+        }) => format!(
+            "the provider is still processing this recording · {} s",
+            elapsed(since)
+        ),
         None => "requesting…".to_owned(),
     };
     let retry = |retry_at_ms: u64| {
@@ -776,7 +814,7 @@ mod tests {
 
     fn accepted(retry_after_ms: Option<u64>) -> ProbeAnswer {
         ProbeAnswer::Accepted {
-            queued: true,
+            stage: Stage::Queued,
             queue_position: Some(2),
             retry_after_ms,
         }
@@ -784,7 +822,10 @@ mod tests {
 
     fn pending(queue_position: Option<u32>, retry_after_ms: Option<u64>) -> StatusAnswer {
         StatusAnswer::Pending {
-            queued: queue_position.is_some(),
+            stage: match queue_position {
+                Some(_) => Stage::Queued,
+                None => Stage::Preparing,
+            },
             queue_position,
             retry_after_ms,
         }
@@ -1027,10 +1068,22 @@ mod tests {
         assert_eq!(
             StatusAnswer::from_body(&body("processing")),
             StatusAnswer::Pending {
-                queued: false,
+                stage: Stage::Preparing,
                 queue_position: None,
                 retry_after_ms: None
             }
+        );
+        assert_eq!(
+            StatusAnswer::from_body(&body("not_ready")),
+            StatusAnswer::Pending {
+                stage: Stage::AtProvider,
+                queue_position: None,
+                retry_after_ms: None
+            }
+        );
+        assert_eq!(
+            StatusAnswer::from_body(&body("no_recording")),
+            StatusAnswer::NotFound
         );
         let ready = StatusBody {
             size: Some(0),
@@ -1388,7 +1441,7 @@ mod tests {
             attempt: 1,
             delay_ms: 500,
             progress: Some(Progress {
-                queued: true,
+                stage: Stage::Queued,
                 queue_position: Some(3),
             }),
         };
@@ -1400,29 +1453,50 @@ mod tests {
             since_ms: 0,
             attempt: 1,
             progress: Some(Progress {
-                queued: false,
+                stage: Stage::Preparing,
                 queue_position: None,
             }),
         };
         assert_eq!(describe(&p, 2_000).text, "preparing · 2 s");
         assert_eq!(button(&p, 2_000), btn("Preparing…", false));
+        let p = Phase::Waiting {
+            since_ms: 0,
+            attempt: 2,
+            delay_ms: 2_000,
+            progress: Some(Progress {
+                stage: Stage::AtProvider,
+                queue_position: None,
+            }),
+        };
+        assert_eq!(
+            describe(&p, 3_000).headline,
+            "the provider is still processing this recording"
+        );
     }
 
     mod only_a_click_sends_the_play_request {
         use super::*;
         use proptest::prelude::*;
 
+        fn stage() -> impl Strategy<Value = Stage> {
+            prop_oneof![
+                Just(Stage::Queued),
+                Just(Stage::Preparing),
+                Just(Stage::AtProvider)
+            ]
+        }
+
         fn probe_answer() -> impl Strategy<Value = ProbeAnswer> {
             prop_oneof![
                 Just(ProbeAnswer::Playable),
                 (
-                    any::<bool>(),
+                    stage(),
                     proptest::option::of(0u32..5),
                     proptest::option::of(0u64..20_000)
                 )
-                    .prop_map(|(queued, queue_position, retry_after_ms)| {
+                    .prop_map(|(stage, queue_position, retry_after_ms)| {
                         ProbeAnswer::Accepted {
-                            queued,
+                            stage,
                             queue_position,
                             retry_after_ms,
                         }
@@ -1448,13 +1522,13 @@ mod tests {
         fn status_answer() -> impl Strategy<Value = StatusAnswer> {
             prop_oneof![
                 (
-                    any::<bool>(),
+                    stage(),
                     proptest::option::of(0u32..5),
                     proptest::option::of(0u64..20_000)
                 )
-                    .prop_map(|(queued, queue_position, retry_after_ms)| {
+                    .prop_map(|(stage, queue_position, retry_after_ms)| {
                         StatusAnswer::Pending {
-                            queued,
+                            stage,
                             queue_position,
                             retry_after_ms,
                         }

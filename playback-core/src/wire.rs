@@ -64,6 +64,10 @@ pub enum WireStatus {
     Ready,
     Failed,
     NotFound,
+    /// The provider is still processing the recording: ask again later.
+    NotReady,
+    /// The call has no recording to play.
+    NoRecording,
     /// A status this build does not know (a newer edge).
     #[serde(other)]
     Unknown,
@@ -78,6 +82,8 @@ impl WireStatus {
             WireStatus::Ready => "ready",
             WireStatus::Failed => "failed",
             WireStatus::NotFound => "not_found",
+            WireStatus::NotReady => "not_ready",
+            WireStatus::NoRecording => "no_recording",
             WireStatus::Unknown => "unknown",
         }
     }
@@ -92,7 +98,7 @@ impl PartialEq<&str> for WireStatus {
 /// The 202 body of the stream endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AcceptedBody {
-    /// `queued` or `processing`.
+    /// `queued`, `processing` or `not_ready`.
     pub status: WireStatus,
     pub call_sid: CallSid,
     pub retry_after_ms: u64,
@@ -185,6 +191,8 @@ mod tests {
             WireStatus::Ready,
             WireStatus::Failed,
             WireStatus::NotFound,
+            WireStatus::NotReady,
+            WireStatus::NoRecording,
         ] {
             let by_serde = serde_json::to_string(&status).unwrap();
             assert_eq!(by_serde, format!("\"{}\"", status.as_str()));

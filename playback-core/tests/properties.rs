@@ -19,6 +19,10 @@
 //!   instance (a write whose bytes were all sent may still land), after
 //!   which the runtime runs again each alarm whose handler had not ended
 //!   (it delivers an alarm at least once; that retry may be lost too);
+//! - with the Twilio origin, the alarm's ask of which recording plays
+//!   (before any slot), answered later: a recording to play, one the
+//!   provider still processes (asked again later, holding no slot), none,
+//!   the call gone, or a transient failure;
 //! - a play's run, at once, of the alarm it armed (its acquire and attempt
 //!   in the play's request), with that alarm still set: delivered later,
 //!   or lost, or run again after a restart that killed the run.
@@ -34,7 +38,7 @@ use std::collections::BTreeSet;
 use playback_core::admission::Budgets;
 use playback_core::download::{
     self, AttemptOutcome, CallState, DownloadPolicy, Effect, Failure, PlayCheck, PlayFact,
-    PlayInput,
+    PlayInput, Resolved,
 };
 use playback_core::ids::recording_key;
 use playback_core::range::{decide, parse_range, resolve, Conditions, ServeDecision};
@@ -78,6 +82,9 @@ enum Ev {
     Lookup(usize),
     /// The origin's answer ends: 0–1 body read whole, 2 a 500, 3 a 404, 4 a cut body, 5 a 429.
     OriginEnds(usize, u8),
+    /// The provider answers which recording plays: 0–1 one plays, 2 still
+    /// processing, 3 none, 4 the call is gone, 5 a 429.
+    ResolveEnds(usize, u8),
     /// The attempt's R2 write ends (`true`: stored).
     PutEnds(usize, bool),
     Timeout(usize),
@@ -113,6 +120,12 @@ struct Run {
 /// One business with `slots` slots and CALLS calls, run as the edge runs it.
 struct World {
     now: u64,
+    /// The Twilio origin: a call's recording is resolved before its first slot.
+    twilio: bool,
+    /// The call object stored which recording plays (kept across restarts).
+    resolved: Vec<bool>,
+    /// The alarm's handler waits on the provider's answer.
+    resolving: Vec<bool>,
     policy: SlotPolicy,
     table: SlotTable,
     budgets: Budgets,
@@ -157,9 +170,12 @@ struct World {
 }
 
 impl World {
-    fn new(slots: u32) -> World {
+    fn new(slots: u32, twilio: bool) -> World {
         World {
             now: 1_000,
+            twilio,
+            resolved: vec![false; CALLS],
+            resolving: vec![false; CALLS],
             policy: SlotPolicy {
                 slots,
                 lease_ms: LEASE_MS,
@@ -209,13 +225,17 @@ impl World {
             // The runtime delivers an alarm a play runs at once whatever
             // that run waits on: it does not know of it.
             if self.alarm[c].is_some()
-                && (self.early[c] || (!self.held[c] && self.grant[c].is_none()))
+                && (self.early[c]
+                    || (!self.held[c] && self.grant[c].is_none() && !self.resolving[c]))
             {
                 evs.push(Ev::Alarm(c));
                 evs.push(Ev::LoseAlarm(c));
             }
             if self.grant[c].is_some() || self.wake[c] {
                 evs.push(Ev::Deliver(c));
+            }
+            if self.resolving[c] {
+                evs.extend((0..6).map(|o| Ev::ResolveEnds(c, o)));
             }
             if self.held[c] {
                 evs.push(Ev::HoldEnds(c));
@@ -261,7 +281,8 @@ impl World {
     /// or its grant on the way) nor runs an attempt.
     fn end_handlers(&mut self) {
         for c in 0..CALLS {
-            if self.held[c] || self.grant[c].is_some() || self.run[c].is_some() {
+            if self.held[c] || self.grant[c].is_some() || self.run[c].is_some() || self.resolving[c]
+            {
                 continue;
             }
             self.handler[c] = false;
@@ -277,9 +298,20 @@ impl World {
         if at_once {
             self.handler[c] = true;
             self.early[c] = true;
-            let step = download::on_alarm(&self.state[c], self.now, self.running(c), &P);
+            let step = download::on_alarm(
+                &self.state[c],
+                self.now,
+                self.running(c),
+                self.unresolved(c),
+                &P,
+            );
             self.apply(c, step);
         }
+    }
+
+    /// Which recording plays is not known yet (Twilio).
+    fn unresolved(&self, c: usize) -> bool {
+        self.twilio && !self.resolved[c]
     }
 
     fn wake(&mut self, owners: Vec<String>) {
@@ -335,6 +367,14 @@ impl World {
                         self.handler[c],
                         "call {c} asked for a slot outside an alarm's handler"
                     );
+                    // Guarantee: a recording the provider has not said it
+                    // can play (still processing, or not asked yet) never
+                    // takes a slot.
+                    assert!(
+                        !self.unresolved(c),
+                        "call {c} asked for a slot before the provider said a recording plays ({:?})",
+                        self.state[c]
+                    );
                     let (answer, woken) =
                         self.table.acquire(&Self::owner(c), self.now, &self.policy);
                     self.wake(woken);
@@ -377,8 +417,22 @@ impl World {
                         "call {c} started an attempt outside an alarm's handler"
                     );
                 }
+                Effect::Resolve => {
+                    assert!(
+                        self.handler[c],
+                        "call {c} asked the provider outside an alarm's handler"
+                    );
+                    assert!(
+                        !self.resolving[c],
+                        "call {c} asks the provider twice at once"
+                    );
+                    self.resolving[c] = true;
+                }
                 Effect::NotifyWaiters => {}
-                Effect::Forget => self.alarm[c] = None,
+                Effect::Forget => {
+                    self.alarm[c] = None;
+                    self.resolved[c] = false;
+                }
             }
         }
     }
@@ -500,9 +554,36 @@ impl World {
                 if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
                     self.alarm[c] = None;
                     self.handler[c] = true;
-                    let step = download::on_alarm(&self.state[c], self.now, self.running(c), &P);
+                    let step = download::on_alarm(
+                        &self.state[c],
+                        self.now,
+                        self.running(c),
+                        self.unresolved(c),
+                        &P,
+                    );
                     self.apply(c, step);
                 }
+            }
+            Ev::ResolveEnds(c, o) => {
+                if !std::mem::take(&mut self.resolving[c]) {
+                    return;
+                }
+                let resolved = match o {
+                    0 | 1 => Resolved::Play,
+                    2 => Resolved::Processing,
+                    3 => Resolved::NoRecording,
+                    4 => Resolved::CallGone,
+                    _ => Resolved::Transient {
+                        failure: Failure::OriginUnavailable,
+                        retry_after_ms: None,
+                    },
+                };
+                // Which recording plays is stored with the step it leads to.
+                if resolved == Resolved::Play {
+                    self.resolved[c] = true;
+                }
+                let step = download::on_resolved(&self.state[c], resolved, self.now, 0.5, &P);
+                self.apply(c, step);
             }
             Ev::Deliver(c) => {
                 if let Some((grant, expires_ms)) = self.grant[c].take() {
@@ -560,7 +641,7 @@ impl World {
                     4 => self.finish(c, AttemptOutcome::transient(Failure::CutOff, "")),
                     _ => self.finish(
                         c,
-                        download::classify_origin_status(429, Some(2_000)).unwrap(),
+                        download::classify_origin_status(429, Some(2_000), false).unwrap(),
                     ),
                 }
             }
@@ -636,6 +717,7 @@ impl World {
                     self.wake[c] = false;
                     self.held[c] = false;
                     self.grant[c] = None;
+                    self.resolving[c] = false;
                     // The runtime delivers an alarm at least once: one whose
                     // handler had not ended runs again on the new instance.
                     // A play's run of an alarm not yet delivered dies with
@@ -656,6 +738,12 @@ impl World {
 
     fn check(&self) {
         for c in 0..CALLS {
+            if matches!(self.state[c], CallState::AwaitingProvider { .. }) {
+                assert!(
+                    self.run[c].is_none() && !self.held[c],
+                    "call {c} waits for the provider while it downloads or waits for a slot"
+                );
+            }
             assert!(
                 !(self.orphan_write[c] && self.run[c].is_some_and(|r| r.phase != Phase::Lookup)),
                 "call {c}: a new download runs while an earlier attempt's R2 write is still running"
@@ -714,6 +802,7 @@ impl World {
                     CallState::Queued { .. }
                         | CallState::Downloading { .. }
                         | CallState::RetryWait { .. }
+                        | CallState::AwaitingProvider { .. }
                 ) || self.cached[c],
                 "call {c} waits for a click in {:?} (alarm {:?}, table {:?})",
                 self.state[c],
@@ -741,6 +830,7 @@ impl World {
                 self.run(Ev::PutEnds(c, true));
                 self.run(Ev::ReleaseArrives(c));
                 self.run(Ev::Deliver(c));
+                self.run(Ev::ResolveEnds(c, 0));
                 self.run(Ev::Alarm(c));
                 self.check();
             }
@@ -764,6 +854,7 @@ impl World {
                             | CallState::Ready { .. }
                             | CallState::Failed { .. }
                             | CallState::NotFound { .. }
+                            | CallState::NoRecording { .. }
                             | CallState::Busy { .. }
                     ),
                 "call {c} stuck in {:?} (alarm {:?}, table {:?})",
@@ -784,8 +875,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
 
     #[test]
-    fn the_call_machine_and_slot_table_keep_their_invariants(slots in 1u32..4, picks in prop::collection::vec(any::<u32>(), 1..200)) {
-        let mut world = World::new(slots);
+    fn the_call_machine_and_slot_table_keep_their_invariants(slots in 1u32..4, twilio in any::<bool>(), picks in prop::collection::vec(any::<u32>(), 1..200)) {
+        let mut world = World::new(slots, twilio);
         let mut trace = Vec::new();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             for pick in picks {

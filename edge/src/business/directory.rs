@@ -25,7 +25,7 @@ use playback_core::directory::{
     COMPLETE_KEY, LIST_PAGE_LIMIT,
 };
 use playback_core::ids::CallIdentity;
-use playback_core::origin_url::calls_url;
+use playback_core::list_query::ListQuery;
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
 use serde_json::json;
@@ -35,6 +35,7 @@ use super::BusinessSlots;
 use crate::config;
 use crate::error::EdgeResult;
 use crate::log::now_ms;
+use crate::origin::Reader;
 use crate::rpc::{Handles, LearnCalls, ListUnreadable, ListedCall};
 
 /// A read of the call list, shared by every play that waits on it: when it
@@ -281,11 +282,15 @@ impl ListReader {
     async fn crawl(&self) -> EdgeResult<u32> {
         let storage = &self.storage;
         let complete = storage.get::<bool>(COMPLETE_KEY).await?.unwrap_or(false);
-        let first = format!("limit={LIST_PAGE_LIMIT}");
-        let mut url = calls_url(&self.config.origin_base_url, &self.business, &first);
+        let mut query = ListQuery {
+            limit: Some(LIST_PAGE_LIMIT),
+            ..ListQuery::default()
+        };
         let mut pages = 0;
         loop {
-            let page = crate::origin::list_page(&self.config, &url).await?;
+            let page =
+                crate::origin::list_page(&self.config, &self.business, &query, Reader::Crawl)
+                    .await?;
             pages += 1;
             let keys: Vec<String> = page
                 .calls
@@ -296,9 +301,11 @@ impl ListReader {
                 && !keys.is_empty()
                 && storage.get_multiple(keys.clone()).await?.size() > 0;
             store_calls(storage, keys, &page.calls, &self.sought).await?;
-            let has_next = page.next.is_some();
-            match page.next {
-                Some(next) if crawl_goes_on(complete, had_known, has_next, pages) => url = next,
+            let has_next = page.next_cursor.is_some();
+            match page.next_cursor {
+                Some(next) if crawl_goes_on(complete, had_known, has_next, pages) => {
+                    query = query.at(Some(next))
+                }
                 _ => {
                     if !complete && crawl_complete(has_next, false) {
                         storage.put(COMPLETE_KEY, true).await?;

@@ -8,6 +8,7 @@ use futures_util::future::{join, join4};
 use playback_core::clock::ms_until;
 use playback_core::download::{CallState, Effect, Step};
 use playback_core::ids::CallIdentity;
+use playback_core::twilio::Playable;
 use serde_json::{json, Value};
 use worker::Result;
 
@@ -18,6 +19,9 @@ const STATE_KEY: &str = "state";
 const IDENTITY_KEY: &str = "identity";
 /// The stored recording's peaks record (JSON), written with `ready`.
 pub(super) const PEAKS_KEY: &str = "peaks";
+/// The call's recordings that play, first the one played (Twilio: JSON of
+/// `twilio::Playable`s), written with the step that resolved them.
+const RECORDINGS_KEY: &str = "recordings";
 
 /// What a step's commit writes and logs besides its state.
 #[derive(Default)]
@@ -28,6 +32,9 @@ pub(super) struct Extras<'a> {
     /// The stored recording's peaks record (JSON), written in the same
     /// atomic write.
     pub(super) peaks: Option<&'a str>,
+    /// The call's recordings that play (JSON), written in the same atomic
+    /// write.
+    pub(super) recordings: Option<&'a str>,
 }
 
 impl Call {
@@ -42,6 +49,12 @@ impl Call {
 
     pub(super) async fn identity(&self) -> Result<Option<CallIdentity>> {
         self.state.storage().get(IDENTITY_KEY).await
+    }
+
+    /// The call's recordings that play, once resolved (Twilio).
+    pub(super) async fn recordings(&self) -> Result<Option<Vec<Playable>>> {
+        let stored: Option<String> = self.state.storage().get(RECORDINGS_KEY).await?;
+        Ok(stored.and_then(|json| serde_json::from_str(&json).ok()))
     }
 
     /// Stores a step's state (with the object's identity, which the alarm
@@ -64,7 +77,7 @@ impl Call {
         id: &CallIdentity,
         extras: Extras<'_>,
     ) -> Result<(CallState, Vec<Effect>)> {
-        self.write(before, &step, id, extras.peaks).await?;
+        self.write(before, &step, id, &extras).await?;
         let forget = step.effects.contains(&Effect::Forget);
         if &step.state != before || forget {
             self.generation.set(self.generation.get() + 1);
@@ -86,7 +99,7 @@ impl Call {
         before: &CallState,
         step: &Step,
         id: &CallIdentity,
-        peaks: Option<&str>,
+        extras: &Extras<'_>,
     ) -> Result<()> {
         let storage = self.state.storage();
         let alarm_at = step.effects.iter().rev().find_map(|e| match e {
@@ -97,21 +110,28 @@ impl Call {
         if step.effects.contains(&Effect::Forget) {
             return join(storage.delete_all(), storage.delete_alarm()).await.0;
         }
-        if !changed && peaks.is_none() {
+        if !changed && extras.peaks.is_none() && extras.recordings.is_none() {
             return maybe(alarm_at.map(|at| storage.set_alarm(delay_to(at)))).await;
         }
         // All issued before any is awaited: one atomic write. The identity
         // is written with the first state (after `none`, whose storage is
         // empty) and stays until everything is forgotten.
         let first = matches!(before, CallState::None);
-        let (state, identity, peaks, alarm) = join4(
+        let (state, identity, peaks, (recordings, alarm)) = join4(
             maybe(changed.then(|| storage.put(STATE_KEY, &step.state))),
             maybe(first.then(|| storage.put(IDENTITY_KEY, id))),
-            maybe(peaks.map(|json| storage.put(PEAKS_KEY, json))),
-            maybe(alarm_at.map(|at| storage.set_alarm(delay_to(at)))),
+            maybe(extras.peaks.map(|json| storage.put(PEAKS_KEY, json))),
+            join(
+                maybe(
+                    extras
+                        .recordings
+                        .map(|json| storage.put(RECORDINGS_KEY, json)),
+                ),
+                maybe(alarm_at.map(|at| storage.set_alarm(delay_to(at)))),
+            ),
         )
         .await;
-        state.and(identity).and(peaks).and(alarm)
+        state.and(identity).and(peaks).and(recordings).and(alarm)
     }
 
     pub(super) async fn arm(&self, at_ms: u64) -> Result<()> {

@@ -4,11 +4,13 @@
 use std::rc::Rc;
 
 use futures_util::future::join;
-use playback_core::config::EdgeConfig;
+use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::download::{self, AttemptOutcome, CallState, DownloadPolicy, Effect, Step};
 use playback_core::fill::{self, FillPhase, FillView};
 use playback_core::ids::CallIdentity;
+use playback_core::origin_url::{recording_source, RecordingSource};
 use playback_core::slots::Acquire;
+use playback_core::twilio::Playable;
 use serde_json::{json, Value};
 use worker::Bucket;
 
@@ -25,6 +27,9 @@ use crate::rpc::{recordings, BusinessObject};
 struct Download<'a> {
     id: &'a CallIdentity,
     config: &'a EdgeConfig,
+    /// Where the recording is fetched (`None`: nowhere the configuration
+    /// names, e.g. a business whose Twilio account was removed).
+    source: Option<RecordingSource>,
     policy: DownloadPolicy,
     business: BusinessObject,
     /// The call object's name, which owns its lease.
@@ -65,23 +70,63 @@ impl Call {
         let config = config::load(&self.env)?;
         let policy = config.download_policy();
         let before = self.load().await?;
+        let mut playable = self.recordings().await?;
+        let unresolved = matches!(config.origin, OriginConfig::Twilio(_)) && playable.is_none();
         // The acquire (and its attempt) run in this handler: see `AlarmRun`.
-        let step = download::on_alarm(&before, now_ms(), self.running.get(), &policy);
-        let (_, effects) = self.commit(&before, step, &id).await?;
+        let step = download::on_alarm(&before, now_ms(), self.running.get(), unresolved, &policy);
+        let (_, mut effects) = self.commit(&before, step, &id).await?;
+        if effects.contains(&Effect::Resolve) {
+            let (resolved_effects, found) = self.resolve(&config, &id, &policy).await?;
+            effects = resolved_effects;
+            playable = playable.or(found);
+        }
         let Some(look) = effects.iter().find_map(|e| match e {
             Effect::AcquireSlot { look } => Some(*look),
             _ => None,
         }) else {
             return Ok(());
         };
+        let first = playable.as_deref().and_then(<[Playable]>::first);
         let d = Download {
             id: &id,
             config: &config,
+            source: recording_source(&config, &id, first),
             policy,
             business: BusinessObject::of(&self.env, id.business.as_str())?,
             owner: id.object_name(),
         };
         self.take_slot(&d, look).await
+    }
+
+    /// Asks the provider which recordings the call has, before any slot,
+    /// and commits what that leads to, with the recordings that play. The
+    /// effects left, and those recordings when there are any.
+    async fn resolve(
+        &self,
+        config: &EdgeConfig,
+        id: &CallIdentity,
+        policy: &DownloadPolicy,
+    ) -> EdgeResult<(Vec<Effect>, Option<Vec<Playable>>)> {
+        let origin::Resolution {
+            resolved,
+            playable,
+            note,
+        } = origin::resolve(config, id).await;
+        // Re-read: plays may have run during the request.
+        let state = self.load().await?;
+        let random = js_sys::Math::random();
+        let step = download::on_resolved(&state, resolved, now_ms(), random, policy);
+        let stored = match playable.is_empty() {
+            true => None,
+            false => serde_json::to_string(&playable).ok(),
+        };
+        let extras = Extras {
+            note: Some(("resolved", note)),
+            recordings: stored.as_deref(),
+            ..Extras::default()
+        };
+        let (_, effects) = self.commit_with(&state, step, id, extras).await?;
+        Ok((effects, (!playable.is_empty()).then_some(playable)))
     }
 
     /// Asks the business for the slot, looking in R2 meanwhile when `look`,
@@ -175,9 +220,13 @@ impl Call {
                 self.notify_waiters();
             }
         };
+        let Some(source) = &d.source else {
+            return origin::Attempt::refused("the configuration names no source for the recording");
+        };
         let call = origin::AttemptCall {
             config: d.config,
             id: d.id,
+            source,
             looked,
             lease,
             report: &report,
@@ -205,6 +254,7 @@ impl Call {
         let extras = Extras {
             note: Some(("attempt_end", end)),
             peaks: peaks.as_deref(),
+            ..Extras::default()
         };
         let (_, effects) = self.commit_with(&before, step, d.id, extras).await?;
         for effect in effects {

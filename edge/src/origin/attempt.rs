@@ -11,7 +11,7 @@ use playback_core::config::EdgeConfig;
 use playback_core::download::{classify_origin_status, AttemptOutcome, Failure};
 use playback_core::ids::{recording_key, CallIdentity};
 use playback_core::origin_rules::{store_way, stored_length, StoreWay};
-use playback_core::origin_url::recording_path;
+use playback_core::origin_url::{NotFound, RecordingSource};
 use playback_core::peaks::PeaksRecord;
 use playback_core::retry::parse_retry_after;
 use serde_json::json;
@@ -34,6 +34,8 @@ pub(super) struct AttemptIo<'a, O, S, H> {
 pub(crate) struct AttemptCall<'a> {
     pub config: &'a EdgeConfig,
     pub id: &'a CallIdentity,
+    /// Where the recording is fetched.
+    pub source: &'a RecordingSource,
     pub looked: Looked,
     pub lease: Lease,
     /// Told about the attempt's fill as it runs.
@@ -68,6 +70,17 @@ pub(crate) struct Attempt {
     pub peaks: Option<PeaksRecord>,
 }
 
+impl Attempt {
+    /// An attempt that could not ask the origin at all (`detail`: for the log).
+    pub(crate) fn refused(detail: &str) -> Attempt {
+        Attempt {
+            outcome: AttemptOutcome::permanent(Failure::OriginRejected, detail),
+            released: false,
+            peaks: None,
+        }
+    }
+}
+
 /// Runs one attempt. Ends only when its writes have ended.
 pub(super) async fn run<O, S, H>(io: &AttemptIo<'_, O, S, H>, call: AttemptCall<'_>) -> Attempt
 where
@@ -78,6 +91,7 @@ where
     let AttemptCall {
         config,
         id,
+        source,
         looked,
         lease,
         report,
@@ -89,6 +103,7 @@ where
         io,
         config,
         id,
+        source,
         key: &key,
         fill: Fill {
             id: lease.grant,
@@ -128,6 +143,7 @@ struct Work<'a, O, S, H> {
     io: &'a AttemptIo<'a, O, S, H>,
     config: &'a EdgeConfig,
     id: &'a CallIdentity,
+    source: &'a RecordingSource,
     /// The served key.
     key: &'a str,
     fill: Fill<'a>,
@@ -161,7 +177,6 @@ where
         if let Some(size) = stored {
             return AttemptOutcome::Stored { size };
         }
-        let path = recording_path(&id.business, &id.call_sid);
         // Pieces a dead fill left are deleted while the origin is asked (never
         // this fill's own); a failure only leaves them for the next attempt.
         let clear = async {
@@ -170,7 +185,7 @@ where
                 false => delete_pieces(io.store, id, fill_id).await,
             }
         };
-        let asked = fetch_recording(io.origin, &self.config.origin_base_url, &path);
+        let asked = fetch_recording(io.origin, &self.source.own_base, &self.source.url);
         let (fetched, cleared) = join(asked, clear).await;
         if let Err(e) = cleared {
             io.host
@@ -189,7 +204,8 @@ where
             .retry_after
             .as_deref()
             .and_then(|v| parse_retry_after(v, self.io.host.now_ms()));
-        if let Some(outcome) = classify_origin_status(response.status, retry_after) {
+        let not_yet = self.source.not_found == NotFound::NotYet;
+        if let Some(outcome) = classify_origin_status(response.status, retry_after, not_yet) {
             return outcome;
         }
         let length = stored_length(

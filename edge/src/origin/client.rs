@@ -75,18 +75,19 @@ pub(super) trait BodyChunk: Clone {
     fn copy_into(&self, into: &mut Vec<u8>);
 }
 
-/// Asks the origin for `path` under `base_url`, following its redirects
-/// (`origin_rules::next_hop`), with the token only where
+/// Asks for `url` (the recording's, at the origin whose base URL is
+/// `own_base`), following the origin's redirects
+/// (`origin_rules::next_hop`), with the credentials only where
 /// `origin_rules::carries_token` allows.
 pub(super) async fn fetch_recording<O: OriginFetch>(
     origin: &O,
-    base_url: &str,
-    path: &str,
+    own_base: &str,
+    url: &str,
 ) -> Result<OriginResponse<O::Body>, AttemptOutcome> {
-    let base = Url::parse(base_url).map_err(|_| {
-        AttemptOutcome::permanent(Failure::OriginRejected, "ORIGIN_BASE_URL is not a URL")
+    let base = Url::parse(own_base).map_err(|_| {
+        AttemptOutcome::permanent(Failure::OriginRejected, "the origin's base is not a URL")
     })?;
-    let mut url = Url::parse(&format!("{base_url}{path}")).map_err(|_| {
+    let mut url = Url::parse(url).map_err(|_| {
         AttemptOutcome::permanent(Failure::OriginRejected, "the recording's URL is not a URL")
     })?;
     let own = url_origin(&base);

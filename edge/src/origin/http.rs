@@ -1,14 +1,11 @@
 //! The runtime's side of asking the origin: its `fetch`, with the edge's
-//! bearer token (never logged), an abort for the whole attempt, the body's
-//! readers, and the pages of a business's call list.
+//! credentials (never logged), an abort for the whole attempt, and the
+//! body's readers.
 
 use std::cell::Cell;
 
 use futures_util::StreamExt;
-use playback_core::config::EdgeConfig;
-use playback_core::directory::next_link;
-use playback_core::origin_rules::{list_status, ListStatus};
-use playback_core::wire::CallSummary;
+use playback_core::config::{EdgeConfig, OriginConfig};
 use wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{
@@ -19,12 +16,17 @@ use worker::{
 use super::client::{
     BodyChunk, FetchError, OriginBody, OriginFetch, OriginHeaders, OriginResponse,
 };
-use crate::error::{EdgeError, EdgeResult};
+use crate::error::EdgeResult;
 
-fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> EdgeResult<Request> {
+/// A GET of `url`, with the origin's credentials when `with_token`.
+pub(super) fn origin_request(
+    config: &EdgeConfig,
+    url: &str,
+    with_token: bool,
+) -> EdgeResult<Request> {
     let headers = Headers::new();
     if with_token {
-        headers.set("Authorization", &format!("Bearer {}", config.origin_token))?;
+        headers.set("Authorization", &authorization(&config.origin))?;
     }
     headers.set("Accept-Encoding", "identity")?;
     let mut init = RequestInit::new();
@@ -32,6 +34,15 @@ fn origin_request(config: &EdgeConfig, url: &str, with_token: bool) -> EdgeResul
         .with_headers(headers)
         .with_redirect(RequestRedirect::Manual);
     Ok(Request::new_with_init(url, &init)?)
+}
+
+/// The `Authorization` header's value: the generic origin's bearer token,
+/// or Twilio's HTTP Basic pair.
+fn authorization(origin: &OriginConfig) -> String {
+    match origin {
+        OriginConfig::Generic { token, .. } => format!("Bearer {token}"),
+        OriginConfig::Twilio(twilio) => twilio.credentials.authorization(),
+    }
 }
 
 /// The origin through the runtime's `fetch`, for one attempt: `abort` stops
@@ -194,49 +205,5 @@ impl BodyReader {
             }
             BodyReader::Default(reader) => reader.read(),
         }
-    }
-}
-
-/// One page of a business's call list, and the next page's URL (the
-/// origin's `Link: <…>; rel="next"`, on its own host only).
-pub(crate) struct ListPage {
-    pub calls: Vec<CallSummary>,
-    pub next: Option<String>,
-}
-
-/// Reads one page of a call list at `url`.
-pub(crate) async fn list_page(config: &EdgeConfig, url: &str) -> EdgeResult<ListPage> {
-    let request = origin_request(config, url, true)?;
-    let mut response = Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| EdgeError::Origin(format!("calls: {e}")))?;
-    let status = response.status_code();
-    match list_status(status) {
-        ListStatus::Page => {
-            let next = response
-                .headers()
-                .get("Link")
-                .ok()
-                .flatten()
-                .and_then(|link| next_link(&link, &config.origin_base_url));
-            let calls = response
-                .json()
-                .await
-                .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
-            Ok(ListPage { calls, next })
-        }
-        ListStatus::NoCalls => Ok(ListPage {
-            calls: Vec::new(),
-            next: None,
-        }),
-        ListStatus::BadCursor => Err(EdgeError::BadQuery("cursor")),
-        // The detail goes to the log line only: check ORIGIN_TOKEN.
-        ListStatus::TokenRefused => Err(EdgeError::Origin(format!(
-            "calls: origin answered {status}: it refused ORIGIN_TOKEN"
-        ))),
-        ListStatus::Failed => Err(EdgeError::Origin(format!(
-            "calls: origin answered {status}"
-        ))),
     }
 }

@@ -19,6 +19,7 @@ use playback_core::config::EdgeConfig;
 use playback_core::download::{AttemptOutcome, Failure};
 use playback_core::fill::{fill_prefix, piece_key};
 use playback_core::ids::{recording_key, CallIdentity};
+use playback_core::origin_url::recording_source;
 use playback_core::{BusinessId, CallSid};
 
 use super::attempt::{run, Attempt, AttemptCall, AttemptIo, Looked};
@@ -579,11 +580,13 @@ fn attempt(
 ) -> (Attempt, Vec<FillEvent>) {
     let config = config();
     let id = identity();
+    let source = recording_source(&config, &id, None).expect("the generic origin's");
     let events = RefCell::new(Vec::new());
     let report = |event| events.borrow_mut().push(event);
     let call = AttemptCall {
         config: &config,
         id: &id,
+        source: &source,
         looked: Looked::Missing,
         lease: Lease {
             grant: GRANT,

@@ -1,0 +1,153 @@
+//! A page of a business's call list from the origin, as the edge uses it:
+//! the calls, newest first, and the edge's own cursor of the next page.
+//!
+//! The generic origin takes the edge's query as it is and names its next
+//! page in a `Link` on its own host, whose `cursor` alone travels on.
+//! Twilio's `Calls.json` takes its own parameters (`CallsRequest`: whole
+//! days, `PageSize` up to 1000) and names its next page in
+//! `next_page_uri`, whose page and token alone travel on (`PageMark`), never
+//! its host or account; the edge filters its calls again by the query,
+//! exactly (`ListQuery::matches`), and leaves out child legs.
+
+use playback_core::config::{EdgeConfig, OriginConfig};
+use playback_core::directory::next_link;
+use playback_core::list_query::{next_cursor, ListQuery};
+use playback_core::origin_rules::{list_status, ListStatus};
+use playback_core::origin_url::calls_url;
+use playback_core::twilio::{
+    CallsPage, CallsRequest, PageMark, TwilioConfig, MAX_TWILIO_PAGE_SIZE,
+};
+use playback_core::wire::CallSummary;
+use playback_core::BusinessId;
+use worker::{Fetch, Response};
+
+use super::http::origin_request;
+use crate::error::{EdgeError, EdgeResult};
+
+/// One page of a business's call list.
+pub(crate) struct ListPage {
+    pub calls: Vec<CallSummary>,
+    /// The edge's cursor of the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Who reads the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reader {
+    /// An agent's player: the query's page size.
+    Agent,
+    /// The business object learning which calls exist: as many calls per
+    /// origin request as the origin gives.
+    Crawl,
+}
+
+/// Reads the page `query` (its cursor one this function gave) of
+/// `business`'s calls.
+pub(crate) async fn list_page(
+    config: &EdgeConfig,
+    business: &BusinessId,
+    query: &ListQuery,
+    reader: Reader,
+) -> EdgeResult<ListPage> {
+    match &config.origin {
+        OriginConfig::Generic { base_url, .. } => {
+            generic_page(config, base_url, business, query).await
+        }
+        OriginConfig::Twilio(twilio) => twilio_page(config, twilio, business, query, reader).await,
+    }
+}
+
+async fn generic_page(
+    config: &EdgeConfig,
+    base_url: &str,
+    business: &BusinessId,
+    query: &ListQuery,
+) -> EdgeResult<ListPage> {
+    let url = calls_url(base_url, business, &query.canonical());
+    let mut response = get(config, &url).await?;
+    if let Some(empty) = page_status(config, response.status_code())? {
+        return Ok(empty);
+    }
+    let next_cursor = match response.headers().get("Link").ok().flatten() {
+        None => None,
+        Some(link) => {
+            let next = next_link(&link, base_url).and_then(|target| next_cursor(&target));
+            Some(next.ok_or_else(|| {
+                EdgeError::Origin("calls: the next link carries no usable cursor".into())
+            })?)
+        }
+    };
+    let calls = response
+        .json()
+        .await
+        .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
+    Ok(ListPage { calls, next_cursor })
+}
+
+async fn twilio_page(
+    config: &EdgeConfig,
+    twilio: &TwilioConfig,
+    business: &BusinessId,
+    query: &ListQuery,
+    reader: Reader,
+) -> EdgeResult<ListPage> {
+    let account = twilio.account(business).ok_or(EdgeError::NoAccount)?;
+    let mark = match query.cursor.as_deref() {
+        None => None,
+        Some(cursor) => Some(PageMark::of_cursor(cursor).ok_or(EdgeError::BadQuery("cursor"))?),
+    };
+    let page_size = match reader {
+        Reader::Agent => query.page_size(),
+        Reader::Crawl => MAX_TWILIO_PAGE_SIZE,
+    };
+    let url = CallsRequest::for_query(query, page_size, mark).url(&twilio.api_base, account);
+    let mut response = get(config, &url).await?;
+    if let Some(empty) = page_status(config, response.status_code())? {
+        return Ok(empty);
+    }
+    let page: CallsPage = response
+        .json()
+        .await
+        .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
+    let next_cursor = match page.next_page_uri.as_deref() {
+        None | Some("") => None,
+        Some(uri) => Some(PageMark::of_uri(uri).map(|m| m.cursor()).ok_or_else(|| {
+            EdgeError::Origin("calls: next_page_uri carries no usable page".into())
+        })?),
+    };
+    let calls = page
+        .calls
+        .iter()
+        .filter_map(|c| c.summary())
+        .filter(|c| query.matches(&c.started_at, &c.from, &c.to))
+        .collect();
+    Ok(ListPage { calls, next_cursor })
+}
+
+async fn get(config: &EdgeConfig, url: &str) -> EdgeResult<Response> {
+    let request = origin_request(config, url, true)?;
+    Fetch::Request(request)
+        .send()
+        .await
+        .map_err(|e| EdgeError::Origin(format!("calls: {e}")))
+}
+
+/// `Some(empty page)` when the origin says the business has no calls,
+/// `None` when the answer is a page to read, or why it cannot be had.
+fn page_status(config: &EdgeConfig, status: u16) -> EdgeResult<Option<ListPage>> {
+    match list_status(status) {
+        ListStatus::Page => Ok(None),
+        ListStatus::NoCalls => Ok(Some(ListPage {
+            calls: Vec::new(),
+            next_cursor: None,
+        })),
+        ListStatus::BadCursor => Err(EdgeError::BadQuery("cursor")),
+        ListStatus::TokenRefused => Err(EdgeError::OriginAuth(format!(
+            "calls: origin answered {status}: it refused the edge's credentials, check {}",
+            config.origin.credential_vars()
+        ))),
+        ListStatus::Failed => Err(EdgeError::Origin(format!(
+            "calls: origin answered {status}"
+        ))),
+    }
+}
