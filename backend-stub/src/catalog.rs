@@ -136,6 +136,17 @@ impl Catalog {
         self.listed_calls(business)
     }
 
+    /// The calls of one business, oldest first, as a slice (empty for an
+    /// unknown business): a call's index here is its position.
+    pub fn calls(&self, business: &str) -> &[DemoCall] {
+        self.calls.get(business).map_or(&[], Vec::as_slice)
+    }
+
+    /// A call's business and its position in [`Catalog::calls`].
+    pub fn position(&self, call_sid: &str) -> Option<(&'static str, usize)> {
+        self.index.get(call_sid).copied()
+    }
+
     /// A call of this business; another business's call is `None`, as an
     /// unknown one is.
     pub fn find(&self, business: &str, call_sid: &str) -> Option<&DemoCall> {

@@ -31,6 +31,22 @@
 //!   this long before it is answered (a slow list API).
 //! - `list_fails` (not per call): every page of the call list answers 500
 //!   (a list API that is down) while recordings are still served.
+//!
+//! In Twilio's dialect (`crate::twilio`) the knobs above apply to a
+//! recording's media (`…/Recordings/{RE}.wav`): its call's fault set
+//! applies, attempts are counted per recording SID, a throttled answer is
+//! 429 with code 20429 and `Retry-After` only when `retry_after_secs` > 0,
+//! and not ready is 404 with code 20404. The list knobs apply to
+//! `Calls.json`. These apply to that dialect only (none per call):
+//! - `twilio_media_direct`: media is served 200 on the API host instead of
+//!   302 to the media host (unless `redirect_hops` > 0).
+//! - `twilio_media_auth`: media on the API host needs HTTP Basic
+//!   credentials that reach its account (401 with code 20003 without);
+//!   off, it needs none, as Twilio's default.
+//! - `processing_secs` (3 unless set): how long a `processing` recording
+//!   stays so after anyone first asked for it or its call's recordings.
+//! - `deleted_recordings`: recording SIDs deleted (soft): gone from their
+//!   call's list, 404 with code 20404 for metadata and media.
 
 use std::collections::BTreeMap;
 
@@ -86,7 +102,7 @@ fn throttle_status<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u16, D::Err
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Knobs {
     #[serde(flatten)]
@@ -100,6 +116,33 @@ pub struct Knobs {
     pub list_latency_ms: u64,
     /// Every call list page answers 500.
     pub list_fails: bool,
+    /// Twilio: media answers 200 on the API host rather than 302 to the media host.
+    pub twilio_media_direct: bool,
+    /// Twilio: media on the API host needs Basic credentials.
+    pub twilio_media_auth: bool,
+    /// Twilio: seconds a `processing` recording takes to complete, from the first request for it.
+    pub processing_secs: u64,
+    /// Twilio: recording SIDs (`RE…`) that are deleted.
+    pub deleted_recordings: Vec<String>,
+}
+
+/// A `processing` recording's seconds unless the knobs say otherwise.
+pub const DEFAULT_PROCESSING_SECS: u64 = 3;
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            all: FaultSet::default(),
+            calls: BTreeMap::new(),
+            hidden_from_list: Vec::new(),
+            list_latency_ms: 0,
+            list_fails: false,
+            twilio_media_direct: false,
+            twilio_media_auth: false,
+            processing_secs: DEFAULT_PROCESSING_SECS,
+            deleted_recordings: Vec::new(),
+        }
+    }
 }
 
 impl Knobs {
@@ -163,6 +206,8 @@ pub fn is_switch(flag: &str) -> bool {
             | "--retry-after-as-date"
             | "--list-fails"
             | "--lying-header"
+            | "--twilio-media-direct"
+            | "--twilio-media-auth"
     )
 }
 
@@ -185,16 +230,13 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
         "false" | "0" => Ok(false),
         _ => Err(format!("{flag} takes true or false, got {value:?}")),
     };
-    if flag == "--list-latency-ms" {
-        knobs.list_latency_ms = number()?;
-        return Ok(true);
-    }
-    if flag == "--list-fails" {
-        knobs.list_fails = switch()?;
-        return Ok(true);
-    }
     let all = &mut knobs.all;
     match flag {
+        "--list-latency-ms" => knobs.list_latency_ms = number()?,
+        "--list-fails" => knobs.list_fails = switch()?,
+        "--twilio-media-direct" => knobs.twilio_media_direct = switch()?,
+        "--twilio-media-auth" => knobs.twilio_media_auth = switch()?,
+        "--processing-secs" => knobs.processing_secs = number()?,
         "--latency-ms" => all.latency_ms = number()?,
         "--mid-body-delay-ms" => all.mid_body_delay_ms = number()?,
         "--fail-first" => all.fail_first = count()?,
@@ -305,6 +347,31 @@ mod tests {
         assert!(is_switch("--list-fails"));
         assert_eq!(apply_flag(&mut k, "--list-fails", "true"), Ok(true));
         assert!(k.list_fails);
+    }
+
+    #[test]
+    fn twilio_knobs_default_to_a_3_second_processing_and_take_flags() {
+        let k: Knobs = serde_json::from_str("{}").unwrap();
+        assert_eq!(k, Knobs::default());
+        assert_eq!(k.processing_secs, DEFAULT_PROCESSING_SECS);
+        assert!(!k.twilio_media_direct && !k.twilio_media_auth);
+        let mut k = Knobs::default();
+        assert!(is_switch("--twilio-media-direct") && is_switch("--twilio-media-auth"));
+        assert_eq!(
+            apply_flag(&mut k, "--twilio-media-direct", "true"),
+            Ok(true)
+        );
+        assert_eq!(apply_flag(&mut k, "--twilio-media-auth", "1"), Ok(true));
+        assert_eq!(apply_flag(&mut k, "--processing-secs", "0"), Ok(true));
+        assert!(apply_flag(&mut k, "--processing-secs", "soon").is_err());
+        assert!(k.twilio_media_direct && k.twilio_media_auth);
+        assert_eq!(k.processing_secs, 0);
+        let json = r#"{"deleted_recordings": ["RE1"], "processing_secs": 9}"#;
+        let k: Knobs = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            (k.deleted_recordings, k.processing_secs),
+            (vec!["RE1".to_owned()], 9)
+        );
     }
 
     #[test]

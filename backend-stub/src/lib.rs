@@ -1,24 +1,34 @@
 //! The origin stub: the existing backend's call list and the telephony
-//! provider's recording store, as one axum app.
+//! provider's recording store, as one axum app, in one of two dialects
+//! ([`Api`]): the generic API (`/v1/businesses/…`, `Authorization: Bearer
+//! <ORIGIN_TOKEN>`), or Twilio's REST API 2010-04-01 (`/2010-04-01/…`,
+//! HTTP Basic, described in [`twilio`]). A stub serves one dialect's routes
+//! and answers any other path 404 in that dialect's error body.
 //!
 //! `app` returns the `Router`, so tests call it in-process without a socket
-//! and the binary only binds it. Origin routes need `Authorization: Bearer
-//! <ORIGIN_TOKEN>`; the `/__` admin routes (knobs, stats) are local-only and
-//! take no auth. No input, however malformed, makes a handler panic.
+//! and the binary only binds it. The `/__` admin routes (knobs, stats) and
+//! `/healthz` are local-only, take no auth and exist in both dialects. No
+//! input, however malformed, makes a handler panic.
 //!
 //! `GET /media/{bid}/{sid}?hop=K` stands for the provider's media host (a
-//! CDN behind signed URLs): it takes no auth (any `sig`/`hop` query is
-//! accepted), redirects to `hop=K+1` while K < the `redirect_hops` knob and
-//! then serves the recording with the same body faults as the recording
-//! route. Redirects point at [`Stub::set_media_base`]'s URL, or, unset, at
-//! the request's own `Host`. The fault knobs are described in [`knobs`].
+//! CDN behind signed URLs), in both dialects: it takes no auth (any
+//! `sig`/`hop` query is accepted), redirects to `hop=K+1` while K < the
+//! `redirect_hops` knob and then serves the recording with the same body
+//! faults as the recording route. Twilio's dialect has its own media host
+//! route (see [`twilio`]). Redirects point at [`Stub::set_media_base`]'s
+//! URL, or, unset, at the request's own `Host`. The fault knobs are
+//! described in [`knobs`]; both dialects apply them to a recording's media
+//! with the same code (`attempt_media`, `serve`) and differ only in how
+//! they word a refusal and where media lives.
 
 pub mod audio;
 pub mod catalog;
 pub mod knobs;
 mod mix;
 pub mod stats;
+pub mod twilio;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,12 +61,37 @@ const FLUSH_BEFORE_CUT: Duration = Duration::from_millis(50);
 /// The latest time an HTTP date can show (9999-12-31 23:59:59 UTC).
 const LAST_HTTP_DATE_SECS: u64 = 253_402_300_799;
 
+/// Which origin API the stub speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Api {
+    /// `/v1/businesses/…` with a Bearer token.
+    #[default]
+    Generic,
+    /// Twilio's REST API 2010-04-01 with HTTP Basic.
+    Twilio,
+}
+
+impl Api {
+    /// `generic` or `twilio` (the `--api` flag and `STUB_API`).
+    pub fn parse(name: &str) -> Option<Api> {
+        match name {
+            "generic" => Some(Api::Generic),
+            "twilio" => Some(Api::Twilio),
+            _ => None,
+        }
+    }
+}
+
 pub struct Stub {
     token: String,
+    api: Api,
     catalog: Catalog,
     knobs: Mutex<(Knobs, Instant)>,
     /// Where redirects to the media host point (`http://host:port`, no trailing slash).
     media_base: Mutex<Option<String>>,
+    /// Per call SID: when anyone first asked for its recordings (Twilio's
+    /// `processing` recordings complete `processing_secs` after that).
+    first_asked: Mutex<HashMap<String, Instant>>,
     pub stats: Stats,
 }
 
@@ -66,13 +101,30 @@ impl Stub {
     }
 
     pub fn with_catalog(token: impl Into<String>, knobs: Knobs, catalog: Catalog) -> Arc<Self> {
+        Stub::with_api(token, knobs, catalog, Api::Generic)
+    }
+
+    /// A stub that speaks `api`; in Twilio's, `token` is the Auth Token of
+    /// every account and the API key's secret.
+    pub fn with_api(
+        token: impl Into<String>,
+        knobs: Knobs,
+        catalog: Catalog,
+        api: Api,
+    ) -> Arc<Self> {
         Arc::new(Stub {
             token: token.into(),
+            api,
             catalog,
             knobs: Mutex::new((knobs, Instant::now())),
             media_base: Mutex::new(None),
+            first_asked: Mutex::new(HashMap::new()),
             stats: Stats::default(),
         })
+    }
+
+    pub fn api(&self) -> Api {
+        self.api
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -121,6 +173,17 @@ impl Stub {
         (guard.0.for_call(sid).clone(), guard.1)
     }
 
+    /// How long ago anyone first asked for `call_sid`'s recordings, this
+    /// request starting the clock when nobody had.
+    fn since_first_asked(&self, call_sid: &str) -> Duration {
+        self.first_asked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(call_sid.to_owned())
+            .or_insert_with(Instant::now)
+            .elapsed()
+    }
+
     fn authorized(&self, headers: &HeaderMap) -> bool {
         let presented = headers
             .get(header::AUTHORIZATION)
@@ -142,21 +205,24 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn app(stub: Arc<Stub>) -> Router {
-    Router::new()
-        .route("/v1/businesses/{bid}/calls", get(handle_list_calls))
-        .route(
-            "/v1/businesses/{bid}/calls/{call_sid}/recording",
-            get(handle_recording),
-        )
-        .route("/media/{bid}/{call_sid}", get(handle_media))
+    let api = match stub.api {
+        Api::Generic => Router::new()
+            .route("/v1/businesses/{bid}/calls", get(handle_list_calls))
+            .route(
+                "/v1/businesses/{bid}/calls/{call_sid}/recording",
+                get(handle_recording),
+            )
+            .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
+            .method_not_allowed_fallback(|| async {
+                error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+            }),
+        Api::Twilio => twilio::routes(),
+    };
+    api.route("/media/{bid}/{call_sid}", get(handle_media))
         .route("/__knobs", get(handle_get_knobs).post(handle_set_knobs))
         .route("/__stats", get(handle_stats))
         .route("/__stats/reset", post(handle_reset_stats))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
-        .method_not_allowed_fallback(|| async {
-            error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-        })
         .with_state(stub)
 }
 
@@ -291,30 +357,108 @@ async fn handle_recording(
         return error(StatusCode::NOT_FOUND, "not_found");
     };
     let recording = call.recording;
-
-    stub.stats
-        .saw_accept_encoding(&sid, accept_encoding(&headers).as_deref());
     let (attempt, in_flight) = stub.stats.begin_attempt(&bid, &sid);
-    let (faults, set_at) = stub.faults(&sid);
+    let base = stub.media_base(&headers);
+    let answers = GenericAnswers {
+        media: format!("{base}/media/{bid}/{sid}?hop=1"),
+    };
+    let media = MediaAttempt {
+        call_sid: &sid,
+        stats_key: &sid,
+        recording,
+        attempt,
+        in_flight,
+    };
+    attempt_media(&stub, &headers, media, &answers).await
+}
+
+/// The generic API's words for a media attempt's answers.
+struct GenericAnswers {
+    /// The media host's first hop for this call.
+    media: String,
+}
+
+impl MediaAnswers for GenericAnswers {
+    fn hung(&self) -> Response {
+        error(StatusCode::GATEWAY_TIMEOUT, "hung")
+    }
+
+    fn failed(&self) -> Response {
+        error(StatusCode::INTERNAL_SERVER_ERROR, "injected_failure")
+    }
+
+    fn throttled(&self, status: u16, faults: &FaultSet) -> Response {
+        throttled(status, faults)
+    }
+
+    fn not_ready(&self) -> Response {
+        error(StatusCode::NOT_FOUND, "not_ready")
+    }
+
+    fn redirect_to(&self, faults: &FaultSet) -> Option<String> {
+        (faults.redirect_hops > 0).then(|| self.media.clone())
+    }
+}
+
+/// How an origin API answers what a media attempt's fault plan decided:
+/// the two dialects differ only in these words and in where media lives.
+trait MediaAnswers {
+    fn hung(&self) -> Response;
+    fn failed(&self) -> Response;
+    fn throttled(&self, status: u16, faults: &FaultSet) -> Response;
+    fn not_ready(&self) -> Response;
+    /// Where the attempt redirects instead of serving, if it does.
+    fn redirect_to(&self, faults: &FaultSet) -> Option<String>;
+}
+
+/// One request for a recording's media on the API host, already counted.
+struct MediaAttempt<'a> {
+    /// The call whose fault set applies.
+    call_sid: &'a str,
+    /// What the stats count the attempt's downloads under.
+    stats_key: &'a str,
+    recording: Recording,
+    /// The attempt's number, from [`Stats::begin_attempt`].
+    attempt: u32,
+    in_flight: InFlight,
+}
+
+/// Plays a media attempt out as the call's fault set says: wait, hang,
+/// fail, throttle, not ready, redirect to the media host, or serve.
+async fn attempt_media(
+    stub: &Stub,
+    headers: &HeaderMap,
+    media: MediaAttempt<'_>,
+    answers: &impl MediaAnswers,
+) -> Response {
+    stub.stats
+        .saw_accept_encoding(media.stats_key, accept_encoding(headers).as_deref());
+    let (faults, set_at) = stub.faults(media.call_sid);
     tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
-    match faults.plan(attempt, set_at.elapsed().as_secs()) {
+    match faults.plan(media.attempt, set_at.elapsed().as_secs()) {
         AttemptPlan::Hang => {
             tokio::time::sleep(HANG_FOR).await;
-            error(StatusCode::GATEWAY_TIMEOUT, "hung")
+            answers.hung()
         }
-        AttemptPlan::Fail => error(StatusCode::INTERNAL_SERVER_ERROR, "injected_failure"),
-        AttemptPlan::Throttle { status } => throttled(status, &faults),
-        AttemptPlan::NotReady => error(StatusCode::NOT_FOUND, "not_ready"),
-        AttemptPlan::Serve { .. } if faults.redirect_hops > 0 => {
-            let base = stub.media_base(&headers);
-            redirect(&format!("{base}/media/{bid}/{sid}?hop=1"))
-        }
-        AttemptPlan::Serve { truncate } => {
-            serve(
-                &stub, &faults, recording, sid, &headers, truncate, in_flight,
-            )
-            .await
-        }
+        AttemptPlan::Fail => answers.failed(),
+        AttemptPlan::Throttle { status } => answers.throttled(status, &faults),
+        AttemptPlan::NotReady => answers.not_ready(),
+        AttemptPlan::Serve { truncate } => match answers.redirect_to(&faults) {
+            Some(location) => redirect(&location),
+            None => {
+                let key = media.stats_key.to_owned();
+                serve(
+                    stub,
+                    &faults,
+                    media.recording,
+                    key,
+                    headers,
+                    truncate,
+                    media.in_flight,
+                )
+                .await
+            }
+        },
     }
 }
 
@@ -353,11 +497,31 @@ async fn handle_media(
         let base = stub.media_base(&headers);
         return redirect(&format!("{base}/media/{bid}/{sid}?hop={}", hop + 1));
     }
-    let attempt = stub.stats.attempts(&sid).max(1);
-    let in_flight = stub.stats.hold(&bid);
+    serve_at_media_host(&stub, &headers, &bid, &sid, recording, &faults).await
+}
+
+/// The media host's last hop: the body of the latest attempt counted
+/// under `stats_key`, with that attempt's body faults (its caller has
+/// recorded the request's `Accept-Encoding`).
+async fn serve_at_media_host(
+    stub: &Stub,
+    headers: &HeaderMap,
+    business: &str,
+    stats_key: &str,
+    recording: Recording,
+    faults: &FaultSet,
+) -> Response {
+    let attempt = stub.stats.attempts(stats_key).max(1);
+    let in_flight = stub.stats.hold(business);
     let truncate = attempt <= faults.truncate_first;
     serve(
-        &stub, &faults, recording, sid, &headers, truncate, in_flight,
+        stub,
+        faults,
+        recording,
+        stats_key.to_owned(),
+        headers,
+        truncate,
+        in_flight,
     )
     .await
 }
@@ -374,13 +538,18 @@ fn redirect(location: &str) -> Response {
     }
 }
 
-/// A throttled answer: `status` with `Retry-After` in seconds or as an HTTP date.
-fn throttled(status: u16, faults: &FaultSet) -> Response {
-    let retry_after = if faults.retry_after_as_date {
+/// `Retry-After` for a throttled answer: seconds, or an HTTP date.
+fn retry_after(faults: &FaultSet) -> String {
+    if faults.retry_after_as_date {
         http_date_in(faults.retry_after_secs)
     } else {
         faults.retry_after_secs.to_string()
-    };
+    }
+}
+
+/// A throttled answer: `status` with `Retry-After` in seconds or as an HTTP date.
+fn throttled(status: u16, faults: &FaultSet) -> Response {
+    let retry_after = retry_after(faults);
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::TOO_MANY_REQUESTS);
     let mut response = error(status, "throttled");
     if let Ok(value) = HeaderValue::from_str(&retry_after) {

@@ -7,6 +7,13 @@
 //! the order in which calls were first attempted; overall, authorized
 //! requests and media-route requests (and how many of them carried an
 //! `Authorization` header, which a signed URL must not need).
+//!
+//! In Twilio's dialect a recording's media is counted under its recording
+//! SID (`RE…`), not its call's, so a call with two recordings has two
+//! entries in `calls`; per call, the authorized requests of its
+//! `Recordings.json` (`recording_lists`) and of its `.json`
+//! (`call_fetches`); per recording SID, those of its `.json`
+//! (`recording_fetches`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -54,6 +61,15 @@ pub struct Snapshot {
     /// Requests of the call list route that passed authentication.
     #[serde(default)]
     pub list_requests: u64,
+    /// Twilio: per call SID, authorized requests of its `Recordings.json`.
+    #[serde(default)]
+    pub recording_lists: BTreeMap<String, u64>,
+    /// Twilio: per recording SID, authorized requests of its `.json`.
+    #[serde(default)]
+    pub recording_fetches: BTreeMap<String, u64>,
+    /// Twilio: per call SID, authorized requests of its `.json`.
+    #[serde(default)]
+    pub call_fetches: BTreeMap<String, u64>,
 }
 
 impl Snapshot {
@@ -88,6 +104,30 @@ impl Stats {
 
     pub fn count_list_request(&self) {
         self.lock().list_requests += 1;
+    }
+
+    pub fn count_recording_list(&self, call_sid: &str) {
+        *self
+            .lock()
+            .recording_lists
+            .entry(call_sid.to_owned())
+            .or_default() += 1;
+    }
+
+    pub fn count_recording_fetch(&self, recording_sid: &str) {
+        *self
+            .lock()
+            .recording_fetches
+            .entry(recording_sid.to_owned())
+            .or_default() += 1;
+    }
+
+    pub fn count_call_fetch(&self, call_sid: &str) {
+        *self
+            .lock()
+            .call_fetches
+            .entry(call_sid.to_owned())
+            .or_default() += 1;
     }
 
     pub fn count_media_request(&self, with_token: bool) {

@@ -19,7 +19,9 @@ mod stack;
 
 pub use edge::{workerd_rss_kib, Edge, EdgeOptions};
 pub use origin::Origin;
-pub use stack::{bulk_call, for_call, latency, origin_bytes, sha256_hex, Stack, LOG_TIMEOUT};
+pub use stack::{
+    bulk_call, for_call, latency, origin_bytes, sha256_hex, twilio_options, Stack, LOG_TIMEOUT,
+};
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use backend_stub::catalog::Catalog;
 use backend_stub::knobs::Knobs;
 use backend_stub::stats::Snapshot;
-use backend_stub::Stub;
+use backend_stub::{Api, Stub};
 
 use crate::*;
 
@@ -34,6 +34,13 @@ impl Origin {
     /// The stub with a data set of its own (e.g. another size of contact centre).
     pub async fn start_with_catalog(knobs: Knobs, catalog: Catalog) -> Origin {
         Origin::serve(Stub::with_catalog(ORIGIN_TOKEN, knobs, catalog), 0).await
+    }
+
+    /// The stub speaking Twilio's REST API (`backend-stub --api twilio`),
+    /// the demo data set, the parent account's Auth Token `ORIGIN_TOKEN`.
+    pub async fn start_twilio(knobs: Knobs) -> Origin {
+        let stub = Stub::with_api(ORIGIN_TOKEN, knobs, Catalog::demo(), Api::Twilio);
+        Origin::serve(stub, 0).await
     }
 
     async fn serve(stub: Arc<Stub>, port: u16) -> Origin {

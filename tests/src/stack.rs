@@ -24,6 +24,14 @@ impl Stack {
         Stack::start_on(Origin::start(knobs).await, options).await
     }
 
+    /// The stub speaking Twilio's API, and the worker with `ORIGIN_KIND=twilio`
+    /// pointed at it (`twilio_options`).
+    pub async fn start_twilio(knobs: Knobs, options: EdgeOptions) -> Stack {
+        let origin = Origin::start_twilio(knobs).await;
+        let options = twilio_options(&origin.url, options);
+        Stack::start_on(origin, options).await
+    }
+
     /// The worker in front of an origin already started.
     pub async fn start_on(origin: Origin, options: EdgeOptions) -> Stack {
         let state = tempfile::Builder::new()
@@ -115,6 +123,26 @@ impl Stack {
         );
         lines
     }
+}
+
+/// `options` with the worker speaking Twilio's API at `api_base`: the stub's
+/// parent account and its Auth Token, every demo business mapped to its
+/// subaccount. Vars given in `options` win.
+pub fn twilio_options(api_base: &str, options: EdgeOptions) -> EdgeOptions {
+    use backend_stub::twilio::{accounts_json, PARENT_ACCOUNT_SID};
+    let given = options.vars.clone();
+    // The later of two `--var`s of one name wins.
+    let mut twilio = EdgeOptions {
+        vars: Vec::new(),
+        ..options
+    }
+    .var("ORIGIN_KIND", "twilio")
+    .var("TWILIO_API_BASE", api_base)
+    .var("TWILIO_ACCOUNT_SID", PARENT_ACCOUNT_SID)
+    .var("TWILIO_AUTH_TOKEN", ORIGIN_TOKEN)
+    .var("TWILIO_ACCOUNTS", accounts_json());
+    twilio.vars.extend(given);
+    twilio
 }
 
 /// How long a log line may take to reach the log once its response came: a

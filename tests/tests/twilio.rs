@@ -1,0 +1,407 @@
+//! The Twilio origin (`ORIGIN_KIND=twilio`) against the stub speaking
+//! Twilio's REST API (`backend-stub --api twilio`): the call list from
+//! `Calls.json`, a call's recording resolved from its `Recordings.json`
+//! before any slot, the media with Basic auth on the API host only, and
+//! the generic origin's guarantees with it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use backend_stub::catalog::Catalog;
+use backend_stub::knobs::{FaultSet, Knobs};
+use backend_stub::twilio::{
+    account_sid, call_of_shape, child_leg_of, recording_sid, twilio_shape, Shape,
+};
+use futures_util::future::join_all;
+use integration_tests::{latency, sha256_hex, EdgeOptions, Stack, ORIGIN_TOKEN};
+use playback_core::list_query::ListQuery;
+use playback_core::wire::CallSummary;
+use serde_json::Value;
+
+const READY: Duration = Duration::from_secs(90);
+
+/// A call of `business` whose recordings have `shape`.
+fn call_with(stack: &Stack, business: &str, shape: Shape) -> String {
+    call_of_shape(stack.origin.stub.catalog(), business, shape)
+        .expect("the stub has a call of every shape")
+        .summary
+        .call_sid
+        .to_string()
+}
+
+/// The bytes Twilio's media of recording `index` of `sid` holds (every channel).
+fn media_bytes(stack: &Stack, business: &'static str, sid: &str, index: usize) -> Vec<u8> {
+    let catalog = stack.origin.stub.catalog();
+    backend_stub::twilio::find_recording(catalog, business, &recording_sid(sid, index))
+        .expect("a recording of the call")
+        .media(true)
+        .to_vec()
+}
+
+/// Every page of `/api/calls?{query}` for `business`, following `Link`.
+async fn all_pages(stack: &Stack, business: &str, query: &str) -> (Vec<CallSummary>, Vec<String>) {
+    let mut calls = Vec::new();
+    let mut links = Vec::new();
+    let mut path = format!("/api/calls?{query}");
+    loop {
+        let response = stack
+            .get_as(business, &path)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 200, "{path}");
+        let link = response
+            .headers()
+            .get("Link")
+            .map(|v| v.to_str().expect("ASCII").to_owned());
+        let page: Vec<CallSummary> = response.json().await.expect("a page");
+        calls.extend(page);
+        let Some(link) = link else {
+            return (calls, links);
+        };
+        let target = link
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .expect("a Link target")
+            .0
+            .to_owned();
+        links.push(link);
+        path = target;
+    }
+}
+
+/// The business's calls as its list shows them: newest first, no child legs.
+fn listed(catalog: &Catalog, business: &str, query: &ListQuery) -> Vec<String> {
+    let mut calls: Vec<&CallSummary> = catalog
+        .listed_calls(business)
+        .map(|c| &c.summary)
+        .filter(|c| query.matches(&c.started_at, &c.from, &c.to))
+        .collect();
+    calls.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+    calls.iter().map(|c| c.call_sid.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_call_list_pages_newest_first_without_child_legs_and_its_links_name_no_account() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let catalog = stack.origin.stub.catalog();
+    let (calls, links) = all_pages(&stack, "acme", "limit=9").await;
+    let sids: Vec<String> = calls.iter().map(|c| c.call_sid.to_string()).collect();
+    assert_eq!(sids, listed(catalog, "acme", &ListQuery::default()));
+    // A child leg is part of its parent's row, never one of its own.
+    let parent = &sids[sids.len() - 5];
+    let child = child_leg_of(catalog, "acme", parent).expect("a parent with a child leg");
+    assert!(!sids.contains(&child.to_ascii_lowercase()));
+    // The edge's cursor wraps Twilio's page: never its host, path or account.
+    let account = account_sid("acme");
+    assert!(!links.is_empty());
+    for link in &links {
+        assert!(link.starts_with("</api/calls?limit=9&cursor="), "{link}");
+        for secret in [account.as_str(), "2010-04-01", "127.0.0.1", "Accounts"] {
+            assert!(!link.contains(secret), "{link} names {secret}");
+        }
+    }
+    // One origin request per page: the stub pages as Twilio does.
+    assert_eq!(stack.origin.stats().list_requests, links.len() as u64 + 1);
+    // The rows read Twilio's strings as the list's types.
+    let first = catalog
+        .find("acme", &sids[0])
+        .expect("a catalog call")
+        .summary
+        .clone();
+    assert_eq!(calls[0], first);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_date_range_is_asked_by_whole_days_and_cut_exactly_at_the_edge() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let catalog = stack.origin.stub.catalog();
+    // Three of acme's calls, 37 minutes apart: a range that starts and ends
+    // inside a day, its end exclusive.
+    let all = listed(catalog, "acme", &ListQuery::default());
+    let times: Vec<String> = all
+        .iter()
+        .map(|sid| {
+            catalog
+                .find("acme", sid)
+                .unwrap()
+                .summary
+                .started_at
+                .clone()
+        })
+        .collect();
+    let (since, until) = (&times[5], &times[2]);
+    let query = format!("since={since}&until={until}");
+    let (calls, _) = all_pages(&stack, "acme", &format!("limit=50&{query}")).await;
+    let sids: Vec<String> = calls.iter().map(|c| c.call_sid.to_string()).collect();
+    assert_eq!(
+        sids,
+        all[3..=5].to_vec(),
+        "since inclusive, until exclusive"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_click_storm_makes_one_media_download_and_the_credentials_never_reach_the_media_host() {
+    let stack = Stack::start_twilio(latency(300), EdgeOptions::default()).await;
+    let sid = call_with(&stack, "acme", Shape::One);
+    let answers = join_all((0..100).map(|_| async {
+        stack
+            .play("acme", &sid)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    }))
+    .await;
+    for answer in answers {
+        let status = answer.expect("answered");
+        assert!(
+            status == 200 || status == 202,
+            "a storm request got {status}"
+        );
+    }
+    stack.wait_status("acme", &sid, "ready", READY).await;
+    let body = stack.cache("acme", &sid).await;
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&media_bytes(&stack, "acme", &sid, 0))
+    );
+    let stats = stack.origin.stats();
+    let media = stats.call(&recording_sid(&sid, 0));
+    assert_eq!((media.attempts, media.completed), (1, 1), "media downloads");
+    assert_eq!(
+        stats.recording_lists.get(&sid).copied(),
+        Some(1),
+        "recordings asked once"
+    );
+    // The API host answered 302 to the media host, which the edge followed
+    // without the Basic credentials.
+    assert!(
+        stats.media_requests >= 1,
+        "the media came from the media host"
+    );
+    assert_eq!(stats.media_requests_with_token, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_still_processing_takes_no_slot_and_plays_without_a_second_click() {
+    let knobs = Knobs {
+        processing_secs: 3,
+        ..Knobs::default()
+    };
+    let stack = Stack::start_twilio(knobs, EdgeOptions::default()).await;
+    let sid = call_with(&stack, "acme", Shape::Processing);
+    let first = stack.play("acme", &sid).send().await.expect("answered");
+    assert_eq!(first.status(), 202);
+    let body: Value = first.json().await.expect("JSON");
+    assert_eq!(body["status"], "not_ready", "{body}");
+    let status = stack.status("acme", &sid).await;
+    if status["status"] == "not_ready" {
+        assert_eq!(
+            status["error"], "the provider is still processing this recording",
+            "{status}"
+        );
+        // Processing: nothing asked of the media, no slot held.
+        assert_eq!(
+            stack.origin.stats().call(&recording_sid(&sid, 0)).attempts,
+            0
+        );
+    }
+    // Only status polls from here: the edge asks Twilio again by itself.
+    stack.wait_status("acme", &sid, "ready", READY).await;
+    let stats = stack.origin.stats();
+    assert_eq!(stats.call(&recording_sid(&sid, 0)).attempts, 1);
+    assert!(stats.recording_lists.get(&sid).copied().unwrap_or(0) >= 2);
+    let body = stack.cache("acme", &sid).await;
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&media_bytes(&stack, "acme", &sid, 0))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_without_a_recording_to_play_is_404_no_recording_and_downloads_nothing() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    for shape in [Shape::Absent, Shape::NoRecording] {
+        let sid = call_with(&stack, "acme", shape);
+        let answer = stack.play("acme", &sid).send().await.expect("answered");
+        assert_eq!(answer.status(), 404, "{shape:?}");
+        let body: Value = answer.json().await.expect("JSON");
+        assert_eq!(body["error"], "no_recording", "{shape:?}: {body}");
+        assert_eq!(stack.status("acme", &sid).await["status"], "no_recording");
+        let again = stack.play("acme", &sid).send().await.expect("answered");
+        assert_eq!(again.status(), 404);
+        let stats = stack.origin.stats();
+        assert_eq!(
+            stats.recording_lists.get(&sid).copied(),
+            Some(1),
+            "{shape:?}"
+        );
+        assert_eq!(stats.call(&recording_sid(&sid, 0)).attempts, 0, "{shape:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_recordings_the_first_plays_and_only_it_is_downloaded() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let sid = call_with(&stack, "acme", Shape::Two);
+    let body = stack.cache("acme", &sid).await;
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&media_bytes(&stack, "acme", &sid, 0))
+    );
+    for _ in 0..5 {
+        assert_eq!(stack.play("acme", &sid).send().await.unwrap().status(), 200);
+    }
+    let stats = stack.origin.stats();
+    assert_eq!(stats.call(&recording_sid(&sid, 0)).attempts, 1);
+    assert_eq!(stats.call(&recording_sid(&sid, 1)).attempts, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dual_channel_recording_is_asked_with_both_channels_and_has_two_lanes() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let catalog = stack.origin.stub.catalog();
+    let call = catalog
+        .with_voice("acme", backend_stub::audio::Voice::Conversation)
+        .expect("acme's conversation");
+    let sid = call.summary.call_sid.to_string();
+    assert_eq!(twilio_shape(catalog, "acme", &sid), Some(Shape::One));
+    let body = stack.cache("acme", &sid).await;
+    assert_eq!(
+        sha256_hex(&body),
+        sha256_hex(&media_bytes(&stack, "acme", &sid, 0))
+    );
+    let peaks: Value = stack
+        .get_as("acme", &format!("/api/recordings/{sid}/peaks"))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("peaks JSON");
+    let lanes = peaks["channels"].as_array().map(Vec::len);
+    assert_eq!(lanes, Some(2), "two lanes in the waveform");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twilio_429_without_retry_after_and_404_right_after_completion_are_waited_out() {
+    // Enough attempts that the backoff outlasts the second of 404s.
+    let options = EdgeOptions::default().var("MAX_ATTEMPTS", 10);
+    let stack = Stack::start_twilio(Knobs::default(), options).await;
+    let throttled = call_with(&stack, "globex", Shape::One);
+    let late = call_with(&stack, "initech", Shape::One);
+    let mut calls = BTreeMap::new();
+    calls.insert(
+        throttled.clone(),
+        FaultSet {
+            throttle_first: 2,
+            retry_after_secs: 0,
+            ..FaultSet::default()
+        },
+    );
+    calls.insert(
+        late.clone(),
+        FaultSet {
+            not_ready_secs: 1,
+            ..FaultSet::default()
+        },
+    );
+    stack.origin.stub.set_knobs(Knobs {
+        calls,
+        ..Knobs::default()
+    });
+    for (business, sid) in [("globex", &throttled), ("initech", &late)] {
+        let body = stack.cache(business, sid).await;
+        assert_eq!(
+            sha256_hex(&body),
+            sha256_hex(&media_bytes(&stack, business, sid, 0))
+        );
+    }
+    let stats = stack.origin.stats();
+    let throttled_media = stats.call(&recording_sid(&throttled, 0));
+    assert_eq!(
+        (throttled_media.attempts, throttled_media.completed),
+        (3, 1)
+    );
+    let late_media = stats.call(&recording_sid(&late, 0));
+    assert!(late_media.attempts >= 2, "{late_media:?}");
+    assert_eq!(late_media.completed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_business_without_an_account_is_403_and_asks_nothing() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let sid = "CA0123456789abcdef0123456789abcdef";
+    for path in [
+        "/api/calls".to_owned(),
+        format!("/api/calls/{sid}"),
+        format!("/api/recordings/{sid}/status"),
+        format!("/api/recordings/{sid}/peaks"),
+    ] {
+        let answer = stack
+            .get_as("nobody", &path)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), 403, "{path}");
+        let body: Value = answer.json().await.expect("JSON");
+        assert_eq!(body["error"], "no_account", "{path}");
+    }
+    let play = stack.play("nobody", sid).send().await.expect("answered");
+    assert_eq!(play.status(), 403);
+    let stats = stack.origin.stats();
+    assert_eq!((stats.authorized_requests, stats.list_requests), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_credential_is_502_origin_auth_and_one_line_names_the_variables() {
+    let options = EdgeOptions::default().var("TWILIO_AUTH_TOKEN", "not-the-token");
+    let stack = Stack::start_twilio(Knobs::default(), options).await;
+    let answer = stack
+        .get_as("acme", "/api/calls")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 502);
+    let text = answer.text().await.expect("a body");
+    let body: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(body["error"], "origin_auth");
+    for secret in ["not-the-token", ORIGIN_TOKEN, "TWILIO", "401"] {
+        assert!(!text.contains(secret), "the body carries {secret}: {text}");
+    }
+    let lines = stack.log_barrier().await;
+    let named: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            l["error"] == "origin_auth"
+                && l["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"))
+        })
+        .collect();
+    assert_eq!(named.len(), 1, "one line names the variables to check");
+    assert!(
+        !stack.edge.log().contains("not-the-token"),
+        "the log carries the token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_call_sids_cost_no_recording_request() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let made_up: Vec<String> = (0..20)
+        .map(|i| format!("CA{:032x}", 0xdead_0000_u128 + i))
+        .collect();
+    for sid in &made_up {
+        let answer = stack.play("acme", sid).send().await.expect("answered");
+        assert_eq!(answer.status(), 404, "{sid}");
+    }
+    let stats = stack.origin.stats();
+    assert!(
+        stats.recording_lists.is_empty(),
+        "{:?}",
+        stats.recording_lists
+    );
+    assert_eq!(stats.total_attempts(), 0);
+}
