@@ -12,7 +12,8 @@
 //! - `throttle_first`: `throttle_status` (429 when 0; any 400–599) with
 //!   `Retry-After: retry_after_secs`, or, with `retry_after_as_date`, the
 //!   HTTP date now + that many seconds, rounded up to a whole second.
-//! - `not_ready_secs`: 404 `not_ready` for that long after the knobs were set.
+//! - `not_ready_secs`: 404 `not_ready` for that long after the knobs were set;
+//!   `not_ready_first`: 404 `not_ready` to the first N attempts.
 //! - Serving: `latency_ms` before the headers; `redirect_hops` > 0 answers
 //!   302 to the unauthenticated media route (`/media/{bid}/{sid}?hop=1`, on
 //!   the media host), which redirects `hop` by `hop` until `hop ==
@@ -67,6 +68,8 @@ pub struct FaultSet {
     pub hang_first: u32,
     /// Answer 404 ("not ready yet") for this many seconds after the knobs were set.
     pub not_ready_secs: u64,
+    /// Answer 404 ("not ready yet") to the first N attempts.
+    pub not_ready_first: u32,
     /// Answer `throttle_status` with `Retry-After` to the first N attempts.
     pub throttle_first: u32,
     /// The throttling status: 0 means 429; otherwise 400–599 (e.g. 503).
@@ -177,7 +180,7 @@ impl FaultSet {
             AttemptPlan::Throttle {
                 status: self.throttle_status(),
             }
-        } else if secs_since_set < self.not_ready_secs {
+        } else if secs_since_set < self.not_ready_secs || attempt <= self.not_ready_first {
             AttemptPlan::NotReady
         } else {
             AttemptPlan::Serve {
@@ -243,6 +246,7 @@ pub fn apply_flag(knobs: &mut Knobs, flag: &str, value: &str) -> Result<bool, St
         "--truncate-first" => all.truncate_first = count()?,
         "--hang-first" => all.hang_first = count()?,
         "--not-ready-secs" => all.not_ready_secs = number()?,
+        "--not-ready-first" => all.not_ready_first = count()?,
         "--throttle-first" => all.throttle_first = count()?,
         "--throttle-status" => {
             all.throttle_status = value
@@ -281,6 +285,12 @@ mod tests {
         assert_eq!(f.plan(2, 0), AttemptPlan::Fail);
         assert_eq!(f.plan(3, 0), AttemptPlan::Serve { truncate: true });
         assert_eq!(f.plan(4, 0), AttemptPlan::Serve { truncate: false });
+        let counted = FaultSet {
+            not_ready_first: 2,
+            ..Default::default()
+        };
+        assert_eq!(counted.plan(2, 99), AttemptPlan::NotReady);
+        assert_eq!(counted.plan(3, 0), AttemptPlan::Serve { truncate: false });
     }
 
     #[test]

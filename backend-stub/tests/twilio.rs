@@ -319,13 +319,17 @@ async fn from_and_to_match_whole_numbers_and_start_time_bounds_whole_days() {
     let lo = day_of(&day);
     for (query, lo, hi) in [
         (
-            format!("StartTime%3E={day}&StartTime%3C={day}"),
+            format!(
+                "StartTime%3E={day}&StartTime%3C={}",
+                &format_rfc3339((lo + DAY) as i64)[..10]
+            ),
             lo,
             lo + DAY,
         ),
         (format!("StartTime={day}"), lo, lo + DAY),
         (format!("StartTime%3E={day}"), lo, u64::MAX),
-        (format!("StartTime%3C={day}"), 0, lo + DAY),
+        // "Before this date": exclusive.
+        (format!("StartTime%3C={day}"), 0, lo),
     ] {
         let url = format!("{}?{query}&PageSize=4", calls_path("acme"));
         let (found, _) = walk(&app, &url).await;

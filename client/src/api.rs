@@ -45,22 +45,30 @@ async fn text(response: &Response) -> Option<String> {
     response.text().await.ok()
 }
 
-/// One page of the call list at `path` (a `/api/calls?…` path), and the
-/// next page's path from its `Link`. Never asks for a recording.
-pub async fn fetch_page(
-    path: &str,
-    signal: &AbortSignal,
-) -> Result<(Vec<CallSummary>, Option<String>), CallsError> {
+/// A page of the call list as the edge answered it.
+#[derive(Debug)]
+pub struct ListAnswer {
+    pub calls: Vec<CallSummary>,
+    /// The next page's path, from its `Link`.
+    pub next: Option<String>,
+    /// What a search could not cover yet (`X-Search-Note`).
+    pub note: Option<String>,
+}
+
+/// One page of the call list at `path` (a `/api/calls?…` path). Never asks
+/// for a recording.
+pub async fn fetch_page(path: &str, signal: &AbortSignal) -> Result<ListAnswer, CallsError> {
     let response = get(path, &[], Some(signal))
         .await
         .map_err(CallsError::Other)?;
     match response.status() {
         200 => {
             let next = next_page(header(&response, "Link").as_deref());
+            let note = header(&response, "X-Search-Note");
             let calls = body::<Vec<CallSummary>>(&response)
                 .await
                 .ok_or_else(|| CallsError::Other("the call list is not a list of calls".into()))?;
-            Ok((calls, next))
+            Ok(ListAnswer { calls, next, note })
         }
         401 => Err(CallsError::SignedOut),
         status => Err(CallsError::Other(format!("the server answered {status}"))),

@@ -70,11 +70,12 @@ impl ListCtx {
             }
             self.in_flight.set_value(None);
             match answer {
-                Ok((calls, next)) => {
+                Ok(api::ListAnswer { calls, next, note }) => {
                     let effects = self.dispatch(ListEvent::Page {
                         request,
                         rows: calls.len(),
                         next,
+                        note,
                     });
                     if effects.contains(&ListEffect::Append) {
                         self.append(calls);

@@ -547,14 +547,24 @@ fn list_body() -> String {
 
 #[wasm_bindgen_test]
 async fn a_list_page_reads_its_calls_and_only_the_edges_next_link() {
-    let link = [("Link", "</api/calls?limit=100&cursor=o100>; rel=\"next\"")];
+    let link = [
+        ("Link", "</api/calls?limit=100&cursor=o100>; rel=\"next\""),
+        ("X-Search-Note", "searched the newest 2000 calls so far"),
+    ];
     let (page, seen) = with_fetch(200, &link, &list_body(), || async {
         api::fetch_page("/api/calls?limit=100", &signal()).await
     })
     .await;
-    let (calls, next) = page.unwrap();
-    assert_eq!(calls.len(), 2);
-    assert_eq!(next.as_deref(), Some("/api/calls?limit=100&cursor=o100"));
+    let page = page.expect("a page");
+    assert_eq!(page.calls.len(), 2);
+    assert_eq!(
+        page.next.as_deref(),
+        Some("/api/calls?limit=100&cursor=o100")
+    );
+    assert_eq!(
+        page.note.as_deref(),
+        Some("searched the newest 2000 calls so far")
+    );
     assert_eq!(seen[0].url, "/api/calls");
     assert_eq!(seen[0].user_action, None, "listing is never a play");
     let elsewhere = [(
@@ -565,12 +575,12 @@ async fn a_list_page_reads_its_calls_and_only_the_edges_next_link() {
         api::fetch_page("/api/calls?limit=100", &signal()).await
     })
     .await;
-    assert_eq!(page.unwrap().1, None);
+    assert_eq!(page.expect("a page").next, None);
     let (page, _) = with_fetch(401, &[], "{}", || async {
         api::fetch_page("/api/calls?limit=100", &signal()).await
     })
     .await;
-    assert_eq!(page.unwrap_err(), api::CallsError::SignedOut);
+    assert_eq!(page.err(), Some(api::CallsError::SignedOut));
 }
 
 /// Mounts the call list into a fresh container.

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
-use playback_core::config::EdgeConfig;
+use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::list_cache::{ListCache, Lookup, MAX_CACHED_PAGES};
 use playback_core::list_query::ListQuery;
 use playback_core::wire::CallSummary;
@@ -33,7 +33,7 @@ use serde_json::json;
 use worker::{durable_object, Delay, Env, Request, Response, Result, State};
 
 use crate::config;
-use crate::error::{EdgeError, EdgeResult};
+use crate::error::EdgeResult;
 use crate::log::now_ms;
 use crate::origin::Reader;
 use crate::rpc::{
@@ -124,7 +124,8 @@ async fn teach(env: &Env, business: &BusinessId, calls: Vec<CallSummary>) {
 
 /// Asks the origin for one page (at most `LIST_TIMEOUT_MS`). The page's
 /// calls are told to the business object before the page is answered, so
-/// every call a player shows can be played at once.
+/// every call a player shows can be played at once. With Twilio, a number
+/// search is the business object's (its index of the calls).
 async fn fetch_page(
     config: Rc<EdgeConfig>,
     env: Env,
@@ -132,24 +133,35 @@ async fn fetch_page(
     query: String,
 ) -> PageAnswer {
     let started = now_ms();
+    let parsed = match ListQuery::from_canonical(&query) {
+        Ok(parsed) => parsed,
+        Err(e) => return Err(PageFailure::Origin(format!("not a canonical query: {e:?}"))),
+    };
+    let searched = matches!(config.origin, OriginConfig::Twilio(_)) && parsed.q.is_some();
     let read = async {
-        let parsed = ListQuery::from_canonical(&query)
-            .map_err(|e| EdgeError::Internal(format!("not a canonical query: {e:?}")))?;
-        crate::origin::list_page(&config, &business, &parsed, Reader::Agent).await
+        if searched {
+            let object = BusinessObject::of(&env, business.as_str()).map_err(PageFailure::of)?;
+            return object
+                .search(&business, &query)
+                .await
+                .map_err(PageFailure::of)?;
+        }
+        crate::origin::list_page(&config, &business, &parsed, Reader::Agent)
+            .await
+            .map(|page| CallPage {
+                calls: page.calls,
+                next_cursor: page.next_cursor,
+                note: None,
+            })
+            .map_err(PageFailure::of)
     }
     .boxed_local();
     let timeout = Delay::from(Duration::from_millis(LIST_TIMEOUT_MS));
-    let result = match select(read, timeout).await {
-        Either::Left((result, _)) => result,
-        Either::Right(_) => Err(EdgeError::Origin("calls: no answer in time".into())),
+    let answer = match select(read, timeout).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => Err(PageFailure::Origin("calls: no answer in time".into())),
     };
-    let answer = result
-        .map(|page| CallPage {
-            calls: page.calls,
-            next_cursor: page.next_cursor,
-        })
-        .map_err(page_failure);
-    if let Ok(page) = &answer {
+    if let (Ok(page), false) = (&answer, searched) {
         if !page.calls.is_empty() {
             teach(&env, &business, page.calls.clone()).await;
         }
@@ -159,17 +171,6 @@ async fn fetch_page(
         "ok": answer.is_ok(), "duration_ms": now_ms() - started}),
     );
     answer
-}
-
-/// Why the page could not be had, as its asker is told.
-fn page_failure(e: EdgeError) -> PageFailure {
-    match e {
-        EdgeError::BadQuery(_) => PageFailure::BadCursor,
-        EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
-        EdgeError::OriginAuth(detail) => PageFailure::OriginAuth(detail),
-        EdgeError::NoAccount => PageFailure::NoAccount,
-        other => PageFailure::Origin(format!("{other:?}")),
-    }
 }
 
 impl worker::DurableObject for CallLists {

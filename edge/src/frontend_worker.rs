@@ -265,6 +265,9 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
             PageFailure::NoAccount => EdgeError::NoAccount,
         })?;
     let mut response = json_response(200, &page.calls);
+    if let Some(note) = &page.note {
+        response.headers_mut().set("X-Search-Note", note)?;
+    }
     if let Some(cursor) = page.next_cursor {
         let next = query.at(Some(cursor)).canonical();
         response

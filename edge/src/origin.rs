@@ -46,7 +46,7 @@ use crate::rpc::BusinessObject;
 pub(crate) use attempt::{Attempt, AttemptCall, Looked};
 pub(crate) use fill::FillEvent;
 pub(crate) use lease::Lease;
-pub(crate) use list::{list_page, Reader};
+pub(crate) use list::{list_page, number_page, Reader};
 pub(crate) use r2::{look, peaks_from_r2};
 pub(crate) use resolve::{resolve, Resolution};
 

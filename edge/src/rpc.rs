@@ -147,6 +147,7 @@ pub(crate) enum SlotMessage {
     Position(QueuePosition),
     Call(ListedCall),
     Learn(LearnCalls),
+    Search(SearchCalls),
 }
 
 /// May this call start a new download for `agent`?
@@ -196,6 +197,16 @@ pub(crate) struct ListedCall {
 }
 message!(ListedCall => SlotMessage::Call, Result<Option<CallSummary>, ListUnreadable>);
 
+/// A page of the business's calls found by number (Twilio: from the
+/// business's index of its calls); `query` is a valid `ListQuery::canonical`
+/// form with `q`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SearchCalls {
+    pub(crate) business: BusinessId,
+    pub(crate) query: String,
+}
+message!(SearchCalls => SlotMessage::Search, PageAnswer);
+
 /// The call list could not be read: nothing is known of the call.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct ListUnreadable;
@@ -230,6 +241,10 @@ message!(PageQuery => ListMessage::Page, PageAnswer);
 pub(crate) struct CallPage {
     pub(crate) calls: Vec<CallSummary>,
     pub(crate) next_cursor: Option<String>,
+    /// What the page could not cover ("searched the newest N calls so
+    /// far"), for the list to say beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) note: Option<String>,
 }
 
 /// Why a page could not be had.
@@ -246,6 +261,19 @@ pub(crate) enum PageFailure {
     OriginAuth(String),
     /// The business has no Twilio account.
     NoAccount,
+}
+
+impl PageFailure {
+    /// How an error reading a page is told to its asker.
+    pub(crate) fn of(e: EdgeError) -> PageFailure {
+        match e {
+            EdgeError::BadQuery(_) => PageFailure::BadCursor,
+            EdgeError::Origin(detail) | EdgeError::Internal(detail) => PageFailure::Origin(detail),
+            EdgeError::OriginAuth(detail) => PageFailure::OriginAuth(detail),
+            EdgeError::NoAccount => PageFailure::NoAccount,
+            other => PageFailure::Origin(format!("{other:?}")),
+        }
+    }
 }
 
 /// A page, or why not.
@@ -322,6 +350,15 @@ impl BusinessObject {
 
     pub(crate) async fn learn(&self, calls: Vec<CallSummary>) -> EdgeResult<bool> {
         send(&self.0, LearnCalls { calls }).await
+    }
+
+    pub(crate) async fn search(
+        &self,
+        business: &BusinessId,
+        query: &str,
+    ) -> EdgeResult<PageAnswer> {
+        let (business, query) = (business.clone(), query.to_owned());
+        send(&self.0, SearchCalls { business, query }).await
     }
 
     pub(crate) async fn call(&self, call: &CallIdentity) -> EdgeResult<Option<CallSummary>> {

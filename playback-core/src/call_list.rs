@@ -174,11 +174,13 @@ pub enum ListEvent {
     Filter(ListFilter),
     /// The agent asked for more rows (the button, or scrolling to it).
     LoadMore,
-    /// A page arrived for request `request`: `rows` calls, `next` the link.
+    /// A page arrived for request `request`: `rows` calls, `next` the link,
+    /// `note` what the search could not cover yet (the edge's `X-Search-Note`).
     Page {
         request: u64,
         rows: usize,
         next: Option<String>,
+        note: Option<String>,
     },
     /// Request `request` failed.
     Failed { request: u64, message: String },
@@ -205,6 +207,8 @@ pub struct ListModel {
     /// Rows shown.
     pub rows: usize,
     next: Option<String>,
+    /// What the search could not cover yet, as the last page said.
+    note: Option<String>,
     /// The request whose answer is awaited (older answers are dropped).
     request: u64,
 }
@@ -217,6 +221,7 @@ impl ListModel {
             phase: ListPhase::Loading,
             rows: 0,
             next: None,
+            note: None,
             request: 0,
         };
         model.step(ListEvent::Filter(filter))
@@ -229,6 +234,7 @@ impl ListModel {
                 m.filter = filter.clone();
                 m.rows = 0;
                 m.next = None;
+                m.note = None;
                 m.request += 1;
                 m.phase = ListPhase::Loading;
                 vec![
@@ -259,10 +265,12 @@ impl ListModel {
                 request,
                 rows,
                 next,
+                note,
             } if request == m.request
                 && matches!(m.phase, ListPhase::Loading | ListPhase::LoadingMore) =>
             {
                 m.rows += rows;
+                m.note = note;
                 m.phase = ListPhase::Shown {
                     more: next.is_some(),
                 };
@@ -288,8 +296,17 @@ impl ListModel {
         (m, effects)
     }
 
-    /// What the list says under its rows.
+    /// What the list says under its rows, and what its search could not
+    /// cover yet.
     pub fn summary(&self) -> String {
+        let said = self.said();
+        match (&self.note, &self.phase) {
+            (Some(note), ListPhase::Shown { .. }) => format!("{said} ({note})"),
+            _ => said,
+        }
+    }
+
+    fn said(&self) -> String {
         match (&self.phase, self.rows) {
             (ListPhase::Loading, _) => "Loading calls…".into(),
             (ListPhase::Shown { .. }, 0) if self.filter.is_filtering() => "No calls match".into(),
@@ -408,6 +425,7 @@ mod tests {
             request: 1,
             rows: 100,
             next: Some(next.clone()),
+            note: None,
         });
         assert_eq!(effects, [ListEffect::Append]);
         assert_eq!(m.summary(), "100 calls shown, more below");
@@ -421,12 +439,14 @@ mod tests {
             request: 1,
             rows: 100,
             next: None,
+            note: None,
         });
         assert!(effects.is_empty());
         let (m, _) = m.step(ListEvent::Page {
             request: 2,
             rows: 40,
             next: None,
+            note: None,
         });
         assert_eq!(m.summary(), "All 140 calls shown");
         let (m, effects) = m.step(ListEvent::LoadMore);
@@ -444,6 +464,7 @@ mod tests {
             request: 3,
             rows: 0,
             next: None,
+            note: None,
         });
         assert_eq!(m.summary(), "No calls match");
     }
@@ -463,6 +484,7 @@ mod tests {
             request: 2,
             rows: 100,
             next: Some(next.clone()),
+            note: None,
         });
         let (m, _) = m.step(ListEvent::LoadMore);
         let (m, _) = m.step(ListEvent::Failed {
@@ -475,5 +497,22 @@ mod tests {
         let (m, _) = ListModel::start(ListFilter::default());
         let (m, _) = m.step(ListEvent::SignedOut { request: 1 });
         assert_eq!(m.phase, ListPhase::SignedOut);
+    }
+
+    #[test]
+    fn a_search_that_has_not_covered_every_call_says_so_until_the_filter_changes() {
+        let (m, _) = ListModel::start(ListFilter::default());
+        let (m, _) = m.step(ListEvent::Page {
+            request: 1,
+            rows: 3,
+            next: None,
+            note: Some("searched the newest 2000 calls so far".into()),
+        });
+        assert_eq!(
+            m.summary(),
+            "All 3 calls shown (searched the newest 2000 calls so far)"
+        );
+        let (m, _) = m.step(ListEvent::Filter(ListFilter::default()));
+        assert_eq!(m.summary(), "Loading calls…");
     }
 }

@@ -37,7 +37,7 @@ pub struct EdgeConfig {
 
 /// The origin the edge reads: the generic API (`docs/API.md`, the origin)
 /// or Twilio's REST API.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum OriginConfig {
     Generic {
         /// Without a trailing slash (`ORIGIN_BASE_URL`).
@@ -46,6 +46,16 @@ pub enum OriginConfig {
         token: String,
     },
     Twilio(TwilioConfig),
+}
+
+impl fmt::Debug for OriginConfig {
+    /// Never a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OriginConfig::Generic { base_url, .. } => write!(f, "Generic({base_url}, …)"),
+            OriginConfig::Twilio(twilio) => write!(f, "{twilio:?}"),
+        }
+    }
 }
 
 impl OriginConfig {

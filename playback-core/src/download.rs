@@ -119,6 +119,10 @@ pub enum Effect {
     /// Ask the provider which recordings the call has (one request), then
     /// apply [`on_resolved`]; no slot is asked for before it answers.
     Resolve,
+    /// Forget which recording plays (in the step's own atomic write): a
+    /// new download asks the provider again, so a recording deleted or
+    /// replaced there since is seen.
+    Unresolve,
     /// Look in R2 (unless `fresh`), then (on a miss) fetch from the origin
     /// into R2, holding the lease `grant` that the business confirmed until
     /// `expires_ms`. A `fresh` attempt also leaves older fills' pieces alone:
@@ -372,7 +376,12 @@ pub fn on_play(state: &CallState, input: PlayInput, p: &DownloadPolicy) -> Step 
     let now = input.now;
     // The frontend (or, for `ready`, this object) has just seen R2 without
     // the recording, and no attempt runs from these states.
-    let start = || Step::to(CallState::fresh(now), vec![Effect::SetAlarm { at_ms: now }]);
+    let start = || {
+        Step::to(
+            CallState::fresh(now),
+            vec![Effect::Unresolve, Effect::SetAlarm { at_ms: now }],
+        )
+    };
     match *state {
         // Gone from R2 (deleted by hand): download again; the attempt looks in R2 first.
         CallState::Ready { .. } if input.fact == PlayFact::Stored(false) => start(),
@@ -568,25 +577,20 @@ pub fn on_resolved(
             },
             vec![Effect::AcquireSlot { look: !fresh }],
         ),
-        Resolved::Processing if checks + 1 >= MAX_PROVIDER_CHECKS => {
-            failed(PROVIDER_PROCESSING_ERROR, attempts)
+        // A failed ask while the provider processes: one more check, so
+        // the bound on the wait stays the same.
+        Resolved::Transient { retry_after_ms, .. } if checks > 0 => {
+            let wait = provider_check_after_ms(checks + 1)
+                .max(retry_after_ms.unwrap_or(0).min(MAX_ORIGIN_RETRY_AFTER_MS));
+            on_resolved_processing(state, now, checks, attempts, wait)
         }
-        Resolved::Processing => {
-            let next_at_ms = now + provider_check_after_ms(checks + 1);
-            let since_ms = match *state {
-                CallState::AwaitingProvider { since_ms, .. } => since_ms,
-                _ => now,
-            };
-            notify(
-                CallState::AwaitingProvider {
-                    since_ms,
-                    next_at_ms,
-                    checks: checks + 1,
-                    attempts,
-                },
-                vec![Effect::SetAlarm { at_ms: next_at_ms }],
-            )
-        }
+        Resolved::Processing => on_resolved_processing(
+            state,
+            now,
+            checks,
+            attempts,
+            provider_check_after_ms(checks + 1),
+        ),
         Resolved::NoRecording => notify(
             CallState::NoRecording { at_ms: now },
             vec![Effect::SetAlarm {
@@ -621,6 +625,44 @@ pub fn on_resolved(
             )
         }
     }
+}
+
+/// The provider is still processing: ask it again in `wait_ms`, without a
+/// slot (check number `checks + 1`).
+fn on_resolved_processing(
+    state: &CallState,
+    now: u64,
+    checks: u32,
+    attempts: u32,
+    wait_ms: u64,
+) -> Step {
+    if checks + 1 >= MAX_PROVIDER_CHECKS {
+        return Step::to(
+            CallState::Failed {
+                at_ms: now,
+                error: PROVIDER_PROCESSING_ERROR.to_owned(),
+                attempts,
+            },
+            vec![Effect::NotifyWaiters],
+        );
+    }
+    let next_at_ms = now + wait_ms;
+    let since_ms = match *state {
+        CallState::AwaitingProvider { since_ms, .. } => since_ms,
+        _ => now,
+    };
+    Step::to(
+        CallState::AwaitingProvider {
+            since_ms,
+            next_at_ms,
+            checks: checks + 1,
+            attempts,
+        },
+        vec![
+            Effect::NotifyWaiters,
+            Effect::SetAlarm { at_ms: next_at_ms },
+        ],
+    )
 }
 
 /// The business object answered an acquire with the lease `grant`, which
@@ -736,6 +778,12 @@ pub fn on_attempt_finished(
             ..
         } => {
             let backoff = ORIGIN_RETRY.equal_jitter_ms(attempt, unit);
+            // Twilio's media can take seconds to appear after its recording
+            // completed (it says: retry after 1–3 s).
+            let backoff = match failure {
+                Failure::NotYetAtOrigin => backoff.max(provider_check_after_ms(attempt)),
+                _ => backoff,
+            };
             let wait = backoff.max(retry_after_ms.unwrap_or(0).min(MAX_ORIGIN_RETRY_AFTER_MS));
             let next_at_ms = now + wait;
             Step::to(
@@ -1112,7 +1160,11 @@ mod tests {
         assert_eq!(play_check(&CallState::None, 5, &P), PlayCheck::Admission);
         let s = on_play(&CallState::None, input(5, ADMITTED), &P);
         assert_eq!(s.state, CallState::fresh(5));
-        assert_eq!(s.effects, vec![Effect::SetAlarm { at_ms: 5 }]);
+        // A new download asks the provider again which recording plays.
+        assert_eq!(
+            s.effects,
+            vec![Effect::Unresolve, Effect::SetAlarm { at_ms: 5 }]
+        );
     }
 
     #[test]
@@ -1814,5 +1866,45 @@ mod tests {
             on_resolved(&downloading, Resolved::NoRecording, 5, 0.0, &P).state,
             downloading
         );
+    }
+
+    #[test]
+    fn a_failed_ask_while_the_provider_processes_is_one_more_check() {
+        let waiting = CallState::AwaitingProvider {
+            since_ms: 0,
+            next_at_ms: 10,
+            checks: 3,
+            attempts: 0,
+        };
+        let busy = Resolved::Transient {
+            failure: Failure::OriginUnavailable,
+            retry_after_ms: Some(9_000),
+        };
+        let step = on_resolved(&waiting, busy, 10, 0.5, &P);
+        assert_eq!(
+            step.state,
+            CallState::AwaitingProvider {
+                since_ms: 0,
+                next_at_ms: 9_010,
+                checks: 4,
+                attempts: 0
+            }
+        );
+    }
+
+    #[test]
+    fn media_not_there_yet_is_asked_again_after_seconds_not_milliseconds() {
+        let not_yet = AttemptOutcome::transient(Failure::NotYetAtOrigin, "origin answered 404");
+        let waits: Vec<u64> = (1..P.max_attempts)
+            .map(|attempt| {
+                let step =
+                    on_attempt_finished(&downloading(attempt), 7, not_yet.clone(), 0, 0.0, &P);
+                match step.state {
+                    CallState::RetryWait { next_at_ms, .. } => next_at_ms,
+                    other => panic!("a retry, not {other:?}"),
+                }
+            })
+            .collect();
+        assert_eq!(waits, [1_000, 2_000]);
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod bar;
+pub mod call_index;
 pub mod call_list;
 pub mod clock;
 pub mod config;

@@ -313,9 +313,10 @@ pub struct CallsRequest {
     pub from: Option<String>,
     pub to: Option<String>,
     /// Dates (`YYYY-MM-DD`, UTC) that widen the query's times to whole days:
-    /// calls on or after `on_or_after`, on or before `on_or_before`.
+    /// calls that started on or after `on_or_after` (`StartTime>`), before
+    /// `before` (`StartTime<`, exclusive, as the spec says).
     pub on_or_after: Option<String>,
-    pub on_or_before: Option<String>,
+    pub before: Option<String>,
     pub mark: Option<PageMark>,
 }
 
@@ -332,8 +333,11 @@ impl CallsRequest {
             from: None,
             to: None,
             on_or_after: query.since.as_ref().map(|s| day(s.epoch_s)),
-            // `until` is exclusive: the day of its last second.
-            on_or_before: query.until.as_ref().map(|u| day(u.epoch_s - 1)),
+            // `until` is exclusive: the day after the day of its last second.
+            before: query
+                .until
+                .as_ref()
+                .map(|u| day((u.epoch_s - 1).div_euclid(86_400) * 86_400 + 86_400)),
             mark,
         }
     }
@@ -348,7 +352,7 @@ impl CallsRequest {
             ("From", &self.from),
             ("To", &self.to),
             ("StartTime%3E", &self.on_or_after),
-            ("StartTime%3C", &self.on_or_before),
+            ("StartTime%3C", &self.before),
         ] {
             if let Some(value) = value {
                 url.push_str(&format!("&{name}={}", percent_encode(value)));
@@ -621,14 +625,30 @@ pub fn parse_rfc2822(text: &str) -> Option<i64> {
     }
     let offset_s = match *zone {
         "GMT" | "UT" | "UTC" | "Z" => 0,
-        z if z.len() == 5 && matches!(&z[..1], "+" | "-") => {
-            let hh = number(&z[1..3], 2).filter(|h| *h <= 23)?;
-            let mm = number(&z[3..5], 2).filter(|m| *m <= 59)?;
-            let sign = if z.starts_with('-') { -1 } else { 1 };
+        z => {
+            let sign = match z.as_bytes().first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            let hh = number(z.get(1..3)?, 2).filter(|h| *h <= 23)?;
+            let mm = number(z.get(3..5)?, 2).filter(|m| *m <= 59)?;
+            if z.len() != 5 {
+                return None;
+            }
             sign * (hh * 3600 + mm * 60)
         }
-        _ => return None,
     };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 31,
+    };
+    if day > days_in_month {
+        return None;
+    }
     Some(days_from_civil(year, month, day) * 86_400 + h * 3600 + m * 60 + s - offset_s)
 }
 
@@ -802,7 +822,7 @@ mod tests {
             request.url("http://127.0.0.1:9", &account),
             format!(
                 "http://127.0.0.1:9/2010-04-01/Accounts/{AC}/Calls.json?PageSize=1000\
-                 &StartTime%3E=2026-11-02&StartTime%3C=2026-11-03&Page=2&PageToken=PA9"
+                 &StartTime%3E=2026-11-02&StartTime%3C=2026-11-04&Page=2&PageToken=PA9"
             )
         );
         let whole = CallsRequest {

@@ -39,8 +39,14 @@ impl Origin {
     /// The stub speaking Twilio's REST API (`backend-stub --api twilio`),
     /// the demo data set, the parent account's Auth Token `ORIGIN_TOKEN`.
     pub async fn start_twilio(knobs: Knobs) -> Origin {
-        let stub = Stub::with_api(ORIGIN_TOKEN, knobs, Catalog::demo(), Api::Twilio);
-        Origin::serve(stub, 0).await
+        Origin::start_twilio_on(knobs, ORIGIN_TOKEN, 0).await
+    }
+
+    /// The stub speaking Twilio's API with `token` as the parent account's
+    /// Auth Token, on `port` (0: a free one).
+    pub async fn start_twilio_on(knobs: Knobs, token: &str, port: u16) -> Origin {
+        let stub = Stub::with_api(token, knobs, Catalog::demo(), Api::Twilio);
+        Origin::serve(stub, port).await
     }
 
     async fn serve(stub: Arc<Stub>, port: u16) -> Origin {

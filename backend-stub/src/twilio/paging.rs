@@ -104,9 +104,10 @@ pub struct CallFilter {
 impl CallFilter {
     /// `From` and `To` (whole numbers), `StartTime`, `StartTime>` and
     /// `StartTime<` (a date, `YYYY-MM-DD`, or a time, `…THH:MM:SSZ`) of
-    /// `pairs`: `StartTime>=D` from D 00:00 UTC on, `StartTime<=D` through
-    /// D's end, `StartTime=D` that day; with a time, at or after, at or
-    /// before, at that second.
+    /// `pairs`, as the spec words them: `StartTime>=D` "on or after" D
+    /// (from D 00:00 UTC on), `StartTime<=D` "before" D (before D 00:00),
+    /// `StartTime=D` that day; with a time, at or after, before, at that
+    /// second.
     pub fn parse(pairs: &[(String, String)]) -> Result<CallFilter, BadParameter> {
         let mut filter = CallFilter::default();
         let mut wire = Vec::new();
@@ -120,18 +121,23 @@ impl CallFilter {
                     filter.to = Some(value.clone());
                     ("To", None)
                 }
-                "StartTime" => ("StartTime", Some((true, true))),
-                "StartTime>" => ("StartTime%3E", Some((true, false))),
-                "StartTime<" => ("StartTime%3C", Some((false, true))),
+                "StartTime" => ("StartTime", Some(Bound::Within)),
+                "StartTime>" => ("StartTime%3E", Some(Bound::OnOrAfter)),
+                "StartTime<" => ("StartTime%3C", Some(Bound::Before)),
                 _ => continue,
             };
-            if let Some((lower, upper)) = bounds {
+            if let Some(bound) = bounds {
                 let (start, end) = time_span(value).ok_or(BadParameter("StartTime"))?;
-                if lower {
+                if matches!(bound, Bound::Within | Bound::OnOrAfter) {
                     filter.since = max_of(filter.since.take(), format_rfc3339(start));
                 }
-                if upper {
-                    filter.before = min_of(filter.before.take(), format_rfc3339(end));
+                let before = match bound {
+                    Bound::Within => Some(end),
+                    Bound::Before => Some(start),
+                    Bound::OnOrAfter => None,
+                };
+                if let Some(before) = before {
+                    filter.before = min_of(filter.before.take(), format_rfc3339(before));
                 }
             }
             wire.push(format!("{wire_name}={}", percent_encode(value)));
@@ -176,6 +182,17 @@ fn min_of(current: Option<String>, new: String) -> Option<String> {
 
 /// The seconds a date (its whole day) or a time (that second) spans:
 /// from its start, inclusive, to its end, exclusive.
+/// What a `StartTime` parameter bounds.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// `StartTime`: that day (or second).
+    Within,
+    /// `StartTime>`: on or after.
+    OnOrAfter,
+    /// `StartTime<`: before.
+    Before,
+}
+
 fn time_span(value: &str) -> Option<(i64, i64)> {
     if value.len() == 10 {
         let day = parse_date(value)?;
@@ -232,7 +249,7 @@ impl Envelope {
         };
         let next = more.then(|| {
             let token = page_token(list_path, paging.offset + shown);
-            uri(paging.page + 1, Some(&token))
+            uri(paging.page.saturating_add(1), Some(&token))
         });
         let previous = (paging.offset > 0).then(|| {
             let token = page_token(list_path, paging.offset.saturating_sub(size));
@@ -302,7 +319,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(f.since.as_deref(), Some("2026-11-02T00:00:00Z"));
-        assert_eq!(f.before.as_deref(), Some("2026-11-04T00:00:00Z"));
+        // "Before this date": the 2nd only.
+        assert_eq!(f.before.as_deref(), Some("2026-11-03T00:00:00Z"));
         assert_eq!(
             f.query(),
             "&StartTime%3E=2026-11-02&StartTime%3C=2026-11-03"
@@ -310,7 +328,7 @@ mod tests {
         let f = CallFilter::parse(&pairs(&[("StartTime", "2026-02-28")])).unwrap();
         assert_eq!(f.before.as_deref(), Some("2026-03-01T00:00:00Z"));
         let f = CallFilter::parse(&pairs(&[("StartTime<", "2026-11-02T08:00:00Z")])).unwrap();
-        assert_eq!(f.before.as_deref(), Some("2026-11-02T08:00:01Z"));
+        assert_eq!(f.before.as_deref(), Some("2026-11-02T08:00:00Z"));
         for bad in [
             "2026-02-30",
             "2026-1-02",

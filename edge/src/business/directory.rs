@@ -19,7 +19,7 @@ use futures_channel::oneshot;
 use futures_util::future::{select, Either, LocalBoxFuture, Shared};
 use futures_util::FutureExt;
 use playback_core::clock::ms_until;
-use playback_core::config::EdgeConfig;
+use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::directory::{
     crawl_complete, crawl_goes_on, known_key, learnt_key, settles, Listing, OnMiss, RefreshClock,
     COMPLETE_KEY, LIST_PAGE_LIMIT,
@@ -31,6 +31,7 @@ use playback_core::BusinessId;
 use serde_json::json;
 use worker::{Delay, Result, Storage};
 
+use super::index::CallIndex;
 use super::BusinessSlots;
 use crate::config;
 use crate::error::EdgeResult;
@@ -123,7 +124,9 @@ impl Handles<LearnCalls> for BusinessSlots {
             .map(|c| learnt_key(c.call_sid.as_str()))
             .collect();
         let storage = self.state.storage();
-        store_calls(&storage, keys, &calls, &self.directory.sought).await?;
+        let config = config::load(&self.env)?;
+        let index = indexes(&config).then_some(self.index.as_ref());
+        store_calls(&storage, keys, &calls, &self.directory.sought, index).await?;
         Ok(true)
     }
 }
@@ -190,7 +193,7 @@ impl BusinessSlots {
 
     /// A read of the list that starts from now on: the one scheduled, or
     /// one scheduled now (after the one before it).
-    fn read_from_now(&self, config: &Rc<EdgeConfig>, business: &BusinessId) -> ListRead {
+    pub(super) fn read_from_now(&self, config: &Rc<EdgeConfig>, business: &BusinessId) -> ListRead {
         let now = now_ms();
         let miss = self
             .directory
@@ -209,6 +212,7 @@ impl BusinessSlots {
             config: config.clone(),
             business: business.clone(),
             sought: self.directory.sought.clone(),
+            index: self.index.clone(),
         };
         let read = reader.read(scheduled, start_ms).boxed_local().shared();
         *self.directory.refresh.borrow_mut() = Some(read.clone());
@@ -243,6 +247,7 @@ struct ListReader {
     config: Rc<EdgeConfig>,
     business: BusinessId,
     sought: Sought,
+    index: Rc<CallIndex>,
 }
 
 impl ListReader {
@@ -300,7 +305,8 @@ impl ListReader {
             let had_known = complete
                 && !keys.is_empty()
                 && storage.get_multiple(keys.clone()).await?.size() > 0;
-            store_calls(storage, keys, &page.calls, &self.sought).await?;
+            let index = indexes(&self.config).then_some(self.index.as_ref());
+            store_calls(storage, keys, &page.calls, &self.sought, index).await?;
             let has_next = page.next_cursor.is_some();
             match page.next_cursor {
                 Some(next) if crawl_goes_on(complete, had_known, has_next, pages) => {
@@ -315,6 +321,12 @@ impl ListReader {
             }
         }
     }
+}
+
+/// Whether the business's calls are indexed for number searches: with
+/// Twilio, whose list finds only whole numbers.
+fn indexes(config: &EdgeConfig) -> bool {
+    matches!(config.origin, OriginConfig::Twilio(_))
 }
 
 /// Whether the call is listed: known from a crawl, or learnt from a page an
@@ -335,7 +347,8 @@ async fn store_calls(
     keys: Vec<String>,
     calls: &[CallSummary],
     sought: &Sought,
-) -> Result<()> {
+    index: Option<&CallIndex>,
+) -> EdgeResult<()> {
     let values: Vec<String> = calls
         .iter()
         .map(|c| serde_json::to_string(c).unwrap_or_default())
@@ -349,6 +362,9 @@ async fn store_calls(
                 .map_err(worker::Error::from)?;
         }
         storage.put_multiple_raw(entries).await?;
+    }
+    if let Some(index) = index {
+        index.insert(storage, calls)?;
     }
     sought.found(calls);
     Ok(())

@@ -1,7 +1,8 @@
 //! `BusinessSlots`: one Durable Object per business, with four jobs, one
 //! module each: its slot leases and their hand-over (`leases.rs`), its
 //! agents' download budgets (`budgets.rs`), the order of a burst's work
-//! (`burst.rs`), and the calls its list has (`directory.rs`).
+//! (`burst.rs`), and the calls its list has (`directory.rs`; with Twilio,
+//! also indexed for number searches, `index.rs`).
 //!
 //! Concurrency: the runtime delivers one request at a time into this
 //! object's JavaScript turn, and every handler loads the table, applies one
@@ -16,9 +17,11 @@
 mod budgets;
 mod burst;
 mod directory;
+mod index;
 mod leases;
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use playback_core::admission::Budgets;
 use worker::{durable_object, Env, Request, Response, Result, State};
@@ -27,6 +30,7 @@ use crate::error::EdgeResult;
 use crate::rpc::{reply, Handles, SlotMessage};
 use burst::Burst;
 use directory::Directory;
+use index::CallIndex;
 use leases::HeldAcquires;
 
 #[durable_object]
@@ -38,6 +42,8 @@ pub struct BusinessSlots {
     budgets: RefCell<Budgets>,
     burst: Burst,
     directory: Directory,
+    /// The calls indexed for number searches (Twilio).
+    index: Rc<CallIndex>,
 }
 
 impl BusinessSlots {
@@ -50,6 +56,7 @@ impl BusinessSlots {
             SlotMessage::Position(position) => reply(self.handle(position).await),
             SlotMessage::Call(call) => reply(self.handle(call).await),
             SlotMessage::Learn(learn) => reply(self.handle(learn).await),
+            SlotMessage::Search(search) => reply(self.handle(search).await),
         }
     }
 }
@@ -63,6 +70,7 @@ impl worker::DurableObject for BusinessSlots {
             budgets: RefCell::new(Budgets::default()),
             burst: Burst::new(),
             directory: Directory::new(),
+            index: Rc::new(CallIndex::default()),
         }
     }
 

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use futures_util::future::{join, join4};
+use futures_util::future::{join, join3, join4};
 use playback_core::clock::ms_until;
 use playback_core::download::{CallState, Effect, Step};
 use playback_core::ids::CallIdentity;
@@ -86,7 +86,7 @@ impl Call {
         let mut rest = Vec::new();
         for effect in step.effects {
             match effect {
-                Effect::SetAlarm { .. } | Effect::Forget => {}
+                Effect::SetAlarm { .. } | Effect::Forget | Effect::Unresolve => {}
                 Effect::NotifyWaiters => self.notify_waiters(),
                 other => rest.push(other),
             }
@@ -110,28 +110,37 @@ impl Call {
         if step.effects.contains(&Effect::Forget) {
             return join(storage.delete_all(), storage.delete_alarm()).await.0;
         }
-        if !changed && extras.peaks.is_none() && extras.recordings.is_none() {
+        let unresolve = step.effects.contains(&Effect::Unresolve);
+        if !changed && extras.peaks.is_none() && extras.recordings.is_none() && !unresolve {
             return maybe(alarm_at.map(|at| storage.set_alarm(delay_to(at)))).await;
         }
         // All issued before any is awaited: one atomic write. The identity
         // is written with the first state (after `none`, whose storage is
         // empty) and stays until everything is forgotten.
         let first = matches!(before, CallState::None);
-        let (state, identity, peaks, (recordings, alarm)) = join4(
+        let (state, identity, peaks, (recordings, unresolved, alarm)) = join4(
             maybe(changed.then(|| storage.put(STATE_KEY, &step.state))),
             maybe(first.then(|| storage.put(IDENTITY_KEY, id))),
             maybe(extras.peaks.map(|json| storage.put(PEAKS_KEY, json))),
-            join(
+            join3(
                 maybe(
                     extras
                         .recordings
                         .map(|json| storage.put(RECORDINGS_KEY, json)),
                 ),
+                maybe(
+                    unresolve.then_some(async { storage.delete(RECORDINGS_KEY).await.map(|_| ()) }),
+                ),
                 maybe(alarm_at.map(|at| storage.set_alarm(delay_to(at)))),
             ),
         )
         .await;
-        state.and(identity).and(peaks).and(recordings).and(alarm)
+        state
+            .and(identity)
+            .and(peaks)
+            .and(recordings)
+            .and(unresolved)
+            .and(alarm)
     }
 
     pub(super) async fn arm(&self, at_ms: u64) -> Result<()> {

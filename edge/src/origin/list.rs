@@ -9,6 +9,7 @@
 //! its host or account; the edge filters its calls again by the query,
 //! exactly (`ListQuery::matches`), and leaves out child legs.
 
+use playback_core::call_index::{self, After};
 use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::directory::next_link;
 use playback_core::list_query::{next_cursor, ListQuery};
@@ -102,9 +103,7 @@ async fn twilio_page(
     };
     let url = CallsRequest::for_query(query, page_size, mark).url(&twilio.api_base, account);
     let mut response = get(config, &url).await?;
-    if let Some(empty) = page_status(config, response.status_code())? {
-        return Ok(empty);
-    }
+    twilio_calls_status(config, response.status_code())?;
     let page: CallsPage = response
         .json()
         .await
@@ -124,12 +123,76 @@ async fn twilio_page(
     Ok(ListPage { calls, next_cursor })
 }
 
+/// Pages of one side of a whole number's calls Twilio is asked for at most
+/// (1 000 calls each): a number with more calls than that on one side
+/// before the crawl has indexed them is searched in its newest ones.
+const MAX_NUMBER_PAGES: u32 = 5;
+
+/// The page `query` asks for of the calls from or to `number` (E.164),
+/// asked of Twilio itself (`From=` and `To=`, merged newest first), after
+/// `after`: before the business's index holds every call, Twilio's own
+/// filters know them all.
+pub(crate) async fn number_page(
+    config: &EdgeConfig,
+    business: &BusinessId,
+    query: &ListQuery,
+    number: &str,
+    after: Option<&After>,
+) -> EdgeResult<ListPage> {
+    let OriginConfig::Twilio(twilio) = &config.origin else {
+        return Err(EdgeError::Internal("a number page without Twilio".into()));
+    };
+    let account = twilio.account(business).ok_or(EdgeError::NoAccount)?;
+    let mut calls = Vec::new();
+    for side in [Side::From, Side::To] {
+        let mut request = CallsRequest::for_query(query, MAX_TWILIO_PAGE_SIZE, None);
+        match side {
+            Side::From => request.from = Some(number.to_owned()),
+            Side::To => request.to = Some(number.to_owned()),
+        }
+        for _ in 0..MAX_NUMBER_PAGES {
+            let mut response = get(config, &request.url(&twilio.api_base, account)).await?;
+            twilio_calls_status(config, response.status_code())?;
+            let page: CallsPage = response
+                .json()
+                .await
+                .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
+            calls.extend(page.calls.iter().filter_map(|c| c.summary()));
+            match page.next_page_uri.as_deref().and_then(PageMark::of_uri) {
+                Some(mark) => request.mark = Some(mark),
+                None => break,
+            }
+        }
+    }
+    let (calls, next_cursor) = call_index::page_after(query, calls, after);
+    Ok(ListPage { calls, next_cursor })
+}
+
+/// A side of a call a number is on.
+#[derive(Clone, Copy)]
+enum Side {
+    From,
+    To,
+}
+
 async fn get(config: &EdgeConfig, url: &str) -> EdgeResult<Response> {
     let request = origin_request(config, url, true)?;
     Fetch::Request(request)
         .send()
         .await
         .map_err(|e| EdgeError::Origin(format!("calls: {e}")))
+}
+
+/// Why an answer of Twilio's `Calls.json` is not a page, if it is not:
+/// as the generic origin's, but a 404 (an account Twilio does not know;
+/// one without calls has an empty page) is a mistake in `TWILIO_ACCOUNTS`.
+fn twilio_calls_status(config: &EdgeConfig, status: u16) -> EdgeResult<()> {
+    match page_status(config, status)? {
+        None => Ok(()),
+        Some(_) => Err(EdgeError::Origin(
+            "calls: Twilio answered 404: TWILIO_ACCOUNTS names an account it does not know".into(),
+        )),
+    }
 }
 
 /// `Some(empty page)` when the origin says the business has no calls,

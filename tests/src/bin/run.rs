@@ -4,9 +4,12 @@
 //! `.dev.vars`. Ctrl-C or SIGTERM stops both.
 //!
 //! `PORT` (default 8787): the worker's port. `STUB_PORT` (default 8790): the origin's.
+//! `ORIGIN_KIND=twilio`: the stub speaks Twilio's REST API and the worker
+//! reads it as it would read Twilio (the parent account's Auth Token is
+//! `.dev.vars`' `ORIGIN_TOKEN`; every demo business is a subaccount).
 
 use backend_stub::knobs::Knobs;
-use integration_tests::{repo_root, Edge, EdgeOptions, Origin};
+use integration_tests::{repo_root, twilio_options, Edge, EdgeOptions, Origin};
 
 fn port(var: &str, default: u16) -> u16 {
     match std::env::var(var) {
@@ -32,26 +35,48 @@ fn dev_var(name: &str) -> String {
 #[tokio::main]
 async fn main() {
     let (port, stub_port) = (port("PORT", 8787), port("STUB_PORT", 8790));
-    let origin = Origin::start_on(Knobs::default(), &dev_var("ORIGIN_TOKEN"), stub_port).await;
-    let state = repo_root().join(".local/state");
-    std::fs::create_dir_all(&state).expect("create .local/state");
-    let options = EdgeOptions {
+    let token = dev_var("ORIGIN_TOKEN");
+    let twilio = match std::env::var("ORIGIN_KIND").as_deref() {
+        Ok("twilio") => true,
+        Ok("generic") | Err(_) => false,
+        Ok(other) => panic!("ORIGIN_KIND must be generic or twilio, got {other:?}"),
+    };
+    let origin = match twilio {
+        true => Origin::start_twilio_on(Knobs::default(), &token, stub_port).await,
+        false => Origin::start_on(Knobs::default(), &token, stub_port).await,
+    };
+    // Each origin kind keeps its own state: a call's object remembers what
+    // its origin said.
+    let state = repo_root().join(match twilio {
+        true => ".local/state-twilio",
+        false => ".local/state",
+    });
+    std::fs::create_dir_all(&state).expect("create the state directory");
+    let mut options = EdgeOptions {
         port: Some(port),
         dev_vars_secrets: true,
         log_to_terminal: true,
         ..Default::default()
     };
+    if twilio {
+        options = twilio_options(&origin.url, options).var("TWILIO_AUTH_TOKEN", &token);
+    }
     let edge = Edge::start(&origin.url, &state, options).await;
     println!(
         "
   Call recordings is running.
   Open  {url}/dev/login?business=acme   (also: globex, initech, hooli, umbrella;
         northwind: a contact centre of 20 000 calls)
-  Origin stub: {origin}  (knobs: POST /__knobs, stats: GET /__stats)
+  Origin stub ({api}): {origin}  (knobs: POST /__knobs, stats: GET /__stats)
   Ctrl-C (or SIGTERM) stops everything.
 ",
         url = edge.url,
         origin = origin.url,
+        api = if twilio {
+            "Twilio's REST API"
+        } else {
+            "the generic API"
+        },
     );
     // Ctrl-C, or a SIGTERM (a supervisor's stop): either way wrangler and
     // workerd, in their own process group, are stopped with us.
