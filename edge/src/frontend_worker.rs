@@ -18,6 +18,7 @@ use playback_core::peaks::PeaksRecord;
 use playback_core::request::{is_explicit_user_action, is_loopback_host, is_navigation};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
+use playback_core::twilio::recheck_due;
 use playback_core::wire::{AcceptedBody, FailedBody, StatusBody, WireStatus};
 use playback_core::{BusinessId, CallSid};
 use serde_json::json;
@@ -309,7 +310,7 @@ async fn handle_stream(
     let query = req.url()?.query().map(str::to_owned);
     let download =
         bar::download_param(query.as_deref()).map_err(|()| EdgeError::BadQuery("download"))?;
-    let mut response = stream(req, env, (id, agent), query.as_deref(), head, note).await?;
+    let mut response = stream(req, env, config, (id, agent), query.as_deref(), head, note).await?;
     if let Some(name) = download {
         if bar::is_attachment(response.status_code()) {
             let content_type = response.headers().get("Content-Type")?.unwrap_or_default();
@@ -325,6 +326,7 @@ async fn handle_stream(
 async fn stream(
     req: &Request,
     env: &Env,
+    config: &EdgeConfig,
     (id, agent): (CallIdentity, String),
     query: Option<&str>,
     head: bool,
@@ -332,6 +334,10 @@ async fn stream(
 ) -> EdgeResult<Response> {
     let bucket = recordings(env)?;
     let key = recording_key(&id.business, &id.call_sid);
+    // A Twilio recording stored long enough ago is asked about again first.
+    if !still_served(env, config, &bucket, &key, &id).await? {
+        return Err(EdgeError::NoRecording);
+    }
     // Stored bytes are served to anyone signed in to the business: reading
     // them never makes the origin work, so the media element's loads and
     // seeks need no marker. Only what could start a download needs one.
@@ -381,6 +387,29 @@ async fn stream(
             retry_after_ms,
         }),
     }
+}
+
+/// Whether the stored recording at `key` may be served: always with the
+/// generic origin; with Twilio, once `RECORDING_RECHECK_MS` has passed since
+/// it was stored, as its call object says after asking Twilio again.
+async fn still_served(
+    env: &Env,
+    config: &EdgeConfig,
+    bucket: &worker::Bucket,
+    key: &str,
+    id: &CallIdentity,
+) -> EdgeResult<bool> {
+    if !matches!(config.origin, OriginConfig::Twilio(_)) {
+        return Ok(true);
+    }
+    let Some(stored) = bucket.head(key).await? else {
+        return Ok(true);
+    };
+    let stored_ms = stored.uploaded().as_millis();
+    if !recheck_due(stored_ms, None, now_ms(), config.recording_recheck_ms) {
+        return Ok(true);
+    }
+    CallObject::of(env, id)?.recheck(id).await
 }
 
 fn accepted(body: AcceptedBody) -> Response {

@@ -48,7 +48,7 @@ pub(crate) use fill::FillEvent;
 pub(crate) use lease::Lease;
 pub(crate) use list::{list_page, number_page, Reader};
 pub(crate) use r2::{look, peaks_from_r2};
-pub(crate) use resolve::{resolve, Resolution};
+pub(crate) use resolve::{recheck, resolve, Resolution};
 
 /// Runs one attempt on the runtime: the origin through its `fetch`, the
 /// recording into `bucket`, the lease at `business`. Ends only when its R2

@@ -84,6 +84,7 @@ pub(crate) enum CallMessage {
     Wake,
     Fill(Fill),
     Peaks(Peaks),
+    Recheck(Recheck),
 }
 
 /// A play that missed R2, from `agent` (the session's `sub`, for its
@@ -94,6 +95,15 @@ pub(crate) struct Play {
     pub(crate) agent: String,
 }
 message!(Play => CallMessage::Play, PlayAnswer);
+
+/// Whether the stored recording may still be served (Twilio: asked again
+/// of the provider once `RECORDING_RECHECK_MS` has passed since its last
+/// check; a recording deleted there is deleted here too, and `false`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Recheck {
+    pub(crate) id: CallIdentity,
+}
+message!(Recheck => CallMessage::Recheck, bool);
 
 /// The call's status; reads only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +158,7 @@ pub(crate) enum SlotMessage {
     Call(ListedCall),
     Learn(LearnCalls),
     Search(SearchCalls),
+    Withdraw(WithdrawAdmission),
 }
 
 /// May this call start a new download for `agent`?
@@ -157,6 +168,15 @@ pub(crate) struct Admit {
     pub(crate) agent: String,
 }
 message!(Admit => SlotMessage::Admit, Admission);
+
+/// An admitted call will not ask for a slot now (Twilio: its recording is
+/// still processing, or there is none): the admissions held behind it
+/// stop waiting for its acquire. `true`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WithdrawAdmission {
+    pub(crate) owner: String,
+}
+message!(WithdrawAdmission => SlotMessage::Withdraw, bool);
 
 /// A lease, or a place in the queue (the request may be held).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -304,6 +324,10 @@ impl CallObject {
         send(&self.0, Fill { piece }).await
     }
 
+    pub(crate) async fn recheck(&self, id: &CallIdentity) -> EdgeResult<bool> {
+        send(&self.0, Recheck { id: id.clone() }).await
+    }
+
     pub(crate) async fn peaks(&self, id: &CallIdentity) -> EdgeResult<Option<PeaksRecord>> {
         send(&self.0, Peaks { id: id.clone() }).await
     }
@@ -324,6 +348,11 @@ impl BusinessObject {
     pub(crate) async fn admit(&self, call: &CallIdentity, agent: &str) -> EdgeResult<Admission> {
         let (call, agent) = (call.clone(), agent.to_owned());
         send(&self.0, Admit { call, agent }).await
+    }
+
+    pub(crate) async fn withdraw(&self, owner: &str) -> EdgeResult<bool> {
+        let owner = owner.to_owned();
+        send(&self.0, WithdrawAdmission { owner }).await
     }
 
     pub(crate) async fn acquire(&self, owner: &str) -> EdgeResult<Acquire> {

@@ -33,6 +33,10 @@ pub struct EdgeConfig {
     /// edge's cache (`CALL_LIST_TTL_MS`; 0: only concurrent identical
     /// requests share one origin request).
     pub call_list_ttl_ms: u64,
+    /// How long a stored Twilio recording is served before the provider is
+    /// asked again whether it still has it (`RECORDING_RECHECK_MS`; 0: before
+    /// every answer that carries its bytes).
+    pub recording_recheck_ms: u64,
 }
 
 /// The origin the edge reads: the generic API (`docs/API.md`, the origin)
@@ -88,6 +92,9 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub const DEFAULT_ORIGIN_BASE_URL: &str = "http://127.0.0.1:8790";
+/// A stored Twilio recording is checked at Twilio at most this long after
+/// its last check (a recording deleted there is served at most this long).
+pub const DEFAULT_RECORDING_RECHECK_MS: u64 = 900_000;
 
 impl EdgeConfig {
     /// The call object's rules for a download (`crate::download`).
@@ -168,6 +175,13 @@ impl EdgeConfig {
                 crate::list_cache::DEFAULT_CALL_LIST_TTL_MS,
                 0,
                 600_000,
+            )?,
+            recording_recheck_ms: number(
+                &lookup,
+                "RECORDING_RECHECK_MS",
+                DEFAULT_RECORDING_RECHECK_MS,
+                0,
+                86_400_000,
             )?,
         })
     }

@@ -665,6 +665,25 @@ fn on_resolved_processing(
     )
 }
 
+/// The provider deleted the stored recording (its R2 copy is deleted
+/// first): plays are 404 `no_recording` for `NOT_FOUND_TTL_MS`, then a
+/// click asks the provider again.
+pub fn on_recording_gone(state: &CallState, now: u64, p: &DownloadPolicy) -> Step {
+    match state {
+        CallState::Ready { .. } => Step::to(
+            CallState::NoRecording { at_ms: now },
+            vec![
+                Effect::Unresolve,
+                Effect::NotifyWaiters,
+                Effect::SetAlarm {
+                    at_ms: now + p.not_found_ttl_ms,
+                },
+            ],
+        ),
+        _ => Step::stay(state),
+    }
+}
+
 /// The business object answered an acquire with the lease `grant`, which
 /// runs until `expires_ms`. The attempt runs in the alarm's handler that
 /// asked (see [`on_alarm`]): a restart resumes it even without a click.
@@ -1906,5 +1925,19 @@ mod tests {
             })
             .collect();
         assert_eq!(waits, [1_000, 2_000]);
+    }
+
+    #[test]
+    fn a_recording_deleted_at_the_provider_is_no_recording_then_forgotten() {
+        let step = on_recording_gone(&CallState::Ready { size: 9 }, 100, &P);
+        assert_eq!(step.state, CallState::NoRecording { at_ms: 100 });
+        assert!(step.effects.contains(&Effect::Unresolve));
+        assert_eq!(
+            play_answer(&step.state, &sid(), 101, None, PlayFact::Nothing, &P),
+            PlayAnswer::NoRecording
+        );
+        // A download under way is not touched (it asks the provider itself).
+        let d = downloading(1);
+        assert_eq!(on_recording_gone(&d, 100, &P).state, d);
     }
 }

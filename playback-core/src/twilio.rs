@@ -561,6 +561,37 @@ pub fn resolution(
     }
 }
 
+/// What Twilio says of a stored recording when asked again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recheck {
+    /// Still there: keep serving it.
+    Kept,
+    /// Deleted (or its call gone): stop serving it.
+    Gone,
+    /// No answer to go by (429, 5xx, no answer): serve, ask again next time.
+    Unknown,
+}
+
+/// A stored recording's `Recordings/{Sid}.json` answer: `status` and its
+/// body when it was one.
+pub fn recheck(status: u16, recording: Option<&Recording>) -> Recheck {
+    match (
+        api_status(status),
+        recording.and_then(|r| r.status.as_deref()),
+    ) {
+        (ApiStatus::Ok, Some("deleted" | "absent")) => Recheck::Gone,
+        (ApiStatus::Ok, Some(_)) => Recheck::Kept,
+        (ApiStatus::NotFound, _) => Recheck::Gone,
+        _ => Recheck::Unknown,
+    }
+}
+
+/// Whether a stored recording is due to be asked about again: its last
+/// check (or, never checked, its storing) `recheck_ms` or more ago.
+pub fn recheck_due(stored_ms: u64, checked_ms: Option<u64>, now_ms: u64, recheck_ms: u64) -> bool {
+    now_ms.saturating_sub(checked_ms.unwrap_or(0).max(stored_ms)) >= recheck_ms
+}
+
 /// Twilio's error body, as far as the edge reads it.
 #[derive(Debug, Default, Deserialize)]
 pub struct ErrorBody {
@@ -1001,6 +1032,29 @@ mod tests {
             resolution(200, None, None).0,
             Resolved::Transient { .. }
         ));
+    }
+
+    #[test]
+    fn a_stored_recording_is_asked_about_again_after_its_time_and_gone_when_deleted() {
+        assert!(!recheck_due(1_000, None, 1_500, 900));
+        assert!(recheck_due(1_000, None, 1_900, 900));
+        assert!(!recheck_due(1_000, Some(1_800), 1_900, 900));
+        assert!(
+            recheck_due(1_000, Some(1_800), 1_900, 0),
+            "0: before every answer"
+        );
+        let with = |status: &str| Recording {
+            sid: None,
+            status: Some(status.into()),
+            channels: None,
+            duration: None,
+            date_created: None,
+        };
+        assert_eq!(recheck(200, Some(&with("completed"))), Recheck::Kept);
+        assert_eq!(recheck(200, Some(&with("deleted"))), Recheck::Gone);
+        assert_eq!(recheck(404, None), Recheck::Gone);
+        assert_eq!(recheck(429, None), Recheck::Unknown);
+        assert_eq!(recheck(200, None), Recheck::Unknown);
     }
 
     #[test]

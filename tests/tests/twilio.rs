@@ -264,6 +264,12 @@ async fn of_two_recordings_the_first_plays_and_only_it_is_downloaded() {
     let stats = stack.origin.stats();
     assert_eq!(stats.call(&recording_sid(&sid, 0)).attempts, 1);
     assert_eq!(stats.call(&recording_sid(&sid, 1)).attempts, 0);
+    // Stored less than RECORDING_RECHECK_MS ago: served without asking Twilio.
+    assert!(
+        stats.recording_fetches.is_empty(),
+        "{:?}",
+        stats.recording_fetches
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -487,4 +493,54 @@ async fn searches_by_whole_number_and_last_digits_are_answered_before_and_after_
     let sids: Vec<String> = calls.iter().map(|c| c.call_sid.to_string()).collect();
     assert_eq!(sids, with_digits(catalog, "northwind", last4));
     assert!(!sids.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recording_deleted_at_twilio_is_deleted_here_at_its_next_check() {
+    // 0: asked again before every answer that carries the stored bytes.
+    let options = EdgeOptions::default().var("RECORDING_RECHECK_MS", 0);
+    let stack = Stack::start_twilio(Knobs::default(), options).await;
+    let sid = call_with(&stack, "acme", Shape::One);
+    let recording = recording_sid(&sid, 0);
+    stack.cache("acme", &sid).await;
+    let again = stack.play("acme", &sid).send().await.expect("answered");
+    assert_eq!(again.status(), 200, "still at Twilio: served");
+    let fetches = |stack: &Stack| {
+        let stats = stack.origin.stats();
+        stats
+            .recording_fetches
+            .get(&recording)
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(fetches(&stack) >= 1, "the stored recording was asked about");
+    let key = format!("recordings/acme/{sid}");
+    assert!(stack.edge.r2_keys().contains(&key));
+    stack.origin.stub.set_knobs(Knobs {
+        deleted_recordings: vec![recording.clone()],
+        ..Knobs::default()
+    });
+    let gone = stack.play("acme", &sid).send().await.expect("answered");
+    assert_eq!(gone.status(), 404);
+    let body: Value = gone.json().await.expect("JSON");
+    assert_eq!(body["error"], "no_recording");
+    assert!(
+        !stack.edge.r2_keys().contains(&key),
+        "the R2 copy is deleted"
+    );
+    assert_eq!(stack.status("acme", &sid).await["status"], "no_recording");
+    // The media element's load (no marker) finds nothing stored: refused
+    // as any unmarked request for a recording not in storage.
+    let load = stack
+        .get_as("acme", &format!("/api/recordings/{sid}/stream"))
+        .header("Range", "bytes=0-")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(load.status(), 400);
+    assert_eq!(
+        stack.origin.stats().call(&recording).attempts,
+        1,
+        "never downloaded again"
+    );
 }

@@ -18,7 +18,10 @@ use futures_util::future::{select, Either};
 use playback_core::slots::{Admitted, SlotTable};
 use worker::Delay;
 
+use super::BusinessSlots;
+use crate::error::EdgeResult;
 use crate::log::now_ms;
+use crate::rpc::{Handles, WithdrawAdmission};
 use crate::signal::{self, Signal};
 
 /// The admitted calls whose acquire has not come yet, and the admissions
@@ -81,5 +84,16 @@ impl Burst {
                 Delay::from(Duration::from_millis(1)).await;
             }
         }
+    }
+}
+
+/// An admitted call that will not ask for a slot now no longer holds the
+/// admissions behind it.
+impl Handles<WithdrawAdmission> for BusinessSlots {
+    async fn handle(&self, WithdrawAdmission { owner }: WithdrawAdmission) -> EdgeResult<bool> {
+        if self.burst.acquired(&owner, now_ms()) {
+            self.burst.starters_asked();
+        }
+        Ok(true)
     }
 }

@@ -57,6 +57,7 @@ impl BusinessSlots {
             SlotMessage::Call(call) => reply(self.handle(call).await),
             SlotMessage::Learn(learn) => reply(self.handle(learn).await),
             SlotMessage::Search(search) => reply(self.handle(search).await),
+            SlotMessage::Withdraw(withdraw) => reply(self.handle(withdraw).await),
         }
     }
 }

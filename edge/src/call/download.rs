@@ -126,6 +126,17 @@ impl Call {
             ..Extras::default()
         };
         let (_, effects) = self.commit_with(&state, step, id, extras).await?;
+        let acquires = effects
+            .iter()
+            .any(|e| matches!(e, Effect::AcquireSlot { .. }));
+        if !acquires {
+            // The business counts this admitted call as one about to take a
+            // free slot: it will not, now.
+            let business = BusinessObject::of(&self.env, id.business.as_str())?;
+            if let Err(e) = business.withdraw(&id.object_name()).await {
+                crate::log::call_event(id, "withdraw_failed", json!({"error": format!("{e:?}")}));
+            }
+        }
         Ok((effects, (!playable.is_empty()).then_some(playable)))
     }
 

@@ -52,6 +52,7 @@ mod download;
 mod live_fill;
 mod peaks;
 mod play;
+mod recheck;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -95,6 +96,9 @@ struct Call {
     fill: LiveFill,
     /// The peaks computation from R2 in flight: every request shares it.
     peaks: InFlight<Option<PeaksRecord>>,
+    /// The stored recording's check at Twilio in flight: every request
+    /// shares it.
+    recheck: InFlight<bool>,
 }
 
 impl Call {
@@ -105,6 +109,7 @@ impl Call {
             CallMessage::Wake => reply(self.handle(Wake).await),
             CallMessage::Fill(fill) => reply(self.handle(fill).await),
             CallMessage::Peaks(peaks) => reply(self.handle(peaks).await),
+            CallMessage::Recheck(recheck) => reply(self.handle(recheck).await),
         }
     }
 
@@ -140,6 +145,7 @@ impl worker::DurableObject for CallRecording {
             admission: InFlight::new(),
             fill: LiveFill::new(),
             peaks: InFlight::new(),
+            recheck: InFlight::new(),
         };
         CallRecording {
             call: Rc::new(call),

@@ -10,7 +10,10 @@ use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::download::{Failure, Resolved};
 use playback_core::ids::CallIdentity;
 use playback_core::retry::parse_retry_after;
-use playback_core::twilio::{call_recordings_url, resolution, Playable, RecordingsPage};
+use playback_core::twilio::{
+    call_recordings_url, recheck as twilio_recheck, recording_url, resolution, Playable, Recheck,
+    Recording, RecordingsPage, Sid,
+};
 use serde_json::{json, Value};
 use worker::{Delay, Fetch};
 
@@ -96,5 +99,50 @@ pub(crate) async fn resolve(config: &EdgeConfig, id: &CallIdentity) -> Resolutio
         resolved,
         playable,
         note,
+    }
+}
+
+/// What Twilio says now of `recording`, a stored recording of `id`'s call
+/// (its `Recordings/{Sid}.json`), and the line's fields.
+pub(crate) async fn recheck(
+    config: &EdgeConfig,
+    id: &CallIdentity,
+    recording: &Sid,
+) -> (Recheck, Value) {
+    let OriginConfig::Twilio(twilio) = &config.origin else {
+        return (Recheck::Kept, json!({}));
+    };
+    let Some(account) = twilio.account(&id.business) else {
+        return (
+            Recheck::Unknown,
+            json!({"detail": "TWILIO_ACCOUNTS names no account for this business"}),
+        );
+    };
+    let url = recording_url(&twilio.api_base, account, recording);
+    let asked = async {
+        let request = origin_request(config, &url, true).map_err(|e| format!("{e:?}"))?;
+        let mut response = Fetch::Request(request)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status_code();
+        let body = match status {
+            200 => response.json::<Recording>().await.ok(),
+            _ => None,
+        };
+        Ok::<_, String>((status, body))
+    };
+    let timeout = Delay::from(Duration::from_millis(RESOLVE_TIMEOUT_MS));
+    let answered = match select(std::pin::pin!(asked), timeout).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => Err("no answer in time".to_owned()),
+    };
+    match answered {
+        Ok((status, body)) => {
+            let answer = twilio_recheck(status, body.as_ref());
+            let note = json!({"status": status, "answer": format!("{answer:?}")});
+            (answer, note)
+        }
+        Err(e) => (Recheck::Unknown, json!({"detail": e})),
     }
 }

@@ -1,0 +1,80 @@
+//! A stored Twilio recording asked about again: still served, or deleted
+//! at Twilio and so deleted here (its R2 copy first, then its state), at
+//! most `RECORDING_RECHECK_MS` after its last check.
+
+use std::rc::Rc;
+
+use playback_core::config::OriginConfig;
+use playback_core::download::{self, CallState};
+use playback_core::ids::recording_key;
+use playback_core::twilio::{recheck_due, Recheck as Answer};
+
+use super::commit::Extras;
+use super::Call;
+use crate::config;
+use crate::error::EdgeResult;
+use crate::log::now_ms;
+use crate::rpc::{recordings, Handles, Recheck};
+
+/// When the stored recording was last found at Twilio (ms).
+const CHECKED_KEY: &str = "checked";
+
+impl Handles<Recheck> for Rc<Call> {
+    async fn handle(&self, Recheck { id }: Recheck) -> EdgeResult<bool> {
+        let start = || {
+            let call = self.clone();
+            async move { call.recheck(&id).await.unwrap_or(true) }
+        };
+        Ok(self.recheck.join_or_start(start).await)
+    }
+}
+
+impl Call {
+    async fn recheck(&self, id: &playback_core::CallIdentity) -> EdgeResult<bool> {
+        let config = config::load(&self.env)?;
+        let OriginConfig::Twilio(_) = &config.origin else {
+            return Ok(true);
+        };
+        let state = self.load().await?;
+        let storage = self.state.storage();
+        let checked = storage.get::<u64>(CHECKED_KEY).await?;
+        let recording = self.recordings().await?.and_then(|r| r.into_iter().next());
+        let (CallState::Ready { .. }, Some(recording)) = (&state, recording) else {
+            // Nothing stored to ask about (a download asks Twilio itself).
+            return Ok(true);
+        };
+        if !recheck_due(0, checked, now_ms(), config.recording_recheck_ms) {
+            return Ok(true);
+        }
+        let (answer, note) = crate::origin::recheck(&config, id, &recording.sid).await;
+        match answer {
+            Answer::Kept => {
+                storage.put(CHECKED_KEY, now_ms()).await?;
+                crate::log::call_event(id, "rechecked", note);
+                Ok(true)
+            }
+            Answer::Unknown => {
+                crate::log::call_event(id, "rechecked", note);
+                Ok(true)
+            }
+            Answer::Gone => {
+                // The copy first: a state left `ready` without it is asked
+                // about again; never the other way round.
+                let bucket = recordings(&self.env)?;
+                bucket
+                    .delete(recording_key(&id.business, &id.call_sid))
+                    .await?;
+                let before = self.load().await?;
+                let step =
+                    download::on_recording_gone(&before, now_ms(), &config.download_policy());
+                let extras = Extras {
+                    note: Some(("recording_deleted", note)),
+                    ..Extras::default()
+                };
+                self.commit_with(&before, step, id, extras).await?;
+                storage.delete(CHECKED_KEY).await?;
+                Ok(false)
+            }
+        }
+    }
+}
