@@ -20,7 +20,8 @@ mod stack;
 pub use edge::{workerd_rss_kib, Edge, EdgeOptions};
 pub use origin::Origin;
 pub use stack::{
-    bulk_call, for_call, latency, origin_bytes, sha256_hex, twilio_options, Stack, LOG_TIMEOUT,
+    bulk_call, for_call, latency, origin_bytes, sha256_hex, twilio_options, Kind, Stack,
+    LOG_TIMEOUT,
 };
 
 use std::net::TcpListener;

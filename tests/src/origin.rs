@@ -49,6 +49,13 @@ impl Origin {
         Origin::serve(stub, port).await
     }
 
+    /// The stub speaking Twilio's API with a data set of its own (e.g. a
+    /// contact centre of another size), the Auth Token `ORIGIN_TOKEN`.
+    pub async fn start_twilio_with_catalog(knobs: Knobs, catalog: Catalog) -> Origin {
+        let stub = Stub::with_api(ORIGIN_TOKEN, knobs, catalog, Api::Twilio);
+        Origin::serve(stub, 0).await
+    }
+
     async fn serve(stub: Arc<Stub>, port: u16) -> Origin {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await

@@ -12,7 +12,16 @@ pub struct Stack {
     pub origin: Origin,
     pub edge: Edge,
     pub http: reqwest::Client,
+    /// Which API the origin speaks.
+    pub kind: Kind,
     _state: tempfile::TempDir,
+}
+
+/// The origin API a stack runs: the generic one, or Twilio's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Generic,
+    Twilio,
 }
 
 impl Stack {
@@ -29,7 +38,37 @@ impl Stack {
     pub async fn start_twilio(knobs: Knobs, options: EdgeOptions) -> Stack {
         let origin = Origin::start_twilio(knobs).await;
         let options = twilio_options(&origin.url, options);
-        Stack::start_on(origin, options).await
+        Stack {
+            kind: Kind::Twilio,
+            ..Stack::start_on(origin, options).await
+        }
+    }
+
+    /// A stack whose origin speaks `kind`'s API.
+    pub async fn start_kind(kind: Kind, knobs: Knobs, options: EdgeOptions) -> Stack {
+        match kind {
+            Kind::Generic => Stack::start_with(knobs, options).await,
+            Kind::Twilio => Stack::start_twilio(knobs, options).await,
+        }
+    }
+
+    /// The key the origin's stats count a call's recording downloads under:
+    /// the call's SID, or with Twilio its (first) recording's SID.
+    pub fn media_key(&self, sid: &str) -> String {
+        match self.kind {
+            Kind::Generic => sid.to_owned(),
+            Kind::Twilio => backend_stub::twilio::recording_sid(sid, 0),
+        }
+    }
+
+    /// The worker with `ORIGIN_KIND=twilio` (`twilio_options`) in front of
+    /// a Twilio-mode origin already started (e.g. with a catalog of its own).
+    pub async fn start_twilio_on(origin: Origin, options: EdgeOptions) -> Stack {
+        let options = twilio_options(&origin.url, options);
+        Stack {
+            kind: Kind::Twilio,
+            ..Stack::start_on(origin, options).await
+        }
     }
 
     /// The worker in front of an origin already started.
@@ -49,6 +88,7 @@ impl Stack {
             origin,
             edge,
             http,
+            kind: Kind::Generic,
             _state: state,
         }
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::future::join_all;
 use integration_tests::{
-    bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Stack, LOG_TIMEOUT,
+    bulk_call, for_call, latency, origin_bytes, sha256_hex, EdgeOptions, Kind, Stack, LOG_TIMEOUT,
 };
 use playback_core::slots::STARTERS_FIRST_MS;
 use serde_json::Value;
@@ -79,8 +79,17 @@ async fn a_slot_is_held_until_the_origins_body_has_been_read_whole() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn thirty_calls_share_three_slots_first_come_first_served() {
+    thirty_calls_share_three_slots(Kind::Generic).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_thirty_calls_share_three_slots_first_come_first_served() {
+    thirty_calls_share_three_slots(Kind::Twilio).await
+}
+
+async fn thirty_calls_share_three_slots(kind: Kind) {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 3);
-    let stack = Stack::start_with(latency(300), options).await;
+    let stack = Stack::start_kind(kind, latency(300), options).await;
     let sids: Vec<String> = (0..30).map(|n| bulk_call(&stack, "acme", n)).collect();
     // The first three hold their slots far longer than the clicks that
     // follow take on any machine, so the queue forms behind all three.
@@ -127,7 +136,7 @@ async fn thirty_calls_share_three_slots_first_come_first_served() {
     );
     for sid in &sids {
         assert_eq!(
-            stats.call(sid).attempts,
+            stats.call(&stack.media_key(sid)).attempts,
             1,
             "{sid} downloaded more than once"
         );
@@ -502,7 +511,7 @@ async fn play_until_its_body_flows(stack: &Stack, sid: &str) {
     );
     stack.play("acme", sid).send().await.unwrap();
     let deadline = std::time::Instant::now() + READY;
-    while stack.origin.stats().call(sid).started == 0 {
+    while stack.origin.stats().call(&stack.media_key(sid)).started == 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the download never started"
@@ -513,14 +522,23 @@ async fn play_until_its_body_flows(stack: &Stack, sid: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
+    killed_mid_download_resumes(Kind::Generic).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
+    killed_mid_download_resumes(Kind::Twilio).await
+}
+
+async fn killed_mid_download_resumes(kind: Kind) {
     let options = EdgeOptions::default().var("SLOTS_PER_BUSINESS", 2);
-    let mut stack = Stack::start_with(Knobs::default(), options).await;
+    let mut stack = Stack::start_kind(kind, Knobs::default(), options).await;
     let slow = bulk_call(&stack, "acme", 0);
     play_until_its_body_flows(&stack, &slow).await;
     // SIGKILL wrangler and workerd together.
     stack.edge.kill();
     assert_eq!(
-        stack.origin.stats().call(&slow).completed,
+        stack.origin.stats().call(&stack.media_key(&slow)).completed,
         0,
         "killed before the body completed"
     );
@@ -564,16 +582,30 @@ async fn a_worker_killed_mid_download_resumes_and_leaks_no_slot() {
 /// (the download timeout here is 10 minutes).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_a_click() {
+    killed_download_and_wait_resume(Kind::Generic).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_a_click(
+) {
+    killed_download_and_wait_resume(Kind::Twilio).await
+}
+
+async fn killed_download_and_wait_resume(kind: Kind) {
     let options = EdgeOptions::default()
         .var("SLOTS_PER_BUSINESS", 1)
         .var("DOWNLOAD_TIMEOUT_MS", 600_000);
-    let mut stack = Stack::start_with(Knobs::default(), options).await;
+    let mut stack = Stack::start_kind(kind, Knobs::default(), options).await;
     let (slow, waiting) = (bulk_call(&stack, "acme", 0), bulk_call(&stack, "acme", 1));
     play_until_its_body_flows(&stack, &slow).await;
     stack.play("acme", &waiting).send().await.unwrap();
     assert_eq!(stack.status("acme", &waiting).await["status"], "queued");
     stack.edge.kill();
-    assert_eq!(stack.origin.stats().call(&slow).completed, 0, "mid-body");
+    assert_eq!(
+        stack.origin.stats().call(&stack.media_key(&slow)).completed,
+        0,
+        "mid-body"
+    );
     stack.origin.stub.set_knobs(Knobs::default());
     // The killed worker's origin request ends at its pause's end, when the
     // stub writes to the dead connection: only then is the origin's count
@@ -614,17 +646,17 @@ async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_
     };
     let origin = stack.origin.stats();
     assert_eq!(
-        origin.call(&slow).attempts,
+        origin.call(&stack.media_key(&slow)).attempts,
         2,
         "{:?}\n{}",
-        origin.call(&slow),
+        origin.call(&stack.media_key(&slow)),
         transitions(&slow)
     );
     assert_eq!(
-        origin.call(&waiting).attempts,
+        origin.call(&stack.media_key(&waiting)).attempts,
         1,
         "{:?}\n{}",
-        origin.call(&waiting),
+        origin.call(&stack.media_key(&waiting)),
         transitions(&waiting)
     );
     assert_eq!(origin.business("acme").peak, 1);
@@ -632,7 +664,16 @@ async fn a_download_and_a_wait_for_a_slot_killed_with_the_worker_resume_without_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refreshes_without_a_user_action_never_reach_the_origin() {
-    let stack = Stack::start().await;
+    refreshes_never_reach_the_origin(Kind::Generic).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_refreshes_without_a_user_action_never_reach_the_origin() {
+    refreshes_never_reach_the_origin(Kind::Twilio).await
+}
+
+async fn refreshes_never_reach_the_origin(kind: Kind) {
+    let stack = Stack::start_kind(kind, Knobs::default(), EdgeOptions::default()).await;
     let sid = bulk_call(&stack, "acme", 0);
     for _ in 0..50 {
         let r = stack

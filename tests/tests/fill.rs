@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use backend_stub::knobs::{FaultSet, Knobs};
 use futures_util::future::join_all;
 use futures_util::StreamExt;
-use integration_tests::{sha256_hex, EdgeOptions, Stack, LOG_TIMEOUT};
+use integration_tests::{sha256_hex, EdgeOptions, Kind, Stack, LOG_TIMEOUT};
 
 const READY: Duration = Duration::from_secs(90);
 const RATE: u64 = 4_000_000;
@@ -27,12 +27,12 @@ fn paced(latency_ms: u64) -> FaultSet {
     }
 }
 
-async fn stack_with(faults: FaultSet) -> Stack {
+async fn stack_with(kind: Kind, faults: FaultSet) -> Stack {
     let knobs = Knobs {
         all: faults,
         ..Default::default()
     };
-    Stack::start_with(knobs, EdgeOptions::default()).await
+    Stack::start_kind(kind, knobs, EdgeOptions::default()).await
 }
 
 /// The quarter-hour call: its SID and its bytes.
@@ -79,7 +79,18 @@ async fn read_on<B: AsRef<[u8]>>(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_download() {
-    let stack = stack_with(paced(300)).await;
+    every_listener_during_one_fill(Kind::Generic).await
+}
+
+/// Ranges and seeks during the fill, with the recording fetched from
+/// Twilio's media.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_every_listener_during_one_fill_gets_exact_bytes_from_one_origin_download() {
+    every_listener_during_one_fill(Kind::Twilio).await
+}
+
+async fn every_listener_during_one_fill(kind: Kind) {
+    let stack = stack_with(kind, paced(300)).await;
     let (sid, want) = quarter_hour(&stack);
     let size = want.len() as u64;
 
@@ -95,7 +106,7 @@ async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_downloa
     let first_chunk = first_body.next().await.unwrap().unwrap();
     let first_byte_after = clicked.elapsed();
     assert_eq!(
-        stack.origin.stats().call(&sid).completed,
+        stack.origin.stats().call(&stack.media_key(&sid)).completed,
         0,
         "the first bytes came before the origin's body ended: served from the fill"
     );
@@ -144,7 +155,7 @@ async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_downloa
     let fill_done = clicked.elapsed();
 
     stack.wait_status(BUSINESS, &sid, "ready", READY).await;
-    let origin = stack.origin.stats().call(&sid);
+    let origin = stack.origin.stats().call(&stack.media_key(&sid));
     assert_eq!(origin.attempts, 1, "one origin download for every listener");
     // The validator stays across the fill's end: If-Range still holds.
     let r = listener(&stack, &sid)
@@ -168,7 +179,7 @@ async fn every_listener_during_one_fill_gets_exact_bytes_from_one_origin_downloa
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_listener_never_slows_the_fill_or_a_fast_one_and_a_gone_one_never_stops_it() {
-    let stack = stack_with(paced(0)).await;
+    let stack = stack_with(Kind::Generic, paced(0)).await;
     let (sid, want) = quarter_hour(&stack);
     let first = stack.play(BUSINESS, &sid).send().await.unwrap();
     assert_eq!(first.status(), 200);
@@ -207,11 +218,14 @@ async fn a_slow_listener_never_slows_the_fill_or_a_fast_one_and_a_gone_one_never
 async fn an_origin_cut_mid_fill_aborts_its_listeners_and_the_retry_stores_the_same_bytes() {
     // The cut attempt is slow (its half takes 7 s), so the tail listener
     // below asks during its fill on any machine; the retry is not.
-    let stack = stack_with(FaultSet {
-        truncate_first: 1,
-        bytes_per_second: SLOW_RATE,
-        ..paced(0)
-    })
+    let stack = stack_with(
+        Kind::Generic,
+        FaultSet {
+            truncate_first: 1,
+            bytes_per_second: SLOW_RATE,
+            ..paced(0)
+        },
+    )
     .await;
     let (sid, want) = quarter_hour(&stack);
     let first = stack.play(BUSINESS, &sid).send().await.unwrap();
@@ -252,10 +266,13 @@ async fn an_origin_cut_mid_fill_aborts_its_listeners_and_the_retry_stores_the_sa
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_killed_mid_fill_aborts_its_listeners_and_the_restart_completes() {
     // A fill of 14 s: the kill below comes mid-fill on any machine.
-    let mut stack = stack_with(FaultSet {
-        bytes_per_second: SLOW_RATE,
-        ..paced(0)
-    })
+    let mut stack = stack_with(
+        Kind::Generic,
+        FaultSet {
+            bytes_per_second: SLOW_RATE,
+            ..paced(0)
+        },
+    )
     .await;
     let (sid, want) = quarter_hour(&stack);
     let first = stack.play(BUSINESS, &sid).send().await.unwrap();

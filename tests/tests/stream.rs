@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use backend_stub::knobs::Knobs;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use integration_tests::{now_s, origin_bytes, sha256_hex, token_for, Stack, SESSION_SECRET};
+use integration_tests::{
+    now_s, origin_bytes, sha256_hex, token_for, EdgeOptions, Kind, Stack, SESSION_SECRET,
+};
 use playback_core::session::{sign, Claims};
 use playback_core::BusinessId;
 use serde_json::Value;
@@ -125,8 +128,18 @@ async fn refusals_come_in_the_contract_order_and_touch_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
-    let stack = Stack::start().await;
-    let sid = listed_call(&stack, "acme", 2);
+    cached_recordings_are_served(Kind::Generic).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
+    cached_recordings_are_served(Kind::Twilio).await
+}
+
+async fn cached_recordings_are_served(kind: Kind) {
+    let stack = Stack::start_kind(kind, Knobs::default(), EdgeOptions::default()).await;
+    // A short call (with Twilio, one with one recording).
+    let sid = listed_call(&stack, "acme", if kind == Kind::Twilio { 0 } else { 2 });
     let expected = origin_bytes(&stack, "acme", &sid);
     let size = expected.len() as u64;
     let body = stack.cache("acme", &sid).await;
@@ -270,7 +283,10 @@ async fn cached_recordings_are_served_whole_ranged_conditional_and_by_head() {
 
     // Status says ready; all of this took exactly one origin download.
     assert_eq!(stack.status("acme", &sid).await["status"], "ready");
-    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+    assert_eq!(
+        stack.origin.stats().call(&stack.media_key(&sid)).attempts,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
