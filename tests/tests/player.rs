@@ -644,3 +644,61 @@ async fn signed_out_shows_the_sign_in_state() {
     browser.wait_for("#sign-in", UI).await;
     browser.screenshot(&screenshot_path("signed-out")).await;
 }
+
+/// A call of acme whose Twilio recordings have `shape`.
+fn twilio_call(stack: &Stack, shape: backend_stub::twilio::Shape) -> String {
+    backend_stub::twilio::call_of_shape(stack.origin.stub.catalog(), "acme", shape)
+        .expect("a call of that shape")
+        .summary
+        .call_sid
+        .to_string()
+}
+
+/// With Twilio: a recording the provider still processes says so in its
+/// row and plays by itself once Twilio is done, from one click.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_a_recording_still_processing_says_so_then_plays_by_itself() {
+    let knobs = Knobs {
+        processing_secs: 4,
+        ..Knobs::default()
+    };
+    let stack = Stack::start_twilio(knobs, EdgeOptions::default()).await;
+    let sid = twilio_call(&stack, backend_stub::twilio::Shape::Processing);
+    let browser = signed_in(&stack).await;
+    record_states(&browser, &sid).await;
+    click_play(&browser, &sid).await;
+    wait_shown(
+        &browser,
+        &sid,
+        &["the provider is still processing this recording"],
+        UI,
+    )
+    .await;
+    wait_state(&browser, &sid, &["playing"], UI).await;
+    wait_audio_past(&browser, &sid, 0.2).await;
+    stack.log_barrier().await;
+    assert_eq!(
+        play_requests(&stack, &sid),
+        1,
+        "one click, one play request"
+    );
+    let (polls, marked) = status_polls_since(&stack, &sid, 0);
+    assert!(polls >= 1, "the row polled /status");
+    assert_eq!(marked, 0, "a poll carried X-User-Action");
+    let media = backend_stub::twilio::recording_sid(&sid, 0);
+    assert_eq!(stack.origin.stats().call(&media).attempts, 1);
+}
+
+/// With Twilio: a call without a recording to play says so, and a second
+/// click asks nothing of Twilio's media.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_a_call_without_a_recording_says_so() {
+    let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
+    let sid = twilio_call(&stack, backend_stub::twilio::Shape::NoRecording);
+    let browser = signed_in(&stack).await;
+    click_play(&browser, &sid).await;
+    wait_state(&browser, &sid, &["no recording for this call"], UI).await;
+    let stats = stack.origin.stats();
+    assert_eq!(stats.recording_lists.get(&sid).copied(), Some(1));
+    assert_eq!(stats.total_attempts(), 0, "no media asked for");
+}
