@@ -44,6 +44,13 @@ const DURATIONS_S: [&[u32]; 5] = [
 /// waveform for.
 const FIRST_BUSINESS_VOICES: [(u32, Voice); 2] = [(90, Voice::Conversation), (12, Voice::Float)];
 
+/// The first business's newest calls: conversations of one to ten minutes
+/// (two voices taking turns, each on its channel), the first a newcomer to
+/// the demo clicks. Listed after every other call of it, so they come first.
+const NEWEST_CONVERSATIONS_S: [u32; 6] = [75, 130, 205, 290, 410, 600];
+/// Their indexes, after the bulk calls' (which start at 1000).
+const NEWEST_CONVERSATIONS_FROM: usize = 2000;
+
 /// Extra calls per business with short recordings, so that tests and
 /// benchmarks can queue many distinct uncached calls of one business. They
 /// are listed like every other call (a business's list holds all its calls).
@@ -96,6 +103,17 @@ impl Catalog {
                     Voice::Tones,
                     true,
                 ));
+            }
+            if b == 0 {
+                for (i, &duration_s) in NEWEST_CONVERSATIONS_S.iter().enumerate() {
+                    own.push(demo_call(
+                        business,
+                        NEWEST_CONVERSATIONS_FROM + i,
+                        duration_s,
+                        Voice::Conversation,
+                        false,
+                    ));
+                }
             }
             calls.insert(*business, own);
         }
@@ -228,6 +246,22 @@ fn demo_call(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_business_newest_calls_are_conversations_of_one_to_ten_minutes() {
+        let c = Catalog::demo();
+        let mut newest: Vec<&DemoCall> = c.listed_calls(BUSINESSES[0]).collect();
+        newest.sort_by(|a, b| b.summary.started_at.cmp(&a.summary.started_at));
+        for call in &newest[..NEWEST_CONVERSATIONS_S.len()] {
+            assert_eq!(call.recording.voice(), Voice::Conversation);
+            assert!((60..=600).contains(&call.summary.duration_s));
+        }
+        // The first conversation of the catalog is still the 90-second one.
+        let first = c
+            .with_voice(BUSINESSES[0], Voice::Conversation)
+            .expect("one");
+        assert_eq!(first.summary.duration_s, 90);
+    }
 
     #[test]
     fn each_business_lists_at_least_six_calls_of_different_lengths() {

@@ -798,5 +798,10 @@ async fn handle_stats(State(stub): State<Arc<Stub>>) -> Json<stats::Snapshot> {
 
 async fn handle_reset_stats(State(stub): State<Arc<Stub>>) -> StatusCode {
     stub.stats.reset();
+    // A recording processing since it was first asked for starts over too.
+    stub.first_asked
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     StatusCode::NO_CONTENT
 }

@@ -565,7 +565,9 @@ async fn each_recording_shape_lists_as_its_rule_says() {
     assert_eq!(s.recording_lists[sid], 1);
     let processing = call_of_shape(catalog, "acme", Shape::Processing).unwrap();
     let re = recording_sid(processing.summary.call_sid.as_str(), 0);
-    assert!(s.recording_fetches[&re] >= 2);
+    // At least the poll that saw it complete (on a slow machine the first
+    // poll may come after its second has passed).
+    assert!(s.recording_fetches[&re] >= 1);
 }
 
 #[tokio::test]

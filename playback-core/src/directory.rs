@@ -101,6 +101,18 @@ impl RefreshClock {
     }
 }
 
+/// Whether a number search waits (a bounded while) for a read of the list
+/// that starts now, so that calls made since are found: only when the list
+/// was never read, or its last read started `interval_ms` or more ago.
+/// Otherwise it answers at once from the calls indexed, which miss at most
+/// the calls of the last `interval_ms` and a read (those an agent's page
+/// showed are indexed too).
+pub fn search_waits_for_read(clock: &RefreshClock, now_ms: u64, interval_ms: u64) -> bool {
+    clock
+        .last_start_ms
+        .is_none_or(|last| now_ms.saturating_sub(last) >= interval_ms)
+}
+
 /// Whether a read of the list settles a call it did not bring: it read the
 /// list (`read_started_ms`, when it started) and started at or after the
 /// play asked (`asked_ms`). A read that failed, or one under way before the
@@ -166,6 +178,15 @@ fn origin_of(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_waits_for_a_read_only_when_the_list_is_not_fresh() {
+        let mut clock = RefreshClock::default();
+        assert!(search_waits_for_read(&clock, 1_000, 2_000), "never read");
+        clock.started(1_000);
+        assert!(!search_waits_for_read(&clock, 2_999, 2_000));
+        assert!(search_waits_for_read(&clock, 3_000, 2_000));
+    }
 
     #[test]
     fn a_learnt_call_is_kept_apart_from_the_crawls_known_calls() {

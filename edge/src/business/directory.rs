@@ -46,13 +46,21 @@ type ListRead = Shared<LocalBoxFuture<'static, Option<u64>>>;
 /// The reads of the call list, and the plays waiting on them.
 pub(super) struct Directory {
     /// When the call list was last read, and whether a read is scheduled.
-    clock: Rc<RefCell<RefreshClock>>,
+    pub(super) clock: Rc<RefCell<RefreshClock>>,
     /// The latest read scheduled (running, done or not started yet).
     refresh: RefCell<Option<ListRead>>,
     sought: Sought,
 }
 
 impl Directory {
+    /// Whether a read of the list is scheduled or under way.
+    pub(super) fn reading(&self) -> bool {
+        self.refresh
+            .borrow()
+            .as_ref()
+            .is_some_and(|read| read.peek().is_none())
+    }
+
     pub(super) fn new() -> Directory {
         Directory {
             clock: Rc::new(RefCell::new(RefreshClock::default())),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::future::select;
 use playback_core::call_index::{self, After, Bind, Statement};
 use playback_core::config::OriginConfig;
-use playback_core::directory::COMPLETE_KEY;
+use playback_core::directory::{search_waits_for_read, COMPLETE_KEY};
 use playback_core::list_query::ListQuery;
 use playback_core::wire::CallSummary;
 use serde::Deserialize;
@@ -17,10 +17,12 @@ use worker::{Delay, SqlStorage, SqlStorageValue, Storage};
 use super::BusinessSlots;
 use crate::config;
 use crate::error::{EdgeError, EdgeResult};
+use crate::log::now_ms;
 use crate::rpc::{CallPage, Handles, PageAnswer, PageFailure, SearchCalls};
 
-/// How long a search waits for a read of the list it asked for (a refresh
-/// of an indexed list is a page or two) before it answers from the index.
+/// How long a search waits for a read of the list it asked for, when the
+/// last one is not recent (a refresh of an indexed list is a page or two),
+/// before it answers from the index.
 const SEARCH_WAITS_FOR_READ_MS: u64 = 2_000;
 
 /// The index in one object's storage; its table is created on first use.
@@ -99,11 +101,17 @@ impl Handles<SearchCalls> for BusinessSlots {
                 "a search of the index without Twilio".into(),
             ));
         }
-        // Calls made since the last read: a read from now on, waited for a
-        // while (rate-limited as a play's).
-        let read = self.read_from_now(&config, &business);
-        let waited = Delay::from(Duration::from_millis(SEARCH_WAITS_FOR_READ_MS));
-        let _ = select(read, waited).await;
+        // Calls made since the last read, when it is not recent and none is
+        // under way: a read from now on, waited for a while.
+        // A read under way (the first crawl of a large list, say) is not
+        // waited for: the index answers with what it has so far.
+        let clock = *self.directory.clock.borrow();
+        let reading = self.directory.reading();
+        if !reading && search_waits_for_read(&clock, now_ms(), config.call_list_refresh_ms) {
+            let read = self.read_from_now(&config, &business);
+            let waited = Delay::from(Duration::from_millis(SEARCH_WAITS_FOR_READ_MS));
+            let _ = select(read, waited).await;
+        }
         let storage = self.state.storage();
         let complete = storage.get::<bool>(COMPLETE_KEY).await?.unwrap_or(false);
         // Before the crawl has reached the oldest calls, a whole number is

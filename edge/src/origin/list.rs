@@ -9,6 +9,7 @@
 //! its host or account; the edge filters its calls again by the query,
 //! exactly (`ListQuery::matches`), and leaves out child legs.
 
+use futures_util::future::join;
 use playback_core::call_index::{self, After};
 use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::directory::next_link;
@@ -16,7 +17,7 @@ use playback_core::list_query::{next_cursor, ListQuery};
 use playback_core::origin_rules::{list_status, ListStatus};
 use playback_core::origin_url::calls_url;
 use playback_core::twilio::{
-    CallsPage, CallsRequest, PageMark, TwilioConfig, MAX_TWILIO_PAGE_SIZE,
+    CallsPage, CallsRequest, PageMark, Sid, TwilioConfig, MAX_TWILIO_PAGE_SIZE,
 };
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
@@ -143,29 +144,47 @@ pub(crate) async fn number_page(
         return Err(EdgeError::Internal("a number page without Twilio".into()));
     };
     let account = twilio.account(business).ok_or(EdgeError::NoAccount)?;
-    let mut calls = Vec::new();
-    for side in [Side::From, Side::To] {
-        let mut request = CallsRequest::for_query(query, MAX_TWILIO_PAGE_SIZE, None);
-        match side {
-            Side::From => request.from = Some(number.to_owned()),
-            Side::To => request.to = Some(number.to_owned()),
-        }
-        for _ in 0..MAX_NUMBER_PAGES {
-            let mut response = get(config, &request.url(&twilio.api_base, account)).await?;
-            twilio_calls_status(config, response.status_code())?;
-            let page: CallsPage = response
-                .json()
-                .await
-                .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
-            calls.extend(page.calls.iter().filter_map(|c| c.summary()));
-            match page.next_page_uri.as_deref().and_then(PageMark::of_uri) {
-                Some(mark) => request.mark = Some(mark),
-                None => break,
-            }
-        }
-    }
+    // Both sides at once.
+    let (from, to) = join(
+        number_side(config, twilio, account, query, number, Side::From),
+        number_side(config, twilio, account, query, number, Side::To),
+    )
+    .await;
+    let mut calls = from?;
+    calls.extend(to?);
     let (calls, next_cursor) = call_index::page_after(query, calls, after);
     Ok(ListPage { calls, next_cursor })
+}
+
+/// The calls with `number` on `side` (at most `MAX_NUMBER_PAGES` pages).
+async fn number_side(
+    config: &EdgeConfig,
+    twilio: &TwilioConfig,
+    account: &Sid,
+    query: &ListQuery,
+    number: &str,
+    side: Side,
+) -> EdgeResult<Vec<CallSummary>> {
+    let mut request = CallsRequest::for_query(query, MAX_TWILIO_PAGE_SIZE, None);
+    match side {
+        Side::From => request.from = Some(number.to_owned()),
+        Side::To => request.to = Some(number.to_owned()),
+    }
+    let mut calls = Vec::new();
+    for _ in 0..MAX_NUMBER_PAGES {
+        let mut response = get(config, &request.url(&twilio.api_base, account)).await?;
+        twilio_calls_status(config, response.status_code())?;
+        let page: CallsPage = response
+            .json()
+            .await
+            .map_err(|e| EdgeError::Origin(format!("calls: bad JSON: {e}")))?;
+        calls.extend(page.calls.iter().filter_map(|c| c.summary()));
+        match page.next_page_uri.as_deref().and_then(PageMark::of_uri) {
+            Some(mark) => request.mark = Some(mark),
+            None => break,
+        }
+    }
+    Ok(calls)
 }
 
 /// A side of a call a number is on.

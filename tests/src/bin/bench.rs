@@ -6,7 +6,8 @@
 //! Figures: origin downloads per recording under a click storm, peak slot
 //! use and queue drain time, cold click → ready with the client's real
 //! polling policy, cached serving throughput against nginx serving the same
-//! bytes from disk, browser click → `playing`, and download sizes.
+//! bytes from disk, browser click → `playing`, download sizes, and the
+//! Twilio origin beside the generic one (`twilio`).
 
 use std::io::Write;
 use std::path::Path;
@@ -577,28 +578,7 @@ async fn cold_to_ready(rows: &mut Vec<Row>, lat: u64, runs: usize) {
     let mut times = Vec::new();
     for n in 0..runs {
         let sid = bulk_call(&stack, "globex", 20 + n);
-        let t = Instant::now();
-        let mut attempt = 0;
-        loop {
-            let r = stack
-                .play("globex", &sid)
-                .header("Range", "bytes=0-0")
-                .send()
-                .await
-                .unwrap();
-            match r.status().as_u16() {
-                206 | 200 => break,
-                202 => {
-                    attempt += 1;
-                    let body: serde_json::Value = r.json().await.unwrap();
-                    let floor = body["retry_after_ms"].as_u64().unwrap_or(0);
-                    let wait = POLL.full_jitter_ms(attempt, rand_unit()).max(floor);
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                }
-                s => panic!("cold play answered {s}"),
-            }
-        }
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        times.push(click_to_ready(&stack, "globex", &sid).await);
     }
     let spread = spread(&times);
     let m = median(&mut times);
@@ -612,6 +592,33 @@ async fn cold_to_ready(rows: &mut Vec<Row>, lat: u64, runs: usize) {
             "n/a".into()
         },
     });
+}
+
+/// One first click on `sid` until the first byte of the client's probe
+/// (`Range: bytes=0-0`) is answered, polling as the client does: in ms.
+async fn click_to_ready(stack: &Stack, business: &str, sid: &str) -> f64 {
+    let t = Instant::now();
+    let mut attempt = 0;
+    loop {
+        let r = stack
+            .play(business, sid)
+            .header("Range", "bytes=0-0")
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            206 | 200 => break,
+            202 => {
+                attempt += 1;
+                let body: serde_json::Value = r.json().await.unwrap();
+                let floor = body["retry_after_ms"].as_u64().unwrap_or(0);
+                let wait = POLL.full_jitter_ms(attempt, rand_unit()).max(floor);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
+            s => panic!("cold play answered {s}"),
+        }
+    }
+    t.elapsed().as_secs_f64() * 1000.0
 }
 
 fn rand_unit() -> f64 {
@@ -1725,6 +1732,364 @@ async fn list_rows(rows: &mut Vec<Row>) {
     }
 }
 
+/// Runs of each Twilio row and of its generic peer.
+const TWILIO_RUNS: usize = 10;
+/// The Twilio rows' origin latency (`latency_ms`: the recording's media,
+/// and with the generic origin its recording route).
+const TWILIO_LATENCY_MS: u64 = 500;
+/// The slow list API of the search rows (`list_latency_ms`: every page of
+/// `Calls.json`, and of the generic origin's list).
+const TWILIO_LIST_LATENCY_MS: u64 = 500;
+/// The pause before each search of the lone-search rows: more than
+/// `CALL_LIST_REFRESH_MS` (2 000 ms by default).
+const SEARCH_GAP_MS: u64 = 2_500;
+/// The contact centre searched in the Twilio rows.
+const TWILIO_SEARCH_CALLS: usize = 100_000;
+
+/// "median ms (range min–max)" of `times`, and the median.
+fn ms_range(times: &[f64]) -> (String, f64) {
+    let mut sorted = times.to_vec();
+    let m = median(&mut sorted);
+    (format!("{m:.0} ms (range {})", spread(times)), m)
+}
+
+/// A row of the Twilio origin's figure beside the generic origin's.
+fn twilio_row(rows: &mut Vec<Row>, scenario: String, twilio: &[f64], generic: &[f64]) {
+    let (figure, m) = ms_range(twilio);
+    let (peer, peer_m) = ms_range(generic);
+    rows.push(Row {
+        scenario,
+        figure,
+        baseline: format!("generic origin: {peer}"),
+        ratio: format!("{:.2}", m / peer_m.max(1.0)),
+    });
+}
+
+/// The Twilio origin (`ORIGIN_KIND=twilio`, the stub speaking Twilio's
+/// API) beside the generic origin, in the same invocation: a cold click →
+/// ready and a browser click → `playing` at 500 ms of origin latency, and
+/// number searches in a contact centre of 100 000 calls before and after
+/// the business object's crawl has indexed them all.
+async fn twilio(rows: &mut Vec<Row>) {
+    use backend_stub::twilio::{twilio_shape, Shape};
+    use integration_tests::Kind;
+
+    // 1. Cold first click → ready: the same ten short bulk calls of globex,
+    // each a one-recording call with Twilio.
+    let mut ready = Vec::new();
+    for kind in [Kind::Generic, Kind::Twilio] {
+        let stack =
+            Stack::start_kind(kind, latency(TWILIO_LATENCY_MS), EdgeOptions::default()).await;
+        let mut times = Vec::new();
+        for n in 0..TWILIO_RUNS {
+            let sid = bulk_call(&stack, "globex", 20 + n);
+            let shape = twilio_shape(stack.origin.stub.catalog(), "globex", &sid);
+            assert_eq!(shape, Some(Shape::One), "{sid}");
+            times.push(click_to_ready(&stack, "globex", &sid).await);
+        }
+        ready.push(times);
+    }
+    twilio_row(
+        rows,
+        format!(
+            "twilio: cold first click → ready (first byte of the client's probe, its own polling), \
+             origin latency {TWILIO_LATENCY_MS} ms on the media (the stub's latency_ms; it does not \
+             delay Recordings.json), one-recording calls never played (median of {TWILIO_RUNS})"
+        ),
+        &ready[1],
+        &ready[0],
+    );
+
+    // 2. Browser: trusted click → `playing`, cold then cached, on the same
+    // short one-recording demo calls, taken from the five demo businesses
+    // in turn (each agent stays within its download budget).
+    let browser = Browser::start().await;
+    let mut clicks = Vec::new();
+    for kind in [Kind::Generic, Kind::Twilio] {
+        let stack =
+            Stack::start_kind(kind, latency(TWILIO_LATENCY_MS), EdgeOptions::default()).await;
+        let catalog = stack.origin.stub.catalog().clone();
+        let per_business: Vec<Vec<(String, String)>> = backend_stub::catalog::BUSINESSES
+            .iter()
+            .map(|b| {
+                catalog
+                    .listed_calls(b)
+                    .filter(|c| !c.bulk && c.summary.duration_s < 600)
+                    .map(|c| c.summary.call_sid.to_string())
+                    .filter(|sid| twilio_shape(&catalog, b, sid) == Some(Shape::One))
+                    .map(|sid| (b.to_string(), sid))
+                    .collect()
+            })
+            .collect();
+        let calls: Vec<(String, String)> = (0..)
+            .map_while(|i| {
+                let round: Vec<_> = per_business
+                    .iter()
+                    .filter_map(|l| l.get(i).cloned())
+                    .collect();
+                (!round.is_empty()).then_some(round)
+            })
+            .flatten()
+            .take(TWILIO_RUNS)
+            .collect();
+        assert_eq!(calls.len(), TWILIO_RUNS, "enough short one-recording calls");
+        let (mut cold, mut cached) = (Vec::new(), Vec::new());
+        for (business, sid) in &calls {
+            cold.push(click_once(&stack, &browser, business, sid).await);
+            cached.push(click_once(&stack, &browser, business, sid).await);
+        }
+        clicks.push((cold, cached));
+    }
+    drop(browser);
+    twilio_row(
+        rows,
+        format!(
+            "twilio: browser: trusted click → playing, cold, origin latency {TWILIO_LATENCY_MS} ms \
+             on the media, one-recording calls (median of {TWILIO_RUNS}; target ≤ {} ms)",
+            TWILIO_LATENCY_MS + 150
+        ),
+        &clicks[1].0,
+        &clicks[0].0,
+    );
+    twilio_row(
+        rows,
+        format!(
+            "twilio: browser: trusted click → playing, cached (the same calls right after; median \
+             of {TWILIO_RUNS}; target ≤ 150 ms)"
+        ),
+        &clicks[1].1,
+        &clicks[0].1,
+    );
+
+    // 3. Searches in a contact centre of 100 000 calls.
+    twilio_search(rows).await;
+}
+
+/// One search of the contact centre as the agent sees it (request to full
+/// body): its time in ms and whether it carried `X-Search-Note`.
+async fn search_once(stack: &Stack, q: &str) -> (f64, bool) {
+    use backend_stub::catalog::LARGE_BUSINESS;
+    let t = Instant::now();
+    let r = stack
+        .get_as(LARGE_BUSINESS, &format!("/api/calls?q={q}"))
+        .send()
+        .await
+        .expect("the search is answered");
+    assert_eq!(r.status(), 200, "q={q}");
+    let noted = r.headers().get("X-Search-Note").is_some();
+    let body = r.bytes().await.expect("a body");
+    assert!(body.starts_with(b"["), "q={q}: a page");
+    (t.elapsed().as_secs_f64() * 1000.0, noted)
+}
+
+/// Search queries: whole numbers and last four digits of the contact
+/// centre's calls, never one twice (so the edge's list cache answers none).
+struct Queries {
+    numbers: Vec<String>,
+    next: usize,
+    used: std::collections::HashSet<String>,
+}
+
+impl Queries {
+    fn new(catalog: &backend_stub::catalog::Catalog) -> Queries {
+        use backend_stub::catalog::LARGE_BUSINESS;
+        let calls = catalog.calls(LARGE_BUSINESS);
+        // Spread over the whole history, oldest to newest, in a fixed
+        // shuffled order (a stride prime to the count).
+        let numbers = (0..calls.len())
+            .map(|i| (i * 7_919 + 13) % calls.len())
+            .map(|i| {
+                calls[i]
+                    .summary
+                    .from
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect()
+            })
+            .collect();
+        Queries {
+            numbers,
+            next: 0,
+            used: Default::default(),
+        }
+    }
+
+    /// The next call's whole number and its last four digits, both unused
+    /// (and the four digits not those of one of the centre's own lines,
+    /// `+1800555 0100–0119`, which thousands of calls were made to).
+    fn pair(&mut self) -> (String, String) {
+        loop {
+            let whole = self.numbers[self.next].clone();
+            self.next += 1;
+            let last4 = whole[whole.len() - 4..].to_owned();
+            let line = last4.starts_with("01") && last4[2..].parse::<u32>().is_ok_and(|n| n < 20);
+            if line || self.used.contains(&whole) || self.used.contains(&last4) {
+                continue;
+            }
+            self.used.insert(whole.clone());
+            self.used.insert(last4.clone());
+            return (whole, last4);
+        }
+    }
+}
+
+/// The whole-number and last-four searches of `queries`, alternating:
+/// their times, and how many of the last-four answers carried the note.
+/// With `gap`, each search waits that long first (a lone agent's search:
+/// no read of the list started within `CALL_LIST_REFRESH_MS` before it).
+async fn search_series(
+    stack: &Stack,
+    queries: &[(String, String)],
+    gap: Duration,
+) -> (Vec<f64>, Vec<f64>, usize) {
+    let (mut whole, mut last4, mut noted) = (Vec::new(), Vec::new(), 0);
+    for (number, digits) in queries {
+        tokio::time::sleep(gap).await;
+        whole.push(search_once(stack, number).await.0);
+        tokio::time::sleep(gap).await;
+        let (ms, note) = search_once(stack, digits).await;
+        last4.push(ms);
+        noted += usize::from(note);
+    }
+    (whole, last4, noted)
+}
+
+/// Number searches in a Twilio account of 100 000 calls, before the crawl
+/// has reached the oldest and once it has, and the crawl's time; the
+/// generic origin with the same calls and the same list latency beside.
+async fn twilio_search(rows: &mut Vec<Row>) {
+    use backend_stub::catalog::Catalog;
+    use backend_stub::knobs::Knobs;
+    use integration_tests::Origin;
+    let knobs = Knobs {
+        list_latency_ms: TWILIO_LIST_LATENCY_MS,
+        ..Knobs::default()
+    };
+    let catalog = Catalog::with_large_business(TWILIO_SEARCH_CALLS);
+
+    // The generic origin: every search is the origin's own answer.
+    let origin = Origin::start_with_catalog(knobs.clone(), catalog.clone()).await;
+    let stack = Stack::start_on(origin, EdgeOptions::default()).await;
+    let _ = stack.get_as("acme", "/api/calls").send().await;
+    // The same queries of both origins, before and after; the polls' after them.
+    let mut queries = Queries::new(&catalog);
+    let before_q: Vec<_> = (0..TWILIO_RUNS).map(|_| queries.pair()).collect();
+    let after_q: Vec<_> = (0..TWILIO_RUNS).map(|_| queries.pair()).collect();
+    let generic_before = search_series(&stack, &before_q, Duration::ZERO).await;
+    let generic_after = search_series(&stack, &after_q, Duration::ZERO).await;
+    drop(stack);
+
+    // Twilio: the first search starts the business object's crawl of
+    // `Calls.json` (pages of 1 000, each `list_latency_ms` late).
+    let origin = Origin::start_twilio_with_catalog(knobs, catalog.clone()).await;
+    let stack = Stack::start_twilio_on(origin, EdgeOptions::default()).await;
+    // Warm the isolate on another business's list.
+    let _ = stack.get_as("acme", "/api/calls").send().await;
+    let started = Instant::now();
+    let before = search_series(&stack, &before_q, Duration::ZERO).await;
+    let before_s = started.elapsed().as_secs_f64();
+    assert_eq!(
+        before.2, TWILIO_RUNS,
+        "every last-four search before the crawl's end carries X-Search-Note"
+    );
+    let pages_then = stack.origin.stats().list_requests;
+    // Until a search answers without the note (each poll a new query).
+    let crawl_s = loop {
+        let (_, digits) = queries.pair();
+        let (_, noted) = search_once(&stack, &digits).await;
+        if !noted {
+            break started.elapsed().as_secs_f64();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the crawl never ended\n{}",
+            stack.edge.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let list_requests = stack.origin.stats().list_requests;
+    let after = search_series(&stack, &after_q, Duration::ZERO).await;
+    assert_eq!(after.2, 0, "no search after the crawl carries the note");
+    // The same, each search alone: no read of the list within
+    // CALL_LIST_REFRESH_MS (2 000 ms) before it, so its own read starts at once.
+    let lone_q: Vec<_> = (0..TWILIO_RUNS).map(|_| queries.pair()).collect();
+    let lone = search_series(&stack, &lone_q, Duration::from_millis(SEARCH_GAP_MS)).await;
+    assert_eq!(lone.2, 0, "no search after the crawl carries the note");
+    eprintln!(
+        "twilio search: the 20 searches before took {before_s:.1} s; Calls.json requests by then {pages_then}, by the crawl's end {list_requests}"
+    );
+
+    let lat = TWILIO_LIST_LATENCY_MS;
+    twilio_row(
+        rows,
+        format!(
+            "twilio: search of {TWILIO_SEARCH_CALLS} calls by whole number (11 digits), before the \
+             crawl reached the oldest (asked of Twilio: From= and To=), list API latency {lat} ms \
+             (list_latency_ms), request to full body (median of {TWILIO_RUNS})"
+        ),
+        &before.0,
+        &generic_before.0,
+    );
+    twilio_row(
+        rows,
+        format!(
+            "twilio: the same by last four digits, before the crawl's end (from the index so far, \
+             X-Search-Note in all {TWILIO_RUNS})"
+        ),
+        &before.1,
+        &generic_before.1,
+    );
+    twilio_row(
+        rows,
+        format!(
+            "twilio: search by whole number, crawl done (from the index, no note; distinct \
+             queries, so CALL_LIST_TTL_MS answers none; median of {TWILIO_RUNS}; target well \
+             under 1 s)"
+        ),
+        &after.0,
+        &generic_after.0,
+    );
+    twilio_row(
+        rows,
+        format!(
+            "twilio: search by last four digits, crawl done (median of {TWILIO_RUNS}; target well \
+             under 1 s)"
+        ),
+        &after.1,
+        &generic_after.1,
+    );
+    for (label, times, peer) in [
+        ("whole number", &lone.0, &generic_after.0),
+        ("last four digits", &lone.1, &generic_after.1),
+    ] {
+        twilio_row(
+            rows,
+            format!(
+                "twilio: search by {label}, crawl done, each search {SEARCH_GAP_MS} ms after the \
+                 one before (so it starts its own read of the newest calls at once; peer: the \
+                 generic origin's searches back to back; median of {TWILIO_RUNS})"
+            ),
+            times,
+            peer,
+        );
+    }
+    let pages = TWILIO_SEARCH_CALLS.div_ceil(1000);
+    rows.push(Row {
+        scenario: format!(
+            "twilio: crawl of {TWILIO_SEARCH_CALLS} calls, from the first search to the first \
+             answer without X-Search-Note (polled every 250 ms), list API latency {lat} ms per page \
+             of 1 000; {list_requests} Calls.json requests by then (the crawl's pages, the reads of \
+             the newest calls before each search, the whole numbers' From= and To=)"
+        ),
+        figure: format!("{crawl_s:.1} s"),
+        baseline: format!(
+            "the list latency alone: {pages} pages × {lat} ms = {:.1} s",
+            (pages as u64 * lat) as f64 / 1000.0
+        ),
+        ratio: format!("{:.2}", crawl_s * 1000.0 / (pages as u64 * lat) as f64),
+    });
+}
+
 const HOW_TO_READ: &str = "
 ## How to read it
 
@@ -1843,6 +2208,10 @@ async fn main() {
     if selected("fill_browser") {
         eprintln!("browser, cold long recordings…");
         fill_browser(&mut rows).await;
+    }
+    if selected("twilio") {
+        eprintln!("twilio origin…");
+        twilio(&mut rows).await;
     }
 
     let cores = std::thread::available_parallelism()
