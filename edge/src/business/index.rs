@@ -102,9 +102,9 @@ impl Handles<SearchCalls> for BusinessSlots {
             ));
         }
         // Calls made since the last read, when it is not recent and none is
-        // under way: a read from now on, waited for a while.
-        // A read under way (the first crawl of a large list, say) is not
-        // waited for: the index answers with what it has so far.
+        // under way: a read from now on, waited for a while. A read under
+        // way (the first crawl of a large list, say) is not waited for: the
+        // index answers with what it has so far, and says so.
         let clock = *self.directory.clock.borrow();
         let reading = self.directory.reading();
         if !reading && search_waits_for_read(&clock, now_ms(), config.call_list_refresh_ms) {
@@ -135,7 +135,10 @@ impl Handles<SearchCalls> for BusinessSlots {
             .index
             .search(&storage, call_index::search(&query, after.as_ref()))?;
         let (calls, next_cursor) = call_index::page_of(&query, rows);
-        let note = call_index::searched_note(self.index.count(&storage)?, complete);
+        let note = match complete {
+            true => None,
+            false => call_index::searched_note(self.index.count(&storage)?, complete),
+        };
         Ok(Ok(CallPage {
             calls,
             next_cursor,

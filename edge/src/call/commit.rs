@@ -110,7 +110,8 @@ impl Call {
         if step.effects.contains(&Effect::Forget) {
             return join(storage.delete_all(), storage.delete_alarm()).await.0;
         }
-        let unresolve = step.effects.contains(&Effect::Unresolve);
+        // Only Twilio's calls store which recording plays.
+        let unresolve = step.effects.contains(&Effect::Unresolve) && self.resolves();
         if !changed && extras.peaks.is_none() && extras.recordings.is_none() && !unresolve {
             return maybe(alarm_at.map(|at| storage.set_alarm(delay_to(at)))).await;
         }
@@ -141,6 +142,13 @@ impl Call {
             .and(recordings)
             .and(unresolved)
             .and(alarm)
+    }
+
+    /// Whether this edge resolves a call's recordings (Twilio), so that a
+    /// step's `Unresolve` has a key to delete.
+    fn resolves(&self) -> bool {
+        crate::config::load(&self.env)
+            .is_ok_and(|c| matches!(c.origin, playback_core::config::OriginConfig::Twilio(_)))
     }
 
     pub(super) async fn arm(&self, at_ms: u64) -> Result<()> {
