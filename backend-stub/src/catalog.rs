@@ -48,8 +48,9 @@ const FIRST_BUSINESS_VOICES: [(u32, Voice); 2] = [(90, Voice::Conversation), (12
 /// (two voices taking turns, each on its channel), the first a newcomer to
 /// the demo clicks. Listed after every other call of it, so they come first.
 const NEWEST_CONVERSATIONS_S: [u32; 6] = [75, 130, 205, 290, 410, 600];
-/// Their indexes, after the bulk calls' (which start at 1000).
-const NEWEST_CONVERSATIONS_FROM: usize = 2000;
+/// Their indexes, right after the bulk calls' (1000 on): one every 37
+/// minutes after the last of them.
+const NEWEST_CONVERSATIONS_FROM: usize = 1000 + BULK_CALLS_PER_BUSINESS;
 
 /// Extra calls per business with short recordings, so that tests and
 /// benchmarks can queue many distinct uncached calls of one business. They
