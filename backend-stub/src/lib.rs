@@ -205,6 +205,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn app(stub: Arc<Stub>) -> Router {
+    // Each mode's media host route is its own: Twilio's takes signed URLs
+    // only, and the generic one is not there to go round it.
     let api = match stub.api {
         Api::Generic => Router::new()
             .route("/v1/businesses/{bid}/calls", get(handle_list_calls))
@@ -212,14 +214,14 @@ pub fn app(stub: Arc<Stub>) -> Router {
                 "/v1/businesses/{bid}/calls/{call_sid}/recording",
                 get(handle_recording),
             )
+            .route("/media/{bid}/{call_sid}", get(handle_media))
             .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found") })
             .method_not_allowed_fallback(|| async {
                 error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }),
         Api::Twilio => twilio::routes(),
     };
-    api.route("/media/{bid}/{call_sid}", get(handle_media))
-        .route("/__knobs", get(handle_get_knobs).post(handle_set_knobs))
+    api.route("/__knobs", get(handle_get_knobs).post(handle_set_knobs))
         .route("/__stats", get(handle_stats))
         .route("/__stats/reset", post(handle_reset_stats))
         .route("/healthz", get(|| async { "ok" }))

@@ -33,8 +33,12 @@
 //!   such request naming one of the account's recordings is an attempt in
 //!   the stats, also one answered 404 (deleted, not completed, `.mp3`), so
 //!   a test sees a client that asks for media it should not.
-//! - `GET /media/twilio/{AC}/{RE}?…&hop=K` (the media host): no auth, any
-//!   signature accepted; redirects while K < `redirect_hops`, then serves.
+//! - `GET /media/twilio/{AC}/{RE}?…&Expires=…&Signature=…&hop=K` (the media
+//!   host): no credentials, but the signature the API host's redirect
+//!   carries (a keyed hash of the recording, the channels asked for and the
+//!   expiry) and an unexpired `Expires`, else 403; redirects while K <
+//!   `redirect_hops`, then serves. So the media cannot be had without the
+//!   API host's answer, and `twilio_media_auth` cannot be gone round.
 //!
 //! Which calls have child legs and which recordings each call has is fixed
 //! by the rules in `calls` ([`Shape`], [`child_leg_of`]).
@@ -127,6 +131,9 @@ enum Refusal {
     InvalidParameter(&'static str),
     MethodNotAllowed,
     Internal,
+    /// The media host's signature is missing, wrong or expired (a signed
+    /// URL's store answers 403, without Twilio's error body).
+    Forbidden,
 }
 
 impl From<BadParameter> for Refusal {
@@ -167,6 +174,7 @@ impl IntoResponse for Refusal {
                 CODE_INTERNAL,
                 "Internal Server Error",
             ),
+            Refusal::Forbidden => StatusCode::FORBIDDEN.into_response(),
         }
     }
 }
@@ -386,6 +394,7 @@ async fn recording_media(
         .any(|(k, v)| k == "RequestedChannels" && v == "2");
     let answers = TwilioAnswers {
         media: media_host_url(
+            stub,
             &stub.media_base(headers),
             account_sid,
             &recording.sid,
@@ -405,8 +414,9 @@ async fn recording_media(
     Ok(crate::attempt_media(stub, headers, media, &answers).await)
 }
 
-/// A signed-looking URL of the media host for one hop.
+/// A signed URL of the media host for one hop.
 fn media_host_url(
+    stub: &Stub,
     base: &str,
     account_sid: &str,
     recording_sid: &str,
@@ -417,11 +427,39 @@ fn media_host_url(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let expires = now + SIGNED_URL_TTL_S;
-    let signature = splitmix(fnv1a(recording_sid.as_bytes()) ^ expires);
+    let signature = media_signature(stub, recording_sid, both, expires);
     let channels = if both { "RequestedChannels=2&" } else { "" };
     format!(
         "{base}/media/twilio/{account_sid}/{recording_sid}?{channels}Expires={expires}&Signature={signature:016x}&hop={hop}"
     )
+}
+
+/// The media host's signature of a recording, the channels asked for and an
+/// expiry, keyed with the stub's token (which the media host never sees
+/// from a client).
+fn media_signature(stub: &Stub, recording_sid: &str, both: bool, expires: u64) -> u64 {
+    let signed = format!("{}:{recording_sid}:{both}:{expires}", stub.token);
+    splitmix(fnv1a(signed.as_bytes()))
+}
+
+/// Whether a media host request carries a valid, unexpired signature.
+fn signed(stub: &Stub, recording_sid: &str, both: bool, pairs: &[(String, String)]) -> bool {
+    let value = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (Some(expires), Some(signature)) = (
+        value("Expires").and_then(|v| v.parse::<u64>().ok()),
+        value("Signature").and_then(|v| u64::from_str_radix(v, 16).ok()),
+    ) else {
+        return false;
+    };
+    expires >= now && signature == media_signature(stub, recording_sid, both, expires)
 }
 
 /// Twilio's words for a media attempt's answers.
@@ -496,10 +534,20 @@ async fn handle_media(
     let both_channels = pairs
         .iter()
         .any(|(k, v)| k == "RequestedChannels" && v == "2");
+    if !signed(&stub, &recording.sid, both_channels, &pairs) {
+        return Err(Refusal::Forbidden);
+    }
     let (faults, _) = stub.faults(&recording.call_sid);
     if hop < faults.redirect_hops {
         let base = stub.media_base(&headers);
-        let next = media_host_url(&base, &account_sid, &recording.sid, both_channels, hop + 1);
+        let next = media_host_url(
+            &stub,
+            &base,
+            &account_sid,
+            &recording.sid,
+            both_channels,
+            hop + 1,
+        );
         return Ok(crate::redirect(&next));
     }
     let media: Recording = recording.media(both_channels);

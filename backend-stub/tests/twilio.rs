@@ -598,6 +598,18 @@ async fn media_redirects_to_the_media_host_unless_direct_and_needs_credentials_o
     assert_eq!(s.business("acme").current, 0);
     assert_eq!(s.business("acme").first_attempt_order, vec![re.clone()]);
 
+    // The media host serves only what the API host signed: no signature, a
+    // forged one, or one signed for the other channels is 403, and counts
+    // as no attempt.
+    let unsigned = format!("/media/twilio/{}/{re}?hop=1", account_sid("acme"));
+    let forged = media_path.replace("Signature=", "Signature=f");
+    let other_channels = media_path.replace("Expires=", "RequestedChannels=2&Expires=");
+    for refused in [&unsigned, &forged, &other_channels] {
+        let answer = send(&app, request(refused, None)).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{refused}");
+    }
+    assert_eq!(stub.stats.snapshot().call(&re).attempts, 1);
+
     // A media host URL for another account's recording is 404.
     let wrong = media_path.replace(&account_sid("acme"), &account_sid("globex"));
     assert_error(
