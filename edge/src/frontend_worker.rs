@@ -12,7 +12,7 @@
 use playback_core::bar;
 use playback_core::config::{EdgeConfig, OriginConfig};
 use playback_core::download::{self, PlayAnswer};
-use playback_core::ids::recording_key;
+use playback_core::ids::{parse_recording_number, recording_key};
 use playback_core::list_query::ListQuery;
 use playback_core::peaks::PeaksRecord;
 use playback_core::request::{is_explicit_user_action, is_loopback_host, is_navigation};
@@ -279,7 +279,8 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
 }
 
 /// The checks every recording endpoint makes, in the contract's order:
-/// token (and the business's Twilio account), then call SID. Returns which recording is asked for, and by which
+/// token (and the business's Twilio account), call SID, then which of the
+/// call's recordings (`recording`, 1 by default). Returns which recording is asked for, and by which
 /// agent (the session's `sub`).
 fn check_recording_request(
     req: &Request,
@@ -288,9 +289,22 @@ fn check_recording_request(
 ) -> EdgeResult<(CallIdentity, String)> {
     let claims = authenticate(req, config)?;
     let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
+    // A call's second and later recordings (Twilio) by their number.
+    let url = req.url()?;
+    let asked = url
+        .query_pairs()
+        .find(|(name, _)| name == "recording")
+        .map(|(_, value)| value.into_owned());
+    let recording =
+        parse_recording_number(asked.as_deref()).map_err(|_| EdgeError::BadQuery("recording"))?;
+    if recording.is_some() && !matches!(config.origin, OriginConfig::Twilio(_)) {
+        // The generic origin has one recording per call.
+        return Err(EdgeError::NoRecording);
+    }
     let id = CallIdentity {
         business: claims.bid,
         call_sid,
+        recording,
     };
     Ok((id, claims.sub))
 }
@@ -333,7 +347,7 @@ async fn stream(
     note: &RequestNote,
 ) -> EdgeResult<Response> {
     let bucket = recordings(env)?;
-    let key = recording_key(&id.business, &id.call_sid);
+    let key = recording_key(&id);
     // A Twilio recording stored long enough ago is asked about again first.
     if !still_served(env, config, &bucket, &key, &id).await? {
         return Err(EdgeError::NoRecording);
@@ -453,12 +467,13 @@ async fn handle_status(
 ) -> EdgeResult<Response> {
     let (id, _) = check_recording_request(req, config, raw_sid)?;
     let bucket = recordings(env)?;
-    if let Some(object) = bucket
-        .head(recording_key(&id.business, &id.call_sid))
-        .await?
-    {
+    if let Some(object) = bucket.head(recording_key(&id)).await? {
         let mut body = StatusBody::new(WireStatus::Ready, &id.call_sid);
         body.size = Some(object.size());
+        // With Twilio, how many recordings the call has is its object's to say.
+        if matches!(config.origin, OriginConfig::Twilio(_)) {
+            body.recordings = CallObject::of(env, &id)?.status(&id).await?.recordings;
+        }
         return Ok(json_response(200, &body));
     }
     let body = CallObject::of(env, &id)?.status(&id).await?;

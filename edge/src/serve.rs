@@ -233,7 +233,7 @@ impl Listener {
                     offset,
                     length,
                 } => {
-                    let key = piece_key(&self.id.business, &self.id.call_sid, self.fill, index);
+                    let key = piece_key(&self.id, self.fill, index);
                     let range = Range::OffsetWithLength { offset, length };
                     reads.r2_gets += 1;
                     match self.bucket.get(key).range(range).execute().await? {
@@ -254,7 +254,7 @@ impl Listener {
                     }
                 }
                 Read::Stored => {
-                    let key = recording_key(&self.id.business, &self.id.call_sid);
+                    let key = recording_key(&self.id);
                     let range = Range::OffsetWithLength {
                         offset: pos,
                         length: last - pos + 1,

@@ -23,7 +23,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ids::{BusinessId, CallSid};
+use crate::ids::CallIdentity;
 
 /// The first piece: small, so the first audio bytes are served early.
 pub const FIRST_PIECE_BYTES: u64 = 64 << 10;
@@ -92,25 +92,25 @@ pub fn piece_count(size: u64) -> u32 {
 }
 
 /// The prefix under which every fill of one recording keeps its pieces.
-pub fn fills_prefix(business: &BusinessId, call: &CallSid) -> String {
-    format!("fills/{business}/{call}/")
+pub fn fills_prefix(id: &CallIdentity) -> String {
+    format!("fills/{}/", id.stem())
 }
 
 /// The prefix of one fill's pieces.
-pub fn fill_prefix(business: &BusinessId, call: &CallSid, fill: u64) -> String {
-    format!("{}{fill}/", fills_prefix(business, call))
+pub fn fill_prefix(id: &CallIdentity, fill: u64) -> String {
+    format!("{}{fill}/", fills_prefix(id))
 }
 
 /// The R2 key of piece `index` of fill `fill`.
-pub fn piece_key(business: &BusinessId, call: &CallSid, fill: u64, index: u32) -> String {
-    format!("{}{index}", fill_prefix(business, call, fill))
+pub fn piece_key(id: &CallIdentity, fill: u64, index: u32) -> String {
+    format!("{}{index}", fill_prefix(id, fill))
 }
 
 /// The keys of every piece a fill of a `size`-byte recording may have put:
 /// its attempt deletes them by name when it ends, without listing R2.
-pub fn piece_keys(business: &BusinessId, call: &CallSid, fill: u64, size: u64) -> Vec<String> {
+pub fn piece_keys(id: &CallIdentity, fill: u64, size: u64) -> Vec<String> {
     (0..piece_count(size))
-        .map(|index| piece_key(business, call, fill, index))
+        .map(|index| piece_key(id, fill, index))
         .collect()
 }
 
@@ -300,18 +300,24 @@ mod tests {
 
     #[test]
     fn a_fills_piece_keys_name_every_piece_of_that_fill_alone() {
-        let (b, c) = (
-            BusinessId::parse("acme").unwrap(),
-            CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap(),
+        let id = CallIdentity::new(
+            crate::ids::BusinessId::parse("acme").unwrap(),
+            crate::ids::CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap(),
         );
         let size = piece_start(6) + 1;
-        let keys = piece_keys(&b, &c, 7, size);
+        let keys = piece_keys(&id, 7, size);
         assert_eq!(keys.len(), 7);
         for (index, key) in keys.iter().enumerate() {
-            assert_eq!(key, &piece_key(&b, &c, 7, index as u32));
-            assert!(key.starts_with(&fill_prefix(&b, &c, 7)));
+            assert_eq!(key, &piece_key(&id, 7, index as u32));
+            assert!(key.starts_with(&fill_prefix(&id, 7)));
         }
-        assert!(piece_keys(&b, &c, 7, 0).is_empty());
+        assert!(piece_keys(&id, 7, 0).is_empty());
+        // Another recording of the call fills pieces of its own.
+        let second = CallIdentity {
+            recording: Some(2),
+            ..id.clone()
+        };
+        assert!(!piece_key(&second, 7, 0).starts_with(&fills_prefix(&id)));
     }
 
     #[test]

@@ -16,6 +16,7 @@ const BUSINESS_ID_MAX_LEN: usize = 64;
 pub enum IdError {
     InvalidCallSid,
     InvalidBusinessId,
+    InvalidRecording,
 }
 
 impl fmt::Display for IdError {
@@ -23,6 +24,9 @@ impl fmt::Display for IdError {
         match self {
             IdError::InvalidCallSid => write!(f, "call_sid must be CA followed by 32 hex digits"),
             IdError::InvalidBusinessId => write!(f, "business id must match [A-Za-z0-9_-]{{1,64}}"),
+            IdError::InvalidRecording => {
+                write!(f, "recording must be 1 to {MAX_RECORDINGS_PER_CALL}")
+            }
         }
     }
 }
@@ -110,27 +114,72 @@ impl<'de> Deserialize<'de> for BusinessId {
 
 /// Where a business's cached recording lives in R2. The business id comes
 /// first so that one tenant's keys can never collide with another's.
-pub fn recording_key(business: &BusinessId, call: &CallSid) -> String {
-    format!("recordings/{business}/{call}")
+pub fn recording_key(id: &CallIdentity) -> String {
+    format!("recordings/{}", id.stem())
 }
 
 /// The name of the Durable Object that decides for one recording.
-pub fn call_object_name(business: &BusinessId, call: &CallSid) -> String {
-    format!("{business}/{call}")
+pub fn call_object_name(id: &CallIdentity) -> String {
+    id.stem()
 }
 
+/// The most recordings of one call that can be asked for by number.
+pub const MAX_RECORDINGS_PER_CALL: u8 = 20;
+
 /// The recording a call object is for: sent with every message that needs
-/// it, so a fresh object learns who it is, and kept in its storage.
+/// it, so a fresh object learns who it is, and kept in its storage. A call
+/// (Twilio) may have several recordings: `recording` names the second and
+/// later by their number (2 to [`MAX_RECORDINGS_PER_CALL`], in the order
+/// the provider made them); `None` is the call's first, as it always was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallIdentity {
     pub business: BusinessId,
     pub call_sid: CallSid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<u8>,
 }
 
 impl CallIdentity {
+    /// The call's first recording.
+    pub fn new(business: BusinessId, call_sid: CallSid) -> CallIdentity {
+        CallIdentity {
+            business,
+            call_sid,
+            recording: None,
+        }
+    }
+
     /// The name of its call object ([`call_object_name`]).
     pub fn object_name(&self) -> String {
-        call_object_name(&self.business, &self.call_sid)
+        call_object_name(self)
+    }
+
+    /// Which of the call's recordings, from 0.
+    pub fn index(&self) -> usize {
+        usize::from(self.recording.unwrap_or(1).max(1)) - 1
+    }
+
+    /// `{business}/{call}`, and `~{n}` for the call's recording number `n`.
+    pub fn stem(&self) -> String {
+        match self.recording {
+            None => format!("{}/{}", self.business, self.call_sid),
+            Some(n) => format!("{}/{}~{n}", self.business, self.call_sid),
+        }
+    }
+}
+
+/// The recording number a request names (`recording=N`): `None` for the
+/// first (absent, or `1`), `Some(n)` for 2 to [`MAX_RECORDINGS_PER_CALL`];
+/// `Err` for anything else.
+pub fn parse_recording_number(raw: Option<&str>) -> Result<Option<u8>, IdError> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let valid = !raw.is_empty() && raw.len() <= 2 && raw.bytes().all(|b| b.is_ascii_digit());
+    match raw.parse::<u8>() {
+        Ok(1) if valid => Ok(None),
+        Ok(n) if valid && (2..=MAX_RECORDINGS_PER_CALL).contains(&n) => Ok(Some(n)),
+        _ => Err(IdError::InvalidRecording),
     }
 }
 
@@ -150,8 +199,14 @@ mod tests {
         );
         let business = BusinessId::parse("acme").unwrap();
         assert_eq!(
-            recording_key(&business, &CallSid::parse(GOOD).unwrap()),
-            recording_key(&business, &CallSid::parse(folded).unwrap())
+            recording_key(&CallIdentity::new(
+                business.clone(),
+                CallSid::parse(GOOD).unwrap()
+            )),
+            recording_key(&CallIdentity::new(
+                business,
+                CallSid::parse(folded).unwrap()
+            ))
         );
     }
 
@@ -189,26 +244,32 @@ mod tests {
     fn keys_and_object_names_carry_the_business_id() {
         let b = BusinessId::parse("acme").unwrap();
         let c = CallSid::parse(GOOD).unwrap();
+        let id = CallIdentity::new(b, c.clone());
         assert_eq!(
-            recording_key(&b, &c),
+            recording_key(&id),
             format!(
                 "recordings/acme/{}",
                 GOOD.to_ascii_lowercase().replacen("ca", "CA", 1)
             )
         );
-        assert_eq!(call_object_name(&b, &c), format!("acme/{c}"));
+        assert_eq!(call_object_name(&id), format!("acme/{c}"));
+        // A call's second recording has a key and an object of its own.
+        let second = CallIdentity {
+            recording: Some(2),
+            ..id.clone()
+        };
+        assert_eq!(recording_key(&second), format!("recordings/acme/{c}~2"));
+        assert_eq!(call_object_name(&second), format!("acme/{c}~2"));
+        assert_eq!((id.index(), second.index()), (0, 1));
     }
 
     #[test]
     fn a_call_identity_names_its_object_and_validates_both_ids_when_read() {
-        let id = CallIdentity {
-            business: BusinessId::parse("acme").unwrap(),
-            call_sid: CallSid::parse(GOOD).unwrap(),
-        };
-        assert_eq!(
-            id.object_name(),
-            call_object_name(&id.business, &id.call_sid)
+        let id = CallIdentity::new(
+            BusinessId::parse("acme").unwrap(),
+            CallSid::parse(GOOD).unwrap(),
         );
+        assert_eq!(id.object_name(), call_object_name(&id));
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(
             json,
@@ -220,6 +281,21 @@ mod tests {
             r#"{"business":"acme","call_sid":"CAxyz"}"#.to_owned(),
         ] {
             assert!(serde_json::from_str::<CallIdentity>(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_recording_number_is_the_first_by_default_and_2_to_20_otherwise() {
+        assert_eq!(parse_recording_number(None), Ok(None));
+        assert_eq!(parse_recording_number(Some("1")), Ok(None));
+        assert_eq!(parse_recording_number(Some("2")), Ok(Some(2)));
+        assert_eq!(parse_recording_number(Some("20")), Ok(Some(20)));
+        for bad in ["", "0", "21", "02x", "+2", "-1", "300", "1.0", " 2"] {
+            assert_eq!(
+                parse_recording_number(Some(bad)),
+                Err(IdError::InvalidRecording),
+                "{bad:?}"
+            );
         }
     }
 

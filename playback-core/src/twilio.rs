@@ -534,10 +534,13 @@ pub fn resolve(page: &RecordingsPage) -> Recordings {
     }
 }
 
-/// What the answer to a call's `Recordings.json` means for its download:
-/// `status`, its `Retry-After` already read, and its body when it was one.
-/// The recordings that play come with [`Resolved::Play`].
+/// What the answer to a call's `Recordings.json` means for the download of
+/// its recording number `index + 1` (`CallIdentity::index`): `status`, its
+/// `Retry-After` already read, and its body when it was one. The recordings
+/// that play come with [`Resolved::Play`]; a call with fewer has no such
+/// recording.
 pub fn resolution(
+    index: usize,
     status: u16,
     retry_after_ms: Option<u64>,
     page: Option<&RecordingsPage>,
@@ -548,7 +551,8 @@ pub fn resolution(
     };
     match (api_status(status), page) {
         (ApiStatus::Ok, Some(page)) => match resolve(page) {
-            Recordings::Play(playable) => (Resolved::Play, playable),
+            Recordings::Play(playable) if playable.len() > index => (Resolved::Play, playable),
+            Recordings::Play(_) => (Resolved::NoRecording, Vec::new()),
             Recordings::Processing => (Resolved::Processing, Vec::new()),
             Recordings::None => (Resolved::NoRecording, Vec::new()),
         },
@@ -1002,10 +1006,15 @@ mod tests {
     #[test]
     fn a_recordings_answer_resolves_the_download() {
         let t = "Fri, 18 Oct 2019 17:05:00 +0000";
-        let (resolved, playable) =
-            resolution(200, None, Some(&recordings(&[("a", "completed", 2, t)])));
+        let one = recordings(&[("a", "completed", 2, t)]);
+        let (resolved, playable) = resolution(0, 200, None, Some(&one));
         assert_eq!(resolved, Resolved::Play);
         assert_eq!(playable.len(), 1);
+        // The call has no second recording.
+        assert_eq!(
+            resolution(1, 200, None, Some(&one)).0,
+            Resolved::NoRecording
+        );
         let stored = serde_json::to_string(&playable).expect("serialises");
         let back: Vec<Playable> = serde_json::from_str(&stored).expect("reads back");
         assert_eq!(back, playable);
@@ -1014,22 +1023,25 @@ mod tests {
         )
         .is_err());
         let page = recordings(&[("a", "processing", 1, t)]);
-        assert_eq!(resolution(200, None, Some(&page)).0, Resolved::Processing);
         assert_eq!(
-            resolution(200, None, Some(&recordings(&[]))).0,
+            resolution(0, 200, None, Some(&page)).0,
+            Resolved::Processing
+        );
+        assert_eq!(
+            resolution(0, 200, None, Some(&recordings(&[]))).0,
             Resolved::NoRecording
         );
-        assert_eq!(resolution(404, None, None).0, Resolved::CallGone);
-        assert_eq!(resolution(401, None, None).0, Resolved::Refused);
+        assert_eq!(resolution(0, 404, None, None).0, Resolved::CallGone);
+        assert_eq!(resolution(0, 401, None, None).0, Resolved::Refused);
         assert_eq!(
-            resolution(429, Some(2_000), None).0,
+            resolution(0, 429, Some(2_000), None).0,
             Resolved::Transient {
                 failure: Failure::OriginUnavailable,
                 retry_after_ms: Some(2_000)
             }
         );
         assert!(matches!(
-            resolution(200, None, None).0,
+            resolution(0, 200, None, None).0,
             Resolved::Transient { .. }
         ));
     }

@@ -161,6 +161,10 @@ pub struct StatusBody {
     /// `ready` while the download still runs: playable from its fill.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub filling: bool,
+    /// How many recordings of the call play, once the provider said
+    /// (Twilio); each is asked for by its number (`recording=N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recordings: Option<u32>,
 }
 
 impl StatusBody {
@@ -174,6 +178,7 @@ impl StatusBody {
             error: None,
             size: None,
             filling: false,
+            recordings: None,
         }
     }
 }

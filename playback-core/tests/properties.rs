@@ -46,7 +46,7 @@ use playback_core::session::{self, Claims};
 use playback_core::slots::{
     keep_downloading, renew_every_ms, Acquire, RenewOutcome, SlotPolicy, SlotTable,
 };
-use playback_core::{BusinessId, CallSid};
+use playback_core::{BusinessId, CallIdentity, CallSid};
 use proptest::prelude::*;
 
 const CALLS: usize = 3;
@@ -918,7 +918,10 @@ proptest! {
         let a = CallSid::parse(&format!("CA{hex}")).unwrap();
         let b = CallSid::parse(&format!("CA{mixed}")).unwrap();
         let business = BusinessId::parse("acme").unwrap();
-        prop_assert_eq!(recording_key(&business, &a), recording_key(&business, &b));
+        prop_assert_eq!(
+            recording_key(&CallIdentity::new(business.clone(), a.clone())),
+            recording_key(&CallIdentity::new(business, b.clone()))
+        );
         prop_assert_eq!(a, b);
     }
 

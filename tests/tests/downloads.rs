@@ -662,6 +662,26 @@ async fn killed_download_and_wait_resume(kind: Kind) {
     assert_eq!(origin.business("acme").peak, 1);
 }
 
+/// The generic origin has one recording per call: a second is not there,
+/// and nothing is asked for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_generic_origin_a_second_recording_is_404() {
+    let stack = Stack::start().await;
+    let sid = bulk_call(&stack, "acme", 0);
+    let answer = stack
+        .http
+        .get(stack.url(&format!("/api/recordings/{sid}/stream?recording=2")))
+        .bearer_auth(integration_tests::token_for("acme"))
+        .header("X-User-Action", "play")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["error"], "no_recording");
+    assert_eq!(stack.origin.stats().authorized_requests, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refreshes_without_a_user_action_never_reach_the_origin() {
     refreshes_never_reach_the_origin(Kind::Generic).await

@@ -544,3 +544,102 @@ async fn a_recording_deleted_at_twilio_is_deleted_here_at_its_next_check() {
         "never downloaded again"
     );
 }
+
+/// A play of `sid`'s recording number `n` (the query's `recording`), as a click.
+fn play_number(stack: &Stack, sid: &str, n: u32) -> reqwest::RequestBuilder {
+    stack
+        .http
+        .get(stack.url(&format!("/api/recordings/{sid}/stream?recording={n}")))
+        .bearer_auth(integration_tests::token_for("acme"))
+        .header("X-User-Action", "play")
+}
+
+/// The status of `sid`'s recording number `n`.
+async fn status_number(stack: &Stack, sid: &str, n: u32) -> Value {
+    stack
+        .get_as(
+            "acme",
+            &format!("/api/recordings/{sid}/status?recording={n}"),
+        )
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_of_a_calls_recordings_plays_by_its_number_and_is_downloaded_once() {
+    let stack = Stack::start_twilio(latency(200), EdgeOptions::default()).await;
+    let sid = call_with(&stack, "acme", Shape::Two);
+    // The first, by default and by its number, is one recording.
+    let first = stack.cache("acme", &sid).await;
+    assert_eq!(
+        sha256_hex(&first),
+        sha256_hex(&media_bytes(&stack, "acme", &sid, 0))
+    );
+    let again = play_number(&stack, &sid, 1).send().await.expect("answered");
+    assert_eq!(again.status(), 200);
+    assert_eq!(status_number(&stack, &sid, 1).await["recordings"], 2);
+    // The second: a storm of clicks, one download of its own.
+    let answers = join_all((0..20).map(|_| async {
+        play_number(&stack, &sid, 2)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    }))
+    .await;
+    for answer in answers {
+        let status = answer.expect("answered");
+        assert!(status == 200 || status == 202, "{status}");
+    }
+    let deadline = std::time::Instant::now() + READY;
+    while status_number(&stack, &sid, 2).await["status"] != "ready" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second recording never got ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = play_number(&stack, &sid, 2).send().await.expect("answered");
+    assert_eq!(second.status(), 200);
+    let second = second.bytes().await.expect("a body").to_vec();
+    assert_eq!(
+        sha256_hex(&second),
+        sha256_hex(&media_bytes(&stack, "acme", &sid, 1))
+    );
+    assert_ne!(sha256_hex(&second), sha256_hex(&first));
+    let stats = stack.origin.stats();
+    assert_eq!(
+        stats.call(&recording_sid(&sid, 0)).attempts,
+        1,
+        "the first, once"
+    );
+    assert_eq!(
+        stats.call(&recording_sid(&sid, 1)).attempts,
+        1,
+        "the second, once"
+    );
+    // A third there is not; a bad number is refused before anything is asked.
+    let third = play_number(&stack, &sid, 3).send().await.expect("answered");
+    assert_eq!(third.status(), 404);
+    let body: Value = third.json().await.expect("JSON");
+    assert_eq!(body["error"], "no_recording");
+    for bad in ["0", "21", "x", ""] {
+        let answer = stack
+            .http
+            .get(stack.url(&format!("/api/recordings/{sid}/stream?recording={bad}")))
+            .bearer_auth(integration_tests::token_for("acme"))
+            .header("X-User-Action", "play")
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(answer.status(), 400, "recording={bad}");
+        let body: Value = answer.json().await.expect("JSON");
+        assert_eq!(
+            (body["error"].as_str(), body["detail"].as_str()),
+            (Some("bad_query"), Some("recording"))
+        );
+    }
+}

@@ -86,7 +86,8 @@ impl Call {
         }) else {
             return Ok(());
         };
-        let first = playable.as_deref().and_then(<[Playable]>::first);
+        // This object's recording of the call (the first, or the one asked for).
+        let first = playable.as_deref().and_then(|p| p.get(id.index()));
         let d = Download {
             id: &id,
             config: &config,
@@ -302,7 +303,7 @@ fn pieces_of(id: &CallIdentity, view: Option<&FillView>) -> (Option<u32>, Vec<St
     match view {
         Some(view) => (
             Some(view.landed),
-            fill::piece_keys(&id.business, &id.call_sid, view.fill, view.size),
+            fill::piece_keys(id, view.fill, view.size),
         ),
         None => (None, Vec::new()),
     }

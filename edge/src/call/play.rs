@@ -43,7 +43,8 @@ impl Handles<Status> for Rc<Call> {
         let p = config::load(&self.env)?.download_policy();
         let state = self.load().await?;
         let position = self.queue_position(&state, &id).await;
-        let body = download::status_of(&state, &id.call_sid, now_ms(), position, &p);
+        let mut body = download::status_of(&state, &id.call_sid, now_ms(), position, &p);
+        body.recordings = self.recordings().await?.map(|r| r.len() as u32);
         Ok(self
             .fill
             .read(|fill| download::status_with_fill(&state, body, fill)))
@@ -62,7 +63,7 @@ impl Call {
         Ok(match download::play_check(state, now_ms(), p) {
             PlayCheck::Nothing => PlayFact::Nothing,
             PlayCheck::Store => {
-                let key = recording_key(&id.business, &id.call_sid);
+                let key = recording_key(id);
                 let bucket = recordings(&self.env)?;
                 PlayFact::Stored(bucket.head(key).await?.is_some())
             }

@@ -38,7 +38,10 @@ impl Call {
         let state = self.load().await?;
         let storage = self.state.storage();
         let checked = storage.get::<u64>(CHECKED_KEY).await?;
-        let recording = self.recordings().await?.and_then(|r| r.into_iter().next());
+        let recording = self
+            .recordings()
+            .await?
+            .and_then(|r| r.into_iter().nth(id.index()));
         let (CallState::Ready { .. }, Some(recording)) = (&state, recording) else {
             // Nothing stored to ask about (a download asks Twilio itself).
             return Ok(true);
@@ -61,9 +64,7 @@ impl Call {
                 // The copy first: a state left `ready` without it is asked
                 // about again; never the other way round.
                 let bucket = recordings(&self.env)?;
-                bucket
-                    .delete(recording_key(&id.business, &id.call_sid))
-                    .await?;
+                bucket.delete(recording_key(id)).await?;
                 let before = self.load().await?;
                 let step =
                     download::on_recording_gone(&before, now_ms(), &config.download_policy());

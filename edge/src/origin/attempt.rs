@@ -96,7 +96,7 @@ where
         lease,
         report,
     } = call;
-    let key = recording_key(&id.business, &id.call_sid);
+    let key = recording_key(id);
     let released = Cell::new(false);
     let peaks = RefCell::new(None);
     let work = Work {

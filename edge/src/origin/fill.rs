@@ -324,7 +324,7 @@ async fn land<S: RecordingStore>(
 ) -> Result<(), AttemptOutcome> {
     let mut puts = landing
         .map(|piece| {
-            let key = piece_key(&id.business, &id.call_sid, fill.id, piece.index);
+            let key = piece_key(id, fill.id, piece.index);
             async move { (piece.index, store.put_piece(key, piece.stream).await) }
         })
         .buffered(PIECES_IN_FLIGHT);

@@ -23,7 +23,7 @@ use crate::log::now_ms;
 
 /// Looks in R2 for the recording.
 pub(crate) async fn look(bucket: &Bucket, id: &CallIdentity) -> Looked {
-    match bucket.head(recording_key(&id.business, &id.call_sid)).await {
+    match bucket.head(recording_key(id)).await {
         Ok(Some(object)) => Looked::Stored(object.size()),
         Ok(None) => Looked::Missing,
         Err(_) => Looked::NotYet,
@@ -35,7 +35,7 @@ pub(crate) async fn look(bucket: &Bucket, id: &CallIdentity) -> Looked {
 /// have the recording, or it could not be read whole.
 pub(crate) async fn peaks_from_r2(env: worker::Env, id: CallIdentity) -> Option<PeaksRecord> {
     let bucket = crate::rpc::recordings(&env).ok()?;
-    let recording = recording_key(&id.business, &id.call_sid);
+    let recording = recording_key(&id);
     let object = bucket.get(&recording).execute().await.ok()??;
     let started = now_ms();
     let mut peaks = PeaksBuilder::new();

@@ -75,7 +75,9 @@ pub(crate) async fn resolve(config: &EdgeConfig, id: &CallIdentity) -> Resolutio
         Either::Right(_) => Err("no answer in time".to_owned()),
     };
     let (resolved, playable) = match &answer {
-        Ok((status, retry_after, page)) => resolution(*status, *retry_after, page.as_ref()),
+        Ok((status, retry_after, page)) => {
+            resolution(id.index(), *status, *retry_after, page.as_ref())
+        }
         Err(_) => (
             Resolved::Transient {
                 failure: Failure::OriginUnreachable,

@@ -238,8 +238,8 @@ pub(super) async fn delete_pieces<S: RecordingStore>(
     id: &CallIdentity,
     keep: u64,
 ) -> EdgeResult<()> {
-    let prefix = fills_prefix(&id.business, &id.call_sid);
-    let kept = fill_prefix(&id.business, &id.call_sid, keep);
+    let prefix = fills_prefix(id);
+    let kept = fill_prefix(id, keep);
     loop {
         let listed = store.list_keys(&prefix, KEYS_AT_ONCE).await?;
         let keys: Vec<String> = listed

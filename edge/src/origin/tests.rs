@@ -520,10 +520,10 @@ fn config() -> EdgeConfig {
 }
 
 fn identity() -> CallIdentity {
-    CallIdentity {
-        business: BusinessId::parse("acme").expect("a valid business"),
-        call_sid: CallSid::parse("CA0123456789abcdef0123456789abcdef").expect("a valid SID"),
-    }
+    CallIdentity::new(
+        BusinessId::parse("acme").expect("a valid business"),
+        CallSid::parse("CA0123456789abcdef0123456789abcdef").expect("a valid SID"),
+    )
 }
 
 fn recording_url(id: &CallIdentity) -> String {
@@ -534,7 +534,7 @@ fn recording_url(id: &CallIdentity) -> String {
 }
 
 fn served_key(id: &CallIdentity) -> String {
-    recording_key(&id.business, &id.call_sid)
+    recording_key(id)
 }
 
 fn headers(length: usize) -> OriginHeaders {
@@ -682,7 +682,7 @@ fn a_failed_piece_put_fails_the_attempt_with_nothing_stored_and_no_write_running
     let origin =
         FakeOrigin::default().answers(&recording_url(&id), recording(length, length, 16 * KIB));
     let store = FakeStore {
-        failing_piece: Some(piece_key(&id.business, &id.call_sid, GRANT, 1)),
+        failing_piece: Some(piece_key(&id, GRANT, 1)),
         ..FakeStore::default()
     };
     let host = FakeHost::new();
@@ -710,7 +710,7 @@ fn a_failed_piece_put_fails_the_attempt_with_nothing_stored_and_no_write_running
         })
         .collect();
     assert!(!landed.contains(&1), "the failed piece was reported landed");
-    let pieces = fill_prefix(&id.business, &id.call_sid, GRANT);
+    let pieces = fill_prefix(&id, GRANT);
     assert!(!store.has(&format!("{pieces}1")));
 }
 

@@ -1086,10 +1086,10 @@ async fn bare_worker(rows: &mut Vec<Row>) {
         ("Authorization", format!("Bearer {}", token_for("globex"))),
         ("X-User-Action", "play".to_string()),
     ];
-    let key = playback_core::ids::recording_key(
-        &playback_core::BusinessId::parse("globex").unwrap(),
-        &playback_core::CallSid::parse(&sid).unwrap(),
-    );
+    let key = playback_core::ids::recording_key(&playback_core::CallIdentity::new(
+        playback_core::BusinessId::parse("globex").unwrap(),
+        playback_core::CallSid::parse(&sid).unwrap(),
+    ));
     let origin_url = stack.origin.url.clone();
     let persist = stack.persist_dir().to_path_buf();
     stack.edge.kill();
