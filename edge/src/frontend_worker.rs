@@ -280,8 +280,8 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
 
 /// The checks every recording endpoint makes, in the contract's order:
 /// token (and the business's Twilio account), call SID, then which of the
-/// call's recordings (`recording`, 1 by default). Returns which recording is asked for, and by which
-/// agent (the session's `sub`).
+/// call's recordings (`recording`, 1 by default). Returns which recording
+/// is asked for, and by which agent (the session's `sub`).
 fn check_recording_request(
     req: &Request,
     config: &EdgeConfig,
