@@ -33,7 +33,7 @@
 //! - `list_fails` (not per call): every page of the call list answers 500
 //!   (a list API that is down) while recordings are still served.
 //!
-//! In Twilio's dialect (`crate::twilio`) the knobs above apply to a
+//! In Twilio's dialect (`twilio.rs`) the knobs above apply to a
 //! recording's media (`…/Recordings/{RE}.wav`): its call's fault set
 //! applies, attempts are counted per recording SID, a throttled answer is
 //! 429 with code 20429 and `Retry-After` only when `retry_after_secs` > 0,

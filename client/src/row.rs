@@ -6,7 +6,7 @@
 //! 202, each cancelled with an `AbortController`; the poll timer; and the
 //! page's audio element, through an `AudioSink` that the player bar
 //! connects (so the loader knows nothing of the bar). A call's row and the
-//! bar share its one loader (`crate::loaders`), so they always agree.
+//! bar share its one loader (the loaders' registry, `loaders.rs`), so they always agree.
 
 use std::rc::Rc;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! Twilio's REST API (2010-04-01) as an origin: its configuration, its
-//! URLs, the parts of its bodies the edge reads, and what each answer means.
+//! Twilio's REST API (2010-04-01) as an origin: its SIDs, its URLs, the
+//! parts of its bodies the edge reads, and what each answer means (its
+//! configuration is `config::TwilioConfig`).
 //!
 //! Read from Twilio's published OpenAPI description (`twilio/twilio-oai`,
 //! `spec/json/twilio_api_v2010.json`):
@@ -25,15 +26,12 @@
 //! in UTC. Unknown parameters are ignored by Twilio, so a filter the edge
 //! needs exactly is applied by the edge again.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
-use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::config::ConfigError;
 use crate::download::{Failure, Resolved};
-use crate::ids::{BusinessId, CallSid};
+use crate::ids::CallSid;
 use crate::list_query::{
     civil_from_days, days_from_civil, format_rfc3339, is_valid_cursor, percent_encode, ListQuery,
 };
@@ -86,159 +84,6 @@ impl fmt::Display for Sid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Which pair of credentials the edge signs in with.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// The (parent) account's SID and Auth Token: they reach the account
-    /// and its subaccounts.
-    AuthToken { account: Sid, token: String },
-    /// An API key's SID and secret: they reach the key's own account only.
-    ApiKey { key: Sid, secret: String },
-}
-
-impl fmt::Debug for Credentials {
-    /// Never the secret.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::AuthToken { account, .. } => write!(f, "AuthToken({account}, …)"),
-            Credentials::ApiKey { key, .. } => write!(f, "ApiKey({key}, …)"),
-        }
-    }
-}
-
-impl Credentials {
-    /// The `Authorization` header's value (HTTP Basic).
-    pub fn authorization(&self) -> String {
-        let (user, secret) = match self {
-            Credentials::AuthToken { account, token } => (account.as_str(), token.as_str()),
-            Credentials::ApiKey { key, secret } => (key.as_str(), secret.as_str()),
-        };
-        let pair = format!("{user}:{secret}");
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        )
-    }
-
-    /// The variables an operator checks when Twilio refuses them.
-    pub fn vars(&self) -> &'static str {
-        match self {
-            Credentials::AuthToken { .. } => "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN",
-            Credentials::ApiKey { .. } => "TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET",
-        }
-    }
-}
-
-/// The Twilio origin's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TwilioConfig {
-    /// Without a trailing slash.
-    pub api_base: String,
-    pub credentials: Credentials,
-    /// Which Twilio account each business is (`TWILIO_ACCOUNTS`).
-    pub accounts: BTreeMap<BusinessId, Sid>,
-}
-
-impl TwilioConfig {
-    /// Reads `TWILIO_*` through `lookup`; `parse_base` checks the API base
-    /// as `ORIGIN_BASE_URL` is checked.
-    pub fn from_lookup(
-        lookup: &impl Fn(&str) -> Option<String>,
-        parse_base: impl Fn(&'static str, &str) -> Result<String, ConfigError>,
-    ) -> Result<TwilioConfig, ConfigError> {
-        let err = |var: &'static str, problem: &str| ConfigError {
-            var,
-            problem: problem.to_owned(),
-        };
-        let api_base = parse_base(
-            "TWILIO_API_BASE",
-            &lookup("TWILIO_API_BASE").unwrap_or_else(|| DEFAULT_TWILIO_API_BASE.to_owned()),
-        )?;
-        let account = lookup("TWILIO_ACCOUNT_SID")
-            .ok_or_else(|| err("TWILIO_ACCOUNT_SID", "is not set (the account's SID, AC…)"))?;
-        let account = Sid::parse("AC", account.trim()).ok_or_else(|| {
-            err(
-                "TWILIO_ACCOUNT_SID",
-                "is not an account SID (AC and 32 hex digits)",
-            )
-        })?;
-        let present = |var| lookup(var).filter(|v| !v.is_empty());
-        let credentials = match (
-            present("TWILIO_AUTH_TOKEN"),
-            present("TWILIO_API_KEY_SID"),
-            present("TWILIO_API_KEY_SECRET"),
-        ) {
-            (Some(token), None, None) => Credentials::AuthToken {
-                account: account.clone(),
-                token,
-            },
-            (None, Some(key), Some(secret)) => Credentials::ApiKey {
-                key: Sid::parse("SK", key.trim()).ok_or_else(|| {
-                    err(
-                        "TWILIO_API_KEY_SID",
-                        "is not an API key SID (SK and 32 hex digits)",
-                    )
-                })?,
-                secret,
-            },
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(err(
-                    "TWILIO_AUTH_TOKEN",
-                    "is set together with an API key: set one pair only",
-                ))
-            }
-            (None, Some(_), None) => {
-                return Err(err("TWILIO_API_KEY_SECRET", "is not set (a secret)"))
-            }
-            (None, None, Some(_)) => return Err(err("TWILIO_API_KEY_SID", "is not set")),
-            (None, None, None) => {
-                return Err(err(
-                    "TWILIO_AUTH_TOKEN",
-                    "is not set (a secret; or TWILIO_API_KEY_SID and TWILIO_API_KEY_SECRET)",
-                ))
-            }
-        };
-        let accounts = parse_accounts(lookup("TWILIO_ACCOUNTS").as_deref().unwrap_or("{}"))?;
-        if let Credentials::ApiKey { .. } = credentials {
-            if accounts.values().any(|a| *a != account) {
-                return Err(err(
-                    "TWILIO_ACCOUNTS",
-                    "names an account other than TWILIO_ACCOUNT_SID, which an API key cannot reach: use the parent account's Auth Token",
-                ));
-            }
-        }
-        Ok(TwilioConfig {
-            api_base,
-            credentials,
-            accounts,
-        })
-    }
-
-    /// The business's Twilio account, `None` when it has none.
-    pub fn account(&self, business: &BusinessId) -> Option<&Sid> {
-        self.accounts.get(business)
-    }
-}
-
-fn parse_accounts(raw: &str) -> Result<BTreeMap<BusinessId, Sid>, ConfigError> {
-    let err = |problem: String| ConfigError {
-        var: "TWILIO_ACCOUNTS",
-        problem,
-    };
-    let map: BTreeMap<String, String> = serde_json::from_str(raw).map_err(|_| {
-        err(r#"is not a JSON object of business to account SID ({"acme": "AC…"})"#.into())
-    })?;
-    map.into_iter()
-        .map(|(business, account)| {
-            let id = BusinessId::parse(&business)
-                .map_err(|_| err(format!("{business:?} is not a business id")))?;
-            let sid = Sid::parse("AC", &account)
-                .ok_or_else(|| err(format!("{business}'s {account:?} is not an account SID")))?;
-            Ok((id, sid))
-        })
-        .collect()
 }
 
 /// A page of Twilio's call list, as the edge's cursor carries it: the
@@ -709,110 +554,9 @@ pub fn format_rfc2822(epoch_s: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::list_query::parse_rfc3339;
 
     const AC: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const AC2: &str = "ACbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-    const SK: &str = "SKcccccccccccccccccccccccccccccccc";
-
-    fn config(pairs: &[(&str, &str)]) -> Result<TwilioConfig, ConfigError> {
-        let map: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        TwilioConfig::from_lookup(&|name: &str| map.get(name).cloned(), |_, base| {
-            Ok(base.trim_end_matches('/').to_owned())
-        })
-    }
-
-    fn business(raw: &str) -> BusinessId {
-        BusinessId::parse(raw).expect("a business id")
-    }
-
-    #[test]
-    fn the_account_pair_reaches_every_mapped_account_and_a_business_without_one_has_none() {
-        let c = config(&[
-            ("TWILIO_ACCOUNT_SID", AC),
-            ("TWILIO_AUTH_TOKEN", "tok"),
-            (
-                "TWILIO_ACCOUNTS",
-                &format!(r#"{{"acme": "{AC}", "globex": "{AC2}"}}"#),
-            ),
-        ])
-        .expect("valid");
-        assert_eq!(c.api_base, DEFAULT_TWILIO_API_BASE);
-        assert_eq!(c.account(&business("globex")).map(Sid::as_str), Some(AC2));
-        assert_eq!(c.account(&business("initech")), None);
-        // Basic base64("AC…:tok").
-        let expected = base64::engine::general_purpose::STANDARD.encode(format!("{AC}:tok"));
-        assert_eq!(c.credentials.authorization(), format!("Basic {expected}"));
-        assert!(!format!("{:?}", c.credentials).contains("tok"));
-    }
-
-    #[test]
-    fn an_api_key_reaches_its_own_account_only() {
-        let own = format!(r#"{{"acme": "{AC}"}}"#);
-        let other = format!(r#"{{"acme": "{AC}", "globex": "{AC2}"}}"#);
-        let base = [
-            ("TWILIO_ACCOUNT_SID", AC),
-            ("TWILIO_API_KEY_SID", SK),
-            ("TWILIO_API_KEY_SECRET", "s"),
-        ];
-        let with = |accounts: &str| {
-            let mut pairs = base.to_vec();
-            pairs.push(("TWILIO_ACCOUNTS", accounts));
-            config(&pairs)
-        };
-        let c = with(&own).expect("one account");
-        assert!(matches!(c.credentials, Credentials::ApiKey { .. }));
-        assert_eq!(with(&other).unwrap_err().var, "TWILIO_ACCOUNTS");
-    }
-
-    #[test]
-    fn every_bad_credential_setting_names_its_variable() {
-        let cases: [(&[(&str, &str)], &str); 6] = [
-            (&[("TWILIO_AUTH_TOKEN", "t")], "TWILIO_ACCOUNT_SID"),
-            (
-                &[("TWILIO_ACCOUNT_SID", "AC12"), ("TWILIO_AUTH_TOKEN", "t")],
-                "TWILIO_ACCOUNT_SID",
-            ),
-            (&[("TWILIO_ACCOUNT_SID", AC)], "TWILIO_AUTH_TOKEN"),
-            (
-                &[
-                    ("TWILIO_ACCOUNT_SID", AC),
-                    ("TWILIO_AUTH_TOKEN", "t"),
-                    ("TWILIO_API_KEY_SID", SK),
-                ],
-                "TWILIO_AUTH_TOKEN",
-            ),
-            (
-                &[("TWILIO_ACCOUNT_SID", AC), ("TWILIO_API_KEY_SID", SK)],
-                "TWILIO_API_KEY_SECRET",
-            ),
-            (
-                &[
-                    ("TWILIO_ACCOUNT_SID", AC),
-                    ("TWILIO_AUTH_TOKEN", "t"),
-                    ("TWILIO_ACCOUNTS", "[1]"),
-                ],
-                "TWILIO_ACCOUNTS",
-            ),
-        ];
-        for (pairs, var) in cases {
-            assert_eq!(config(pairs).unwrap_err().var, var, "{pairs:?}");
-        }
-        let bad_sid = r#"{"acme": "AC0"}"#.to_string();
-        let bad_business = format!(r#"{{"a/b": "{AC}"}}"#);
-        for accounts in [&bad_sid, &bad_business] {
-            let e = config(&[
-                ("TWILIO_ACCOUNT_SID", AC),
-                ("TWILIO_AUTH_TOKEN", "t"),
-                ("TWILIO_ACCOUNTS", accounts),
-            ])
-            .unwrap_err();
-            assert_eq!(e.var, "TWILIO_ACCOUNTS");
-        }
-    }
+    use crate::list_query::parse_rfc3339;
 
     #[test]
     fn a_next_page_uri_becomes_a_cursor_without_its_host_or_account_and_back() {

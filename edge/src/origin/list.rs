@@ -11,14 +11,12 @@
 
 use futures_util::future::join;
 use playback_core::call_index::{self, After};
-use playback_core::config::{EdgeConfig, OriginConfig};
+use playback_core::config::{EdgeConfig, OriginConfig, TwilioConfig};
 use playback_core::directory::next_link;
 use playback_core::list_query::{next_cursor, ListQuery};
 use playback_core::origin_rules::{list_status, ListStatus};
 use playback_core::origin_url::calls_url;
-use playback_core::twilio::{
-    CallsPage, CallsRequest, PageMark, Sid, TwilioConfig, MAX_TWILIO_PAGE_SIZE,
-};
+use playback_core::twilio::{CallsPage, CallsRequest, PageMark, Sid, MAX_TWILIO_PAGE_SIZE};
 use playback_core::wire::CallSummary;
 use playback_core::BusinessId;
 use worker::{Fetch, Response};
