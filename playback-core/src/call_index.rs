@@ -185,6 +185,24 @@ pub fn page_after(
     page_of(query, rows)
 }
 
+/// Where a search's answer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchWay {
+    /// Twilio itself, asked for this whole number (E.164) on either side:
+    /// before the index holds every call, it alone knows them all.
+    AskTwilio(String),
+    /// The index.
+    Index,
+}
+
+/// Where the search `q` is answered from, the index being `complete` or not.
+pub fn search_way(q: Option<&str>, complete: bool) -> SearchWay {
+    match q.and_then(whole_number) {
+        Some(number) if !complete => SearchWay::AskTwilio(number),
+        _ => SearchWay::Index,
+    }
+}
+
 /// A whole phone number in E.164 for a search's digits, when they are one:
 /// 11 to 15 digits are taken as they are (country code first), 10 as a
 /// North American number (`+1`); fewer are part of a number.
@@ -341,5 +359,12 @@ mod tests {
             Some("searched the newest 5000 calls so far")
         );
         assert_eq!(searched_note(5_000, true), None);
+        assert_eq!(
+            search_way(Some("2125550001"), false),
+            SearchWay::AskTwilio("+12125550001".into())
+        );
+        assert_eq!(search_way(Some("2125550001"), true), SearchWay::Index);
+        assert_eq!(search_way(Some("0001"), false), SearchWay::Index);
+        assert_eq!(search_way(None, false), SearchWay::Index);
     }
 }

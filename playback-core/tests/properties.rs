@@ -298,15 +298,20 @@ impl World {
         if at_once {
             self.handler[c] = true;
             self.early[c] = true;
-            let step = download::on_alarm(
-                &self.state[c],
-                self.now,
-                self.running(c),
-                self.unresolved(c),
-                &P,
-            );
+            let step = self.alarm_step(c);
             self.apply(c, step);
         }
+    }
+
+    /// The step of call `c`'s alarm, run now.
+    fn alarm_step(&self, c: usize) -> download::Step {
+        download::on_alarm(
+            &self.state[c],
+            self.now,
+            self.running(c),
+            self.unresolved(c),
+            &P,
+        )
     }
 
     /// Which recording plays is not known yet (Twilio).
@@ -556,13 +561,7 @@ impl World {
                 if self.alarm[c].is_some() && !self.held[c] && self.grant[c].is_none() {
                     self.alarm[c] = None;
                     self.handler[c] = true;
-                    let step = download::on_alarm(
-                        &self.state[c],
-                        self.now,
-                        self.running(c),
-                        self.unresolved(c),
-                        &P,
-                    );
+                    let step = self.alarm_step(c);
                     self.apply(c, step);
                 }
             }

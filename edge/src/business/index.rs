@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use futures_util::future::select;
-use playback_core::call_index::{self, After, Bind, Statement};
+use playback_core::call_index::{self, After, Bind, SearchWay, Statement};
 use playback_core::config::OriginConfig;
 use playback_core::directory::{search_waits_for_read, COMPLETE_KEY};
 use playback_core::list_query::ListQuery;
@@ -115,11 +115,8 @@ impl Handles<SearchCalls> for BusinessSlots {
         let storage = self.state.storage();
         let complete = storage.get::<bool>(COMPLETE_KEY).await?.unwrap_or(false);
         // Before the crawl has reached the oldest calls, a whole number is
-        // asked of Twilio itself (From= and To=), which knows every call.
-        if let (false, Some(number)) = (
-            complete,
-            query.q.as_deref().and_then(call_index::whole_number),
-        ) {
+        // asked of Twilio itself, which knows every call.
+        if let SearchWay::AskTwilio(number) = call_index::search_way(query.q.as_deref(), complete) {
             let page =
                 crate::origin::number_page(&config, &business, &query, &number, after.as_ref())
                     .await;

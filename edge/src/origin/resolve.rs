@@ -14,6 +14,7 @@ use playback_core::twilio::{
     call_recordings_url, recheck as twilio_recheck, recording_url, resolution, Playable, Recheck,
     Recording, RecordingsPage, Sid,
 };
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use worker::{Delay, Fetch};
 
@@ -50,34 +51,9 @@ pub(crate) async fn resolve(config: &EdgeConfig, id: &CallIdentity) -> Resolutio
         };
     };
     let url = call_recordings_url(&twilio.api_base, account, &id.call_sid);
-    let asked = async {
-        let request = origin_request(config, &url, true).map_err(|e| format!("{e:?}"))?;
-        let mut response = Fetch::Request(request)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status_code();
-        let retry_after = response
-            .headers()
-            .get("Retry-After")
-            .ok()
-            .flatten()
-            .and_then(|v| parse_retry_after(&v, now_ms()));
-        let page = match status {
-            200 => response.json::<RecordingsPage>().await.ok(),
-            _ => None,
-        };
-        Ok::<_, String>((status, retry_after, page))
-    };
-    let timeout = Delay::from(Duration::from_millis(RESOLVE_TIMEOUT_MS));
-    let answer = match select(std::pin::pin!(asked), timeout).await {
-        Either::Left((answer, _)) => answer,
-        Either::Right(_) => Err("no answer in time".to_owned()),
-    };
+    let answer = get_json::<RecordingsPage>(config, &url).await;
     let (resolved, playable) = match &answer {
-        Ok((status, retry_after, page)) => {
-            resolution(id.index(), *status, *retry_after, page.as_ref())
-        }
+        Ok(a) => resolution(id.index(), a.status, a.retry_after_ms, a.body.as_ref()),
         Err(_) => (
             Resolved::Transient {
                 failure: Failure::OriginUnreachable,
@@ -89,13 +65,13 @@ pub(crate) async fn resolve(config: &EdgeConfig, id: &CallIdentity) -> Resolutio
     let mut note = json!({"outcome": format!("{resolved:?}"), "recordings": playable.len()});
     match (&answer, &resolved) {
         (Err(e), _) => note["detail"] = json!(e),
-        (Ok((status, ..)), Resolved::Refused) => {
+        (Ok(ApiAnswer { status, .. }), Resolved::Refused) => {
             note["detail"] = json!(format!(
                 "origin answered {status}: it refused the edge's credentials, check {}",
                 config.origin.credential_vars()
             ))
         }
-        (Ok((status, ..)), _) => note["status"] = json!(status),
+        (Ok(ApiAnswer { status, .. }), _) => note["status"] = json!(status),
     }
     Resolution {
         resolved,
@@ -121,30 +97,57 @@ pub(crate) async fn recheck(
         );
     };
     let url = recording_url(&twilio.api_base, account, recording);
+    let answered = get_json::<Recording>(config, &url).await;
+    match answered {
+        Ok(a) => {
+            let answer = twilio_recheck(a.status, a.body.as_ref());
+            let note = json!({"status": a.status, "answer": format!("{answer:?}")});
+            (answer, note)
+        }
+        Err(e) => (Recheck::Unknown, json!({"detail": e})),
+    }
+}
+
+/// An answer of Twilio's API: its status, its `Retry-After` already read,
+/// and its body when it was a 200 that reads as `T`.
+struct ApiAnswer<T> {
+    status: u16,
+    retry_after_ms: Option<u64>,
+    body: Option<T>,
+}
+
+/// One GET of `url` on Twilio's API, with the credentials, answered within
+/// `RESOLVE_TIMEOUT_MS`; otherwise what went wrong, for the log line.
+async fn get_json<T: DeserializeOwned>(
+    config: &EdgeConfig,
+    url: &str,
+) -> Result<ApiAnswer<T>, String> {
     let asked = async {
-        let request = origin_request(config, &url, true).map_err(|e| format!("{e:?}"))?;
+        let request = origin_request(config, url, true).map_err(|e| format!("{e:?}"))?;
         let mut response = Fetch::Request(request)
             .send()
             .await
             .map_err(|e| e.to_string())?;
         let status = response.status_code();
+        let retry_after_ms = response
+            .headers()
+            .get("Retry-After")
+            .ok()
+            .flatten()
+            .and_then(|v| parse_retry_after(&v, now_ms()));
         let body = match status {
-            200 => response.json::<Recording>().await.ok(),
+            200 => response.json::<T>().await.ok(),
             _ => None,
         };
-        Ok::<_, String>((status, body))
+        Ok(ApiAnswer {
+            status,
+            retry_after_ms,
+            body,
+        })
     };
     let timeout = Delay::from(Duration::from_millis(RESOLVE_TIMEOUT_MS));
-    let answered = match select(std::pin::pin!(asked), timeout).await {
+    match select(std::pin::pin!(asked), timeout).await {
         Either::Left((answer, _)) => answer,
         Either::Right(_) => Err("no answer in time".to_owned()),
-    };
-    match answered {
-        Ok((status, body)) => {
-            let answer = twilio_recheck(status, body.as_ref());
-            let note = json!({"status": status, "answer": format!("{answer:?}")});
-            (answer, note)
-        }
-        Err(e) => (Recheck::Unknown, json!({"detail": e})),
     }
 }
