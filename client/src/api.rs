@@ -8,10 +8,11 @@
 //! cancelled through its `AbortSignal`.
 
 use gloo_net::http::{Request, Response};
-use playback_core::bar::Wave;
+use playback_core::bar::{RecordingRef, Wave};
 use playback_core::call_list::next_page;
 use playback_core::player::{BusyReason, ProbeAnswer, Stage, StatusAnswer};
 use playback_core::wire::{AcceptedBody, CallSummary, ErrorBody, StatusBody};
+use playback_core::CallSid;
 use serde::de::DeserializeOwned;
 use web_sys::AbortSignal;
 
@@ -75,26 +76,22 @@ pub async fn fetch_page(path: &str, signal: &AbortSignal) -> Result<ListAnswer, 
     }
 }
 
-pub fn stream_path(call_sid: &str) -> String {
-    format!("/api/recordings/{call_sid}/stream")
-}
-
 /// The URL the `<audio>` element loads, without the user-action marker:
 /// the row hands it over only once the recording is stored (the probe was
 /// served, or a status poll said `ready`), and stored bytes need no marker.
 /// So neither a load minutes after the click nor a later seek can ever
 /// start a download; a recording gone from storage meanwhile fails to
 /// load, and the next click asks again.
-pub fn audio_url(call_sid: &str) -> String {
-    stream_path(call_sid)
+pub fn audio_url(recording: &RecordingRef) -> String {
+    recording.path("stream")
 }
 
 /// The play request: `X-User-Action: play`, and `Range: bytes=0-0` so that a
 /// cached recording answers one byte instead of the whole file, which the
 /// audio element then loads itself. Sent only for a click.
-pub async fn probe(call_sid: &str, signal: &AbortSignal) -> ProbeAnswer {
+pub async fn probe(recording: &RecordingRef, signal: &AbortSignal) -> ProbeAnswer {
     let headers = [("X-User-Action", "play"), ("Range", "bytes=0-0")];
-    match get(&stream_path(call_sid), &headers, Some(signal)).await {
+    match get(&recording.path("stream"), &headers, Some(signal)).await {
         Ok(response) => read_answer(response).await,
         Err(e) => ProbeAnswer::NetworkError(e),
     }
@@ -157,7 +154,7 @@ async fn read_answer(response: Response) -> ProbeAnswer {
 }
 
 /// One call of the business's list (`GET /api/calls/{sid}`), if it has it.
-pub async fn call(call_sid: &str) -> Option<CallSummary> {
+pub async fn call(call_sid: &CallSid) -> Option<CallSummary> {
     let response = get(&format!("/api/calls/{call_sid}"), &[], None)
         .await
         .ok()?;
@@ -178,8 +175,8 @@ pub enum PeaksAnswer {
 }
 
 /// `GET /api/recordings/{sid}/peaks`: no side effect, never the origin.
-pub async fn peaks(call_sid: &str) -> PeaksAnswer {
-    let Ok(response) = get(&format!("/api/recordings/{call_sid}/peaks"), &[], None).await else {
+pub async fn peaks(recording: &RecordingRef) -> PeaksAnswer {
+    let Ok(response) = get(&recording.path("peaks"), &[], None).await else {
         return PeaksAnswer::None;
     };
     match response.status() {
@@ -194,17 +191,24 @@ pub async fn peaks(call_sid: &str) -> PeaksAnswer {
     }
 }
 
-pub fn status_path(call_sid: &str) -> String {
-    format!("/api/recordings/{call_sid}/status")
-}
-
 /// A poll after a 202: where the download is. It carries no user action
-/// (no header, no query), so the edge never starts anything for it.
-pub async fn status(call_sid: &str, signal: &AbortSignal) -> StatusAnswer {
-    match get(&status_path(call_sid), &[], Some(signal)).await {
+/// (no header, no marker in its query), so the edge never starts anything for it.
+pub async fn status(recording: &RecordingRef, signal: &AbortSignal) -> StatusAnswer {
+    match get(&recording.path("status"), &[], Some(signal)).await {
         Ok(response) => read_status(response).await,
         Err(e) => StatusAnswer::NetworkError(e),
     }
+}
+
+/// How many of the call's recordings play, when the edge knows (it does
+/// once the provider said, with Twilio): the status read once more, for
+/// the bar's picker. No side effect, never the origin.
+pub async fn recordings(recording: &RecordingRef) -> Option<u32> {
+    let response = get(&recording.path("status"), &[], None).await.ok()?;
+    if response.status() != 200 {
+        return None;
+    }
+    body::<StatusBody>(&response).await?.recordings
 }
 
 async fn read_status(response: Response) -> StatusAnswer {

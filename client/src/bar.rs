@@ -1,7 +1,7 @@
 //! The player bar: one `<audio>` element for the whole page, fixed at the
 //! bottom, with the controls an agent expects (play/pause, ±10 s, a seek
 //! slider over the waveform, speed, skip silence, download, a link to the
-//! moment) and the keyboard map. Its decisions are `playback_core::bar`'s
+//! moment, a picker for a call's other recordings) and the keyboard map. Its decisions are `playback_core::bar`'s
 //! (times and texts, speeds, skips, keys, links, resume, silence jumps, the
 //! waveform's shape) and, for starting a recording, the row model's: the
 //! bar's Play for a call that is not loaded is a click on that call's
@@ -14,10 +14,10 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use playback_core::bar::{
     clock, download_path, has_media, lanes_html, length, parse_positions, peaks_retry_ms,
-    played_width, position_text, positions_text, remember, remembered, restart_offered, save_due,
-    shortcut, silence_jump, skip, speed_index, start_position, step_speed, title, waveform_name,
-    whole_seconds, Focus, Moment, Shortcut, Wave, NORMAL_SPEED, SHORTCUTS, SKIP_S, SPEEDS,
-    SPEED_LABELS,
+    played_width, position_text, positions_text, recording_choices, recording_name, remember,
+    remembered, restart_offered, save_due, shortcut, silence_jump, skip, speed_index,
+    start_position, step_speed, title, waveform_name, whole_seconds, Focus, Moment, RecordingRef,
+    Shortcut, Wave, NORMAL_SPEED, SHORTCUTS, SKIP_S, SPEEDS, SPEED_LABELS,
 };
 use playback_core::player::{button, describe, Phase, RowEvent};
 use playback_core::wire::CallSummary;
@@ -50,6 +50,7 @@ pub mod ids {
     pub const SKIP_SILENCE: &str = "skip-silence";
     pub const RESTART: &str = "restart";
     pub const DOWNLOAD: &str = "download";
+    pub const RECORDINGS: &str = "recordings";
     pub const KEYS: &str = "keys";
     pub const NOTICE: &str = "bar-notice";
     pub const SHORTCUT_LIST: &str = "shortcuts";
@@ -83,10 +84,12 @@ enum Act {
     Restart,
     Copy,
     Help,
+    /// One of the call's recordings (its `data-recording`).
+    Pick,
 }
 
 impl Act {
-    const ALL: [Act; 7] = [
+    const ALL: [Act; 8] = [
         Act::Play,
         Act::Back,
         Act::Forward,
@@ -94,6 +97,7 @@ impl Act {
         Act::Restart,
         Act::Copy,
         Act::Help,
+        Act::Pick,
     ];
 
     fn as_str(self) -> &'static str {
@@ -105,6 +109,7 @@ impl Act {
             Act::Restart => "restart",
             Act::Copy => "copy",
             Act::Help => "help",
+            Act::Pick => "pick",
         }
     }
 
@@ -116,9 +121,14 @@ impl Act {
 /// The player, shared by the bar and every row (a context).
 #[derive(Clone, Copy)]
 pub struct Player {
-    /// The call in the bar, once a row played or a link named one
+    /// The recording in the bar, once a row played or a link named one
     /// (`Loaders::bar_call`).
-    pub sid: RwSignal<Option<String>>,
+    pub held: RwSignal<Option<RecordingRef>>,
+    /// How many of the bar call's recordings play, once the edge said
+    /// (with Twilio; the picker shows from two).
+    pub recordings: RwSignal<Option<u32>>,
+    /// The call whose count of recordings was asked for.
+    recordings_asked: StoredValue<Option<playback_core::CallSid>>,
     audio: StoredValue<Option<web_sys::HtmlAudioElement>, LocalStorage>,
     /// The bar's element, once mounted.
     root: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
@@ -151,7 +161,9 @@ impl Player {
         let loaders = Loaders::new(sink);
         provide_context(loaders);
         let player = Player {
-            sid: loaders.bar_call,
+            held: loaders.bar_call,
+            recordings: RwSignal::new(None),
+            recordings_asked: StoredValue::new(None),
             audio: StoredValue::new_local(None),
             root: StoredValue::new_local(None),
             loaders,
@@ -178,7 +190,10 @@ impl Player {
             AudioCommand::Resume => self.play(loader),
             // Only the bar's call has the audio element to pause.
             AudioCommand::Pause => {
-                if self.sid.get_untracked().as_deref() == Some(&*loader.sid.read_value()) {
+                if self
+                    .held
+                    .with_untracked(|h| h.as_ref() == Some(&*loader.recording.read_value()))
+                {
                     self.pause();
                 }
             }
@@ -209,16 +224,21 @@ impl Player {
         }
     }
 
-    /// Puts a call in the bar, paused at `t`, loading nothing (a link).
-    /// (The call already in the bar pauses and moves to `t`.)
+    /// Puts a recording in the bar, paused at `t`, loading nothing (a
+    /// link). (The recording already in the bar pauses and moves to `t`.)
     pub fn show(self, moment: &Moment) {
-        let sid = moment.call_sid.to_string();
+        let recording = moment.recording_ref();
         let t = moment.t as f64;
-        let loader = self.loaders.loader(&sid, None);
+        // The call's summary, if its row (the first recording's) has it.
+        let known = self
+            .loaders
+            .of(&RecordingRef::first(moment.call_sid.clone()))
+            .and_then(|l| l.call.get_untracked());
+        let loader = self.loaders.loader(&recording, known.as_ref());
         if loader.call.with_untracked(Option::is_none) {
             // A call the list has not shown (yet): its time and parties
             // from the edge, for the title (a read without side effects).
-            let asked = sid.clone();
+            let asked = moment.call_sid.clone();
             spawn_local(async move {
                 if let Some(call) = api::call(&asked).await {
                     // (A loader gone meanwhile takes nothing.)
@@ -228,21 +248,24 @@ impl Player {
                 }
             });
         }
-        if self.sid.get_untracked().as_deref() == Some(&sid) {
+        if self.held.with_untracked(|h| h.as_ref() == Some(&recording)) {
             self.pause();
             self.seek(t);
             return;
         }
-        self.switch_to(sid.clone());
+        self.switch_to(recording.clone());
         self.start_at.set_value(Some(t));
         self.time.set(t);
-        // The waveform, if the edge has it: a read without side effects.
-        self.fetch_peaks(sid, 0);
+        // The waveform and the call's other recordings, if the edge knows
+        // them: reads without side effects.
+        self.ask_recordings(&recording);
+        self.fetch_peaks(recording, 0);
     }
 
-    /// The bar takes another call: the one it held stops (one element
-    /// plays one recording) and what it showed of it goes.
-    fn switch_to(self, sid: String) {
+    /// The bar takes another recording: the one it held stops (one element
+    /// plays one recording) and what it showed of it goes (and the count
+    /// of the call's recordings, for another call).
+    fn switch_to(self, recording: RecordingRef) {
         if self.loaded().is_some() {
             self.save(Some(self.time.get_untracked() as u64));
         }
@@ -258,7 +281,17 @@ impl Player {
             audio.load();
         }
         self.start_at.set_value(None);
-        self.sid.set(Some(sid));
+        let previous = self.held.get_untracked();
+        if previous.as_ref().map(|p| &p.call_sid) != Some(&recording.call_sid) {
+            self.recordings.set(None);
+            self.recordings_asked.set_value(None);
+        }
+        self.held.set(Some(recording));
+        // A later recording's loader has no row to keep it: it goes with
+        // the bar (the first's stays with its row).
+        if let Some(previous) = previous.filter(|p| p.number > 1) {
+            self.loaders.forget(&previous);
+        }
         self.time.set(0.0);
         self.duration.set(0.0);
         self.peaks.set(None);
@@ -274,18 +307,18 @@ impl Player {
         let Some(audio) = self.audio.get_value() else {
             return;
         };
-        let sid = loader.sid.get_value();
-        if self.sid.get_untracked().as_deref() != Some(&sid) {
-            self.switch_to(sid.clone());
+        let recording = loader.recording.get_value();
+        if self.held.with_untracked(|h| h.as_ref() != Some(&recording)) {
+            self.switch_to(recording.clone());
         }
         let duration = loader
             .call
             .with_untracked(|c| c.as_ref().map(|c| f64::from(c.duration_s)));
         let link_t = self.start_at.try_update_value(Option::take).flatten();
-        let from = start_position(link_t, remembered(&positions(), &sid), duration);
+        let from = start_position(link_t, remembered(&positions(), &recording.key()), duration);
         self.start_at.set_value(Some(from));
         // (Its peaks are asked for once it plays: the first audio bytes go first.)
-        audio.set_src(&api::audio_url(&sid));
+        audio.set_src(&api::audio_url(&recording));
         audio.set_default_playback_rate(self.rate());
         // Speed changes keep the pitch (the browsers' default, said anyway).
         let _ = js_sys::Reflect::set(&audio, &"preservesPitch".into(), &true.into());
@@ -398,12 +431,12 @@ impl Player {
     }
 
     fn save(self, t: Option<u64>) {
-        let Some(sid) = self.sid.get_untracked() else {
+        let Some(recording) = self.held.get_untracked() else {
             return;
         };
         self.last_saved_ms.set_value(js_sys::Date::now());
         let mut list = positions();
-        remember(&mut list, &sid, t);
+        remember(&mut list, &recording.key(), t);
         if let Some(storage) = local_storage() {
             let _ = storage.set_item(POSITIONS_KEY, &positions_text(&list));
         }
@@ -412,7 +445,7 @@ impl Player {
     /// Asks for the bar call's peaks; `not_ready` (the download still runs)
     /// asks again later, while the call stays in the bar.
     /// (One chain of requests at a time: a new one ends the one before.)
-    fn fetch_peaks(self, sid: String, attempt: u32) {
+    fn fetch_peaks(self, recording: RecordingRef, attempt: u32) {
         if let Some(t) = self.peaks_timer.try_update_value(Option::take).flatten() {
             t.clear();
         }
@@ -425,8 +458,8 @@ impl Player {
             Some(self.peaks_chain.get_value())
         };
         spawn_local(async move {
-            let answer = api::peaks(&sid).await;
-            let current = self.sid.get_untracked().as_deref() == Some(&sid)
+            let answer = api::peaks(&recording).await;
+            let current = self.held.with_untracked(|h| h.as_ref() == Some(&recording))
                 && Some(self.peaks_chain.get_value()) == chain;
             if !current {
                 return;
@@ -439,7 +472,7 @@ impl Player {
                 PeaksAnswer::NotReady => match peaks_retry_ms(attempt) {
                     Some(delay) => {
                         let handle = set_timeout_with_handle(
-                            move || self.fetch_peaks(sid, attempt + 1),
+                            move || self.fetch_peaks(recording, attempt + 1),
                             Duration::from_millis(delay),
                         )
                         .ok();
@@ -452,17 +485,59 @@ impl Player {
         });
     }
 
-    /// The address of this moment, and a try to copy it.
-    fn copy_link(self) {
-        let (Some(sid), Some(window)) = (self.sid.get_untracked(), web_sys::window()) else {
+    /// Asks the edge, once per call in the bar, how many of its recordings
+    /// play (for the picker).
+    fn ask_recordings(self, held: &RecordingRef) {
+        if self.recordings_asked.get_value().as_ref() == Some(&held.call_sid) {
+            return;
+        }
+        self.recordings_asked.set_value(Some(held.call_sid.clone()));
+        let held = held.clone();
+        spawn_local(async move {
+            let count = api::recordings(&held).await;
+            let same_call = self
+                .held
+                .with_untracked(|h| h.as_ref().map(|h| &h.call_sid) == Some(&held.call_sid));
+            if same_call && count.is_some() {
+                self.recordings.set(count);
+            }
+        });
+    }
+
+    /// The agent picked another of the call's recordings: the bar takes
+    /// it, and the pick is a click on its loader (so only a trusted one
+    /// asks the edge, as a row's Play).
+    fn pick(self, number: u8, trusted: bool) {
+        let Some(held) = self.held.get_untracked() else {
             return;
         };
-        let Ok(call_sid) = playback_core::CallSid::parse(&sid) else {
+        if held.number == number
+            || !recording_choices(self.recordings.get_untracked()).contains(&number)
+        {
+            return;
+        }
+        let call = self.current().and_then(|l| l.call.get_untracked());
+        let recording = RecordingRef {
+            call_sid: held.call_sid,
+            number,
+        };
+        let loader = self.loaders.loader(&recording, call.as_ref());
+        self.switch_to(recording);
+        loader.dispatch(RowEvent::Click {
+            trusted,
+            now_ms: now_ms(),
+        });
+    }
+
+    /// The address of this moment, and a try to copy it.
+    fn copy_link(self) {
+        let (Some(recording), Some(window)) = (self.held.get_untracked(), web_sys::window()) else {
             return;
         };
         let moment = Moment {
-            call_sid,
+            call_sid: recording.call_sid,
             t: self.time.get_untracked() as u64,
+            recording: recording.number,
         };
         let location = window.location();
         let url = format!(
@@ -534,7 +609,7 @@ fn bar_html() -> String {
         .iter()
         .map(|(k, what)| format!("<dt>{k}</dt><dd>{what}</dd>"))
         .collect();
-    let [play, back, forward, silence, restart, copy, help] = Act::ALL.map(Act::as_str);
+    let [play, back, forward, silence, restart, copy, help, _pick] = Act::ALL.map(Act::as_str);
     format!(
         r#"<audio preload="none"></audio>
 <div class="bar-title" id="{TITLE}"></div>
@@ -555,6 +630,7 @@ fn bar_html() -> String {
 <button type="button" id="{SKIP_SILENCE}" data-act="{silence}" aria-pressed="false">Skip silence</button>
 <button type="button" id="{RESTART}" data-act="{restart}" hidden>Start from the beginning</button>
 <a class="button" id="{DOWNLOAD}" download hidden>Download</a>
+<span class="bar-recordings" id="{RECORDINGS}" role="group" aria-label="Recordings of this call" hidden><span aria-hidden="true">Recording</span> <span></span></span>
 <button type="button" data-act="{copy}">Copy link to this moment</button>
 <button type="button" id="{KEYS}" data-act="{help}" aria-expanded="false">Keyboard shortcuts</button>
 </div>
@@ -598,12 +674,12 @@ impl Player {
 impl Player {
     /// What the bar's call is doing, as its loader's model says.
     fn phase(self) -> Option<Phase> {
-        self.sid.get()?;
+        self.held.get()?;
         self.current().map(|l| l.model.with(|m| m.phase.clone()))
     }
 
     fn call(self) -> Option<CallSummary> {
-        self.sid.get()?;
+        self.held.get()?;
         self.current().and_then(|l| l.call.get())
     }
 
@@ -631,6 +707,7 @@ impl Player {
         Effect::new(move |_| self.show_position());
         Effect::new(move |_| self.show_tools());
         Effect::new(move |_| self.show_wave());
+        Effect::new(move |_| self.show_recordings());
     }
 
     /// One handler for the bar's controls, its audio element's events and
@@ -675,7 +752,7 @@ impl Player {
         let phase = self.phase();
         if let Some(root) = self.root.get_value() {
             // Shown from the first call, or for the list of shortcuts.
-            root.set_hidden(self.sid.get().is_none() && !self.help.get());
+            root.set_hidden(self.held.get().is_none() && !self.help.get());
         }
         let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
         self.set_text(ids::PLAY, if playing { "Pause" } else { "Play" });
@@ -690,14 +767,20 @@ impl Player {
         self.set_text(ids::STATE, &state);
         self.set_attr(ids::PLAY, "aria-disabled", &(!enabled).to_string());
         let call = self.call();
-        let title = match (&call, self.sid.get()) {
+        let held = self.held.get();
+        let mut title = match (&call, &held) {
             (Some(c), _) => title(c),
-            (None, Some(sid)) => format!("Call {sid}"),
+            (None, Some(h)) => format!("Call {}", h.call_sid),
             (None, None) => String::new(),
         };
+        let number = held.as_ref().map_or(1, |h| h.number);
+        let of = recording_choices(self.recordings.get()).count() as u8;
+        if of > 1 {
+            title = format!("{title} · {}", recording_name(number, of));
+        }
         self.set_text(ids::TITLE, &title);
         let playable = phase.as_ref().is_some_and(has_media);
-        let download = call.filter(|_| playable).map(|c| download_path(&c));
+        let download = call.filter(|_| playable).map(|c| download_path(&c, number));
         self.set_attr(
             ids::DOWNLOAD,
             "href",
@@ -762,6 +845,40 @@ impl Player {
         });
     }
 
+    /// The picker of the call's recordings: one button each ("Recording
+    /// 2 of 3"), the one in the bar pressed; hidden for a call with one.
+    /// (The buttons are written again only when their count changes, so a
+    /// pressed one keeps the focus.)
+    fn show_recordings(self) {
+        let choices = recording_choices(self.recordings.get());
+        let of = choices.clone().count() as u8;
+        let held = self.held.get().map_or(0, |h| h.number);
+        let Some(group) = self.el(ids::RECORDINGS) else {
+            return;
+        };
+        group.set_hidden(of < 2);
+        let Some(buttons) = group.last_element_child() else {
+            return;
+        };
+        if buttons.child_element_count() != u32::from(of) {
+            let pick = Act::Pick.as_str();
+            let html: String = choices
+                .map(|n| {
+                    let name = recording_name(n, of);
+                    format!(r#"<button type="button" data-act="{pick}" data-recording="{n}" aria-pressed="false" aria-label="{name}" title="{name}">{n}</button>"#)
+                })
+                .collect();
+            buttons.set_inner_html(&html);
+        }
+        let children = buttons.children();
+        for i in 0..children.length() {
+            if let Some(button) = children.item(i) {
+                let pressed = button.get_attribute("data-recording") == Some(held.to_string());
+                let _ = button.set_attribute("aria-pressed", &pressed.to_string());
+            }
+        }
+    }
+
     fn on_event(self, ev: &web_sys::Event) {
         let target = ev.target();
         match ev.type_().as_str() {
@@ -778,10 +895,13 @@ impl Player {
 
     /// A click on one of the bar's buttons (its `data-act`).
     fn on_click(self, target: Option<web_sys::EventTarget>, trusted: bool) {
-        let act = target
+        let button = target
             .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .and_then(|e| e.closest("[data-act]").ok().flatten())
-            .and_then(|e| e.get_attribute("data-act"));
+            .and_then(|e| e.closest("[data-act]").ok().flatten());
+        let Some(button) = button else {
+            return;
+        };
+        let act = button.get_attribute("data-act");
         match act.as_deref().and_then(Act::parse) {
             Some(Act::Play) => self.toggle(trusted),
             Some(Act::Back) => self.skip_by(-SKIP_S),
@@ -790,6 +910,12 @@ impl Player {
             Some(Act::Restart) => self.seek(0.0),
             Some(Act::Copy) => self.copy_link(),
             Some(Act::Help) => self.help.update(|h| *h = !*h),
+            Some(Act::Pick) => {
+                let number = button.get_attribute("data-recording");
+                if let Some(number) = number.and_then(|n| n.parse().ok()) {
+                    self.pick(number, trusted);
+                }
+            }
             None => {}
         }
     }
@@ -826,8 +952,11 @@ impl Player {
                 // Still waiting for peaks and none asked for later: ask now.
                 let waiting = self.peaks_state.get_untracked() == PeaksState::Waiting
                     && self.peaks_timer.with_value(Option::is_none);
-                if let Some(sid) = self.sid.get_untracked().filter(|_| waiting) {
-                    self.fetch_peaks(sid, 0);
+                if let Some(held) = self.held.get_untracked() {
+                    self.ask_recordings(&held);
+                    if waiting {
+                        self.fetch_peaks(held, 0);
+                    }
                 }
             }
             // (A pause that a new play overtook is no pause.)
@@ -858,8 +987,8 @@ impl Player {
 
     /// Whether the audio element holds the bar call's recording.
     fn media_is_current(self) -> bool {
-        match (self.audio.get_value(), self.sid.get_untracked()) {
-            (Some(audio), Some(sid)) => audio.current_src().ends_with(&api::audio_url(&sid)),
+        match (self.audio.get_value(), self.held.get_untracked()) {
+            (Some(audio), Some(held)) => audio.current_src().ends_with(&api::audio_url(&held)),
             _ => false,
         }
     }
@@ -874,7 +1003,7 @@ impl Player {
     /// is in the bar.
     fn on_key(self, ev: &web_sys::KeyboardEvent) {
         let modified = ev.ctrl_key() || ev.alt_key() || ev.meta_key();
-        let in_bar = self.sid.get_untracked().is_some();
+        let in_bar = self.held.with_untracked(Option::is_some);
         let help = self.help.get_untracked();
         let Some(action) = shortcut(&ev.key(), focus_of(ev.target()), modified, in_bar, help)
         else {

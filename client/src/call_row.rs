@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
+use playback_core::bar::RecordingRef;
 use playback_core::player::{button, can_stop, describe, Phase, RowEvent, RowModel};
 use playback_core::wire::CallSummary;
 
@@ -20,7 +21,9 @@ pub fn CallRow(
 ) -> impl IntoView {
     let sid = call.call_sid.to_string();
     let loaders = Loaders::get();
-    let ctx = loaders.loader(&sid, Some(&call));
+    // The row plays the call's first recording (the bar can pick another).
+    let own = RecordingRef::first(call.call_sid.clone());
+    let ctx = loaders.loader(&own, Some(&call));
     if let Some(initial) = initial {
         ctx.model.set(initial);
     }
@@ -48,7 +51,6 @@ pub fn CallRow(
     // A row that goes away (a new search) stops its requests and its
     // loader goes with it, unless its call is the bar's: loaders stay as
     // many as the rows shown.
-    let own = sid.clone();
     on_cleanup(move || {
         stop_ticking();
         loaders.forget(&own);

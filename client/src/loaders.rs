@@ -1,11 +1,12 @@
-//! The page's loaders, one per call shown: the registry the rows and the
-//! player bar share, so that a call's row and the bar drive the same
-//! `Loader`. It knows which call the bar holds, whose loader outlives its
-//! row.
+//! The page's loaders, one per recording shown (a row's call's first, and
+//! any other the bar picked): the registry the rows and the player bar
+//! share, so that a call's row and the bar drive the same `Loader`. It
+//! knows which recording the bar holds, whose loader outlives its row.
 
 use std::collections::HashMap;
 
 use leptos::prelude::*;
+use playback_core::bar::RecordingRef;
 use playback_core::player::RowEvent;
 use playback_core::wire::CallSummary;
 
@@ -13,11 +14,11 @@ use crate::row::{AudioSink, Loader};
 
 #[derive(Clone, Copy)]
 pub struct Loaders {
-    loaders: StoredValue<HashMap<String, Loader>, LocalStorage>,
+    loaders: StoredValue<HashMap<RecordingRef, Loader>, LocalStorage>,
     owner: StoredValue<Owner, LocalStorage>,
     sink: AudioSink,
-    /// The call in the bar, once a row played or a link named one.
-    pub bar_call: RwSignal<Option<String>>,
+    /// The recording in the bar, once a row played or a link named one.
+    pub bar_call: RwSignal<Option<RecordingRef>>,
 }
 
 impl Loaders {
@@ -42,10 +43,10 @@ impl Loaders {
         })
     }
 
-    /// The loader of `sid` (made on first use), told the call's summary
-    /// when it is known.
-    pub fn loader(self, sid: &str, call: Option<&CallSummary>) -> Loader {
-        if let Some(loader) = self.of(sid) {
+    /// The loader of `recording` (made on first use), told the call's
+    /// summary when it is known.
+    pub fn loader(self, recording: &RecordingRef, call: Option<&CallSummary>) -> Loader {
+        if let Some(loader) = self.of(recording) {
             if let Some(call) = call {
                 loader.call.set(Some(call.clone()));
             }
@@ -53,16 +54,16 @@ impl Loaders {
         }
         let loader = self
             .owner
-            .with_value(|o| o.with(|| Loader::new(sid, call.cloned(), self.sink)));
+            .with_value(|o| o.with(|| Loader::new(recording, call.cloned(), self.sink)));
         self.loaders.update_value(|l| {
-            l.insert(sid.to_owned(), loader);
+            l.insert(recording.clone(), loader);
         });
         loader
     }
 
-    /// The loader of `sid`, if there is one.
-    pub fn of(self, sid: &str) -> Option<Loader> {
-        self.loaders.with_value(|l| l.get(sid).copied())
+    /// The loader of `recording`, if there is one.
+    pub fn of(self, recording: &RecordingRef) -> Option<Loader> {
+        self.loaders.with_value(|l| l.get(recording).copied())
     }
 
     /// The bar call's loader.
@@ -70,12 +71,19 @@ impl Loaders {
         self.of(&self.bar_call.get_untracked()?)
     }
 
-    /// Stops and drops the loader of `sid`, unless it is the bar's call.
-    pub fn forget(self, sid: &str) {
-        if self.bar_call.get_untracked().as_deref() == Some(sid) {
+    /// Stops and drops the loader of `recording`, unless the bar holds it.
+    pub fn forget(self, recording: &RecordingRef) {
+        if self
+            .bar_call
+            .with_untracked(|b| b.as_ref() == Some(recording))
+        {
             return;
         }
-        if let Some(loader) = self.loaders.try_update_value(|l| l.remove(sid)).flatten() {
+        if let Some(loader) = self
+            .loaders
+            .try_update_value(|l| l.remove(recording))
+            .flatten()
+        {
             loader.dispatch(RowEvent::Stop);
             loader.dispose();
         }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use playback_core::bar::RecordingRef;
 use playback_core::player::{RowEffect, RowEvent, RowModel};
 use playback_core::wire::CallSummary;
 use web_sys::{AbortController, AbortSignal};
@@ -60,10 +61,10 @@ impl Default for AudioSink {
     }
 }
 
-/// One call's model and requests; `Copy`, so handlers can capture it.
+/// One recording's model and requests; `Copy`, so handlers can capture it.
 #[derive(Clone, Copy)]
 pub struct Loader {
-    pub sid: StoredValue<String>,
+    pub recording: StoredValue<RecordingRef>,
     pub call: RwSignal<Option<CallSummary>>,
     pub model: RwSignal<RowModel>,
     in_flight: StoredValue<Option<AbortController>, LocalStorage>,
@@ -72,9 +73,9 @@ pub struct Loader {
 }
 
 impl Loader {
-    pub fn new(sid: &str, call: Option<CallSummary>, sink: AudioSink) -> Loader {
+    pub fn new(recording: &RecordingRef, call: Option<CallSummary>, sink: AudioSink) -> Loader {
         Loader {
-            sid: StoredValue::new(sid.to_owned()),
+            recording: StoredValue::new(recording.clone()),
             call: RwSignal::new(call),
             model: RwSignal::new(RowModel::default()),
             in_flight: StoredValue::new_local(None),
@@ -85,7 +86,7 @@ impl Loader {
 
     /// Frees its signals (`Loaders::forget`).
     pub fn dispose(self) {
-        self.sid.dispose();
+        self.recording.dispose();
         self.call.dispose();
         self.model.dispose();
         self.in_flight.dispose();
@@ -126,9 +127,9 @@ impl Loader {
         let Some(signal) = self.begin_request() else {
             return;
         };
-        let sid = self.sid.get_value();
+        let recording = self.recording.get_value();
         spawn_local(async move {
-            let answer = api::probe(&sid, &signal).await;
+            let answer = api::probe(&recording, &signal).await;
             self.answered(&signal, |now_ms, unit| RowEvent::Answer {
                 answer,
                 now_ms,
@@ -142,9 +143,9 @@ impl Loader {
         let Some(signal) = self.begin_request() else {
             return;
         };
-        let sid = self.sid.get_value();
+        let recording = self.recording.get_value();
         spawn_local(async move {
-            let answer = api::status(&sid, &signal).await;
+            let answer = api::status(&recording, &signal).await;
             self.answered(&signal, |now_ms, unit| RowEvent::PollAnswer {
                 answer,
                 now_ms,

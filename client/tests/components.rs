@@ -8,6 +8,7 @@
 use client::api;
 use js_sys::{Array, Object, Reflect};
 use leptos::prelude::*;
+use playback_core::bar::{Moment, RecordingRef};
 use playback_core::player::{
     BusyReason, Phase, ProbeAnswer, Progress, RowModel, Stage, StatusAnswer,
 };
@@ -19,6 +20,11 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 const SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+/// The test call's first recording.
+fn first() -> RecordingRef {
+    RecordingRef::first(CallSid::parse(SID).unwrap())
+}
 
 fn call() -> CallSummary {
     CallSummary {
@@ -231,7 +237,7 @@ async fn the_live_region_announces_a_state_change() {
     assert_eq!(announcement.get_untracked(), "playing");
     // The media element's pause reaches the loader the row shares with the
     // bar; the row says so, and so does the bar.
-    player.sid.set(Some(SID.into()));
+    player.held.set(Some(first()));
     player
         .current()
         .unwrap()
@@ -336,7 +342,10 @@ async fn an_empty_recording_says_so_without_an_error_or_a_player() {
 
 /// What a stubbed `fetch` saw of one request.
 struct Seen {
+    /// The path, without the query.
     url: String,
+    /// The query, `?` included (as `gloo-net` sends it: with a `&` after it).
+    query: String,
     user_action: Option<String>,
     range: Option<String>,
 }
@@ -361,7 +370,8 @@ async fn with_fetch<T, F: std::future::Future<Output = T>>(
         "return function (input, init) {
             const req = new Request(input, init);
             const h = req.headers;
-            seen.push([new URL(req.url).pathname, h.get('X-User-Action'), h.get('Range')]);
+            const url = new URL(req.url);
+            seen.push([url.pathname, h.get('X-User-Action'), h.get('Range'), url.search]);
             return Promise.resolve(new Response(body, { status, headers }));
         };",
     );
@@ -376,6 +386,7 @@ async fn with_fetch<T, F: std::future::Future<Output = T>>(
             let entry: Array = entry.unchecked_into();
             Seen {
                 url: entry.get(0).as_string().unwrap(),
+                query: entry.get(3).as_string().unwrap_or_default(),
                 user_action: entry.get(1).as_string(),
                 range: entry.get(2).as_string(),
             }
@@ -398,7 +409,7 @@ async fn a_status_poll_carries_no_user_action_and_the_probe_does() {
         200,
         &[("Content-Type", "application/json")],
         &body,
-        || async { api::status(SID, &signal()).await },
+        || async { api::status(&first(), &signal()).await },
     )
     .await;
     assert_eq!(
@@ -415,7 +426,7 @@ async fn a_status_poll_carries_no_user_action_and_the_probe_does() {
     assert_eq!(seen[0].range, None);
 
     let (_, seen) = with_fetch(206, &[("Content-Range", "bytes 0-0/44")], "R", || async {
-        api::probe(SID, &signal()).await
+        api::probe(&first(), &signal()).await
     })
     .await;
     assert_eq!(seen[0].url, format!("/api/recordings/{SID}/stream"));
@@ -456,13 +467,13 @@ async fn status_bodies_read_as_the_rows_answers() {
     ];
     for (body, expected) in cases {
         let (answer, _) = with_fetch(200, &[], &body, || async {
-            api::status(SID, &signal()).await
+            api::status(&first(), &signal()).await
         })
         .await;
         assert_eq!(answer, expected, "{body}");
     }
     let (answer, _) = with_fetch(401, &[], &error_body("unauthorized", None), || async {
-        api::status(SID, &signal()).await
+        api::status(&first(), &signal()).await
     })
     .await;
     assert_eq!(answer, StatusAnswer::Unauthorized);
@@ -472,7 +483,7 @@ async fn status_bodies_read_as_the_rows_answers() {
 async fn a_probe_reads_an_empty_recording_and_a_429() {
     let probe = |status, headers: &'static [(&'static str, &'static str)], body: String| async move {
         with_fetch(status, headers, &body, || async {
-            api::probe(SID, &signal()).await
+            api::probe(&first(), &signal()).await
         })
         .await
     };
@@ -679,12 +690,26 @@ async fn a_link_to_a_moment_shows_the_call_paused_at_t_and_asks_nothing() {
         (c, player)
     })
     .await;
-    // Only the waveform (a read without side effects) may be asked for.
-    let urls: Vec<&String> = seen.iter().map(|s| &s.url).collect();
+    // Only the waveform and how many recordings the call has (reads
+    // without side effects) may be asked for.
+    let mut urls: Vec<&String> = seen.iter().map(|s| &s.url).collect();
+    urls.sort();
     assert_eq!(
         urls,
-        [&format!("/api/recordings/{SID}/peaks")],
+        [
+            &format!("/api/recordings/{SID}/peaks"),
+            &format!("/api/recordings/{SID}/status")
+        ],
         "showing a link asked {urls:?}"
+    );
+    assert!(
+        seen.iter().all(|s| s.user_action.is_none()),
+        "a read carried the user action"
+    );
+    assert_eq!(
+        attribute(&c, "#recordings", "hidden").as_deref(),
+        Some(""),
+        "no picker for a call whose recordings the edge did not count"
     );
     assert_eq!(attribute(&c, "#player", "hidden"), None, "the bar is shown");
     assert_eq!(text_of(&c, "#bar-play"), "Play");
@@ -804,10 +829,12 @@ async fn the_keyboard_map_skips_changes_speed_and_lists_itself_but_not_in_a_text
         (c, player)
     })
     .await;
+    // (The waveform and the count of recordings, asked when the link was
+    // shown, are reads without side effects.)
     let asked: Vec<&String> = seen
         .iter()
         .map(|s| &s.url)
-        .filter(|u| !u.ends_with("/peaks"))
+        .filter(|u| !u.ends_with("/peaks") && !u.ends_with("/status"))
         .collect();
     assert!(asked.is_empty(), "untrusted keys asked {asked:?}");
     assert_eq!(text_of(&c, "#bar-play"), "Play");
@@ -872,7 +899,7 @@ async fn a_peaks_body_reads_as_its_lanes_and_silences_or_not_at_all() {
         200,
         &[("Content-Type", "application/json")],
         &good,
-        || async { api::peaks(SID).await },
+        || async { api::peaks(&first()).await },
     )
     .await;
     assert_eq!(seen[0].url, format!("/api/recordings/{SID}/peaks"));
@@ -891,17 +918,118 @@ async fn a_peaks_body_reads_as_its_lanes_and_silences_or_not_at_all() {
         r#"{"channels":[[0,1]]}"#,
         r#"[]"#,
     ] {
-        let (answer, _) = with_fetch(200, &[], bad, || async { api::peaks(SID).await }).await;
+        let (answer, _) = with_fetch(200, &[], bad, || async { api::peaks(&first()).await }).await;
         assert_eq!(answer, api::PeaksAnswer::None, "{bad}");
     }
     let (answer, _) = with_fetch(404, &[], &error_body("not_ready", None), || async {
-        api::peaks(SID).await
+        api::peaks(&first()).await
     })
     .await;
     assert_eq!(answer, api::PeaksAnswer::NotReady);
     let (answer, _) = with_fetch(404, &[], &error_body("no_peaks", None), || async {
-        api::peaks(SID).await
+        api::peaks(&first()).await
     })
     .await;
     assert_eq!(answer, api::PeaksAnswer::None);
+}
+
+/// The picker's buttons: each one's accessible name and whether it is pressed.
+fn recording_buttons(c: &web_sys::HtmlElement) -> Vec<(String, String)> {
+    let list = c.query_selector_all("#recordings button").unwrap();
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .map(|n| {
+            let e: web_sys::Element = n.unchecked_into();
+            (
+                e.get_attribute("aria-label").unwrap_or_default(),
+                e.get_attribute("aria-pressed").unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// A call with several recordings (the status says how many): the bar
+/// offers each by its name, the one it holds pressed. A script's pick
+/// moves the bar to another without asking for its recording (only a
+/// trusted click asks, as a row's Play).
+#[wasm_bindgen_test]
+async fn the_bar_offers_a_calls_recordings_and_a_scripts_pick_asks_nothing() {
+    let three = status_body(WireStatus::Ready, |b| {
+        b.size = Some(1_000);
+        b.recordings = Some(3);
+    });
+    let json_type = [("Content-Type", "application/json")];
+    let ((c, player), _) = with_fetch(200, &json_type, &three, || async {
+        let (c, _, player) = mount_with_bar(None);
+        player.show(&Moment::from_fragment(&format!("#call={SID}&t=0")).unwrap());
+        settle_until(|| player.recordings.get_untracked().is_some()).await;
+        settle().await;
+        (c, player)
+    })
+    .await;
+    assert_eq!(
+        attribute(&c, "#recordings", "hidden"),
+        None,
+        "the picker is shown"
+    );
+    let pressed = |which: [&str; 3]| -> Vec<(String, String)> {
+        (1..=3)
+            .zip(which)
+            .map(|(n, p)| (format!("Recording {n} of 3"), p.to_owned()))
+            .collect()
+    };
+    assert_eq!(recording_buttons(&c), pressed(["true", "false", "false"]));
+    assert!(text_of(&c, "#bar-title").ends_with(" · Recording 1 of 3"));
+    let second: web_sys::HtmlElement = c
+        .query_selector("#recordings button[data-recording='2']")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    let ((), seen) = with_fetch(200, &json_type, &three, || async {
+        second.click();
+        settle().await;
+        settle().await;
+    })
+    .await;
+    assert_eq!(recording_buttons(&c), pressed(["false", "true", "false"]));
+    assert!(text_of(&c, "#bar-title").ends_with(" · Recording 2 of 3"));
+    assert_eq!(
+        player.held.get_untracked().map(|h| h.number),
+        Some(2),
+        "the bar holds the second recording"
+    );
+    assert!(
+        seen.iter().all(|s| !s.url.contains("/stream")),
+        "a script's pick asked {:?}",
+        seen.iter().map(|s| &s.url).collect::<Vec<_>>()
+    );
+    assert_eq!(text_of(&c, "#bar-play"), "Play", "nothing plays");
+}
+
+/// A link to a call's second recording: the bar shows it, and its reads
+/// (status, peaks) name it.
+#[wasm_bindgen_test]
+async fn a_link_to_a_calls_second_recording_reads_that_recording() {
+    let ((c, player), seen) = with_fetch(500, &[], "", || async {
+        let (c, _, player) = mount_with_bar(None);
+        player.show(&Moment::from_fragment(&format!("#call={SID}&t=7&recording=2")).unwrap());
+        settle().await;
+        settle().await;
+        (c, player)
+    })
+    .await;
+    let mut asked: Vec<String> = seen
+        .iter()
+        .map(|s| format!("{}{}", s.url, s.query.trim_end_matches('&')))
+        .collect();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            format!("/api/recordings/{SID}/peaks?recording=2"),
+            format!("/api/recordings/{SID}/status?recording=2")
+        ]
+    );
+    assert_eq!(player.held.get_untracked().map(|h| h.number), Some(2));
+    assert_eq!(text_of(&c, "#elapsed"), "0:07");
 }

@@ -77,6 +77,7 @@ pub(crate) async fn handle_request(req: Request, env: &Env) -> web_sys::Response
     let header = req.headers().get("X-User-Action").ok().flatten();
     let range = req.headers().get("Range").ok().flatten();
     let query = req.url().ok().and_then(|u| u.query().map(str::to_owned));
+    let recording = recording_asked(&req);
     let response: web_sys::Response = match route(&method, &path) {
         // The page's answer is passed on as the web worker gave it: its
         // body, length and headers (its own Content-Security-Policy, from
@@ -95,6 +96,10 @@ pub(crate) async fn handle_request(req: Request, env: &Env) -> web_sys::Response
         "duration_ms": now_ms() - started});
     if let Some(play) = note.play.take() {
         line["play"] = play;
+    }
+    // A call's later recording (`recording=N`), when the request names one.
+    if let Ok(Some(n)) = parse_recording_number(recording.as_deref()) {
+        line["recording"] = n.into();
     }
     crate::log::event(line);
     response
@@ -278,6 +283,15 @@ async fn handle_calls(req: &Request, env: &Env, config: &EdgeConfig) -> EdgeResu
     Ok(response)
 }
 
+/// The `recording` of a request's query, as it was sent, if it names one.
+fn recording_asked(req: &Request) -> Option<String> {
+    req.url()
+        .ok()?
+        .query_pairs()
+        .find(|(name, _)| name == "recording")
+        .map(|(_, value)| value.into_owned())
+}
+
 /// The checks every recording endpoint makes, in the contract's order:
 /// token (and the business's Twilio account), call SID, then which of the
 /// call's recordings (`recording`, 1 by default). Returns which recording
@@ -290,13 +304,8 @@ fn check_recording_request(
     let claims = authenticate(req, config)?;
     let call_sid = CallSid::parse(raw_sid).map_err(|_| EdgeError::InvalidCallSid)?;
     // A call's second and later recordings (Twilio) by their number.
-    let url = req.url()?;
-    let asked = url
-        .query_pairs()
-        .find(|(name, _)| name == "recording")
-        .map(|(_, value)| value.into_owned());
-    let recording =
-        parse_recording_number(asked.as_deref()).map_err(|_| EdgeError::BadQuery("recording"))?;
+    let recording = parse_recording_number(recording_asked(req).as_deref())
+        .map_err(|_| EdgeError::BadQuery("recording"))?;
     if recording.is_some() && !matches!(config.origin, OriginConfig::Twilio(_)) {
         // The generic origin has one recording per call.
         return Err(EdgeError::NoRecording);

@@ -4,7 +4,7 @@
 //! waveform's shape and the download's file name. The client's bar only
 //! reads the media element, calls these and applies what they say.
 
-use crate::ids::CallSid;
+use crate::ids::{CallSid, MAX_RECORDINGS_PER_CALL};
 use crate::list_query::{parse_rfc3339, percent_decode, percent_encode};
 use crate::player::Phase;
 use crate::wire::CallSummary;
@@ -168,37 +168,129 @@ pub const SHORTCUTS: [(&str, &str); 5] = [
     ("?", "Show or hide these shortcuts"),
 ];
 
-/// A link to a moment of a call: `#call={sid}&t={seconds}`.
+/// A link to a moment of a call: `#call={sid}&t={seconds}`, with
+/// `&recording={n}` for a call's second or later recording.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Moment {
     pub call_sid: CallSid,
     /// Whole seconds from the start.
     pub t: u64,
+    /// Which of the call's recordings (1, its first, unless the link says).
+    pub recording: u8,
 }
 
 impl Moment {
     /// Reads a URL's fragment (with or without its `#`); `None` unless it
-    /// names a well-formed call SID. A missing or unreadable `t` is 0.
+    /// names a well-formed call SID. A missing or unreadable `t` is 0, a
+    /// missing or unreadable `recording` the first.
     pub fn from_fragment(fragment: &str) -> Option<Moment> {
         let mut call_sid = None;
         let mut t = 0;
+        let mut recording = 1;
         for pair in fragment.trim_start_matches('#').split('&') {
             match pair.split_once('=') {
                 Some(("call", v)) => call_sid = CallSid::parse(&percent_decode(v)).ok(),
                 Some(("t", v)) => t = parse_seconds(v).unwrap_or(0),
+                Some(("recording", v)) => recording = recording_number(v).unwrap_or(1),
                 _ => {}
             }
         }
         Some(Moment {
             call_sid: call_sid?,
             t,
+            recording,
         })
     }
 
     /// The fragment, `#` included.
     pub fn fragment(&self) -> String {
-        format!("#call={}&t={}", self.call_sid, self.t)
+        match self.recording {
+            1 => format!("#call={}&t={}", self.call_sid, self.t),
+            n => format!("#call={}&t={}&recording={n}", self.call_sid, self.t),
+        }
     }
+
+    /// The recording it names.
+    pub fn recording_ref(&self) -> RecordingRef {
+        RecordingRef {
+            call_sid: self.call_sid.clone(),
+            number: self.recording,
+        }
+    }
+}
+
+/// Which recording of a call the player means: the call, and the
+/// recording's number among the call's recordings that play (1, the
+/// call's default, unless the agent picked another in the bar). The
+/// client keys its loaders, its requests and the positions it remembers by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordingRef {
+    pub call_sid: CallSid,
+    pub number: u8,
+}
+
+impl RecordingRef {
+    /// A call's default recording, the one its row plays.
+    pub fn first(call_sid: CallSid) -> RecordingRef {
+        RecordingRef {
+            call_sid,
+            number: 1,
+        }
+    }
+
+    /// The path of one of its endpoints (`stream`, `status`, `peaks`):
+    /// `?recording=N` for a later recording, nothing for the first.
+    pub fn path(&self, endpoint: &str) -> String {
+        match self.number {
+            1 => format!("/api/recordings/{}/{endpoint}", self.call_sid),
+            n => format!("/api/recordings/{}/{endpoint}?recording={n}", self.call_sid),
+        }
+    }
+
+    /// How the positions remembered on the device name it: the SID, and
+    /// `/N` after it for a later recording.
+    pub fn key(&self) -> String {
+        match self.number {
+            1 => self.call_sid.to_string(),
+            n => format!("{}/{n}", self.call_sid),
+        }
+    }
+
+    /// [`RecordingRef::key`] read back.
+    pub fn parse_key(key: &str) -> Option<RecordingRef> {
+        let (sid, number) = match key.split_once('/') {
+            Some((sid, n)) => (sid, recording_number(n)?),
+            None => (key, 1),
+        };
+        Some(RecordingRef {
+            call_sid: CallSid::parse(sid).ok()?,
+            number,
+        })
+    }
+}
+
+/// A recording's number as a link or the device writes it: 1 to
+/// [`MAX_RECORDINGS_PER_CALL`], in digits.
+fn recording_number(v: &str) -> Option<u8> {
+    let digits = !v.is_empty() && v.len() <= 2 && v.bytes().all(|b| b.is_ascii_digit());
+    let n: u8 = digits.then(|| v.parse().ok())??;
+    (1..=MAX_RECORDINGS_PER_CALL).contains(&n).then_some(n)
+}
+
+/// The recordings of a call the bar offers to pick from, by number: none
+/// unless the call has several that play (the status's `recordings`), and
+/// no more than can be asked for.
+pub fn recording_choices(recordings: Option<u32>) -> std::ops::RangeInclusive<u8> {
+    let count = recordings
+        .unwrap_or(0)
+        .min(u32::from(MAX_RECORDINGS_PER_CALL)) as u8;
+    // (`1..=0` for one recording or none: an empty range.)
+    1..=if count >= 2 { count } else { 0 }
+}
+
+/// A recording's name among the call's: `Recording 2 of 3`.
+pub fn recording_name(number: u8, of: u8) -> String {
+    format!("Recording {number} of {of}")
 }
 
 /// `t`'s value: whole seconds (`42`), with a fraction (`42.7`, rounded
@@ -318,7 +410,8 @@ pub struct Wave {
     pub silences: Vec<(u64, u64)>,
 }
 
-/// The remembered positions as the device stores them: `sid t` lines.
+/// The remembered positions as the device stores them: `key t` lines
+/// (the key is [`RecordingRef::key`]).
 pub fn positions_text(positions: &[(String, u64)]) -> String {
     positions
         .iter()
@@ -330,30 +423,30 @@ pub fn positions_text(positions: &[(String, u64)]) -> String {
 pub fn parse_positions(text: &str) -> Vec<(String, u64)> {
     text.lines()
         .filter_map(|line| {
-            let (sid, t) = line.split_once(' ')?;
-            let sid = CallSid::parse(sid).ok()?;
-            Some((sid.to_string(), t.parse().ok()?))
+            let (key, t) = line.split_once(' ')?;
+            let recording = RecordingRef::parse_key(key)?;
+            Some((recording.key(), t.parse().ok()?))
         })
         .take(MAX_REMEMBERED)
         .collect()
 }
 
 /// The positions remembered on the device, most recent first: records
-/// `t` (whole seconds) for `call_sid`, or forgets it (`None`: heard to the
-/// end), keeping at most `MAX_REMEMBERED`.
-pub fn remember(positions: &mut Vec<(String, u64)>, call_sid: &str, t: Option<u64>) {
-    positions.retain(|(sid, _)| sid != call_sid);
+/// `t` (whole seconds) for a recording (its [`RecordingRef::key`]), or
+/// forgets it (`None`: heard to the end), keeping at most `MAX_REMEMBERED`.
+pub fn remember(positions: &mut Vec<(String, u64)>, key: &str, t: Option<u64>) {
+    positions.retain(|(k, _)| k != key);
     if let Some(t) = t {
-        positions.insert(0, (call_sid.to_owned(), t));
+        positions.insert(0, (key.to_owned(), t));
     }
     positions.truncate(MAX_REMEMBERED);
 }
 
-/// The position remembered for `call_sid`.
-pub fn remembered(positions: &[(String, u64)], call_sid: &str) -> Option<f64> {
+/// The position remembered for a recording (its [`RecordingRef::key`]).
+pub fn remembered(positions: &[(String, u64)], key: &str) -> Option<f64> {
     positions
         .iter()
-        .find(|(sid, _)| sid == call_sid)
+        .find(|(k, _)| k == key)
         .map(|&(_, t)| t as f64)
 }
 
@@ -545,13 +638,26 @@ pub fn download_param(query: Option<&str>) -> Result<Option<String>, ()> {
     Ok(found)
 }
 
-/// The Download link's path for a call: the stream with the user-action
-/// marker (following it is a click) and the file name.
-pub fn download_path(call: &CallSummary) -> String {
+/// The Download link's path for one of a call's recordings: the stream
+/// with the user-action marker (following it is a click) and the file name
+/// (a later recording's says which it is: `…_recording-2`).
+pub fn download_path(call: &CallSummary, number: u8) -> String {
+    let recording = RecordingRef {
+        call_sid: call.call_sid.clone(),
+        number,
+    };
+    let stream = recording.path("stream");
+    let joint = if number > 1 { '&' } else { '?' };
+    let mut name = download_name(call);
+    if number > 1 {
+        let suffix = format!("_recording-{number}");
+        let keep = MAX_FILE_NAME - suffix.len();
+        name.truncate(keep);
+        name.push_str(&suffix);
+    }
     format!(
-        "/api/recordings/{}/stream?explicit_user_action=true&download={}",
-        call.call_sid,
-        percent_encode(&download_name(call))
+        "{stream}{joint}explicit_user_action=true&download={}",
+        percent_encode(&name)
     )
 }
 
@@ -690,6 +796,25 @@ mod tests {
         }
         assert_eq!(Moment::from_fragment("#t=3"), None);
         assert_eq!(Moment::from_fragment("#call=../x&t=3"), None);
+        // A call's later recording: named in the link, read back; the
+        // first is the link of old.
+        assert_eq!(m.recording, 1);
+        let second =
+            Moment::from_fragment("#call=CA0123456789abcdef0123456789abcdef&t=5&recording=2")
+                .unwrap();
+        assert_eq!(second.recording, 2);
+        assert_eq!(
+            second.fragment(),
+            "#call=CA0123456789abcdef0123456789abcdef&t=5&recording=2"
+        );
+        assert_eq!(
+            second.recording_ref().path("peaks"),
+            "/api/recordings/CA0123456789abcdef0123456789abcdef/peaks?recording=2"
+        );
+        for bad in ["0", "21", "x", "", "002", "-1", "255", "2.0"] {
+            let f = format!("call=CA0123456789abcdef0123456789abcdef&recording={bad}");
+            assert_eq!(Moment::from_fragment(&f).unwrap().recording, 1, "{bad}");
+        }
         assert_eq!(Moment::from_fragment(""), None);
     }
 
@@ -849,6 +974,52 @@ mod tests {
     }
 
     #[test]
+    fn a_recording_is_named_by_its_call_and_number() {
+        let sid = CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap();
+        let first = RecordingRef::first(sid.clone());
+        assert_eq!(
+            first.path("stream"),
+            "/api/recordings/CA0123456789abcdef0123456789abcdef/stream"
+        );
+        assert_eq!(first.key(), "CA0123456789abcdef0123456789abcdef");
+        let third = RecordingRef {
+            call_sid: sid,
+            number: 3,
+        };
+        assert_eq!(
+            third.path("status"),
+            "/api/recordings/CA0123456789abcdef0123456789abcdef/status?recording=3"
+        );
+        assert_eq!(third.key(), "CA0123456789abcdef0123456789abcdef/3");
+        for r in [&first, &third] {
+            assert_eq!(RecordingRef::parse_key(&r.key()).as_ref(), Some(r));
+        }
+        for bad in [
+            "CA1",
+            "CA0123456789abcdef0123456789abcdef/0",
+            "CA0123456789abcdef0123456789abcdef/21",
+            "CA0123456789abcdef0123456789abcdef/",
+            "x/2",
+        ] {
+            assert_eq!(RecordingRef::parse_key(bad), None, "{bad}");
+        }
+        // A picker only for a call with several recordings that play.
+        assert!(recording_choices(None).is_empty());
+        assert!(recording_choices(Some(0)).is_empty());
+        assert!(recording_choices(Some(1)).is_empty());
+        assert_eq!(recording_choices(Some(3)).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(recording_choices(Some(500)).count(), 20);
+        assert_eq!(recording_name(2, 3), "Recording 2 of 3");
+        // Positions of a call's recordings are remembered apart.
+        let mut list = Vec::new();
+        remember(&mut list, &first.key(), Some(40));
+        remember(&mut list, &third.key(), Some(7));
+        let read = parse_positions(&positions_text(&list));
+        assert_eq!(remembered(&read, &first.key()), Some(40.0));
+        assert_eq!(remembered(&read, &third.key()), Some(7.0));
+    }
+
+    #[test]
     fn the_download_is_named_after_the_call_and_checked_by_the_edge() {
         let name = download_name(&call());
         assert_eq!(
@@ -857,13 +1028,31 @@ mod tests {
         );
         assert!(is_download_name(&name));
         assert_eq!(
-            download_path(&call()),
+            download_path(&call(), 1),
             "/api/recordings/CA0123456789abcdef0123456789abcdef/stream?explicit_user_action=true&download=call_2026-11-28_17-00-00_%2B12125550123_to_%2B18005550100"
+        );
+        // A later recording: its number in the query and in the name.
+        let second = download_path(&call(), 2);
+        assert_eq!(
+            second,
+            "/api/recordings/CA0123456789abcdef0123456789abcdef/stream?recording=2&explicit_user_action=true&download=call_2026-11-28_17-00-00_%2B12125550123_to_%2B18005550100_recording-2"
+        );
+        let long = CallSummary {
+            from: "1".repeat(40),
+            to: "2".repeat(40),
+            ..call()
+        };
+        let long_name = download_param(Some(download_path(&long, 20).split_once('?').unwrap().1))
+            .unwrap()
+            .unwrap();
+        assert!(
+            is_download_name(&long_name) && long_name.ends_with("_recording-20"),
+            "{long_name}"
         );
         assert_eq!(download_param(None), Ok(None));
         assert_eq!(download_param(Some("explicit_user_action=true")), Ok(None));
         assert_eq!(
-            download_param(Some(download_path(&call()).split_once('?').unwrap().1)),
+            download_param(Some(download_path(&call(), 1).split_once('?').unwrap().1)),
             Ok(Some(name.clone()))
         );
         assert_eq!(download_param(Some("download=%2B1")), Ok(Some("+1".into())));

@@ -214,9 +214,14 @@ impl Browser {
 
     /// Waits until `script` (a function body returning a value) returns something truthy.
     pub async fn wait_until(&self, script: &str, timeout: Duration) -> Value {
+        self.wait_until_with(script, json!([]), timeout).await
+    }
+
+    /// [`Browser::wait_until`] with `args` as the script's `arguments`.
+    pub async fn wait_until_with(&self, script: &str, args: Value, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let v = self.execute(script, json!([])).await;
+            let v = self.execute(script, args.clone()).await;
             if !(v.is_null() || v == json!(false) || v == json!(0) || v == json!("")) {
                 return v;
             }

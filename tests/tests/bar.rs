@@ -771,3 +771,124 @@ async fn a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown
     let elapsed = browser.text(&browser.wait_for("#elapsed", UI).await).await;
     assert_eq!(elapsed, "0:07");
 }
+
+/// Stream requests for the `number`-th recording of `sid` that carried the
+/// user action.
+fn play_requests_of(stack: &Stack, sid: &str, number: u64) -> usize {
+    recording_requests(stack, sid)
+        .iter()
+        .filter(|v| v["path"].as_str().is_some_and(|p| p.ends_with("/stream")))
+        .filter(|v| v["user_action"] == true)
+        .filter(|v| v["recording"].as_u64().unwrap_or(1) == number)
+        .count()
+}
+
+/// Waits until the bar's audio element holds the media at a URL ending
+/// with `tail`, and plays it on.
+async fn wait_playing_src(browser: &Browser, tail: &str) {
+    browser
+        .wait_until_with(
+            "const a = document.querySelector('#player audio');
+             return a.currentSrc.endsWith(arguments[0]) && !a.paused && a.currentTime > 0.2;",
+            json!([tail]),
+            UI,
+        )
+        .await;
+}
+
+/// Whether the picker's button for recording `number` is pressed.
+async fn recording_pressed(browser: &Browser, number: u8) -> Value {
+    browser
+        .execute(
+            "const b = document.querySelector(`#recordings button[data-recording='${arguments[0]}']`);
+             return b && b.getAttribute('aria-pressed');",
+            json!([number]),
+        )
+        .await
+}
+
+/// With Twilio, a call with two recordings: its row plays the first; the
+/// bar offers both by name ("Recording 2 of 2"); a click on the second
+/// plays the second's own audio (one play request, one download from
+/// Twilio), and a click back plays the first again from storage, with
+/// no new download.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_twilio_the_bar_plays_a_calls_second_recording() {
+    use backend_stub::twilio::{call_of_shape, recording_sid, Shape};
+    let stack = Stack::start_twilio(
+        backend_stub::knobs::Knobs::default(),
+        integration_tests::EdgeOptions::default(),
+    )
+    .await;
+    let sid = call_of_shape(stack.origin.stub.catalog(), "acme", Shape::Two)
+        .expect("acme has a call with two recordings")
+        .summary
+        .call_sid
+        .to_string();
+    let browser = signed_in(&stack, "/").await;
+    click_row_play(&browser, &sid).await;
+    wait_playing_src(&browser, &format!("/api/recordings/{sid}/stream")).await;
+    let (_, role) = control(&browser, "Recording 1 of 2").await;
+    assert_eq!(role, "button");
+    assert_eq!(recording_pressed(&browser, 1).await, "true");
+    assert_eq!(recording_pressed(&browser, 2).await, "false");
+    let title = browser
+        .text(&browser.wait_for("#bar-title", UI).await)
+        .await;
+    assert!(title.ends_with("Recording 1 of 2"), "{title}");
+    let first_length = audio(&browser, "duration").await.as_f64().unwrap_or(0.0);
+
+    press(&browser, "Recording 2 of 2").await;
+    let second_src = format!("/api/recordings/{sid}/stream?recording=2");
+    wait_playing_src(&browser, &second_src).await;
+    assert_eq!(recording_pressed(&browser, 2).await, "true");
+    assert_eq!(recording_pressed(&browser, 1).await, "false");
+    let title = browser
+        .text(&browser.wait_for("#bar-title", UI).await)
+        .await;
+    assert!(title.ends_with("Recording 2 of 2"), "{title}");
+    // Its own audio: the stub makes a call's second recording half as long.
+    let second_length = audio(&browser, "duration").await.as_f64().unwrap_or(0.0);
+    assert!(
+        (second_length - (first_length / 2.0).floor().max(1.0)).abs() < 1.5,
+        "the second plays {second_length} s of a {first_length} s call"
+    );
+    let download = browser
+        .execute(
+            "return document.querySelector('#download').getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert!(
+        download
+            .as_str()
+            .is_some_and(|h| h.contains("recording=2") && h.ends_with("_recording-2")),
+        "{download}"
+    );
+
+    press(&browser, "Recording 1 of 2").await;
+    wait_playing_src(&browser, &format!("/api/recordings/{sid}/stream")).await;
+    stack.log_barrier().await;
+    assert_eq!(
+        play_requests_of(&stack, &sid, 2),
+        1,
+        "one click on the second, one play request"
+    );
+    assert_eq!(
+        play_requests_of(&stack, &sid, 1),
+        2,
+        "the row's click and the click back"
+    );
+    let stats = stack.origin.stats();
+    assert_eq!(
+        stats.call(&recording_sid(&sid, 0)).attempts,
+        1,
+        "the first, downloaded once"
+    );
+    assert_eq!(
+        stats.call(&recording_sid(&sid, 1)).attempts,
+        1,
+        "the second, downloaded once"
+    );
+    browser.screenshot(&screenshot("bar-recordings")).await;
+}
