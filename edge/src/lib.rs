@@ -22,6 +22,17 @@ pub use call_list_do::CallLists;
 
 use worker::{event, Context, Env, Request, Result};
 
+/// A panic (there should be none: every input is checked first) is logged
+/// as one line with its message and place: the shipped wasm carries no
+/// function names (`scripts/build` strips them), so a stack trace alone
+/// would not say where.
+#[event(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        log::event(serde_json::json!({"event": "panic", "message": info.to_string()}));
+    }));
+}
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     Ok(frontend_worker::handle_request(req, &env).await)

@@ -298,7 +298,7 @@ async fn a_download_is_an_attachment_named_for_the_call_and_a_bad_name_asks_noth
     let sid = cached.summary.call_sid.to_string();
     let bytes = stack.cache("acme", &sid).await;
     let name = playback_core::bar::download_name(&cached.summary);
-    let path = playback_core::bar::download_path(&cached.summary);
+    let path = playback_core::bar::download_path(&cached.summary, 1);
     assert!(path.contains(&format!("/api/recordings/{sid}/stream?")));
 
     let r = stack.get_as("acme", &path).send().await.unwrap();
