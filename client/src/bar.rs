@@ -256,9 +256,8 @@ impl Player {
         self.switch_to(recording.clone());
         self.start_at.set_value(Some(t));
         self.time.set(t);
-        // The waveform and the call's other recordings, if the edge knows
-        // them: reads without side effects.
-        self.ask_recordings(&recording);
+        // The waveform, if the edge has it: a read without side effects.
+        // (How many recordings the call has is asked once one plays.)
         self.fetch_peaks(recording, 0);
     }
 

@@ -690,16 +690,11 @@ async fn a_link_to_a_moment_shows_the_call_paused_at_t_and_asks_nothing() {
         (c, player)
     })
     .await;
-    // Only the waveform and how many recordings the call has (reads
-    // without side effects) may be asked for.
-    let mut urls: Vec<&String> = seen.iter().map(|s| &s.url).collect();
-    urls.sort();
+    // Only the waveform (a read without side effects) may be asked for.
+    let urls: Vec<&String> = seen.iter().map(|s| &s.url).collect();
     assert_eq!(
         urls,
-        [
-            &format!("/api/recordings/{SID}/peaks"),
-            &format!("/api/recordings/{SID}/status")
-        ],
+        [&format!("/api/recordings/{SID}/peaks")],
         "showing a link asked {urls:?}"
     );
     assert!(
@@ -829,12 +824,10 @@ async fn the_keyboard_map_skips_changes_speed_and_lists_itself_but_not_in_a_text
         (c, player)
     })
     .await;
-    // (The waveform and the count of recordings, asked when the link was
-    // shown, are reads without side effects.)
     let asked: Vec<&String> = seen
         .iter()
         .map(|s| &s.url)
-        .filter(|u| !u.ends_with("/peaks") && !u.ends_with("/status"))
+        .filter(|u| !u.ends_with("/peaks"))
         .collect();
     assert!(asked.is_empty(), "untrusted keys asked {asked:?}");
     assert_eq!(text_of(&c, "#bar-play"), "Play");
@@ -948,10 +941,10 @@ fn recording_buttons(c: &web_sys::HtmlElement) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A call with several recordings (the status says how many): the bar
-/// offers each by its name, the one it holds pressed. A script's pick
-/// moves the bar to another without asking for its recording (only a
-/// trusted click asks, as a row's Play).
+/// A call with several recordings (the status says how many, asked once
+/// one plays): the bar offers each by its name, the one it holds pressed.
+/// A script's pick moves the bar to another without asking for its
+/// recording (only a trusted click asks, as a row's Play).
 #[wasm_bindgen_test]
 async fn the_bar_offers_a_calls_recordings_and_a_scripts_pick_asks_nothing() {
     let three = status_body(WireStatus::Ready, |b| {
@@ -962,7 +955,13 @@ async fn the_bar_offers_a_calls_recordings_and_a_scripts_pick_asks_nothing() {
     let ((c, player), _) = with_fetch(200, &json_type, &three, || async {
         let (c, _, player) = mount_with_bar(None);
         player.show(&Moment::from_fragment(&format!("#call={SID}&t=0")).unwrap());
-        settle_until(|| player.recordings.get_untracked().is_some()).await;
+        settle().await;
+        assert_eq!(
+            attribute(&c, "#recordings", "hidden").as_deref(),
+            Some(""),
+            "no picker before the edge said how many"
+        );
+        player.recordings.set(Some(3));
         settle().await;
         (c, player)
     })
@@ -1006,8 +1005,8 @@ async fn the_bar_offers_a_calls_recordings_and_a_scripts_pick_asks_nothing() {
     assert_eq!(text_of(&c, "#bar-play"), "Play", "nothing plays");
 }
 
-/// A link to a call's second recording: the bar shows it, and its reads
-/// (status, peaks) name it.
+/// A link to a call's second recording: the bar shows it, and the one
+/// read it makes (the waveform) names it.
 #[wasm_bindgen_test]
 async fn a_link_to_a_calls_second_recording_reads_that_recording() {
     let ((c, player), seen) = with_fetch(500, &[], "", || async {
@@ -1018,17 +1017,14 @@ async fn a_link_to_a_calls_second_recording_reads_that_recording() {
         (c, player)
     })
     .await;
-    let mut asked: Vec<String> = seen
+    let asked: Vec<String> = seen
         .iter()
         .map(|s| format!("{}{}", s.url, s.query.trim_end_matches('&')))
         .collect();
-    asked.sort();
     assert_eq!(
         asked,
-        [
-            format!("/api/recordings/{SID}/peaks?recording=2"),
-            format!("/api/recordings/{SID}/status?recording=2")
-        ]
+        [format!("/api/recordings/{SID}/peaks?recording=2")],
+        "only its waveform is asked for"
     );
     assert_eq!(player.held.get_untracked().map(|h| h.number), Some(2));
     assert_eq!(text_of(&c, "#elapsed"), "0:07");

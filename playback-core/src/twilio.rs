@@ -368,15 +368,18 @@ pub fn resolve(page: &RecordingsPage) -> Recordings {
         done.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.sid.cmp(&b.1.sid)));
         return Recordings::Play(done.into_iter().map(|(_, p)| p).collect());
     }
-    if page
-        .recordings
-        .iter()
-        .any(|r| r.status.as_deref().is_some_and(in_making))
-    {
+    if still_making(page) {
         Recordings::Processing
     } else {
         Recordings::None
     }
+}
+
+/// Whether one of `page`'s recordings is still being made or processed.
+fn still_making(page: &RecordingsPage) -> bool {
+    page.recordings
+        .iter()
+        .any(|r| r.status.as_deref().is_some_and(in_making))
 }
 
 /// What the answer to a call's `Recordings.json` means for the download of
@@ -397,6 +400,9 @@ pub fn resolution(
     match (api_status(status), page) {
         (ApiStatus::Ok, Some(page)) => match resolve(page) {
             Recordings::Play(playable) if playable.len() > index => (Resolved::Play, playable),
+            // A later number while one is still being made: it may be that
+            // one, so ask again later rather than say there is none.
+            Recordings::Play(_) if still_making(page) => (Resolved::Processing, Vec::new()),
             Recordings::Play(_) => (Resolved::NoRecording, Vec::new()),
             Recordings::Processing => (Resolved::Processing, Vec::new()),
             Recordings::None => (Resolved::NoRecording, Vec::new()),
@@ -675,6 +681,24 @@ mod tests {
         );
         assert_eq!(playable[1].channels, 2);
         assert_eq!(playable[0].duration_s, 12);
+    }
+
+    #[test]
+    fn a_later_number_waits_while_a_recording_is_still_processing() {
+        let t = "Fri, 18 Oct 2019 17:05:00 +0000";
+        let one_done_one_coming = recordings(&[
+            ("a", "completed", 1, t),
+            ("b", "processing", 1, "Fri, 18 Oct 2019 17:06:00 +0000"),
+        ]);
+        let ok = |page| resolution(1, 200, None, Some(page)).0;
+        assert_eq!(ok(&one_done_one_coming), Resolved::Processing);
+        assert_eq!(
+            resolution(0, 200, None, Some(&one_done_one_coming)).0,
+            Resolved::Play
+        );
+        // None coming: a number beyond the completed ones has none.
+        let one_done = recordings(&[("a", "completed", 1, t), ("b", "absent", 1, t)]);
+        assert_eq!(ok(&one_done), Resolved::NoRecording);
     }
 
     #[test]
