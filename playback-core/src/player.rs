@@ -6,9 +6,12 @@
 //! Rules: only a trusted click acts (guarantee 1 starts here), and only a
 //! click sends the play request (`SendProbe`: `X-User-Action: play`,
 //! `Range: bytes=0-0`); the first click acts at once and further clicks
-//! within `DEBOUNCE_MS` do nothing; while a request or a wait is in flight,
-//! clicks start nothing. After a 202 (or a probe lost to the network) the
-//! row polls the status endpoint (`SendStatusPoll`, no user action), never
+//! within `DEBOUNCE_MS` of it do nothing (a double click is one request,
+//! and does not pause what it started); while a request or a wait is in
+//! flight, clicks start nothing. Pausing and resuming a recording the
+//! audio element holds asks the edge for nothing, so those clicks are not
+//! debounced among themselves: every press answers. After a 202 (or a
+//! probe lost to the network) the row polls the status endpoint (`SendStatusPoll`, no user action), never
 //! the play request, so an unattended poll cannot start a download: each
 //! poll waits a full-jitter exponential backoff, never less than the edge's
 //! `retry_after_ms`, and the row gives up after `GIVE_UP_MS`. A status of
@@ -373,6 +376,7 @@ impl From<StatusAnswer> for Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowModel {
     pub phase: Phase,
+    /// When the last click that sent the play request was.
     pub last_click_ms: Option<u64>,
 }
 
@@ -437,7 +441,9 @@ impl RowModel {
         }
     }
 
-    /// A click: only a trusted one acts, and not within `DEBOUNCE_MS` of the last.
+    /// A click: only a trusted one acts, and not within `DEBOUNCE_MS` of
+    /// the last that sent the play request. A pause or a resume is not
+    /// such a click: the next press may come at once.
     fn on_click(&mut self, trusted: bool, now_ms: u64) -> Vec<RowEffect> {
         if !trusted
             || self
@@ -446,7 +452,7 @@ impl RowModel {
         {
             return vec![];
         }
-        let effects = match &self.phase {
+        match &self.phase {
             // Empty may ask again: a cached recording's probe never reaches a download.
             Phase::Idle | Phase::GaveUp | Phase::NoDownload | Phase::NotFound | Phase::Empty => {
                 self.start(now_ms)
@@ -464,14 +470,13 @@ impl RowModel {
                 self.phase = Phase::Loading;
                 vec![RowEffect::ResumeAudio]
             }
-            _ => return vec![],
-        };
-        self.last_click_ms = Some(now_ms);
-        effects
+            _ => vec![],
+        }
     }
 
     /// A new cycle: the play request, the one effect only a click has.
     fn start(&mut self, now_ms: u64) -> Vec<RowEffect> {
+        self.last_click_ms = Some(now_ms);
         self.phase = Phase::Requesting {
             since_ms: now_ms,
             attempt: 0,
@@ -901,6 +906,45 @@ mod tests {
         assert!(click(&waiting, 5000).1.is_empty());
         let (polling, _) = waiting.step(RowEvent::PollDue);
         assert!(click(&polling, 6000).1.is_empty());
+    }
+
+    #[test]
+    fn pause_and_resume_answer_every_press_but_a_double_clicks_second_half() {
+        let (row, _) = click(&RowModel::default(), 1000);
+        let (row, effects) = answer(
+            &row,
+            ProbeAnswer::from_media(206, None, Some("bytes 0-0/10")),
+            1030,
+            0.0,
+        );
+        assert_eq!(effects, vec![RowEffect::StartAudio]);
+        // A double click's second half does not pause what the first started.
+        assert!(click(&row, 1200).1.is_empty());
+        let (row, _) = row.step(RowEvent::AudioPlaying);
+        // Then every press toggles, however close together.
+        let (row, effects) = click(&row, 2000);
+        assert_eq!(
+            (&row.phase, effects),
+            (&Phase::Paused, vec![RowEffect::PauseAudio])
+        );
+        let (row, effects) = click(&row, 2150);
+        assert_eq!(
+            (&row.phase, effects),
+            (&Phase::Loading, vec![RowEffect::ResumeAudio])
+        );
+        let (row, effects) = click(&row, 2300);
+        assert_eq!(
+            (&row.phase, effects),
+            (&Phase::Paused, vec![RowEffect::PauseAudio])
+        );
+        // A script's press still does nothing.
+        assert!(row
+            .step(RowEvent::Click {
+                trusted: false,
+                now_ms: 5000
+            })
+            .1
+            .is_empty());
     }
 
     #[test]
@@ -1590,6 +1634,7 @@ mod tests {
             ) {
                 let mut row = RowModel::default();
                 let mut now = 0;
+                let mut last_probe: Option<u64> = None;
                 for (delta, event) in steps {
                     now += delta;
                     let event = at(event, now);
@@ -1598,6 +1643,20 @@ mod tests {
                     let (next, effects) = row.step(event.clone());
                     if effects.contains(&RowEffect::SendProbe) {
                         prop_assert!(trusted_click, "{event:?} sent the play request from {:?}", row.phase);
+                        prop_assert!(
+                            last_probe.is_none_or(|t| now >= t + DEBOUNCE_MS),
+                            "two play requests within the debounce"
+                        );
+                        last_probe = Some(now);
+                    }
+                    // A press on a recording the element holds always
+                    // answers, unless it is a double click's second half.
+                    let holds = matches!(row.phase, Phase::Playing | Phase::Loading | Phase::Paused);
+                    let double = last_probe.is_some_and(|t| now < t + DEBOUNCE_MS);
+                    if trusted_click && holds && !double {
+                        let toggled = effects == vec![RowEffect::PauseAudio]
+                            || effects == vec![RowEffect::ResumeAudio];
+                        prop_assert!(toggled, "a press on {:?} did {effects:?}", row.phase);
                     }
                     if polls_due && !effects.is_empty() {
                         prop_assert_eq!(&effects, &vec![RowEffect::SendStatusPoll]);

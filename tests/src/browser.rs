@@ -290,6 +290,39 @@ impl Browser {
         assert!(v.is_null(), "key press failed: {v}");
     }
 
+    /// Presses `key` twice, `gap_ms` apart, in one WebDriver action (so
+    /// the browser keeps the gap, however slowly this test runs).
+    pub async fn press_key_twice(&self, key: &str, gap_ms: u64) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key},
+            {"type": "pause", "duration": gap_ms},
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        let v = self
+            .command(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+        assert!(v.is_null(), "key presses failed: {v}");
+    }
+
+    /// Two trusted clicks on `element`, `gap_ms` apart, in one WebDriver
+    /// action.
+    pub async fn click_twice(&self, element: &Element, gap_ms: u64) {
+        self.execute(
+            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})",
+            json!([{ELEMENT: element.0}]),
+        )
+        .await;
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"}, "actions": [
+            {"type": "pointerMove", "origin": {ELEMENT: element.0}, "x": 0, "y": 0},
+            {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0},
+            {"type": "pause", "duration": gap_ms},
+            {"type": "pointerDown", "button": 0}, {"type": "pointerUp", "button": 0}]}]});
+        let v = self
+            .command(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+        assert!(v.is_null(), "clicks failed: {v}");
+    }
+
     /// Empties a text field (WebDriver's Element Clear).
     pub async fn clear(&self, element: &Element) {
         let v = self

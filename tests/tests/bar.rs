@@ -892,3 +892,66 @@ async fn with_twilio_the_bar_plays_a_calls_second_recording() {
     );
     browser.screenshot(&screenshot("bar-recordings")).await;
 }
+
+/// Pause and resume at the speed of a hand: Space twice, K twice and the
+/// bar's Pause/Play button twice, each pair 150 ms apart (in one WebDriver
+/// action, so the browser keeps the gap), and every pair pauses and then
+/// resumes. The debounce guards only what can reach the edge: no press
+/// here sends a request for the recording.
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_and_resume_answer_every_press() {
+    const GAP_MS: u64 = 150;
+    let stack = Stack::start().await;
+    let (sid, _) = voiced(&stack, Voice::Conversation);
+    stack.cache("acme", &sid).await;
+    let browser = signed_in(&stack, "/").await;
+    click_row_play(&browser, &sid).await;
+    wait_playing(&browser, true).await;
+    // The click that started it: a second click inside its window would
+    // be a double click's second half, which does nothing.
+    after_debounce().await;
+    // The focus off the row's button: the keys are the page's map.
+    browser
+        .execute(
+            "document.activeElement && document.activeElement.blur()",
+            json!([]),
+        )
+        .await;
+    stack.log_barrier().await;
+    // (The media element's own range requests for stored bytes may come
+    // and go; a play request or a status poll would be the presses'.)
+    let asked = |stack: &Stack| {
+        recording_requests(stack, &sid)
+            .iter()
+            .filter(|v| {
+                v["user_action"] == true
+                    || v["path"].as_str().is_some_and(|p| p.ends_with("/status"))
+            })
+            .count()
+    };
+    let requests = asked(&stack);
+    let record = "const a = document.querySelector('#player audio');
+        window.__toggles = [];
+        if (!window.__listening) {
+          window.__listening = true;
+          for (const name of ['pause', 'play']) a.addEventListener(name, () => window.__toggles.push(name));
+        }";
+    let both = "return window.__toggles.join(',') === 'pause,play'";
+    for key in [" ", "k"] {
+        browser.execute(record, json!([])).await;
+        browser.press_key_twice(key, GAP_MS).await;
+        browser.wait_until(both, UI).await;
+        wait_playing(&browser, true).await;
+    }
+    browser.execute(record, json!([])).await;
+    let (button, _) = control(&browser, "Pause").await;
+    browser.click_twice(&button, GAP_MS).await;
+    browser.wait_until(both, UI).await;
+    wait_playing(&browser, true).await;
+    stack.log_barrier().await;
+    assert_eq!(
+        asked(&stack),
+        requests,
+        "a pause or a resume asked the edge"
+    );
+}
