@@ -533,9 +533,14 @@ impl Player {
         let (Some(recording), Some(window)) = (self.held.get_untracked(), web_sys::window()) else {
             return;
         };
+        // The element's own time: the slider's lags it by up to a
+        // `timeupdate` (a quarter second, more at speed).
+        let t = self
+            .loaded()
+            .map_or_else(|| self.time.get_untracked(), |a| a.current_time());
         let moment = Moment {
             call_sid: recording.call_sid,
-            t: self.time.get_untracked() as u64,
+            t: t as u64,
             recording: recording.number,
         };
         let location = window.location();
