@@ -1954,6 +1954,57 @@ async fn search_series(
     (whole, last4, noted)
 }
 
+/// Cached serving with the Twilio origin beside the generic one: the same
+/// 1 MB recording (globex's 61 s call, one recording with Twilio), whole
+/// and a 64 KB range, 16 connections, each origin's stack started afresh.
+/// With Twilio every cached request also reads when the recording was last
+/// found at Twilio (the re-check gate).
+async fn twilio_serving(rows: &mut Vec<Row>) {
+    use backend_stub::knobs::Knobs;
+    use backend_stub::twilio::{twilio_shape, Shape};
+    use integration_tests::Kind;
+    let mut figures = Vec::new();
+    for kind in [Kind::Generic, Kind::Twilio] {
+        let stack = Stack::start_kind(kind, Knobs::default(), EdgeOptions::default()).await;
+        let catalog = stack.origin.stub.catalog().clone();
+        let call = catalog
+            .listed_calls("globex")
+            .find(|c| {
+                c.summary.duration_s == 61
+                    && twilio_shape(&catalog, "globex", &c.summary.call_sid.to_string())
+                        == Some(Shape::One)
+            })
+            .expect("globex's 1 MB call")
+            .clone();
+        let sid = call.summary.call_sid.to_string();
+        stack.cache("globex", &sid).await;
+        let url = stack.url(&format!("/api/recordings/{sid}/stream"));
+        let auth = ("Authorization", format!("Bearer {}", token_for("globex")));
+        let half = call.recording.len() / 2;
+        let range = ("Range", format!("bytes={half}-{}", half + 65_535));
+        let whole = wrk_median(&url, 16, std::slice::from_ref(&auth));
+        let ranged = wrk_median(&url, 16, &[auth, range]);
+        figures.push((whole, ranged));
+    }
+    for (i, what) in ["full body", "64 KB range"].into_iter().enumerate() {
+        let pick = |f: &((f64, String, String), (f64, String, String))| {
+            if i == 0 {
+                f.0.clone()
+            } else {
+                f.1.clone()
+            }
+        };
+        let (generic, g_spread, g_lat) = pick(&figures[0]);
+        let (twilio, t_spread, t_lat) = pick(&figures[1]);
+        rows.push(Row {
+            scenario: format!("twilio: cached {what} of a 1 MB recording, 16 conn"),
+            figure: format!("{twilio:.0} req/s (runs {t_spread}; {t_lat})"),
+            baseline: format!("generic origin: {generic:.0} req/s (runs {g_spread}; {g_lat})"),
+            ratio: format!("{:.2}", twilio / generic.max(1.0)),
+        });
+    }
+}
+
 /// Number searches in a Twilio account of 100 000 calls, before the crawl
 /// has reached the oldest and once it has, and the crawl's time; the
 /// generic origin with the same calls and the same list latency beside.
@@ -2212,6 +2263,10 @@ async fn main() {
     if selected("twilio") {
         eprintln!("twilio origin…");
         twilio(&mut rows).await;
+    }
+    if selected("twilio_serving") {
+        eprintln!("twilio origin, cached serving…");
+        twilio_serving(&mut rows).await;
     }
 
     let cores = std::thread::available_parallelism()
