@@ -105,8 +105,7 @@ impl PageMark {
         for pair in query.split('&') {
             match pair.split_once('=') {
                 Some(("Page", v)) => page = v.parse().ok(),
-                Some(("PageToken", v)) if is_token(v) => token = Some(v.to_owned()),
-                Some(("PageToken", _)) => return None,
+                Some(("PageToken", v)) => token = Some(token_of_uri(v)?),
                 _ => {}
             }
         }
@@ -140,14 +139,38 @@ impl PageMark {
     }
 }
 
-/// A `PageToken` the edge's cursor can carry as it is.
+/// A `PageToken` as the edge's cursor carries it: its form in Twilio's
+/// URI (unreserved characters and `%XX` escapes; a bare `~` taken as its
+/// escape `%7E`, which means the same) with each `%` written `~`, one of
+/// the cursor's URL-safe characters. `None` for a token the cursor cannot
+/// carry (a character a URI's query would have escaped, a broken escape,
+/// too long).
+fn token_of_uri(v: &str) -> Option<String> {
+    let carried = v.replace('~', "%7E").replace('%', "~");
+    is_token(&carried).then_some(carried)
+}
+
+/// A carried token back in a URI's form.
+fn token_in_uri(token: &str) -> String {
+    token.replace('~', "%")
+}
+
+/// Whether each `~` of a carried token starts an escape (two hex digits).
+fn token_escapes_are_whole(token: &str) -> bool {
+    let bytes = token.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'~'
+            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    })
+}
+
+/// Whether a token is one the cursor carries (see [`token_of_uri`]).
 fn is_token(token: &str) -> bool {
     !token.is_empty()
         && token.len() <= 400
         && is_valid_cursor(token)
-        && token
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && token_escapes_are_whole(token)
 }
 
 /// One request of Twilio's call list.
@@ -206,7 +229,7 @@ impl CallsRequest {
         if let Some(mark) = &self.mark {
             url.push_str(&format!("&Page={}", mark.page));
             if let Some(token) = &mark.token {
-                url.push_str(&format!("&PageToken={token}"));
+                url.push_str(&format!("&PageToken={}", token_in_uri(token)));
             }
         }
         url
@@ -590,7 +613,25 @@ mod tests {
             None,
             "no page number"
         );
-        assert_eq!(PageMark::of_uri("/x.json?Page=1&PageToken=a%2Fb"), None);
+        // An escaped token is carried (`%` as `~`) and goes back as it came.
+        let escaped = PageMark::of_uri("/x.json?Page=1&PageToken=a%2Fb%3D~c").unwrap();
+        assert_eq!(escaped.token.as_deref(), Some("a~2Fb~3D~7Ec"));
+        assert_eq!(PageMark::of_cursor(&escaped.cursor()), Some(escaped.clone()));
+        let request = CallsRequest {
+            page_size: 50,
+            from: None,
+            to: None,
+            on_or_after: None,
+            before: None,
+            mark: Some(escaped),
+        };
+        assert!(request
+            .url("https://api.twilio.com", &Sid::parse("AC", AC).unwrap())
+            .ends_with("&Page=1&PageToken=a%2Fb%3D%7Ec"));
+        for bad in ["a%2", "a%zz", "a b", "a/b", "a%", "a+b"] {
+            let uri = format!("/x.json?Page=1&PageToken={bad}");
+            assert_eq!(PageMark::of_uri(&uri), None, "{bad}");
+        }
     }
 
     #[test]
