@@ -18,7 +18,7 @@ use playback_core::peaks::PeaksRecord;
 use playback_core::request::{is_explicit_user_action, is_loopback_host, is_navigation};
 use playback_core::route::{route, Route};
 use playback_core::session::{self, Claims};
-use playback_core::twilio::recheck_due;
+use playback_core::twilio::{recheck_due, StillServed};
 use playback_core::wire::{AcceptedBody, FailedBody, StatusBody, WireStatus};
 use playback_core::{BusinessId, CallSid};
 use serde_json::json;
@@ -357,14 +357,12 @@ async fn stream(
 ) -> EdgeResult<Response> {
     let bucket = recordings(env)?;
     let key = recording_key(&id);
-    // A Twilio recording stored long enough ago is asked about again first.
-    if !still_served(env, config, &bucket, &key, &id).await? {
-        return Err(EdgeError::NoRecording);
-    }
     // Stored bytes are served to anyone signed in to the business: reading
     // them never makes the origin work, so the media element's loads and
-    // seeks need no marker. Only what could start a download needs one.
-    if let Some(cached) = serve_cached(req, &bucket, &key, head).await? {
+    // seeks need no marker. Only what could start a download needs one. (A
+    // Twilio recording stored long enough ago is asked about again first.)
+    let admit = async |uploaded_ms| admit_stored(env, config, &id, &key, uploaded_ms).await;
+    if let Some(cached) = serve_cached(req, &bucket, &key, head, admit).await? {
         return Ok(cached);
     }
     let call = CallObject::of(env, &id)?;
@@ -382,11 +380,14 @@ async fn stream(
     *note.play.borrow_mut() = Some(json!(answer));
     match answer {
         PlayAnswer::Filling(view) => serve_fill(req, env, &id, &bucket, view, head).await,
-        PlayAnswer::Ready => match serve_cached(req, &bucket, &key, head).await? {
-            Some(cached) => Ok(cached),
-            // Ready but gone again at once: ask the client to come back.
-            None => Ok(accepted(download::ready_but_gone(&id.call_sid))),
-        },
+        // (Just stored, or asked about by the play itself.)
+        PlayAnswer::Ready => {
+            match serve_cached(req, &bucket, &key, head, async |_| Ok(())).await? {
+                Some(cached) => Ok(cached),
+                // Ready but gone again at once: ask the client to come back.
+                None => Ok(accepted(download::ready_but_gone(&id.call_sid))),
+            }
+        }
         PlayAnswer::Accepted(ref body) => Ok(accepted(body.clone())),
         PlayAnswer::Failed {
             ref error,
@@ -412,27 +413,52 @@ async fn stream(
     }
 }
 
-/// Whether the stored recording at `key` may be served: always with the
-/// generic origin; with Twilio, once `RECORDING_RECHECK_MS` has passed since
-/// it was stored, as its call object says after asking Twilio again.
-async fn still_served(
+thread_local! {
+    /// When Twilio last said a stored recording is there, as its call
+    /// object answered this isolate (by R2 key): until
+    /// `RECORDING_RECHECK_MS` after it, a request here asks no one. At most
+    /// `CHECKS_REMEMBERED` keys; the map starts again when full.
+    static CHECKED: std::cell::RefCell<std::collections::HashMap<String, u64>> =
+        Default::default();
+}
+const CHECKS_REMEMBERED: usize = 4_096;
+
+/// Whether the stored recording at `key`, uploaded at `uploaded_ms`, may be
+/// served: always with the generic origin; with Twilio, until
+/// `RECORDING_RECHECK_MS` after it was stored or last found at Twilio, then
+/// as its call object says after asking Twilio again (404 `no_recording`
+/// once deleted there).
+async fn admit_stored(
     env: &Env,
     config: &EdgeConfig,
-    bucket: &worker::Bucket,
-    key: &str,
     id: &CallIdentity,
-) -> EdgeResult<bool> {
+    key: &str,
+    uploaded_ms: u64,
+) -> EdgeResult<()> {
     if !matches!(config.origin, OriginConfig::Twilio(_)) {
-        return Ok(true);
+        return Ok(());
     }
-    let Some(stored) = bucket.head(key).await? else {
-        return Ok(true);
-    };
-    let stored_ms = stored.uploaded().as_millis();
-    if !recheck_due(stored_ms, None, now_ms(), config.recording_recheck_ms) {
-        return Ok(true);
+    let checked = CHECKED.with_borrow(|c| c.get(key).copied());
+    if !recheck_due(uploaded_ms, checked, now_ms(), config.recording_recheck_ms) {
+        return Ok(());
     }
-    CallObject::of(env, id)?.recheck(id).await
+    match CallObject::of(env, id)?.recheck(id).await? {
+        StillServed::Yes { checked_ms } => {
+            if let Some(at) = checked_ms {
+                CHECKED.with_borrow_mut(|c| {
+                    if c.len() >= CHECKS_REMEMBERED {
+                        c.clear();
+                    }
+                    c.insert(key.to_owned(), at);
+                });
+            }
+            Ok(())
+        }
+        StillServed::No => {
+            CHECKED.with_borrow_mut(|c| c.remove(key));
+            Err(EdgeError::NoRecording)
+        }
+    }
 }
 
 fn accepted(body: AcceptedBody) -> Response {

@@ -16,6 +16,7 @@ use playback_core::download::PlayAnswer;
 use playback_core::fill::FillView;
 use playback_core::peaks::PeaksRecord;
 use playback_core::slots::Acquire;
+use playback_core::twilio::StillServed;
 use playback_core::wire::{CallSummary, StatusBody};
 use playback_core::BusinessId;
 use serde::de::DeserializeOwned;
@@ -98,12 +99,12 @@ message!(Play => CallMessage::Play, PlayAnswer);
 
 /// Whether the stored recording may still be served (Twilio: asked again
 /// of the provider once `RECORDING_RECHECK_MS` has passed since its last
-/// check; a recording deleted there is deleted here too, and `false`).
+/// check; a recording deleted there is deleted here too, and `No`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Recheck {
     pub(crate) id: CallIdentity,
 }
-message!(Recheck => CallMessage::Recheck, bool);
+message!(Recheck => CallMessage::Recheck, StillServed);
 
 /// The call's status; reads only.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -324,7 +325,7 @@ impl CallObject {
         send(&self.0, Fill { piece }).await
     }
 
-    pub(crate) async fn recheck(&self, id: &CallIdentity) -> EdgeResult<bool> {
+    pub(crate) async fn recheck(&self, id: &CallIdentity) -> EdgeResult<StillServed> {
         send(&self.0, Recheck { id: id.clone() }).await
     }
 

@@ -78,11 +78,16 @@ impl Asked {
 
 /// The cached recording under `key`, served for `req`; `None` when R2 does
 /// not have it.
+///
+/// `admit` is told when the stored object was uploaded (ms), from the
+/// metadata the serving reads anyway, and may refuse it (an error) before
+/// anything is sent: the Twilio origin's re-check, at no extra read.
 pub(crate) async fn serve_cached(
     req: &Request,
     bucket: &Bucket,
     key: &str,
     head: bool,
+    admit: impl AsyncFnOnce(u64) -> EdgeResult<()>,
 ) -> EdgeResult<Option<Response>> {
     let asked = Asked::of(req);
     let conditions = asked.conditions();
@@ -91,6 +96,7 @@ pub(crate) async fn serve_cached(
         let Some(meta) = bucket.head(key).await? else {
             return Ok(None);
         };
+        admit(meta.uploaded().as_millis()).await?;
         let served = Representation::of(&meta);
         let decision = decide(conditions, served.size, &served.etag);
         if head
@@ -125,6 +131,8 @@ pub(crate) async fn serve_cached(
     let Some(object) = bucket.get(key).execute().await? else {
         return Ok(None);
     };
+    // (A refusal drops the body unread.)
+    admit(object.uploaded().as_millis()).await?;
     let served = Representation::of(&object);
     let decision = decide(conditions, served.size, &served.etag);
     let body = match decision {

@@ -439,6 +439,17 @@ pub fn resolution(
     }
 }
 
+/// What a stored recording's call object says of serving it (Twilio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StillServed {
+    /// Serve it. Twilio last said it is there at `checked_ms`, when it has
+    /// been asked (until `RECORDING_RECHECK_MS` after that, the edge need
+    /// not ask again).
+    Yes { checked_ms: Option<u64> },
+    /// Deleted at Twilio, and so here.
+    No,
+}
+
 /// What Twilio says of a stored recording when asked again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recheck {
@@ -616,7 +627,10 @@ mod tests {
         // An escaped token is carried (`%` as `~`) and goes back as it came.
         let escaped = PageMark::of_uri("/x.json?Page=1&PageToken=a%2Fb%3D~c").unwrap();
         assert_eq!(escaped.token.as_deref(), Some("a~2Fb~3D~7Ec"));
-        assert_eq!(PageMark::of_cursor(&escaped.cursor()), Some(escaped.clone()));
+        assert_eq!(
+            PageMark::of_cursor(&escaped.cursor()),
+            Some(escaped.clone())
+        );
         let request = CallsRequest {
             page_size: 50,
             from: None,

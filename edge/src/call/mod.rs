@@ -60,6 +60,7 @@ use std::rc::Rc;
 use playback_core::admission::Admission;
 use playback_core::fill::FillView;
 use playback_core::peaks::PeaksRecord;
+use playback_core::twilio::StillServed;
 use worker::{durable_object, Env, Request, Response, Result, State};
 
 use crate::error::EdgeResult;
@@ -98,7 +99,7 @@ struct Call {
     peaks: InFlight<Option<PeaksRecord>>,
     /// The stored recording's check at Twilio in flight: every request
     /// shares it.
-    recheck: InFlight<bool>,
+    recheck: InFlight<StillServed>,
 }
 
 impl Call {

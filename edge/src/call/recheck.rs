@@ -7,7 +7,7 @@ use std::rc::Rc;
 use playback_core::config::OriginConfig;
 use playback_core::download::{self, CallState};
 use playback_core::ids::recording_key;
-use playback_core::twilio::{recheck_due, Recheck as Answer};
+use playback_core::twilio::{recheck_due, Recheck as Answer, StillServed};
 
 use super::commit::Extras;
 use super::Call;
@@ -20,20 +20,23 @@ use crate::rpc::{recordings, Handles, Recheck};
 const CHECKED_KEY: &str = "checked";
 
 impl Handles<Recheck> for Rc<Call> {
-    async fn handle(&self, Recheck { id }: Recheck) -> EdgeResult<bool> {
+    async fn handle(&self, Recheck { id }: Recheck) -> EdgeResult<StillServed> {
         let start = || {
             let call = self.clone();
-            async move { call.recheck(&id).await.unwrap_or(true) }
+            // (No answer to go by: served, and asked again next time.)
+            let unknown = StillServed::Yes { checked_ms: None };
+            async move { call.recheck(&id).await.unwrap_or(unknown) }
         };
         Ok(self.recheck.join_or_start(start).await)
     }
 }
 
 impl Call {
-    async fn recheck(&self, id: &playback_core::CallIdentity) -> EdgeResult<bool> {
+    async fn recheck(&self, id: &playback_core::CallIdentity) -> EdgeResult<StillServed> {
+        let unknown = StillServed::Yes { checked_ms: None };
         let config = config::load(&self.env)?;
         let OriginConfig::Twilio(_) = &config.origin else {
-            return Ok(true);
+            return Ok(unknown);
         };
         let state = self.load().await?;
         let storage = self.state.storage();
@@ -44,21 +47,26 @@ impl Call {
             .and_then(|r| r.into_iter().nth(id.index()));
         let (CallState::Ready { .. }, Some(recording)) = (&state, recording) else {
             // Nothing stored to ask about (a download asks Twilio itself).
-            return Ok(true);
+            return Ok(unknown);
         };
         if !recheck_due(0, checked, now_ms(), config.recording_recheck_ms) {
-            return Ok(true);
+            return Ok(StillServed::Yes {
+                checked_ms: checked,
+            });
         }
         let (answer, note) = crate::origin::recheck(&config, id, &recording.sid).await;
         match answer {
             Answer::Kept => {
-                storage.put(CHECKED_KEY, now_ms()).await?;
+                let now = now_ms();
+                storage.put(CHECKED_KEY, now).await?;
                 crate::log::call_event(id, "rechecked", note);
-                Ok(true)
+                Ok(StillServed::Yes {
+                    checked_ms: Some(now),
+                })
             }
             Answer::Unknown => {
                 crate::log::call_event(id, "rechecked", note);
-                Ok(true)
+                Ok(unknown)
             }
             Answer::Gone => {
                 // The copy first: a state left `ready` without it is asked
@@ -74,7 +82,7 @@ impl Call {
                 };
                 self.commit_with(&before, step, id, extras).await?;
                 storage.delete(CHECKED_KEY).await?;
-                Ok(false)
+                Ok(StillServed::No)
             }
         }
     }
