@@ -392,6 +392,51 @@ async fn drain_product(stack: &Stack, business: &str, from: usize) -> Drain {
     drain
 }
 
+/// The warm drain with the Twilio origin beside the generic one: per run
+/// and origin a fresh stack, one unmeasured drain (globex's) and then
+/// acme's 30 calls measured, first click to the origin's last byte. With
+/// Twilio each call first asks for its `Recordings.json` (not delayed by
+/// the stub's latency), then takes a slot.
+async fn twilio_drain(rows: &mut Vec<Row>) {
+    use integration_tests::Kind;
+    let (slots, lat) = (DRAIN_SLOTS, 300u64);
+    let mut wholes = [Vec::new(), Vec::new()];
+    let mut peaks = [Vec::new(), Vec::new()];
+    for _ in 0..RUNS {
+        for (k, kind) in [Kind::Generic, Kind::Twilio].into_iter().enumerate() {
+            let stack = Stack::start_kind(
+                kind,
+                latency(lat),
+                EdgeOptions::default().var("SLOTS_PER_BUSINESS", slots),
+            )
+            .await;
+            drain_product(&stack, "globex", 0).await;
+            wholes[k].push(millis(&drain_product(&stack, "acme", 0).await).0);
+            peaks[k].push(f64::from(stack.origin.stats().business("acme").peak));
+        }
+    }
+    let ideal = 30u64.div_ceil(slots) * lat;
+    let (twilio, t) = summarize(&wholes[1], 0);
+    let (generic, _) = summarize(&wholes[0], 0);
+    rows.push(Row {
+        scenario: format!(
+            "twilio: drain 30 queued calls at {lat} ms origin latency, warm, first click to the origin's last byte, SLOTS_PER_BUSINESS={slots}"
+        ),
+        figure: format!("{twilio} ms"),
+        baseline: format!(
+            "generic origin, the same way: {generic} ms; ideal ceil(30/{slots})×{lat} = {ideal} ms; target ≤ 1.15×"
+        ),
+        ratio: format!("{:.2}", t / ideal as f64),
+    });
+    let (peak, peak_m) = summarize(&peaks[1], 0);
+    rows.push(Row {
+        scenario: format!("twilio: peak concurrent origin downloads, SLOTS_PER_BUSINESS={slots}"),
+        figure: peak,
+        baseline: format!("{slots}; generic origin: {}", summarize(&peaks[0], 0).0),
+        ratio: format!("{:.2}", peak_m / slots as f64),
+    });
+}
+
 /// A drain of the bare queue (bench/bare-queue.js), whose clicks are
 /// answered once their calls are stored.
 async fn drain_bare(stack: &Stack, business: &str, from: usize) -> Drain {
@@ -2277,6 +2322,10 @@ async fn main() {
     if selected("twilio") {
         eprintln!("twilio origin…");
         twilio(&mut rows).await;
+    }
+    if selected("twilio_drain") {
+        eprintln!("twilio origin, queue drain…");
+        twilio_drain(&mut rows).await;
     }
     if selected("twilio_serving") {
         eprintln!("twilio origin, cached serving…");
