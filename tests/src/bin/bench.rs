@@ -481,11 +481,13 @@ async fn drain_queue(
         .collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     let (mut first_request, mut slots_taken) = (None, None);
+    // What the origin counts them by (with Twilio, their recordings).
+    let media: Vec<String> = calls.iter().map(|sid| stack.media_key(sid)).collect();
     loop {
         let stats = stack.origin.stats();
-        let asked = calls
+        let asked = media
             .iter()
-            .filter(|sid| stats.call(sid).attempts > 0)
+            .filter(|key| stats.call(key).attempts > 0)
             .count();
         if first_request.is_none() && asked > 0 {
             first_request = Some(t.elapsed());
@@ -493,7 +495,7 @@ async fn drain_queue(
         if slots_taken.is_none() && asked >= DRAIN_SLOTS as usize {
             slots_taken = Some(t.elapsed());
         }
-        if calls.iter().all(|sid| stats.call(sid).completed > 0) {
+        if media.iter().all(|key| stats.call(key).completed > 0) {
             break;
         }
         assert!(Instant::now() < deadline, "the queue did not drain");
