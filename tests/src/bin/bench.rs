@@ -507,10 +507,10 @@ async fn drain_queue(
     }
     // The origin's clock: each call's first request and first completion.
     let stats = stack.origin.stats();
-    let (mut asked, mut done): (Vec<f64>, Vec<f64>) = calls
+    let (mut asked, mut done): (Vec<f64>, Vec<f64>) = media
         .iter()
-        .map(|sid| {
-            let call = stats.call(sid);
+        .map(|key| {
+            let call = stats.call(key);
             (
                 call.attempt_times_ms[0] as f64,
                 call.completed_times_ms[0] as f64,
