@@ -424,7 +424,12 @@ async fn twilio_drain(rows: &mut Vec<Row>) {
             )
             .await;
             drain_product(&stack, "globex", 0).await;
-            wholes[k].push(millis(&drain_product(&stack, "acme", 0).await).0);
+            let drain = drain_product(&stack, "acme", 0).await;
+            eprintln!(
+                "{kind:?} direct={}: whole {:?}, first request {:?}, slots taken {:?}, hand-over {} ms, origin {} ms",
+                knobs.twilio_media_direct, drain.whole, drain.first_request, drain.slots_taken, drain.hand_over_ms, drain.origin_ms
+            );
+            wholes[k].push(millis(&drain).0);
             peaks[k].push(f64::from(stack.origin.stats().business("acme").peak));
         }
     }
