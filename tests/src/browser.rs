@@ -1,6 +1,9 @@
-//! Debian's Chromium, headless, driven through chromedriver's WebDriver API.
-//! WebDriver's element click is a trusted click (`isTrusted == true`), as a
-//! person's is; a click from the page's own script is not.
+//! A headless browser driven over WebDriver: Debian's Chromium through
+//! chromedriver, or Debian's Firefox ESR through geckodriver (built from
+//! crates.io by `scripts/bootstrap`). The browser tests run one body in
+//! each (`Engine`, and `in_each_browser!`). WebDriver's element click and
+//! key actions are trusted (`isTrusted == true`), as a person's are; a
+//! click from the page's own script is not.
 
 use std::time::{Duration, Instant};
 
@@ -12,10 +15,101 @@ use crate::process::ChildGroup;
 pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const ELEMENT_KEY: &str = ELEMENT;
 const DRIVER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The window every test starts with (a laptop's).
+const WINDOW: (u32, u32) = (1100, 900);
+
+/// Which browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Chromium,
+    Firefox,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+        }
+    }
+
+    /// Its WebDriver server and the arguments it takes besides its port.
+    fn driver(self) -> (String, Vec<String>) {
+        match self {
+            Engine::Chromium => (
+                std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into()),
+                Vec::new(),
+            ),
+            // (A WebDriver BiDi port of its own, so that sessions side by
+            // side do not meet on the default one.)
+            Engine::Firefox => (
+                std::env::var("GECKODRIVER").unwrap_or_else(|_| "geckodriver".into()),
+                vec!["--websocket-port=0".into(), "--log=warn".into()],
+            ),
+        }
+    }
+
+    /// The new session's capabilities: headless, muted, media allowed to
+    /// play without a gesture (as a page that already had its click).
+    fn capabilities(self, profile: &std::path::Path) -> Value {
+        match self {
+            Engine::Chromium => {
+                let chromium =
+                    std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+                let args = [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--autoplay-policy=no-user-gesture-required",
+                    "--mute-audio",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([
+                    format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+                    format!("--user-data-dir={}", profile.join("profile").display()),
+                ])
+                .collect::<Vec<_>>();
+                json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {"binary": chromium, "args": args},
+                    "goog:loggingPrefs": {"browser": "ALL"}
+                }}})
+            }
+            Engine::Firefox => {
+                let firefox =
+                    std::env::var("FIREFOX_BIN").unwrap_or_else(|_| "/usr/bin/firefox-esr".into());
+                json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "firefox",
+                    "moz:firefoxOptions": {
+                        "binary": firefox,
+                        "args": ["-headless"],
+                        "prefs": {
+                            "media.autoplay.default": 0,
+                            "media.autoplay.blocking_policy": 0,
+                            "media.volume_scale": "0.0",
+                            "media.cubeb.force_mock_context": true,
+                            "app.update.auto": false,
+                            "browser.shell.checkDefaultBrowser": false,
+                            "datareporting.policy.dataSubmissionEnabled": false,
+                            "toolkit.telemetry.reportingpolicy.firstRun": false
+                        }
+                    }
+                }}})
+            }
+        }
+    }
+}
 
 pub struct Browser {
     http: reqwest::Client,
     session_url: String,
+    pub engine: Engine,
     _driver: ChildGroup,
     _profile: tempfile::TempDir,
 }
@@ -30,21 +124,23 @@ impl Element {
     }
 }
 
-/// chromedriver on a free port, and its base URL, once it answers that it
-/// is ready; `None` when it exits first (its port was taken). Only the
-/// driver's own answer (`value.ready`) counts.
+/// `engine`'s WebDriver server on a free port, and its base URL, once it
+/// answers that it is ready; `None` when it exits first (its port was
+/// taken). Only the driver's own answer (`value.ready`) counts.
 async fn start_driver(
     http: &reqwest::Client,
-    chromedriver: &str,
+    engine: Engine,
     dir: &std::path::Path,
 ) -> Option<(ChildGroup, String)> {
+    let (program, mut args) = engine.driver();
     let port = crate::free_port();
+    args.push(format!("--port={port}"));
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("chromedriver.log"))
+        .open(dir.join(format!("{}-driver.log", engine.name())))
         .expect("a driver log");
-    let mut driver = ChildGroup::spawn(chromedriver, &[format!("--port={port}")], dir, log);
+    let mut driver = ChildGroup::spawn(&program, &args, dir, log);
     let base = format!("http://127.0.0.1:{port}");
     let deadline = Instant::now() + DRIVER_READY_TIMEOUT;
     loop {
@@ -66,19 +162,21 @@ async fn start_driver(
         }
         assert!(
             Instant::now() < deadline,
-            "chromedriver was not ready in {DRIVER_READY_TIMEOUT:?}"
+            "{program} was not ready in {DRIVER_READY_TIMEOUT:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 impl Browser {
+    /// Chromium (the benchmarks' browser, and the default).
     pub async fn start() -> Browser {
-        let chromedriver =
-            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-        let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        Browser::start_in(Engine::Chromium).await
+    }
+
+    pub async fn start_in(engine: Engine) -> Browser {
         let profile = tempfile::Builder::new()
-            .prefix("playback-chromium-")
+            .prefix(&format!("playback-{}-", engine.name()))
             .tempdir()
             .expect("a profile dir");
         let http = reqwest::Client::new();
@@ -86,37 +184,13 @@ impl Browser {
         // driver binds it: the driver then exits, and a new port is tried.
         let (driver, base) = 'started: {
             for _ in 0..3 {
-                if let Some(started) = start_driver(&http, &chromedriver, profile.path()).await {
+                if let Some(started) = start_driver(&http, engine, profile.path()).await {
                     break 'started started;
                 }
             }
-            panic!("chromedriver exited at start three times");
+            panic!("{}'s driver exited at start three times", engine.name());
         };
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--autoplay-policy=no-user-gesture-required",
-            "--mute-audio",
-            "--window-size=1100,900",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([format!(
-            "--user-data-dir={}",
-            profile.path().join("profile").display()
-        )])
-        .collect::<Vec<_>>();
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
-            "goog:loggingPrefs": {"browser": "ALL"}
-        }}});
+        let caps = engine.capabilities(profile.path());
         let created: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -130,12 +204,17 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
             .to_owned();
-        Browser {
+        let browser = Browser {
             http,
             session_url: format!("{base}/session/{session}"),
+            engine,
             _driver: driver,
             _profile: profile,
+        };
+        if engine == Engine::Firefox {
+            browser.set_window_size(WINDOW.0, WINDOW.1).await;
         }
+        browser
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
@@ -365,7 +444,7 @@ impl Browser {
         .await
     }
 
-    /// The element's accessible name and role, as Chromium computes them
+    /// The element's accessible name and role, as the browser computes them
     /// (WebDriver's Get Computed Label and Role).
     pub async fn accessible(&self, element: &Element) -> (String, String) {
         let mut found = [String::new(), String::new()];
@@ -412,14 +491,41 @@ impl Browser {
         assert!(v.is_object(), "resizing failed: {v}");
     }
 
+    /// A screenshot at `path`; Firefox's beside Chromium's, as
+    /// `{name}-firefox.png`.
     pub async fn screenshot(&self, path: &std::path::Path) {
-        use base64::Engine;
+        use base64::Engine as _;
+        let path = match (self.engine, path.file_stem()) {
+            (Engine::Firefox, Some(stem)) => {
+                path.with_file_name(format!("{}-firefox.png", stem.to_string_lossy()))
+            }
+            _ => path.to_path_buf(),
+        };
         let v = self
             .command(reqwest::Method::GET, "/screenshot", None)
             .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap_or_default())
             .expect("a base64 PNG");
-        std::fs::write(path, png).expect("write the screenshot");
+        std::fs::write(&path, png).expect("write the screenshot");
     }
+}
+
+/// The browser tests, one body each (`async fn name(engine: Engine)`), run
+/// once per browser: as the tests `name::chromium` and `name::firefox`.
+#[macro_export]
+macro_rules! in_each_browser {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn chromium() {
+                super::$name($crate::browser::Engine::Chromium).await
+            }
+
+            #[tokio::test(flavor = "multi_thread")]
+            async fn firefox() {
+                super::$name($crate::browser::Engine::Firefox).await
+            }
+        }
+    )*};
 }

@@ -1,12 +1,13 @@
-//! The player bar in a real Chromium against the real worker and stub:
-//! every control found by its accessible name (as Chromium computes it),
+//! The player bar in real Chromium and Firefox (each test once per
+//! browser) against the real worker and stub: every control found by its
+//! accessible name (as the browser computes it),
 //! the keyboard, the link to a moment, resume, the download, the waveform
 //! (and its absence), skip silence, and the narrow screen.
 
 use std::time::{Duration, Instant};
 
 use backend_stub::audio::Voice;
-use integration_tests::browser::{Browser, Element};
+use integration_tests::browser::{Browser, Element, Engine};
 use integration_tests::{repo_root, sha256_hex, Stack};
 use playback_core::player::DEBOUNCE_MS;
 use serde_json::{json, Value};
@@ -51,8 +52,8 @@ fn play_requests(stack: &Stack, sid: &str) -> usize {
         .count()
 }
 
-async fn signed_in(stack: &Stack, path: &str) -> Browser {
-    let browser = Browser::start().await;
+async fn signed_in(engine: Engine, stack: &Stack, path: &str) -> Browser {
+    let browser = Browser::start_in(engine).await;
     browser.goto(&stack.url("/dev/login?business=acme")).await;
     if path != "/" {
         browser.goto(&stack.url(path)).await;
@@ -185,12 +186,11 @@ fn screenshot(name: &str) -> std::path::PathBuf {
     dir.join(format!("{name}.png"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_control_of_the_bar_works_by_its_name() {
+async fn every_control_of_the_bar_works_by_its_name(engine: Engine) {
     let stack = Stack::start().await;
     let (sid, duration_s) = voiced(&stack, Voice::Conversation);
     let origin = stack.cache("acme", &sid).await;
-    let browser = signed_in(&stack, "/").await;
+    let browser = signed_in(engine, &stack, "/").await;
     assert!(
         browser
             .find(&format!("{BAR}:not([hidden])"))
@@ -408,14 +408,13 @@ async fn every_control_of_the_bar_works_by_its_name() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembers() {
+async fn a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembers(engine: Engine) {
     let stack = Stack::start().await;
     let (sid, _) = voiced(&stack, Voice::Conversation);
     stack.cache("acme", &sid).await;
     let before = stream_or_status_requests(&stack, &sid);
     let plays_before = play_requests(&stack, &sid);
-    let browser = signed_in(&stack, &format!("/#call={sid}&t=42")).await;
+    let browser = signed_in(engine, &stack, &format!("/#call={sid}&t=42")).await;
     browser
         .wait_until("return !document.querySelector('#player').hidden", UI)
         .await;
@@ -523,12 +522,11 @@ async fn a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembe
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_waveform_comes_with_a_wav_even_cold_and_is_absent_for_another_type() {
+async fn the_waveform_comes_with_a_wav_even_cold_and_is_absent_for_another_type(engine: Engine) {
     let stack = Stack::start().await;
     let (float_sid, _) = voiced(&stack, Voice::Float);
     stack.cache("acme", &float_sid).await;
-    let browser = signed_in(&stack, "/").await;
+    let browser = signed_in(engine, &stack, "/").await;
     click_row_play(&browser, &float_sid).await;
     wait_playing(&browser, true).await;
     wait_time_past(&browser, 0.5).await;
@@ -581,12 +579,11 @@ async fn the_waveform_comes_with_a_wav_even_cold_and_is_absent_for_another_type(
     assert_eq!(stack.origin.stats().call(&cold).attempts, 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn skip_silence_jumps_a_silent_stretch() {
+async fn skip_silence_jumps_a_silent_stretch(engine: Engine) {
     let stack = Stack::start().await;
     let (sid, _) = voiced(&stack, Voice::Conversation);
     stack.cache("acme", &sid).await;
-    let browser = signed_in(&stack, "/").await;
+    let browser = signed_in(engine, &stack, "/").await;
     click_row_play(&browser, &sid).await;
     wait_playing(&browser, true).await;
     browser
@@ -627,12 +624,16 @@ async fn skip_silence_jumps_a_silent_stretch() {
     );
 }
 
+/// Chromium only, for now: Firefox keeps a window at least 500 CSS pixels
+/// wide (headless too, and at two device pixels per CSS pixel), so its
+/// 375-pixel layout needs the page in a 375-pixel frame instead.
 #[tokio::test(flavor = "multi_thread")]
 async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits() {
+    let engine = Engine::Chromium;
     let stack = Stack::start().await;
     let (sid, _) = voiced(&stack, Voice::Conversation);
     stack.cache("acme", &sid).await;
-    let browser = signed_in(&stack, "/").await;
+    let browser = signed_in(engine, &stack, "/").await;
     browser.set_window_size(375, 812).await;
     browser
         .wait_until("return window.innerWidth <= 375", UI)
@@ -682,8 +683,7 @@ async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits() {
     browser.screenshot(&screenshot("bar-narrow")).await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown() {
+async fn a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown(engine: Engine) {
     let stack = Stack::start().await;
     let catalog = stack.origin.stub.catalog();
     // An old call of the contact centre: far beyond the list's first page.
@@ -747,7 +747,7 @@ async fn a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown
     );
 
     // In the browser: a link to it names the call in the bar.
-    let browser = Browser::start().await;
+    let browser = Browser::start_in(engine).await;
     browser
         .goto(&stack.url("/dev/login?business=northwind"))
         .await;
@@ -812,8 +812,7 @@ async fn recording_pressed(browser: &Browser, number: u8) -> Value {
 /// plays the second's own audio (one play request, one download from
 /// Twilio), and a click back plays the first again from storage, with
 /// no new download.
-#[tokio::test(flavor = "multi_thread")]
-async fn with_twilio_the_bar_plays_a_calls_second_recording() {
+async fn with_twilio_the_bar_plays_a_calls_second_recording(engine: Engine) {
     use backend_stub::twilio::{call_of_shape, recording_sid, Shape};
     let stack = Stack::start_twilio(
         backend_stub::knobs::Knobs::default(),
@@ -825,7 +824,7 @@ async fn with_twilio_the_bar_plays_a_calls_second_recording() {
         .summary
         .call_sid
         .to_string();
-    let browser = signed_in(&stack, "/").await;
+    let browser = signed_in(engine, &stack, "/").await;
     click_row_play(&browser, &sid).await;
     wait_playing_src(&browser, &format!("/api/recordings/{sid}/stream")).await;
     let (_, role) = control(&browser, "Recording 1 of 2").await;
@@ -898,13 +897,12 @@ async fn with_twilio_the_bar_plays_a_calls_second_recording() {
 /// action, so the browser keeps the gap), and every pair pauses and then
 /// resumes. The debounce guards only what can reach the edge: no press
 /// here sends a request for the recording.
-#[tokio::test(flavor = "multi_thread")]
-async fn pause_and_resume_answer_every_press() {
+async fn pause_and_resume_answer_every_press(engine: Engine) {
     const GAP_MS: u64 = 150;
     let stack = Stack::start().await;
     let (sid, _) = voiced(&stack, Voice::Conversation);
     stack.cache("acme", &sid).await;
-    let browser = signed_in(&stack, "/").await;
+    let browser = signed_in(engine, &stack, "/").await;
     click_row_play(&browser, &sid).await;
     wait_playing(&browser, true).await;
     // The click that started it: a second click inside its window would
@@ -955,3 +953,13 @@ async fn pause_and_resume_answer_every_press() {
         "a pause or a resume asked the edge"
     );
 }
+
+integration_tests::in_each_browser!(
+    every_control_of_the_bar_works_by_its_name,
+    a_link_to_a_moment_asks_nothing_on_load_plays_from_t_and_resume_remembers,
+    the_waveform_comes_with_a_wav_even_cold_and_is_absent_for_another_type,
+    skip_silence_jumps_a_silent_stretch,
+    a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown,
+    with_twilio_the_bar_plays_a_calls_second_recording,
+    pause_and_resume_answer_every_press,
+);

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use backend_stub::catalog::LARGE_BUSINESS;
-use integration_tests::browser::{Browser, ELEMENT};
+use integration_tests::browser::{Browser, Engine, ELEMENT};
 use integration_tests::{origin_bytes, token_for_agent, EdgeOptions, Stack};
 use playback_core::call_list::{ListFilter, SEARCH_DEBOUNCE_MS};
 use playback_core::list_query::{parse_rfc3339, percent_encode, ListQuery};
@@ -312,12 +312,13 @@ async fn a_call_a_page_of_the_list_showed_plays_without_a_read_of_the_list_of_it
     assert_eq!(stack.origin.stats().call(made_up).attempts, 0);
 }
 
-// ---- The player's list in Chromium (WebDriver clicks and keys are trusted).
+// ---- The player's list in Chromium and Firefox (WebDriver clicks and keys
+// are trusted), each test once per browser.
 
 const UI: Duration = Duration::from_secs(60);
 
-async fn signed_in(stack: &Stack) -> Browser {
-    let browser = Browser::start().await;
+async fn signed_in(engine: Engine, stack: &Stack) -> Browser {
+    let browser = Browser::start_in(engine).await;
     browser
         .goto(&stack.url(&format!("/dev/login?business={LARGE_BUSINESS}")))
         .await;
@@ -365,11 +366,10 @@ fn sids(calls: &[CallSummary]) -> Vec<String> {
     calls.iter().map(|c| c.call_sid.to_string()).collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_first_screen_shows_then_more_rows_as_the_agent_scrolls_each_page_once() {
+async fn the_first_screen_shows_then_more_rows_as_the_agent_scrolls_each_page_once(engine: Engine) {
     let stack = Stack::start().await;
     let all = newest_first(&stack, LARGE_BUSINESS);
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     assert_eq!(wait_rows(&browser, 100).await, sids(&all[..100]));
     let status = browser.wait_for("#list-status", UI).await;
     assert_eq!(browser.text(&status).await, "100 calls shown, more below");
@@ -395,12 +395,11 @@ async fn the_first_screen_shows_then_more_rows_as_the_agent_scrolls_each_page_on
     assert_eq!(requests(&stack, "/api/recordings/"), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
+async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request(engine: Engine) {
     let stack = Stack::start().await;
     let all = newest_first(&stack, LARGE_BUSINESS);
     let deep = all[15_000].clone();
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     wait_rows(&browser, 100).await;
     let search = browser
         .wait_for("input[type=search][aria-label='Search by number']", UI)
@@ -481,11 +480,10 @@ async fn a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request() {
     assert_eq!(stack.origin.stats().total_attempts(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_date_range_narrows_the_list_and_a_reload_keeps_search_and_range() {
+async fn a_date_range_narrows_the_list_and_a_reload_keeps_search_and_range(engine: Engine) {
     let stack = Stack::start().await;
     let all = newest_first(&stack, LARGE_BUSINESS);
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     wait_rows(&browser, 100).await;
     // Dates are set as a date picker sets them (the filter needs no trusted event).
     let set_date = |id: &'static str, value: &'static str| {
@@ -548,3 +546,9 @@ async fn a_date_range_narrows_the_list_and_a_reload_keeps_search_and_range() {
     assert_eq!(inputs, json!([q, "2026-11-20", "2026-11-20"]));
     assert_eq!(requests(&stack, "/api/recordings/"), 0);
 }
+
+integration_tests::in_each_browser!(
+    the_first_screen_shows_then_more_rows_as_the_agent_scrolls_each_page_once,
+    a_search_finds_a_number_on_a_deep_page_and_sends_no_stream_request,
+    a_date_range_narrows_the_list_and_a_reload_keeps_search_and_range,
+);

@@ -1,10 +1,11 @@
-//! The player in a real Chromium (WebDriver clicks are trusted) against the
+//! The player in real Chromium and Firefox, each test once per browser
+//! (`in_each_browser!`; WebDriver clicks are trusted), against the
 //! real worker and stub.
 
 use std::time::{Duration, Instant};
 
 use backend_stub::knobs::{FaultSet, Knobs};
-use integration_tests::browser::Browser;
+use integration_tests::browser::{Browser, Engine};
 use integration_tests::{EdgeOptions, Stack};
 use serde_json::json;
 
@@ -80,8 +81,8 @@ fn ranges_requested(stack: &Stack, sid: &str) -> Vec<String> {
         .collect()
 }
 
-async fn signed_in(stack: &Stack) -> Browser {
-    let browser = Browser::start().await;
+async fn signed_in(engine: Engine, stack: &Stack) -> Browser {
+    let browser = Browser::start_in(engine).await;
     browser.goto(&stack.url("/dev/login?business=acme")).await;
     browser.wait_for("#calls tbody tr", UI).await;
     browser
@@ -206,8 +207,7 @@ fn screenshot_path(name: &str) -> std::path::PathBuf {
     dir.join(format!("{name}.png"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cached_call_plays_and_seeks_with_a_range_request() {
+async fn a_cached_call_plays_and_seeks_with_a_range_request(engine: Engine) {
     let stack = Stack::start().await;
     // The hour-long call: far more than the browser buffers, so a seek needs a range request.
     let sid = stack
@@ -220,7 +220,7 @@ async fn a_cached_call_plays_and_seeks_with_a_range_request() {
         .to_string();
     stack.cache("acme", &sid).await;
     let before = play_requests(&stack, &sid);
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     browser.screenshot(&screenshot_path("idle")).await;
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["playing"], UI).await;
@@ -250,8 +250,7 @@ async fn a_cached_call_plays_and_seeks_with_a_range_request() {
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
+async fn a_cold_call_shows_its_progress_then_plays_by_itself(engine: Engine) {
     let stack = Stack::start().await;
     let sid = listed(&stack, 1);
     stack.origin.stub.set_knobs(Knobs {
@@ -265,7 +264,7 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself() {
         .into(),
         ..Default::default()
     });
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
     // The screenshots show the state on screen when taken (for the docs);
@@ -321,8 +320,7 @@ fn media_requests(stack: &Stack, sid: &str) -> (usize, usize) {
     (media.len(), marked)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_empty_recording_shows_that_it_is_empty() {
+async fn an_empty_recording_shows_that_it_is_empty(engine: Engine) {
     let stack = Stack::start().await;
     let sid = listed(&stack, 2);
     stack.origin.stub.set_knobs(Knobs {
@@ -336,7 +334,7 @@ async fn an_empty_recording_shows_that_it_is_empty() {
         .into(),
         ..Default::default()
     });
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     click_play(&browser, &sid).await;
     let text = wait_state(&browser, &sid, &["empty"], UI).await;
     assert!(!text.contains("unexpected"), "{text}");
@@ -344,8 +342,7 @@ async fn an_empty_recording_shows_that_it_is_empty() {
     assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
+async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue(engine: Engine) {
     let stack = Stack::start_with(
         Knobs::default(),
         EdgeOptions::default().var("SLOTS_PER_BUSINESS", 1),
@@ -365,7 +362,7 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
         .into(),
         ..Default::default()
     });
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     record_states(&browser, &busy).await;
     record_states(&browser, &waiting).await;
     click_play(&browser, &busy).await;
@@ -429,15 +426,14 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_double_click_and_a_burst_send_one_play_request_each() {
+async fn a_double_click_and_a_burst_send_one_play_request_each(engine: Engine) {
     let stack = Stack::start().await;
     let (a, b) = (listed(&stack, 2), listed(&stack, 3));
     for sid in [&a, &b] {
         stack.cache("acme", sid).await;
     }
     let before = (play_requests(&stack, &a), play_requests(&stack, &b));
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     let button = browser
         .wait_for(&format!("{} button.play", row(&a)), UI)
         .await;
@@ -487,11 +483,10 @@ fn request_lines(stack: &Stack, sid: &str) -> String {
         .join("\n")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_untrusted_click_sends_nothing() {
+async fn an_untrusted_click_sends_nothing(engine: Engine) {
     let stack = Stack::start().await;
     let sid = listed(&stack, 0);
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     browser
         .execute(
             "document.querySelector(arguments[0]).click()",
@@ -511,8 +506,7 @@ async fn an_untrusted_click_sends_nothing() {
     assert_eq!(stack.origin.stats().total_attempts(), 0);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
+async fn reloading_while_preparing_sends_nothing_until_the_next_click(engine: Engine) {
     let stack = Stack::start().await;
     let sid = listed(&stack, 1);
     stack.origin.stub.set_knobs(Knobs {
@@ -526,7 +520,7 @@ async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
         .into(),
         ..Default::default()
     });
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
     wait_shown(&browser, &sid, &["preparing", "queued"], UI).await;
@@ -547,8 +541,7 @@ async fn reloading_while_preparing_sends_nothing_until_the_next_click() {
     assert_eq!(play_requests_since(&stack, &sid, reloaded_at), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn leaving_the_page_stops_the_polling() {
+async fn leaving_the_page_stops_the_polling(engine: Engine) {
     let stack = Stack::start().await;
     let sid = listed(&stack, 1);
     stack.origin.stub.set_knobs(Knobs {
@@ -562,7 +555,7 @@ async fn leaving_the_page_stops_the_polling() {
         .into(),
         ..Default::default()
     });
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
     wait_shown(&browser, &sid, &["preparing", "queued"], UI).await;
@@ -587,8 +580,7 @@ async fn leaving_the_page_stops_the_polling() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_failing_origin_shows_the_error_and_when_to_retry() {
+async fn a_failing_origin_shows_the_error_and_when_to_retry(engine: Engine) {
     let options = EdgeOptions::default()
         .var("MAX_ATTEMPTS", 2)
         .var("FAILED_COOLDOWN_MS", 45_000);
@@ -615,7 +607,7 @@ async fn a_failing_origin_shows_the_error_and_when_to_retry() {
         .into(),
         ..Default::default()
     });
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     click_play(&browser, &sid).await;
     let text = wait_state(&browser, &sid, &["failed"], UI).await;
     assert!(
@@ -636,10 +628,9 @@ async fn a_failing_origin_shows_the_error_and_when_to_retry() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn signed_out_shows_the_sign_in_state() {
+async fn signed_out_shows_the_sign_in_state(engine: Engine) {
     let stack = Stack::start().await;
-    let browser = Browser::start().await;
+    let browser = Browser::start_in(engine).await;
     browser.goto(&stack.url("/")).await;
     browser.wait_for("#sign-in", UI).await;
     browser.screenshot(&screenshot_path("signed-out")).await;
@@ -656,15 +647,14 @@ fn twilio_call(stack: &Stack, shape: backend_stub::twilio::Shape) -> String {
 
 /// With Twilio: a recording the provider still processes says so in its
 /// row and plays by itself once Twilio is done, from one click.
-#[tokio::test(flavor = "multi_thread")]
-async fn with_twilio_a_recording_still_processing_says_so_then_plays_by_itself() {
+async fn with_twilio_a_recording_still_processing_says_so_then_plays_by_itself(engine: Engine) {
     let knobs = Knobs {
         processing_secs: 4,
         ..Knobs::default()
     };
     let stack = Stack::start_twilio(knobs, EdgeOptions::default()).await;
     let sid = twilio_call(&stack, backend_stub::twilio::Shape::Processing);
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     record_states(&browser, &sid).await;
     click_play(&browser, &sid).await;
     wait_shown(
@@ -691,14 +681,28 @@ async fn with_twilio_a_recording_still_processing_says_so_then_plays_by_itself()
 
 /// With Twilio: a call without a recording to play says so, and a second
 /// click asks nothing of Twilio's media.
-#[tokio::test(flavor = "multi_thread")]
-async fn with_twilio_a_call_without_a_recording_says_so() {
+async fn with_twilio_a_call_without_a_recording_says_so(engine: Engine) {
     let stack = Stack::start_twilio(Knobs::default(), EdgeOptions::default()).await;
     let sid = twilio_call(&stack, backend_stub::twilio::Shape::NoRecording);
-    let browser = signed_in(&stack).await;
+    let browser = signed_in(engine, &stack).await;
     click_play(&browser, &sid).await;
     wait_state(&browser, &sid, &["no recording for this call"], UI).await;
     let stats = stack.origin.stats();
     assert_eq!(stats.recording_lists.get(&sid).copied(), Some(1));
     assert_eq!(stats.total_attempts(), 0, "no media asked for");
 }
+
+integration_tests::in_each_browser!(
+    a_cached_call_plays_and_seeks_with_a_range_request,
+    a_cold_call_shows_its_progress_then_plays_by_itself,
+    an_empty_recording_shows_that_it_is_empty,
+    a_call_waiting_for_a_slot_shows_its_place_in_the_queue,
+    a_double_click_and_a_burst_send_one_play_request_each,
+    an_untrusted_click_sends_nothing,
+    reloading_while_preparing_sends_nothing_until_the_next_click,
+    leaving_the_page_stops_the_polling,
+    a_failing_origin_shows_the_error_and_when_to_retry,
+    signed_out_shows_the_sign_in_state,
+    with_twilio_a_recording_still_processing_says_so_then_plays_by_itself,
+    with_twilio_a_call_without_a_recording_says_so,
+);
