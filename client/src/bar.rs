@@ -1,9 +1,10 @@
 //! The player bar: one `<audio>` element for the whole page, fixed at the
 //! bottom, with the controls an agent expects (play/pause, ±10 s, a seek
 //! slider over the waveform, speed, skip silence, download, a link to the
-//! moment, a picker for a call's other recordings) and the keyboard map. Its decisions are `playback_core::bar`'s
-//! (times and texts, speeds, skips, keys, links, resume, silence jumps, the
-//! waveform's shape) and, for starting a recording, the row model's: the
+//! moment, a picker for a call's other recordings) and the keyboard map.
+//! Its decisions are `playback_core::bar`'s (times and texts, speeds,
+//! skips, keys, links, resume, silence jumps, the waveform's shape, which
+//! recordings to offer) and, for starting a recording, the row model's: the
 //! bar's Play for a call that is not loaded is a click on that call's
 //! `Loader`, the same one its row uses, so the row and the bar always agree
 //! and only a trusted click ever sends the play request.
