@@ -498,17 +498,22 @@ impl Player {
             let same_call = self
                 .held
                 .with_untracked(|h| h.as_ref().map(|h| &h.call_sid) == Some(&held.call_sid));
-            if same_call && count.is_some() {
-                self.recordings.set(count);
+            if !same_call {
+                return;
+            }
+            match count {
+                Some(count) => self.recordings.set(Some(count)),
+                // No answer to go by: asked again when it next plays.
+                None => self.recordings_asked.set_value(None),
             }
         });
     }
 
     /// The agent picked another of the call's recordings: the bar takes
-    /// it, and the pick is a click on its loader (so only a trusted one
-    /// asks the edge, as a row's Play).
+    /// it, and the pick is a click on its loader (so it asks the edge as a
+    /// row's Play does). A script's pick does nothing at all.
     fn pick(self, number: u8, trusted: bool) {
-        let Some(held) = self.held.get_untracked() else {
+        let Some(held) = self.held.get_untracked().filter(|_| trusted) else {
             return;
         };
         if held.number == number
@@ -1015,6 +1020,9 @@ impl Player {
             return;
         };
         ev.prevent_default();
+        if ev.repeat() && !action.repeats() {
+            return;
+        }
         match action {
             Shortcut::TogglePlay => self.toggle(ev.is_trusted()),
             Shortcut::Back => self.skip_by(-SKIP_S),

@@ -380,9 +380,9 @@ async fn stream(
     *note.play.borrow_mut() = Some(json!(answer));
     match answer {
         PlayAnswer::Filling(view) => serve_fill(req, env, &id, &bucket, view, head).await,
-        // (Just stored, or asked about by the play itself.)
         PlayAnswer::Ready => {
-            match serve_cached(req, &bucket, &key, head, async |_| Ok(())).await? {
+            let admit = async |uploaded_ms| admit_stored(env, config, &id, &key, uploaded_ms).await;
+            match serve_cached(req, &bucket, &key, head, admit).await? {
                 Some(cached) => Ok(cached),
                 // Ready but gone again at once: ask the client to come back.
                 None => Ok(accepted(download::ready_but_gone(&id.call_sid))),

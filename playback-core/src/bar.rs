@@ -109,6 +109,18 @@ pub enum Shortcut {
     Close,
 }
 
+impl Shortcut {
+    /// Whether a key held down (its auto-repeat) does it again: skipping
+    /// and the speed do; play/pause and the list do not (a held Space would
+    /// toggle many times a second and stop anywhere).
+    pub fn repeats(self) -> bool {
+        matches!(
+            self,
+            Shortcut::Back | Shortcut::Forward | Shortcut::Slower | Shortcut::Faster
+        )
+    }
+}
+
 impl Focus {
     /// The focused element's kind from its tag name (upper case, as the
     /// DOM gives it), its `type` attribute and whether it is editable.
@@ -707,6 +719,17 @@ mod tests {
         assert_eq!(skip(55.0, SKIP_S, Some(60.0)), 60.0);
         assert_eq!(skip(20.0, SKIP_S, None), 30.0);
         assert_eq!(skip(20.0, SKIP_S, Some(f64::NAN)), 30.0);
+    }
+
+    #[test]
+    fn a_held_key_repeats_skips_and_speed_but_never_play_pause() {
+        use Shortcut::*;
+        for s in [Back, Forward, Slower, Faster] {
+            assert!(s.repeats(), "{s:?}");
+        }
+        for s in [TogglePlay, Help, Close] {
+            assert!(!s.repeats(), "{s:?}");
+        }
     }
 
     #[test]

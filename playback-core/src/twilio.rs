@@ -391,18 +391,19 @@ pub fn resolve(page: &RecordingsPage) -> Recordings {
         done.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.sid.cmp(&b.1.sid)));
         return Recordings::Play(done.into_iter().map(|(_, p)| p).collect());
     }
-    if still_making(page) {
+    if still_making(page) > 0 {
         Recordings::Processing
     } else {
         Recordings::None
     }
 }
 
-/// Whether one of `page`'s recordings is still being made or processed.
-fn still_making(page: &RecordingsPage) -> bool {
+/// How many of `page`'s recordings are still being made or processed.
+fn still_making(page: &RecordingsPage) -> usize {
     page.recordings
         .iter()
-        .any(|r| r.status.as_deref().is_some_and(in_making))
+        .filter(|r| r.status.as_deref().is_some_and(in_making))
+        .count()
 }
 
 /// What the answer to a call's `Recordings.json` means for the download of
@@ -423,9 +424,11 @@ pub fn resolution(
     match (api_status(status), page) {
         (ApiStatus::Ok, Some(page)) => match resolve(page) {
             Recordings::Play(playable) if playable.len() > index => (Resolved::Play, playable),
-            // A later number while one is still being made: it may be that
-            // one, so ask again later rather than say there is none.
-            Recordings::Play(_) if still_making(page) => (Resolved::Processing, Vec::new()),
+            // A later number that one still being made may become: ask
+            // again later rather than say there is none.
+            Recordings::Play(playable) if index < playable.len() + still_making(page) => {
+                (Resolved::Processing, Vec::new())
+            }
             Recordings::Play(_) => (Resolved::NoRecording, Vec::new()),
             Recordings::Processing => (Resolved::Processing, Vec::new()),
             Recordings::None => (Resolved::NoRecording, Vec::new()),
@@ -750,6 +753,11 @@ mod tests {
         assert_eq!(
             resolution(0, 200, None, Some(&one_done_one_coming)).0,
             Resolved::Play
+        );
+        // Only as many numbers as may come: the third has none.
+        assert_eq!(
+            resolution(2, 200, None, Some(&one_done_one_coming)).0,
+            Resolved::NoRecording
         );
         // None coming: a number beyond the completed ones has none.
         let one_done = recordings(&[("a", "completed", 1, t), ("b", "absent", 1, t)]);
