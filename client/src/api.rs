@@ -201,14 +201,17 @@ pub async fn status(recording: &RecordingRef, signal: &AbortSignal) -> StatusAns
 }
 
 /// How many of the call's recordings play, when the edge knows (it does
-/// once the provider said, with Twilio): the status read once more, for
-/// the bar's picker. No side effect, never the origin.
-pub async fn recordings(recording: &RecordingRef) -> Option<u32> {
-    let response = get(&recording.path("status"), &[], None).await.ok()?;
+/// once the provider said, with Twilio; `Ok(None)` otherwise): the status
+/// read once more, for the bar's picker. `Err` when it could not be read.
+/// No side effect, never the origin.
+pub async fn recordings(recording: &RecordingRef) -> Result<Option<u32>, ()> {
+    let response = get(&recording.path("status"), &[], None)
+        .await
+        .map_err(|_| ())?;
     if response.status() != 200 {
-        return None;
+        return Err(());
     }
-    body::<StatusBody>(&response).await?.recordings
+    Ok(body::<StatusBody>(&response).await.ok_or(())?.recordings)
 }
 
 async fn read_status(response: Response) -> StatusAnswer {

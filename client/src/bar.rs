@@ -502,9 +502,9 @@ impl Player {
                 return;
             }
             match count {
-                Some(count) => self.recordings.set(Some(count)),
+                Ok(count) => self.recordings.set(count),
                 // No answer to go by: asked again when it next plays.
-                None => self.recordings_asked.set_value(None),
+                Err(()) => self.recordings_asked.set_value(None),
             }
         });
     }
