@@ -796,6 +796,26 @@ async fn wait_playing_src(browser: &Browser, tail: &str) {
         .await;
 }
 
+/// The bar holds recording `number` of a call's two: its button alone
+/// pressed, and the title says so.
+async fn assert_held(browser: &Browser, number: u8) {
+    for n in [1, 2] {
+        let pressed = if n == number { "true" } else { "false" };
+        assert_eq!(
+            recording_pressed(browser, n).await,
+            pressed,
+            "recording {n}"
+        );
+    }
+    let title = browser
+        .text(&browser.wait_for("#bar-title", UI).await)
+        .await;
+    assert!(
+        title.ends_with(&format!("Recording {number} of 2")),
+        "{title}"
+    );
+}
+
 /// Whether the picker's button for recording `number` is pressed.
 async fn recording_pressed(browser: &Browser, number: u8) -> Value {
     browser
@@ -829,23 +849,13 @@ async fn with_twilio_the_bar_plays_a_calls_second_recording(engine: Engine) {
     wait_playing_src(&browser, &format!("/api/recordings/{sid}/stream")).await;
     let (_, role) = control(&browser, "Recording 1 of 2").await;
     assert_eq!(role, "button");
-    assert_eq!(recording_pressed(&browser, 1).await, "true");
-    assert_eq!(recording_pressed(&browser, 2).await, "false");
-    let title = browser
-        .text(&browser.wait_for("#bar-title", UI).await)
-        .await;
-    assert!(title.ends_with("Recording 1 of 2"), "{title}");
+    assert_held(&browser, 1).await;
     let first_length = audio(&browser, "duration").await.as_f64().unwrap_or(0.0);
 
     press(&browser, "Recording 2 of 2").await;
     let second_src = format!("/api/recordings/{sid}/stream?recording=2");
     wait_playing_src(&browser, &second_src).await;
-    assert_eq!(recording_pressed(&browser, 2).await, "true");
-    assert_eq!(recording_pressed(&browser, 1).await, "false");
-    let title = browser
-        .text(&browser.wait_for("#bar-title", UI).await)
-        .await;
-    assert!(title.ends_with("Recording 2 of 2"), "{title}");
+    assert_held(&browser, 2).await;
     // Its own audio: the stub makes a call's second recording half as long.
     let second_length = audio(&browser, "duration").await.as_f64().unwrap_or(0.0);
     assert!(
