@@ -41,6 +41,8 @@ pub mod ids {
     pub const PLAYER: &str = "player";
     pub const TITLE: &str = "bar-title";
     pub const PLAY: &str = "bar-play";
+    /// The play button's name ("Play" or "Pause"), beside its icons.
+    pub const PLAY_NAME: &str = "bar-play-name";
     pub const STATE: &str = "bar-state";
     pub const ELAPSED: &str = "elapsed";
     pub const TOTAL: &str = "total";
@@ -51,6 +53,15 @@ pub mod ids {
     pub const SKIP_SILENCE: &str = "skip-silence";
     pub const RESTART: &str = "restart";
     pub const DOWNLOAD: &str = "download";
+    /// The "More" menu button and its menu (the secondary controls on a
+    /// narrow screen), and the menu's own items that mirror the bar's.
+    pub const MORE: &str = "more";
+    pub const MENU: &str = "more-menu";
+    pub const MENU_SILENCE: &str = "menu-silence";
+    pub const MENU_RESTART: &str = "menu-restart";
+    pub const MENU_DOWNLOAD: &str = "menu-download";
+    /// The keyboard shortcuts' modal dialog.
+    pub const DIALOG: &str = "shortcuts-dialog";
     pub const RECORDINGS: &str = "recordings";
     pub const KEYS: &str = "keys";
     pub const NOTICE: &str = "bar-notice";
@@ -87,10 +98,14 @@ enum Act {
     Help,
     /// One of the call's recordings (its `data-recording`).
     Pick,
+    /// The "More" menu button.
+    More,
+    /// One of the menu's speeds (its `data-speed`, an index in `SPEEDS`).
+    Speed,
 }
 
 impl Act {
-    const ALL: [Act; 8] = [
+    const ALL: [Act; 10] = [
         Act::Play,
         Act::Back,
         Act::Forward,
@@ -99,6 +114,8 @@ impl Act {
         Act::Copy,
         Act::Help,
         Act::Pick,
+        Act::More,
+        Act::Speed,
     ];
 
     fn as_str(self) -> &'static str {
@@ -111,6 +128,8 @@ impl Act {
             Act::Copy => "copy",
             Act::Help => "help",
             Act::Pick => "pick",
+            Act::More => "more",
+            Act::Speed => "speed",
         }
     }
 
@@ -146,6 +165,10 @@ pub struct Player {
     last_saved_ms: StoredValue<f64>,
     peaks_timer: StoredValue<Option<TimeoutHandle>, LocalStorage>,
     pub help: RwSignal<bool>,
+    /// Where the focus was when the shortcuts' dialog opened (it goes back there).
+    help_from: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    /// Whether the "More" menu is open.
+    pub menu: RwSignal<bool>,
     /// The bar's own messages ("Link copied").
     pub notice: RwSignal<String>,
     /// Where the bar call's peaks stand.
@@ -177,6 +200,8 @@ impl Player {
             last_saved_ms: StoredValue::new(0.0),
             peaks_timer: StoredValue::new_local(None),
             help: RwSignal::new(false),
+            help_from: StoredValue::new_local(None),
+            menu: RwSignal::new(false),
             notice: RwSignal::new(String::new()),
             peaks_state: RwSignal::new(PeaksState::Waiting),
             peaks_chain: StoredValue::new(0),
@@ -594,6 +619,10 @@ impl Default for Player {
     }
 }
 
+/// The page's events the bar listens to: the keys, the fragment, and a
+/// press anywhere (which closes the menu).
+const WINDOW_EVENTS: [&str; 3] = ["keydown", "hashchange", "pointerdown"];
+
 /// Where the keyboard's focus is, for the shortcuts.
 fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
     match target.and_then(|t| t.dyn_into::<web_sys::Element>().ok()) {
@@ -606,46 +635,138 @@ fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
     }
 }
 
+/// An icon: a 24-unit inline SVG, hidden from assistive technology (the
+/// button's text names it).
+fn icon(body: &str) -> String {
+    format!(r#"<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">{body}</svg>"#)
+}
+
+/// An icon button: its icon, its name (visually hidden, so the accessible
+/// name stays the words) and a tooltip that also names its shortcut.
+fn icon_button(act: Act, attrs: &str, name: &str, tip: &str, body: &str) -> String {
+    format!(
+        r#"<button type="button" class="icon" data-act="{}" data-tip="{tip}" {attrs}>{}<span class="sr-only">{name}</span></button>"#,
+        act.as_str(),
+        icon(body)
+    )
+}
+
 /// The bar's markup. It is written once and updated by a few effects and
 /// one event handler (`Player::mount`) rather than as a Leptos view: a view
 /// of this many reactive parts cost the player about 30 KB.
+///
+/// One row at desktop widths: play, ±10 s, the call, the waveform with its
+/// slider, the clock, then the secondary controls. On a narrow screen the
+/// secondary controls are behind "More", a menu button (the WAI-ARIA
+/// menu-button pattern) whose menu holds the same actions.
 fn bar_html() -> String {
     use ids::*;
     let speeds: String = SPEED_LABELS
         .iter()
         .map(|s| format!("<option value=\"{s}\">{s}×</option>"))
         .collect();
+    let speed_items: String = SPEED_LABELS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            format!(
+                r#"<button type="button" role="menuitemradio" tabindex="-1" aria-checked="false" data-act="speed" data-speed="{i}">{s}×</button>"#
+            )
+        })
+        .collect();
     let keys: String = SHORTCUTS
         .iter()
         .map(|(k, what)| format!("<dt>{k}</dt><dd>{what}</dd>"))
         .collect();
-    let [play, back, forward, silence, restart, copy, help, _pick] = Act::ALL.map(Act::as_str);
+    let [_, _, _, silence, restart, copy, help, ..] = Act::ALL.map(Act::as_str);
+    const DOWNLOAD_ICON: &str = r#"<path d="M11 4h2v8.2l3.3-3.3 1.4 1.4L12 16 6.3 10.3l1.4-1.4 3.3 3.3zM5 18h14v2H5z"/>"#;
+    let play = format!(
+        r#"<button type="button" class="icon bar-play" id="{PLAY}" data-act="play" data-tip="Play or pause (Space or K)" aria-keyshortcuts="Space K">{}<span class="sr-only" id="{PLAY_NAME}">Play</span></button>"#,
+        icon(r#"<path class="i-play" d="M8 5v14l11-7z"/><path class="i-pause" d="M6 5h4v14H6zm8 0h4v14h-4z"/>"#)
+    );
+    let back = icon_button(
+        Act::Back,
+        r#"aria-keyshortcuts="J ArrowLeft""#,
+        "Back 10 seconds",
+        "Back 10 seconds (J or ←)",
+        r#"<path d="M11 6v12l-8.5-6zm9.5 0v12L12 12z"/>"#,
+    );
+    let forward = icon_button(
+        Act::Forward,
+        r#"aria-keyshortcuts="L ArrowRight""#,
+        "Forward 10 seconds",
+        "Forward 10 seconds (L or →)",
+        r#"<path d="M13 6v12l8.5-6zM3.5 6v12L12 12z"/>"#,
+    );
+    let skip_silence = icon_button(
+        Act::Silence,
+        &format!(r#"id="{SKIP_SILENCE}" aria-pressed="false""#),
+        "Skip silence",
+        "Skip silence",
+        r#"<path d="M3 6v12l7-6zm9 0h2v12h-2zm4 0v12l6-6z"/>"#,
+    );
+    let restart_button = icon_button(
+        Act::Restart,
+        &format!(r#"id="{RESTART}" hidden"#),
+        "Start from the beginning",
+        "Start from the beginning",
+        r#"<path d="M5 5h2v14H5zm14 0v14l-10-7z"/>"#,
+    );
+    let copy_button = icon_button(
+        Act::Copy,
+        "",
+        "Copy link to this moment",
+        "Copy link to this moment",
+        r#"<path d="M10.6 13.4a4 4 0 0 0 5.7 0l3.5-3.5a4 4 0 0 0-5.7-5.7l-1.2 1.2 1.4 1.4 1.2-1.2a2 2 0 0 1 2.9 2.9l-3.5 3.5a2 2 0 0 1-2.9 0zm2.8-2.8a4 4 0 0 0-5.7 0l-3.5 3.5a4 4 0 0 0 5.7 5.7l1.2-1.2-1.4-1.4-1.2 1.2a2 2 0 0 1-2.9-2.9l3.5-3.5a2 2 0 0 1 2.9 0z"/>"#,
+    );
+    let keys_button = icon_button(
+        Act::Help,
+        &format!(r#"id="{KEYS}" aria-haspopup="dialog" aria-keyshortcuts="Shift+?""#),
+        "Keyboard shortcuts",
+        "Keyboard shortcuts (?)",
+        r#"<path d="M3 6h18a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1zm1 2v2h2V8zm4 0v2h2V8zm4 0v2h2V8zm4 0v2h4V8zM4 12v2h2v-2zm4 0v2h2v-2zm4 0v2h2v-2zm4 0v2h4v-2zM7 15v1h10v-1z"/>"#,
+    );
+    let more_button = icon_button(
+        Act::More,
+        &format!(r#"id="{MORE}" aria-haspopup="menu" aria-expanded="false" aria-controls="{MENU}""#),
+        "More",
+        "More",
+        r#"<path d="M5 10a2 2 0 1 1 0 4 2 2 0 0 1 0-4zm7 0a2 2 0 1 1 0 4 2 2 0 0 1 0-4zm7 0a2 2 0 1 1 0 4 2 2 0 0 1 0-4z"/>"#,
+    );
+    let download_icon = icon(DOWNLOAD_ICON);
     format!(
         r#"<audio preload="none"></audio>
-<div class="bar-title" id="{TITLE}"></div>
-<div class="bar-main">
-<button type="button" class="bar-play" id="{PLAY}" data-act="{play}">Play</button>
-<button type="button" data-act="{back}">Back 10 seconds</button>
-<button type="button" data-act="{forward}">Forward 10 seconds</button>
-<span class="bar-state" id="{STATE}"></span>
-<span class="bar-time"><span id="{ELAPSED}">0:00</span> / <span id="{TOTAL}">0:00</span></span>
-</div>
+<div class="bar-row">
+<div class="bar-controls">{play}{back}{forward}</div>
+<div class="bar-what"><div class="bar-title" id="{TITLE}"></div><span class="bar-state" id="{STATE}"></span></div>
 <div class="wave">
 <div class="lanes" id="{LANES}" role="img" aria-label="Waveform" hidden></div>
 <div class="played" id="{PLAYED}"></div>
 <input type="range" class="seek" id="{SEEK}" aria-label="Position" min="0" max="0" step="1" value="0">
 </div>
-<div class="bar-tools">
-<label>Speed <select id="{SPEED}" aria-label="Playback speed">{speeds}</select></label>
-<button type="button" id="{SKIP_SILENCE}" data-act="{silence}" aria-pressed="false">Skip silence</button>
-<button type="button" id="{RESTART}" data-act="{restart}" hidden>Start from the beginning</button>
-<a class="button" id="{DOWNLOAD}" download hidden>Download</a>
+<span class="bar-time"><span id="{ELAPSED}">0:00</span> / <span id="{TOTAL}">0:00</span></span>
 <span class="bar-recordings" id="{RECORDINGS}" role="group" aria-label="Recordings of this call" hidden><span aria-hidden="true">Recording</span> <span></span></span>
-<button type="button" data-act="{copy}">Copy link to this moment</button>
-<button type="button" id="{KEYS}" data-act="{help}" aria-expanded="false">Keyboard shortcuts</button>
+<div class="bar-tools">
+<select id="{SPEED}" aria-label="Playback speed" title="Playback speed (&lt; and &gt;)" aria-keyshortcuts="Shift+&lt; Shift+&gt;">{speeds}</select>
+{skip_silence}{restart_button}<a class="button icon" id="{DOWNLOAD}" download hidden data-tip="Download">{download_icon}<span class="sr-only">Download</span></a>{copy_button}{keys_button}
+</div>
+<div class="bar-more">{more_button}
+<div class="more-menu" id="{MENU}" role="menu" aria-labelledby="{MORE}" hidden>
+<div role="group" aria-label="Playback speed">{speed_items}</div>
+<button type="button" role="menuitemcheckbox" tabindex="-1" aria-checked="false" id="{MENU_SILENCE}" data-act="{silence}">Skip silence</button>
+<button type="button" role="menuitem" tabindex="-1" id="{MENU_RESTART}" data-act="{restart}" hidden>Start from the beginning</button>
+<a role="menuitem" tabindex="-1" id="{MENU_DOWNLOAD}" download hidden>Download</a>
+<button type="button" role="menuitem" tabindex="-1" data-act="{copy}">Copy link to this moment</button>
+<button type="button" role="menuitem" tabindex="-1" data-act="{help}">Keyboard shortcuts</button>
+</div>
+</div>
 </div>
 <p class="bar-notice" id="{NOTICE}" role="status"></p>
-<dl id="{SHORTCUT_LIST}" hidden>{keys}</dl>"#
+<dialog id="{DIALOG}" aria-labelledby="shortcuts-title">
+<h2 id="shortcuts-title">Keyboard shortcuts</h2>
+<dl id="{SHORTCUT_LIST}">{keys}</dl>
+<button type="button" data-act="{help}">Close</button>
+</dialog>"#
     )
 }
 
@@ -716,6 +837,7 @@ impl Player {
         Effect::new(move |_| self.show_state());
         Effect::new(move |_| self.show_position());
         Effect::new(move |_| self.show_tools());
+        Effect::new(move |_| self.show_help());
         Effect::new(move |_| self.show_wave());
         Effect::new(move |_| self.show_recordings());
     }
@@ -739,16 +861,21 @@ impl Player {
         ] {
             let _ = audio.add_event_listener_with_callback(name, f);
         }
+        // The dialog closed by the browser (Escape).
+        if let Some(dialog) = self.el(ids::DIALOG) {
+            let _ = dialog.add_event_listener_with_callback("close", f);
+        }
         if let Some(window) = web_sys::window() {
-            let _ = window.add_event_listener_with_callback("keydown", f);
-            let _ = window.add_event_listener_with_callback("hashchange", f);
+            for name in WINDOW_EVENTS {
+                let _ = window.add_event_listener_with_callback(name, f);
+            }
         }
         // Kept while the bar is shown; the keys stop with it.
         let handler = StoredValue::new_local(handler);
         on_cleanup(move || {
             if let Some(window) = web_sys::window() {
                 handler.with_value(|h| {
-                    for name in ["keydown", "hashchange"] {
+                    for name in WINDOW_EVENTS {
                         let _ = window
                             .remove_event_listener_with_callback(name, h.as_ref().unchecked_ref());
                     }
@@ -765,7 +892,8 @@ impl Player {
             root.set_hidden(self.held.get().is_none() && !self.help.get());
         }
         let playing = matches!(phase, Some(Phase::Playing | Phase::Loading));
-        self.set_text(ids::PLAY, if playing { "Pause" } else { "Play" });
+        self.set_text(ids::PLAY_NAME, if playing { "Pause" } else { "Play" });
+        self.set_attr(ids::PLAY, "data-playing", &playing.to_string());
         // The row's words for where the call stands (its Play waits
         // while it is prepared, as the row's does).
         let (state, enabled) = phase.as_ref().map_or((String::new(), true), |ph| {
@@ -791,12 +919,10 @@ impl Player {
         self.set_text(ids::TITLE, &title);
         let playable = phase.as_ref().is_some_and(has_media);
         let download = call.filter(|_| playable).map(|c| download_path(&c, number));
-        self.set_attr(
-            ids::DOWNLOAD,
-            "href",
-            download.as_deref().unwrap_or_default(),
-        );
-        self.set_hidden(ids::DOWNLOAD, download.is_none());
+        for id in [ids::DOWNLOAD, ids::MENU_DOWNLOAD] {
+            self.set_attr(id, "href", download.as_deref().unwrap_or_default());
+            self.set_hidden(id, download.is_none());
+        }
     }
 
     /// The clock, the slider and the played part of the waveform.
@@ -815,25 +941,202 @@ impl Player {
                 .style()
                 .set_property("width", &played_width(t, total));
         }
-        self.set_hidden(ids::RESTART, !restart_offered(t));
+        for id in [ids::RESTART, ids::MENU_RESTART] {
+            self.set_hidden(id, !restart_offered(t));
+        }
     }
 
-    /// Speed, skip silence, the shortcuts and the bar's own notice.
+    /// Speed, skip silence, the "More" menu and the bar's own notice.
     fn show_tools(self) {
+        let speed = self.speed.get().min(SPEEDS.len() - 1);
         if let Some(select) = self.el(ids::SPEED) {
             select
                 .unchecked_into::<web_sys::HtmlSelectElement>()
-                .set_value(SPEED_LABELS[self.speed.get().min(SPEEDS.len() - 1)]);
+                .set_value(SPEED_LABELS[speed]);
         }
-        self.set_attr(
-            ids::SKIP_SILENCE,
-            "aria-pressed",
-            &self.skip_silence.get().to_string(),
-        );
-        let help = self.help.get();
-        self.set_hidden(ids::SHORTCUT_LIST, !help);
-        self.set_attr(ids::KEYS, "aria-expanded", &help.to_string());
+        let speed = speed.to_string();
+        for item in self.all("[data-speed]") {
+            let checked = item.get_attribute("data-speed").as_deref() == Some(speed.as_str());
+            let _ = item.set_attribute("aria-checked", &checked.to_string());
+        }
+        let skipping = self.skip_silence.get().to_string();
+        self.set_attr(ids::SKIP_SILENCE, "aria-pressed", &skipping);
+        self.set_attr(ids::MENU_SILENCE, "aria-checked", &skipping);
+        let menu = self.menu.get();
+        self.set_hidden(ids::MENU, !menu);
+        self.set_attr(ids::MORE, "aria-expanded", &menu.to_string());
         self.set_text(ids::NOTICE, &self.notice.get());
+    }
+
+    /// The keyboard shortcuts' dialog: modal while open (the rest of the
+    /// page is inert), and the focus back where it was once it closes.
+    fn show_help(self) {
+        let help = self.help.get();
+        let Some(dialog) = self
+            .el(ids::DIALOG)
+            .map(JsCast::unchecked_into::<web_sys::HtmlDialogElement>)
+        else {
+            return;
+        };
+        if help && !dialog.open() {
+            let from = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.active_element())
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+            self.help_from.set_value(from);
+            if dialog.show_modal().is_ok() {
+                self.focus_first(&dialog, "button");
+            }
+        } else if !help && dialog.open() {
+            dialog.close();
+            let back = self
+                .help_from
+                .try_update_value(Option::take)
+                .flatten()
+                .filter(|e| e.is_connected() && e.offset_parent().is_some())
+                .or_else(|| self.el(ids::KEYS).filter(|e| e.offset_parent().is_some()))
+                .or_else(|| self.el(ids::MORE));
+            if let Some(e) = back {
+                let _ = e.focus();
+            }
+        }
+    }
+
+    /// The displayed elements matching `css` within `within`, in order.
+    fn shown_in(within: &web_sys::Element, css: &str) -> Vec<web_sys::HtmlElement> {
+        let Ok(list) = within.query_selector_all(css) else {
+            return Vec::new();
+        };
+        (0..list.length())
+            .filter_map(|i| list.item(i))
+            .map(JsCast::unchecked_into::<web_sys::HtmlElement>)
+            .filter(|e| !e.hidden())
+            .collect()
+    }
+
+    /// The bar's elements matching `css`.
+    fn all(self, css: &str) -> Vec<web_sys::HtmlElement> {
+        self.root
+            .get_value()
+            .map(|r| Self::shown_in(&r, css))
+            .unwrap_or_default()
+    }
+
+    fn focus_first(self, within: &web_sys::Element, css: &str) {
+        if let Some(e) = Self::shown_in(within, css).first() {
+            let _ = e.focus();
+        }
+    }
+
+    /// Opens or closes the "More" menu; opened, the focus is on its first
+    /// item (or its last, from ↑), closed by the keyboard, back on "More".
+    fn set_menu(self, open: bool, last: bool, refocus: bool) {
+        self.menu.set(open);
+        // (Shown at once, so that its item can take the focus now.)
+        self.set_hidden(ids::MENU, !open);
+        self.set_attr(ids::MORE, "aria-expanded", &open.to_string());
+        if open {
+            let items = self.menu_items();
+            let item = if last { items.last() } else { items.first() };
+            if let Some(item) = item {
+                let _ = item.focus();
+            }
+        } else if refocus {
+            if let Some(more) = self.el(ids::MORE) {
+                let _ = more.focus();
+            }
+        }
+    }
+
+    /// The menu's items that are shown, in order.
+    fn menu_items(self) -> Vec<web_sys::HtmlElement> {
+        self.el(ids::MENU)
+            .map(|m| Self::shown_in(&m, "[role^=menuitem]"))
+            .unwrap_or_default()
+    }
+
+    /// A key while the focus is on "More" or in its menu: the menu-button
+    /// pattern's keys. True when the key was the menu's.
+    fn on_menu_key(self, ev: &web_sys::KeyboardEvent) -> bool {
+        let Some(target) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+        else {
+            return false;
+        };
+        let key = ev.key();
+        if target.id() == ids::MORE {
+            let last = key == "ArrowUp";
+            if last || key == "ArrowDown" {
+                ev.prevent_default();
+                self.set_menu(true, last, false);
+                return true;
+            }
+            return matches!(key.as_str(), " " | "Enter");
+        }
+        let in_menu = target.closest(&format!("#{}", ids::MENU)).ok().flatten().is_some();
+        if !in_menu {
+            return false;
+        }
+        let items = self.menu_items();
+        let at = items.iter().position(|i| *i == target).unwrap_or(0);
+        let to = match key.as_str() {
+            "ArrowDown" => Some((at + 1) % items.len().max(1)),
+            "ArrowUp" => Some((at + items.len().max(1) - 1) % items.len().max(1)),
+            "Home" => Some(0),
+            "End" => Some(items.len().saturating_sub(1)),
+            "Escape" => {
+                self.set_menu(false, false, true);
+                None
+            }
+            // Tab leaves the menu, closing it, and goes on from "More".
+            "Tab" => {
+                self.set_menu(false, false, false);
+                if let Some(more) = self.el(ids::MORE) {
+                    let _ = more.focus();
+                }
+                return true;
+            }
+            // A link is not activated by Space by itself.
+            " " if target.tag_name() == "A" => {
+                target.click();
+                None
+            }
+            _ => return true,
+        };
+        ev.prevent_default();
+        if let Some(item) = to.and_then(|i| items.get(i)) {
+            let _ = item.focus();
+        }
+        true
+    }
+
+    /// Tab within the open shortcuts dialog stays within it.
+    fn on_dialog_key(self, ev: &web_sys::KeyboardEvent) -> bool {
+        if ev.key() != "Tab" || !self.help.get_untracked() {
+            return false;
+        }
+        let Some(dialog) = self.el(ids::DIALOG) else {
+            return false;
+        };
+        let stops = Self::shown_in(&dialog, "button, a[href]");
+        if stops.is_empty() {
+            return false;
+        }
+        let active = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element());
+        let at = active.and_then(|a| stops.iter().position(|s| **s == a));
+        let next = match (at, ev.shift_key()) {
+            (Some(i), false) => (i + 1) % stops.len(),
+            (Some(i), true) => (i + stops.len() - 1) % stops.len(),
+            (None, _) => 0,
+        };
+        ev.prevent_default();
+        if let Some(stop) = stops.get(next) {
+            let _ = stop.focus();
+        }
+        true
     }
 
     /// The waveform's lanes, or none.
@@ -893,6 +1196,17 @@ impl Player {
         let target = ev.target();
         match ev.type_().as_str() {
             "click" => self.on_click(target, ev.is_trusted()),
+            "close" => self.help.set(false),
+            // A press anywhere but the menu and its button closes the menu.
+            "pointerdown" if self.menu.get_untracked() => {
+                let inside = target
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .and_then(|e| e.closest(".bar-more").ok().flatten())
+                    .is_some();
+                if !inside {
+                    self.set_menu(false, false, false);
+                }
+            }
             "input" | "change" => self.on_input(target),
             "keydown" => self.on_key(ev.unchecked_ref()),
             "hashchange" => self.open_link(),
@@ -911,8 +1225,12 @@ impl Player {
         let Some(button) = button else {
             return;
         };
-        let act = button.get_attribute("data-act");
-        match act.as_deref().and_then(Act::parse) {
+        let act = button.get_attribute("data-act").as_deref().and_then(Act::parse);
+        // An item of the menu does its act and closes the menu.
+        if self.menu.get_untracked() && act != Some(Act::More) {
+            self.set_menu(false, false, true);
+        }
+        match act {
             Some(Act::Play) => self.toggle(trusted),
             Some(Act::Back) => self.skip_by(-SKIP_S),
             Some(Act::Forward) => self.skip_by(SKIP_S),
@@ -920,6 +1238,13 @@ impl Player {
             Some(Act::Restart) => self.seek(0.0),
             Some(Act::Copy) => self.copy_link(),
             Some(Act::Help) => self.help.update(|h| *h = !*h),
+            Some(Act::More) => self.set_menu(!self.menu.get_untracked(), false, false),
+            Some(Act::Speed) => {
+                let index = button.get_attribute("data-speed");
+                if let Some(i) = index.and_then(|i| i.parse().ok()) {
+                    self.set_speed(i);
+                }
+            }
             Some(Act::Pick) => {
                 let number = button.get_attribute("data-recording");
                 if let Some(number) = number.and_then(|n| n.parse().ok()) {
@@ -1012,6 +1337,9 @@ impl Player {
     /// The keyboard map, whenever focus is not in a text field and a call
     /// is in the bar.
     fn on_key(self, ev: &web_sys::KeyboardEvent) {
+        if self.on_dialog_key(ev) || self.on_menu_key(ev) {
+            return;
+        }
         let modified = ev.ctrl_key() || ev.alt_key() || ev.meta_key();
         let in_bar = self.held.with_untracked(Option::is_some);
         let help = self.help.get_untracked();

@@ -803,11 +803,15 @@ async fn the_keyboard_map_skips_changes_speed_and_lists_itself_but_not_in_a_text
         assert_eq!(bar_value(&c, "#speed"), "0.75", "the slowest stays");
         key(&window, "?");
         settle().await;
-        assert_eq!(attribute(&c, "#shortcuts", "hidden"), None);
+        assert_eq!(
+            attribute(&c, "#shortcuts-dialog", "open").as_deref(),
+            Some(""),
+            "the shortcuts' dialog is open"
+        );
         assert!(text_of(&c, "#shortcuts").contains("Back 10 seconds"));
         key(&window, "Escape");
         settle().await;
-        assert_eq!(attribute(&c, "#shortcuts", "hidden").as_deref(), Some(""));
+        assert_eq!(attribute(&c, "#shortcuts-dialog", "open"), None);
         // In a text field the keys are the field's.
         let input: web_sys::HtmlElement =
             document().create_element("input").unwrap().unchecked_into();
@@ -1028,4 +1032,115 @@ async fn a_link_to_a_calls_second_recording_reads_that_recording() {
     );
     assert_eq!(player.held.get_untracked().map(|h| h.number), Some(2));
     assert_eq!(text_of(&c, "#elapsed"), "0:07");
+}
+
+/// The "More" menu follows the menu-button pattern: ↓ on the button opens
+/// it on the first item, ↑ on the last, the arrows move and wrap, Home and
+/// End jump, Escape closes it with the focus back on the button, and an
+/// item does its act (a speed, here) and closes it.
+#[wasm_bindgen_test]
+async fn the_more_menu_opens_moves_closes_and_acts_by_the_keyboard() {
+    let (c, _, player) = mount_with_bar(None);
+    player.show(&playback_core::bar::Moment::from_fragment(&format!("#call={SID}&t=0")).unwrap());
+    settle().await;
+    let el = |css: &str| -> web_sys::HtmlElement {
+        c.query_selector(css).unwrap().unwrap().unchecked_into()
+    };
+    let focused = || {
+        document()
+            .active_element()
+            .map(|e| {
+                e.get_attribute("data-speed")
+                    .map(|s| format!("speed {s}"))
+                    .unwrap_or_else(|| e.text_content().unwrap_or_default())
+            })
+            .unwrap_or_default()
+    };
+    let more = el("#more");
+    assert_eq!(attribute(&c, "#more", "aria-haspopup").as_deref(), Some("menu"));
+    assert_eq!(attribute(&c, "#more", "aria-expanded").as_deref(), Some("false"));
+    assert!(attribute(&c, "#more-menu", "hidden").is_some());
+    more.focus().unwrap();
+    key(&more, "ArrowDown");
+    settle().await;
+    assert_eq!(attribute(&c, "#more", "aria-expanded").as_deref(), Some("true"));
+    assert_eq!(attribute(&c, "#more-menu", "hidden"), None);
+    assert_eq!(focused(), "speed 0", "the first item");
+    let at = |_: ()| document().active_element().unwrap();
+    key(&at(()), "ArrowUp");
+    assert_eq!(focused(), "Keyboard shortcuts", "↑ from the first wraps to the last");
+    key(&at(()), "ArrowDown");
+    assert_eq!(focused(), "speed 0", "↓ from the last wraps to the first");
+    key(&at(()), "End");
+    assert_eq!(focused(), "Keyboard shortcuts");
+    key(&at(()), "Home");
+    key(&at(()), "ArrowDown");
+    key(&at(()), "ArrowDown");
+    key(&at(()), "ArrowDown");
+    assert_eq!(focused(), "speed 3");
+    key(&at(()), "Escape");
+    settle().await;
+    assert!(attribute(&c, "#more-menu", "hidden").is_some());
+    assert_eq!(attribute(&c, "#more", "aria-expanded").as_deref(), Some("false"));
+    assert_eq!(
+        document().active_element().map(|e| e.id()).as_deref(),
+        Some("more"),
+        "Escape returns the focus to the button"
+    );
+    key(&more, "ArrowUp");
+    settle().await;
+    assert_eq!(focused(), "Keyboard shortcuts", "↑ opens on the last item");
+    key(&at(()), "Escape");
+    // A click opens it; an item's click does its act and closes it.
+    more.click();
+    settle().await;
+    el("#more-menu [data-speed='3']").click();
+    settle().await;
+    assert_eq!(player.speed.get_untracked(), 3);
+    assert_eq!(bar_value(&c, "#speed"), "1.5");
+    assert_eq!(
+        attribute(&c, "#more-menu [data-speed='3']", "aria-checked").as_deref(),
+        Some("true")
+    );
+    assert!(attribute(&c, "#more-menu", "hidden").is_some());
+    assert_eq!(document().active_element().map(|e| e.id()).as_deref(), Some("more"));
+    // Skip silence from the menu is the bar's own toggle.
+    more.click();
+    settle().await;
+    el("#menu-silence").click();
+    settle().await;
+    assert!(player.skip_silence.get_untracked());
+    assert_eq!(attribute(&c, "#skip-silence", "aria-pressed").as_deref(), Some("true"));
+    assert_eq!(attribute(&c, "#menu-silence", "aria-checked").as_deref(), Some("true"));
+}
+
+/// The shortcuts' dialog is modal, keeps Tab within it, and gives the
+/// focus back to where it was when it closes.
+#[wasm_bindgen_test]
+async fn the_shortcuts_dialog_is_modal_keeps_the_focus_and_returns_it() {
+    let (c, _, player) = mount_with_bar(None);
+    player.show(&playback_core::bar::Moment::from_fragment(&format!("#call={SID}&t=0")).unwrap());
+    settle().await;
+    let keys: web_sys::HtmlElement = c.query_selector("#keys").unwrap().unwrap().unchecked_into();
+    keys.focus().unwrap();
+    keys.click();
+    settle().await;
+    let dialog = c.query_selector("#shortcuts-dialog").unwrap().unwrap();
+    assert_eq!(
+        js_sys::Reflect::get(&dialog, &"open".into()).unwrap(),
+        true,
+        "open"
+    );
+    assert!(
+        dialog.matches(":modal").unwrap(),
+        "modal: the rest of the page is inert"
+    );
+    let active = || document().active_element().unwrap();
+    assert_eq!(active().text_content().as_deref(), Some("Close"));
+    key(&active(), "Tab");
+    assert_eq!(active().text_content().as_deref(), Some("Close"), "Tab stays");
+    key(&active(), "Escape");
+    settle().await;
+    assert_eq!(js_sys::Reflect::get(&dialog, &"open".into()).unwrap(), false);
+    assert_eq!(active().id(), "keys", "the focus is back on the button");
 }

@@ -84,11 +84,12 @@ impl Engine {
             Engine::Firefox => {
                 let firefox =
                     std::env::var("FIREFOX_BIN").unwrap_or_else(|_| "/usr/bin/firefox-esr".into());
+                let dir = firefox_profile(profile);
                 json!({"capabilities": {"alwaysMatch": {
                     "browserName": "firefox",
                     "moz:firefoxOptions": {
                         "binary": firefox,
-                        "args": ["-headless"],
+                        "args": ["-headless", "-profile", dir],
                         "prefs": {
                             "media.autoplay.default": 0,
                             "media.autoplay.blocking_policy": 0,
@@ -104,6 +105,40 @@ impl Engine {
             }
         }
     }
+}
+
+/// axe-core's script, read once from the pinned npm package.
+fn axe_source() -> &'static str {
+    static SOURCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tools/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/bootstrap installs it)", path.display()))
+    })
+}
+
+/// A Firefox profile of the test's own, under `dir`. Firefox's own
+/// toolbars keep its window at least 500 CSS pixels wide (headless too);
+/// a phone's 375 is the width the narrow layout is for, so the profile's
+/// `userChrome.css` lets the window's chrome shrink. Nothing of the page
+/// is touched: its viewport is then as narrow as the window.
+fn firefox_profile(dir: &std::path::Path) -> String {
+    let profile = dir.join("firefox");
+    std::fs::create_dir_all(profile.join("chrome")).expect("a Firefox profile dir");
+    std::fs::write(
+        profile.join("user.js"),
+        "user_pref(\"toolkit.legacyUserProfileCustomizations.stylesheets\", true);\n",
+    )
+    .expect("the profile's user.js");
+    std::fs::write(
+        profile.join("chrome/userChrome.css"),
+        ":root, #main-window, #navigator-toolbox, #nav-bar, toolbar, #TabsToolbar, \
+         #urlbar-container, #urlbar, #browser, #tabbrowser-tabbox, .browserStack, \
+         #sidebar-box, #search-container { min-width: 0 !important; }\n",
+    )
+    .expect("the profile's userChrome.css");
+    profile.display().to_string()
 }
 
 pub struct Browser {
@@ -477,6 +512,71 @@ impl Browser {
             }
         }
         None
+    }
+
+    /// Runs the accessibility engine (axe-core, pinned in
+    /// `tools/package-lock.json`) on the page as it is now, and panics on
+    /// any violation of impact serious or critical. The moderate and minor
+    /// ones are returned (and written to `target/a11y/`, one file per
+    /// screen and browser, for the record).
+    pub async fn audit(&self, screen: &str) -> Vec<String> {
+        let loaded = self.execute("return typeof axe === 'object'", json!([])).await;
+        if loaded != json!(true) {
+            let source = axe_source();
+            let v = self
+                .execute(&format!("{source}\nreturn typeof axe;"), json!([]))
+                .await;
+            assert_eq!(v, json!("object"), "axe-core did not load: {v}");
+        }
+        let found = self
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, {resultTypes: ['violations']})
+                   .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                       nodes: v.nodes.slice(0, 4).map(n => n.target.join(' '))}))))
+                   .catch(e => done({error: String(e)}));",
+                json!([]),
+            )
+            .await;
+        let violations = found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe-core failed on {screen}: {found}"));
+        let width = self
+            .execute("return window.innerWidth", json!([]))
+            .await;
+        let line = |v: &Value| {
+            format!(
+                "{} {} ({}): {}",
+                v["impact"].as_str().unwrap_or("?"),
+                v["id"].as_str().unwrap_or("?"),
+                v["help"].as_str().unwrap_or(""),
+                v["nodes"]
+            )
+        };
+        let serious: Vec<String> = violations
+            .iter()
+            .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(line)
+            .collect();
+        let lesser: Vec<String> = violations
+            .iter()
+            .filter(|v| !matches!(v["impact"].as_str(), Some("serious" | "critical")))
+            .map(line)
+            .collect();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/a11y");
+        if std::fs::create_dir_all(&dir).is_ok() {
+            let _ = std::fs::write(
+                dir.join(format!("{}-{screen}.txt", self.engine.name())),
+                format!("{screen} at {width} px in {}\n{}\n", self.engine.name(), violations.iter().map(line).collect::<Vec<_>>().join("\n")),
+            );
+        }
+        assert!(
+            serious.is_empty(),
+            "{} at {width} px, {screen}: axe-core finds serious or critical violations:\n{}",
+            self.engine.name(),
+            serious.join("\n")
+        );
+        lesser
     }
 
     /// Resizes the window (a narrow phone screen, say).

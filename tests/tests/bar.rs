@@ -624,12 +624,7 @@ async fn skip_silence_jumps_a_silent_stretch(engine: Engine) {
     );
 }
 
-/// Chromium only, for now: Firefox keeps a window at least 500 CSS pixels
-/// wide (headless too, and at two device pixels per CSS pixel), so its
-/// 375-pixel layout needs the page in a 375-pixel frame instead.
-#[tokio::test(flavor = "multi_thread")]
-async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits() {
-    let engine = Engine::Chromium;
+async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits(engine: Engine) {
     let stack = Stack::start().await;
     let (sid, _) = voiced(&stack, Voice::Conversation);
     stack.cache("acme", &sid).await;
@@ -972,4 +967,5 @@ integration_tests::in_each_browser!(
     a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown,
     with_twilio_the_bar_plays_a_calls_second_recording,
     pause_and_resume_answer_every_press,
+    at_375_pixels_the_rows_are_cards_and_the_bar_fits,
 );
