@@ -679,10 +679,13 @@ fn bar_html() -> String {
         .map(|(k, what)| format!("<dt>{k}</dt><dd>{what}</dd>"))
         .collect();
     let [_, _, _, silence, restart, copy, help, ..] = Act::ALL.map(Act::as_str);
-    const DOWNLOAD_ICON: &str = r#"<path d="M11 4h2v8.2l3.3-3.3 1.4 1.4L12 16 6.3 10.3l1.4-1.4 3.3 3.3zM5 18h14v2H5z"/>"#;
+    const DOWNLOAD_ICON: &str =
+        r#"<path d="M11 4h2v8.2l3.3-3.3 1.4 1.4L12 16 6.3 10.3l1.4-1.4 3.3 3.3zM5 18h14v2H5z"/>"#;
     let play = format!(
         r#"<button type="button" class="icon bar-play" id="{PLAY}" data-act="play" data-tip="Play or pause (Space or K)" aria-keyshortcuts="Space K">{}<span class="sr-only" id="{PLAY_NAME}">Play</span></button>"#,
-        icon(r#"<path class="i-play" d="M8 5v14l11-7z"/><path class="i-pause" d="M6 5h4v14H6zm8 0h4v14h-4z"/>"#)
+        icon(
+            r#"<path class="i-play" d="M8 5v14l11-7z"/><path class="i-pause" d="M6 5h4v14H6zm8 0h4v14h-4z"/>"#
+        )
     );
     let back = icon_button(
         Act::Back,
@@ -728,7 +731,9 @@ fn bar_html() -> String {
     );
     let more_button = icon_button(
         Act::More,
-        &format!(r#"id="{MORE}" aria-haspopup="menu" aria-expanded="false" aria-controls="{MENU}""#),
+        &format!(
+            r#"id="{MORE}" aria-haspopup="menu" aria-expanded="false" aria-controls="{MENU}""#
+        ),
         "More",
         "More",
         r#"<path d="M5 10a2 2 0 1 1 0 4 2 2 0 0 1 0-4zm7 0a2 2 0 1 1 0 4 2 2 0 0 1 0-4zm7 0a2 2 0 1 1 0 4 2 2 0 0 1 0-4z"/>"#,
@@ -989,15 +994,29 @@ impl Player {
             }
         } else if !help && dialog.open() {
             dialog.close();
-            let back = self
-                .help_from
-                .try_update_value(Option::take)
-                .flatten()
+            // Back where it was: the page itself (a `?` pressed with no
+            // control focused), or the control, else (it went away, as the
+            // menu's item does) the button that opens the dialog.
+            let from = self.help_from.try_update_value(Option::take).flatten();
+            let on_page = from.as_ref().is_none_or(|e| e.tag_name() == "BODY");
+            let back = from
                 .filter(|e| e.is_connected() && e.offset_parent().is_some())
                 .or_else(|| self.el(ids::KEYS).filter(|e| e.offset_parent().is_some()))
                 .or_else(|| self.el(ids::MORE));
-            if let Some(e) = back {
-                let _ = e.focus();
+            match back {
+                _ if on_page => {
+                    let active = web_sys::window()
+                        .and_then(|w| w.document())
+                        .and_then(|d| d.active_element())
+                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+                    if let Some(active) = active {
+                        let _ = active.blur();
+                    }
+                }
+                Some(e) => {
+                    let _ = e.focus();
+                }
+                None => {}
             }
         }
     }
@@ -1074,7 +1093,11 @@ impl Player {
             }
             return matches!(key.as_str(), " " | "Enter");
         }
-        let in_menu = target.closest(&format!("#{}", ids::MENU)).ok().flatten().is_some();
+        let in_menu = target
+            .closest(&format!("#{}", ids::MENU))
+            .ok()
+            .flatten()
+            .is_some();
         if !in_menu {
             return false;
         }
@@ -1225,7 +1248,10 @@ impl Player {
         let Some(button) = button else {
             return;
         };
-        let act = button.get_attribute("data-act").as_deref().and_then(Act::parse);
+        let act = button
+            .get_attribute("data-act")
+            .as_deref()
+            .and_then(Act::parse);
         // An item of the menu does its act and closes the menu.
         if self.menu.get_untracked() && act != Some(Act::More) {
             self.set_menu(false, false, true);

@@ -1057,18 +1057,31 @@ async fn the_more_menu_opens_moves_closes_and_acts_by_the_keyboard() {
             .unwrap_or_default()
     };
     let more = el("#more");
-    assert_eq!(attribute(&c, "#more", "aria-haspopup").as_deref(), Some("menu"));
-    assert_eq!(attribute(&c, "#more", "aria-expanded").as_deref(), Some("false"));
+    assert_eq!(
+        attribute(&c, "#more", "aria-haspopup").as_deref(),
+        Some("menu")
+    );
+    assert_eq!(
+        attribute(&c, "#more", "aria-expanded").as_deref(),
+        Some("false")
+    );
     assert!(attribute(&c, "#more-menu", "hidden").is_some());
     more.focus().unwrap();
     key(&more, "ArrowDown");
     settle().await;
-    assert_eq!(attribute(&c, "#more", "aria-expanded").as_deref(), Some("true"));
+    assert_eq!(
+        attribute(&c, "#more", "aria-expanded").as_deref(),
+        Some("true")
+    );
     assert_eq!(attribute(&c, "#more-menu", "hidden"), None);
     assert_eq!(focused(), "speed 0", "the first item");
     let at = |_: ()| document().active_element().unwrap();
     key(&at(()), "ArrowUp");
-    assert_eq!(focused(), "Keyboard shortcuts", "↑ from the first wraps to the last");
+    assert_eq!(
+        focused(),
+        "Keyboard shortcuts",
+        "↑ from the first wraps to the last"
+    );
     key(&at(()), "ArrowDown");
     assert_eq!(focused(), "speed 0", "↓ from the last wraps to the first");
     key(&at(()), "End");
@@ -1081,7 +1094,10 @@ async fn the_more_menu_opens_moves_closes_and_acts_by_the_keyboard() {
     key(&at(()), "Escape");
     settle().await;
     assert!(attribute(&c, "#more-menu", "hidden").is_some());
-    assert_eq!(attribute(&c, "#more", "aria-expanded").as_deref(), Some("false"));
+    assert_eq!(
+        attribute(&c, "#more", "aria-expanded").as_deref(),
+        Some("false")
+    );
     assert_eq!(
         document().active_element().map(|e| e.id()).as_deref(),
         Some("more"),
@@ -1103,15 +1119,24 @@ async fn the_more_menu_opens_moves_closes_and_acts_by_the_keyboard() {
         Some("true")
     );
     assert!(attribute(&c, "#more-menu", "hidden").is_some());
-    assert_eq!(document().active_element().map(|e| e.id()).as_deref(), Some("more"));
+    assert_eq!(
+        document().active_element().map(|e| e.id()).as_deref(),
+        Some("more")
+    );
     // Skip silence from the menu is the bar's own toggle.
     more.click();
     settle().await;
     el("#menu-silence").click();
     settle().await;
     assert!(player.skip_silence.get_untracked());
-    assert_eq!(attribute(&c, "#skip-silence", "aria-pressed").as_deref(), Some("true"));
-    assert_eq!(attribute(&c, "#menu-silence", "aria-checked").as_deref(), Some("true"));
+    assert_eq!(
+        attribute(&c, "#skip-silence", "aria-pressed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        attribute(&c, "#menu-silence", "aria-checked").as_deref(),
+        Some("true")
+    );
 }
 
 /// The shortcuts' dialog is modal, keeps Tab within it, and gives the
@@ -1138,9 +1163,16 @@ async fn the_shortcuts_dialog_is_modal_keeps_the_focus_and_returns_it() {
     let active = || document().active_element().unwrap();
     assert_eq!(active().text_content().as_deref(), Some("Close"));
     key(&active(), "Tab");
-    assert_eq!(active().text_content().as_deref(), Some("Close"), "Tab stays");
+    assert_eq!(
+        active().text_content().as_deref(),
+        Some("Close"),
+        "Tab stays"
+    );
     key(&active(), "Escape");
     settle().await;
-    assert_eq!(js_sys::Reflect::get(&dialog, &"open".into()).unwrap(), false);
+    assert_eq!(
+        js_sys::Reflect::get(&dialog, &"open".into()).unwrap(),
+        false
+    );
     assert_eq!(active().id(), "keys", "the focus is back on the button");
 }

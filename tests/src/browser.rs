@@ -51,7 +51,7 @@ impl Engine {
 
     /// The new session's capabilities: headless, muted, media allowed to
     /// play without a gesture (as a page that already had its click).
-    fn capabilities(self, profile: &std::path::Path) -> Value {
+    fn capabilities(self, profile: &std::path::Path, reduced_motion: bool) -> Value {
         match self {
             Engine::Chromium => {
                 let chromium =
@@ -70,6 +70,7 @@ impl Engine {
                 ]
                 .iter()
                 .map(|s| s.to_string())
+                .chain(reduced_motion.then(|| "--force-prefers-reduced-motion".to_owned()))
                 .chain([
                     format!("--window-size={},{}", WINDOW.0, WINDOW.1),
                     format!("--user-data-dir={}", profile.join("profile").display()),
@@ -98,7 +99,8 @@ impl Engine {
                             "app.update.auto": false,
                             "browser.shell.checkDefaultBrowser": false,
                             "datareporting.policy.dataSubmissionEnabled": false,
-                            "toolkit.telemetry.reportingpolicy.firstRun": false
+                            "toolkit.telemetry.reportingpolicy.firstRun": false,
+                            "ui.prefersReducedMotion": i32::from(reduced_motion)
                         }
                     }
                 }}})
@@ -210,6 +212,16 @@ impl Browser {
     }
 
     pub async fn start_in(engine: Engine) -> Browser {
+        Browser::launch(engine, false).await
+    }
+
+    /// A browser whose person asked their system for less motion
+    /// (`prefers-reduced-motion: reduce`).
+    pub async fn start_with_reduced_motion(engine: Engine) -> Browser {
+        Browser::launch(engine, true).await
+    }
+
+    async fn launch(engine: Engine, reduced_motion: bool) -> Browser {
         let profile = tempfile::Builder::new()
             .prefix(&format!("playback-{}-", engine.name()))
             .tempdir()
@@ -225,7 +237,7 @@ impl Browser {
             }
             panic!("{}'s driver exited at start three times", engine.name());
         };
-        let caps = engine.capabilities(profile.path());
+        let caps = engine.capabilities(profile.path(), reduced_motion);
         let created: Value = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -437,6 +449,17 @@ impl Browser {
         assert!(v.is_null(), "clicks failed: {v}");
     }
 
+    /// Moves the mouse over `element` (trusted, as a person's pointer).
+    pub async fn hover(&self, element: &Element) {
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"}, "actions": [
+            {"type": "pointerMove", "origin": {ELEMENT: element.0}, "x": 0, "y": 0}]}]});
+        let v = self
+            .command(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+        assert!(v.is_null(), "hover failed: {v}");
+    }
+
     /// Empties a text field (WebDriver's Element Clear).
     pub async fn clear(&self, element: &Element) {
         let v = self
@@ -520,7 +543,9 @@ impl Browser {
     /// ones are returned (and written to `target/a11y/`, one file per
     /// screen and browser, for the record).
     pub async fn audit(&self, screen: &str) -> Vec<String> {
-        let loaded = self.execute("return typeof axe === 'object'", json!([])).await;
+        let loaded = self
+            .execute("return typeof axe === 'object'", json!([]))
+            .await;
         if loaded != json!(true) {
             let source = axe_source();
             let v = self
@@ -541,9 +566,7 @@ impl Browser {
         let violations = found
             .as_array()
             .unwrap_or_else(|| panic!("axe-core failed on {screen}: {found}"));
-        let width = self
-            .execute("return window.innerWidth", json!([]))
-            .await;
+        let width = self.execute("return window.innerWidth", json!([])).await;
         let line = |v: &Value| {
             format!(
                 "{} {} ({}): {}",
@@ -567,7 +590,11 @@ impl Browser {
         if std::fs::create_dir_all(&dir).is_ok() {
             let _ = std::fs::write(
                 dir.join(format!("{}-{screen}.txt", self.engine.name())),
-                format!("{screen} at {width} px in {}\n{}\n", self.engine.name(), violations.iter().map(line).collect::<Vec<_>>().join("\n")),
+                format!(
+                    "{screen} at {width} px in {}\n{}\n",
+                    self.engine.name(),
+                    violations.iter().map(line).collect::<Vec<_>>().join("\n")
+                ),
             );
         }
         assert!(
@@ -576,6 +603,20 @@ impl Browser {
             self.engine.name(),
             serious.join("\n")
         );
+        lesser
+    }
+
+    /// [`Browser::audit`] at a laptop's width and at a phone's (375 CSS
+    /// px), the window given back its size after.
+    pub async fn audit_both_widths(&self, screen: &str) -> Vec<String> {
+        let mut lesser = self.audit(screen).await;
+        self.set_window_size(375, 812).await;
+        self.wait_until("return window.innerWidth <= 375", Duration::from_secs(30))
+            .await;
+        lesser.extend(self.audit(&format!("{screen}-375")).await);
+        self.set_window_size(WINDOW.0, WINDOW.1).await;
+        self.wait_until("return window.innerWidth > 375", Duration::from_secs(30))
+            .await;
         lesser
     }
 

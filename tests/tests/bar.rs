@@ -250,6 +250,31 @@ async fn every_control_of_the_bar_works_by_its_name(engine: Engine) {
         .await;
     assert_eq!(row_state, "playing", "the row and the bar agree");
 
+    // One row at a laptop's width, and each icon button's tooltip names
+    // its shortcut.
+    let one_row = browser
+        .execute(
+            "const rects = [...document.querySelectorAll('#player .bar-row > *')]
+               .map(e => e.getBoundingClientRect()).filter(r => r.height > 0);
+             return Math.max(...rects.map(r => r.top)) < Math.min(...rects.map(r => r.bottom));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(one_row, json!(true), "the bar is one row");
+    let (back, _) = control(&browser, "Back 10 seconds").await;
+    browser.hover(&back).await;
+    browser
+        .wait_until(
+            // (Chromium gives the text, Firefox the `attr()`.)
+            "const b = document.querySelector('#player [data-act=back]');
+             const shown = getComputedStyle(b, '::after').content;
+             return !['none', 'normal', ''].includes(shown)
+               && b.dataset.tip === 'Back 10 seconds (J or ←)'",
+            UI,
+        )
+        .await;
+    browser.audit_both_widths("bar-playing").await;
+
     // Pause and Play.
     after_debounce().await;
     press(&browser, "Pause").await;
@@ -395,8 +420,35 @@ async fn every_control_of_the_bar_works_by_its_name(engine: Engine) {
         )
         .await;
     browser.press_key("?").await;
+    let open = "return document.querySelector('#shortcuts-dialog').open";
+    let closed = "return !document.querySelector('#shortcuts-dialog').open";
+    browser.wait_until(open, UI).await;
+    // The dialog is modal: Tab stays in it; Escape closes it, the focus
+    // back where it was (the page, here; the button, when clicked open).
+    browser.audit_both_widths("shortcuts-dialog").await;
+    for _ in 0..3 {
+        browser.press_key("\u{E004}").await;
+        let inside = browser
+            .execute(
+                "return !!document.activeElement.closest('#shortcuts-dialog')",
+                json!([]),
+            )
+            .await;
+        assert_eq!(inside, json!(true), "Tab left the dialog");
+    }
+    browser.press_key("\u{E00C}").await;
+    browser.wait_until(closed, UI).await;
+    let (keys, _) = control(&browser, "Keyboard shortcuts").await;
+    browser.click(&keys).await;
+    browser.wait_until(open, UI).await;
+    browser.press_key("\u{E00C}").await;
+    browser.wait_until(closed, UI).await;
+    let focused = browser
+        .execute("return document.activeElement.id", json!([]))
+        .await;
+    assert_eq!(focused, "keys", "the focus is back on the button");
     browser
-        .wait_until("return !document.querySelector('#shortcuts').hidden", UI)
+        .execute("document.activeElement.blur()", json!([]))
         .await;
     after_debounce().await;
     browser.press_key(" ").await;
@@ -659,12 +711,21 @@ async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits(engine: Engine) {
         "nothing scrolls sideways: {layout}"
     );
     assert!(layout["barRight"].as_f64().unwrap() <= inner, "{layout}");
+    // The bar takes at most a third of the screen's height.
+    let bar = browser
+        .execute(
+            "return [document.querySelector('#player').getBoundingClientRect().height, window.innerHeight]",
+            json!([]),
+        )
+        .await;
+    let (height, screen) = (bar[0].as_f64().unwrap(), bar[1].as_f64().unwrap());
+    assert!(height <= screen / 3.0, "the bar is {height} of {screen} px");
     for name in [
         "Pause",
         "Back 10 seconds",
         "Forward 10 seconds",
         "Position",
-        "Playback speed",
+        "More",
     ] {
         let (element, _) = control(&browser, name).await;
         let visible = browser
@@ -676,6 +737,54 @@ async fn at_375_pixels_the_rows_are_cards_and_the_bar_fits(engine: Engine) {
         assert_eq!(visible, json!(true), "{name} is on the screen");
     }
     browser.screenshot(&screenshot("bar-narrow")).await;
+    // The secondary controls are in "More": a menu, opened from the
+    // keyboard on its first item, Escape closing it back onto the button.
+    let (more, role) = control(&browser, "More").await;
+    assert_eq!(role, "button");
+    browser.click(&more).await;
+    browser
+        .wait_until("return !document.querySelector('#more-menu').hidden", UI)
+        .await;
+    for name in [
+        "Playback speed",
+        "Skip silence",
+        "Download",
+        "Copy link to this moment",
+        "Keyboard shortcuts",
+    ] {
+        let (_, role) = control(&browser, name).await;
+        assert!(
+            ["group", "menuitem", "menuitemcheckbox"].contains(&role.as_str()),
+            "{name} is a {role}"
+        );
+    }
+    browser.screenshot(&screenshot("bar-narrow-more")).await;
+    browser.audit("more-menu-375").await;
+    browser.press_key("\u{E00C}").await;
+    browser
+        .wait_until(
+            "return document.querySelector('#more-menu').hidden && document.activeElement.id === 'more'",
+            UI,
+        )
+        .await;
+    browser.press_key("\u{E015}").await;
+    let first = browser
+        .wait_until(
+            "return !document.querySelector('#more-menu').hidden && document.activeElement.getAttribute('role')",
+            UI,
+        )
+        .await;
+    assert_eq!(first, "menuitemradio", "↓ opens the menu on its first item");
+    // Its 1.5× is the bar's speed.
+    let fast = browser.wait_for("#more-menu [data-speed='3']", UI).await;
+    browser.click(&fast).await;
+    browser
+        .wait_until(
+            "return document.querySelector('#player audio').playbackRate === 1.5
+               && document.querySelector('#more-menu').hidden",
+            UI,
+        )
+        .await;
 }
 
 async fn a_call_is_looked_up_by_its_sid_for_a_link_to_one_the_list_has_not_shown(engine: Engine) {

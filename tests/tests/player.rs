@@ -285,6 +285,15 @@ async fn a_cold_call_shows_its_progress_then_plays_by_itself(engine: Engine) {
             .any(|a| a.contains("preparing") || a.contains("queued")),
         "{announced:?}"
     );
+    // Each change of state is announced once, not each tick of its clock.
+    let mut distinct = announced.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        announced.len(),
+        "a state announced twice: {announced:?}"
+    );
     wait_state(&browser, &sid, &["playing"], UI).await;
     wait_audio_past(&browser, &sid, 0.2).await;
     stack.log_barrier().await;
@@ -370,6 +379,7 @@ async fn a_call_waiting_for_a_slot_shows_its_place_in_the_queue(engine: Engine) 
     click_play(&browser, &waiting).await;
     wait_shown(&browser, &waiting, &["queued (0 ahead)"], UI).await;
     browser.screenshot(&screenshot_path("queued")).await;
+    browser.audit_both_widths("row-queued").await;
     // Both calls play by themselves once downloaded (the first when its
     // download ends, the waiting one when the freed slot has downloaded it),
     // each handed to the bar's audio element when its row's poll sees it
@@ -625,6 +635,9 @@ async fn a_failing_origin_shows_the_error_and_when_to_retry(engine: Engine) {
     wait_state(&browser, &missing, &["no recording for this call"], UI).await;
     browser
         .screenshot(&screenshot_path("failed-and-not-found"))
+        .await;
+    browser
+        .audit_both_widths("rows-failed-and-no-recording")
         .await;
 }
 
