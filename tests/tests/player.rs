@@ -482,6 +482,72 @@ async fn a_double_click_and_a_burst_send_one_play_request_each(engine: Engine) {
     );
 }
 
+/// A double click where the first click's answer comes back at once (a
+/// call without a recording: the row shows so and its Play may ask
+/// again): the second click, inside `DEBOUNCE_MS`, asks nothing. Without
+/// the debounce it is a second play request (the phase no longer holds
+/// it back). The gap between the two trusted clicks is the page's own
+/// (event time stamps); a pair whose gap a stalled machine stretched past
+/// the debounce proves nothing either way, and the next call is tried.
+async fn a_double_click_whose_first_answer_came_asks_once(engine: Engine) {
+    let stack = Stack::start().await;
+    let sids: Vec<String> = (4..7).map(|n| listed(&stack, n)).collect();
+    stack.origin.stub.set_knobs(Knobs {
+        calls: sids
+            .iter()
+            .map(|sid| {
+                (
+                    sid.clone(),
+                    FaultSet {
+                        not_ready_secs: 3600,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect(),
+        ..Default::default()
+    });
+    let browser = signed_in(engine, &stack).await;
+    browser
+        .execute(
+            "window.__clicks = [];
+             document.addEventListener('click', e => { if (e.isTrusted) window.__clicks.push(e.timeStamp); }, true);",
+            json!([]),
+        )
+        .await;
+    for sid in &sids {
+        let button = browser
+            .wait_for(&format!("{} button.play", row(sid)), UI)
+            .await;
+        browser.execute("window.__clicks = []", json!([])).await;
+        browser.click(&button).await;
+        wait_state(&browser, sid, &["no recording for this call"], UI).await;
+        browser.click(&button).await;
+        let gap = browser
+            .execute("return window.__clicks[1] - window.__clicks[0]", json!([]))
+            .await
+            .as_f64()
+            .unwrap();
+        stack.log_barrier().await;
+        let asked = play_requests(&stack, sid);
+        if gap < (playback_core::player::DEBOUNCE_MS - 50) as f64 {
+            assert_eq!(
+                asked,
+                1,
+                "{}: the second click, {gap:.0} ms after the first, asked again",
+                engine.name()
+            );
+            return;
+        }
+        eprintln!(
+            "{}: the clicks came {gap:.0} ms apart; trying the next call",
+            engine.name()
+        );
+        assert!(asked <= 2);
+    }
+    eprintln!("no pair of clicks came within the debounce on this machine");
+}
+
 /// The worker's request lines for a call, to say what happened when a test fails.
 fn request_lines(stack: &Stack, sid: &str) -> String {
     stack
@@ -706,6 +772,7 @@ async fn with_twilio_a_call_without_a_recording_says_so(engine: Engine) {
 }
 
 integration_tests::in_each_browser!(
+    a_double_click_whose_first_answer_came_asks_once,
     a_cached_call_plays_and_seeks_with_a_range_request,
     a_cold_call_shows_its_progress_then_plays_by_itself,
     an_empty_recording_shows_that_it_is_empty,
