@@ -122,19 +122,30 @@ impl Loader {
         }
     }
 
-    /// The play request; the core asks for it only on a click.
+    /// The play request; the core asks for it only on a click. It leaves
+    /// once the click's change is painted (the next frame, then a task):
+    /// the work it starts (here, and on a machine that also runs the edge)
+    /// never stands between the click and its first paint, and it costs at
+    /// most a frame. A Stop meanwhile aborts it before it leaves.
     fn send_probe(self) {
         let Some(signal) = self.begin_request() else {
             return;
         };
         let recording = self.recording.get_value();
-        spawn_local(async move {
-            let answer = api::probe(&recording, &signal).await;
-            self.answered(&signal, |now_ms, unit| RowEvent::Answer {
-                answer,
-                now_ms,
-                unit,
-            });
+        request_animation_frame(move || {
+            set_timeout(
+                move || {
+                    spawn_local(async move {
+                        let answer = api::probe(&recording, &signal).await;
+                        self.answered(&signal, |now_ms, unit| RowEvent::Answer {
+                            answer,
+                            now_ms,
+                            unit,
+                        });
+                    })
+                },
+                Duration::ZERO,
+            )
         });
     }
 

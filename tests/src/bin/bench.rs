@@ -1567,7 +1567,11 @@ async fn click_once(stack: &Stack, browser: &Browser, business: &str, sid: &str)
         .execute(
             "const [row] = arguments; window.__t = {};
              document.querySelector(row + ' button.play').addEventListener('click', () => { window.__t.click = window.__t.click || performance.now(); }, {capture: true});
-             document.querySelector('#player audio').addEventListener('playing', () => { window.__t.playing = performance.now(); }, {once: true});",
+             const audio = document.querySelector('#player audio');
+             audio.addEventListener('playing', () => { window.__t.playing = performance.now(); }, {once: true});
+             for (const name of ['loadstart', 'loadedmetadata', 'loadeddata', 'canplay', 'play', 'waiting']) {
+               audio.addEventListener(name, () => { window.__t[name] = window.__t[name] || performance.now(); });
+             }",
             json!([row]),
         )
         .await;
@@ -1583,7 +1587,7 @@ async fn click_once(stack: &Stack, browser: &Browser, business: &str, sid: &str)
     if std::env::var("BENCH_TRACE").is_ok() {
         let trace = browser
             .execute(
-                "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/recordings/')).map(e => [e.name.split('/api/recordings/')[1].slice(-40), e.initiatorType, Math.round(e.startTime - window.__t.click), Math.round(e.responseStart - window.__t.click), Math.round(e.responseEnd - window.__t.click)]).concat([['playing', Math.round(window.__t.playing - window.__t.click)]])",
+                "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/recordings/')).map(e => [e.name.split('/api/recordings/')[1].slice(-40), e.initiatorType, Math.round(e.startTime - window.__t.click), Math.round(e.responseStart - window.__t.click), Math.round(e.responseEnd - window.__t.click)]).concat(Object.entries(window.__t).map(([k, v]) => [k, Math.round(v - window.__t.click)]))",
                 json!([]),
             )
             .await;
