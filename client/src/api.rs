@@ -33,7 +33,13 @@ async fn get(
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    request.send().await.map_err(|e| e.to_string())
+    // The browser's own words for a failed fetch; gloo's other errors (a
+    // body's JSON, which `send` never reads) are not formatted, which keeps
+    // serde_json's and std's error texts out of the player.
+    request.send().await.map_err(|e| match e {
+        gloo_net::Error::JsError(js) => js.message,
+        _ => "the request failed".into(),
+    })
 }
 
 /// The response's body read as `T` (`None` if it is not JSON of that

@@ -18,7 +18,7 @@ use playback_core::bar::{
     played_width, position_text, positions_text, recording_choices, recording_name, remember,
     remembered, restart_offered, save_due, shortcut, silence_jump, skip, speed_index,
     start_position, step_speed, title, waveform_name, whole_seconds, Focus, Moment, RecordingRef,
-    Shortcut, Wave, NORMAL_SPEED, SHORTCUTS, SKIP_S, SPEEDS, SPEED_LABELS,
+    Shortcut, Wave, NORMAL_SPEED, SKIP_S, SPEEDS, SPEED_LABELS,
 };
 use playback_core::player::{button, describe, Phase, RowEvent};
 use playback_core::wire::CallSummary;
@@ -619,6 +619,15 @@ impl Default for Player {
     }
 }
 
+/// The element that has the focus.
+fn active() -> Option<web_sys::HtmlElement> {
+    web_sys::window()?
+        .document()?
+        .active_element()?
+        .dyn_into()
+        .ok()
+}
+
 /// The page's events the bar listens to: the keys, the fragment, and a
 /// press anywhere (which closes the menu).
 const WINDOW_EVENTS: [&str; 3] = ["keydown", "hashchange", "pointerdown"];
@@ -635,145 +644,21 @@ fn focus_of(target: Option<web_sys::EventTarget>) -> Focus {
     }
 }
 
-/// An icon: a 24-unit inline SVG, hidden from assistive technology (the
-/// button's text names it).
-fn icon(body: &str) -> String {
-    format!(r#"<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false">{body}</svg>"#)
-}
-
-/// An icon button: its icon, its name (visually hidden, so the accessible
-/// name stays the words) and a tooltip that also names its shortcut.
-fn icon_button(act: Act, attrs: &str, name: &str, tip: &str, body: &str) -> String {
-    format!(
-        r#"<button type="button" class="icon" data-act="{}" data-tip="{tip}" {attrs}>{}<span class="sr-only">{name}</span></button>"#,
-        act.as_str(),
-        icon(body)
-    )
-}
-
-/// The bar's markup. It is written once and updated by a few effects and
-/// one event handler (`Player::mount`) rather than as a Leptos view: a view
-/// of this many reactive parts cost the player about 30 KB.
+/// The bar's markup (`bar.html`), written once and updated by a few
+/// effects and one event handler (`Player::mount`) rather than as a Leptos
+/// view: a view of this many reactive parts cost the player about 30 KB, and
+/// markup built at run time (the icons, the menu, the speeds and the
+/// shortcuts) about 5 KB more than this static file.
 ///
 /// One row at desktop widths: play, ±10 s, the call, the waveform with its
-/// slider, the clock, then the secondary controls. On a narrow screen the
+/// slider, the clock, then the secondary controls, each an icon (inline
+/// SVG, hidden from assistive technology) named by its words and with a
+/// tooltip (`data-tip`) that names its shortcut. On a narrow screen the
 /// secondary controls are behind "More", a menu button (the WAI-ARIA
-/// menu-button pattern) whose menu holds the same actions.
-fn bar_html() -> String {
-    use ids::*;
-    let speeds: String = SPEED_LABELS
-        .iter()
-        .map(|s| format!("<option value=\"{s}\">{s}×</option>"))
-        .collect();
-    let speed_items: String = SPEED_LABELS
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            format!(
-                r#"<button type="button" role="menuitemradio" tabindex="-1" aria-checked="false" data-act="speed" data-speed="{i}">{s}×</button>"#
-            )
-        })
-        .collect();
-    let keys: String = SHORTCUTS
-        .iter()
-        .map(|(k, what)| format!("<dt>{k}</dt><dd>{what}</dd>"))
-        .collect();
-    let [_, _, _, silence, restart, copy, help, ..] = Act::ALL.map(Act::as_str);
-    const DOWNLOAD_ICON: &str =
-        r#"<path d="M11 4h2v8.2l3.3-3.3 1.4 1.4L12 16 6.3 10.3l1.4-1.4 3.3 3.3zM5 18h14v2H5z"/>"#;
-    let play = format!(
-        r#"<button type="button" class="icon bar-play" id="{PLAY}" data-act="play" data-tip="Play or pause (Space or K)" aria-keyshortcuts="Space K">{}<span class="sr-only" id="{PLAY_NAME}">Play</span></button>"#,
-        icon(
-            r#"<path class="i-play" d="M8 5v14l11-7z"/><path class="i-pause" d="M6 5h4v14H6zm8 0h4v14h-4z"/>"#
-        )
-    );
-    let back = icon_button(
-        Act::Back,
-        r#"aria-keyshortcuts="J ArrowLeft""#,
-        "Back 10 seconds",
-        "Back 10 seconds (J or ←)",
-        r#"<path d="M11 6v12l-8.5-6zm9.5 0v12L12 12z"/>"#,
-    );
-    let forward = icon_button(
-        Act::Forward,
-        r#"aria-keyshortcuts="L ArrowRight""#,
-        "Forward 10 seconds",
-        "Forward 10 seconds (L or →)",
-        r#"<path d="M13 6v12l8.5-6zM3.5 6v12L12 12z"/>"#,
-    );
-    let skip_silence = icon_button(
-        Act::Silence,
-        &format!(r#"id="{SKIP_SILENCE}" aria-pressed="false""#),
-        "Skip silence",
-        "Skip silence",
-        r#"<path d="M3 6v12l7-6zm9 0h2v12h-2zm4 0v12l6-6z"/>"#,
-    );
-    let restart_button = icon_button(
-        Act::Restart,
-        &format!(r#"id="{RESTART}" hidden"#),
-        "Start from the beginning",
-        "Start from the beginning",
-        r#"<path d="M5 5h2v14H5zm14 0v14l-10-7z"/>"#,
-    );
-    let copy_button = icon_button(
-        Act::Copy,
-        "",
-        "Copy link to this moment",
-        "Copy link to this moment",
-        r#"<path d="M10.6 13.4a4 4 0 0 0 5.7 0l3.5-3.5a4 4 0 0 0-5.7-5.7l-1.2 1.2 1.4 1.4 1.2-1.2a2 2 0 0 1 2.9 2.9l-3.5 3.5a2 2 0 0 1-2.9 0zm2.8-2.8a4 4 0 0 0-5.7 0l-3.5 3.5a4 4 0 0 0 5.7 5.7l1.2-1.2-1.4-1.4-1.2 1.2a2 2 0 0 1-2.9-2.9l3.5-3.5a2 2 0 0 1 2.9 0z"/>"#,
-    );
-    let keys_button = icon_button(
-        Act::Help,
-        &format!(r#"id="{KEYS}" aria-haspopup="dialog" aria-keyshortcuts="Shift+?""#),
-        "Keyboard shortcuts",
-        "Keyboard shortcuts (?)",
-        r#"<path d="M3 6h18a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V7a1 1 0 0 1 1-1zm1 2v2h2V8zm4 0v2h2V8zm4 0v2h2V8zm4 0v2h4V8zM4 12v2h2v-2zm4 0v2h2v-2zm4 0v2h2v-2zm4 0v2h4v-2zM7 15v1h10v-1z"/>"#,
-    );
-    let more_button = icon_button(
-        Act::More,
-        &format!(
-            r#"id="{MORE}" aria-haspopup="menu" aria-expanded="false" aria-controls="{MENU}""#
-        ),
-        "More",
-        "More",
-        r#"<path d="M5 10a2 2 0 1 1 0 4 2 2 0 0 1 0-4zm7 0a2 2 0 1 1 0 4 2 2 0 0 1 0-4zm7 0a2 2 0 1 1 0 4 2 2 0 0 1 0-4z"/>"#,
-    );
-    let download_icon = icon(DOWNLOAD_ICON);
-    format!(
-        r#"<audio preload="none"></audio>
-<div class="bar-row">
-<div class="bar-controls">{play}{back}{forward}</div>
-<div class="bar-what"><div class="bar-title" id="{TITLE}"></div><span class="bar-state" id="{STATE}"></span></div>
-<div class="wave">
-<div class="lanes" id="{LANES}" role="img" aria-label="Waveform" hidden></div>
-<div class="played" id="{PLAYED}"></div>
-<input type="range" class="seek" id="{SEEK}" aria-label="Position" min="0" max="0" step="1" value="0">
-</div>
-<span class="bar-time"><span id="{ELAPSED}">0:00</span> / <span id="{TOTAL}">0:00</span></span>
-<span class="bar-recordings" id="{RECORDINGS}" role="group" aria-label="Recordings of this call" hidden><span aria-hidden="true">Recording</span> <span></span></span>
-<div class="bar-tools">
-<select id="{SPEED}" aria-label="Playback speed" title="Playback speed (&lt; and &gt;)" aria-keyshortcuts="Shift+&lt; Shift+&gt;">{speeds}</select>
-{skip_silence}{restart_button}<a class="button icon" id="{DOWNLOAD}" download hidden data-tip="Download">{download_icon}<span class="sr-only">Download</span></a>{copy_button}{keys_button}
-</div>
-<div class="bar-more">{more_button}
-<div class="more-menu" id="{MENU}" role="menu" aria-labelledby="{MORE}" hidden>
-<div role="group" aria-label="Playback speed">{speed_items}</div>
-<button type="button" role="menuitemcheckbox" tabindex="-1" aria-checked="false" id="{MENU_SILENCE}" data-act="{silence}">Skip silence</button>
-<button type="button" role="menuitem" tabindex="-1" id="{MENU_RESTART}" data-act="{restart}" hidden>Start from the beginning</button>
-<a role="menuitem" tabindex="-1" id="{MENU_DOWNLOAD}" download hidden>Download</a>
-<button type="button" role="menuitem" tabindex="-1" data-act="{copy}">Copy link to this moment</button>
-<button type="button" role="menuitem" tabindex="-1" data-act="{help}">Keyboard shortcuts</button>
-</div>
-</div>
-</div>
-<p class="bar-notice" id="{NOTICE}" role="status"></p>
-<dialog id="{DIALOG}" aria-labelledby="shortcuts-title">
-<h2 id="shortcuts-title">Keyboard shortcuts</h2>
-<dl id="{SHORTCUT_LIST}">{keys}</dl>
-<button type="button" data-act="{help}">Close</button>
-</dialog>"#
-    )
-}
+/// menu-button pattern) whose menu holds the same actions. The speeds and
+/// the shortcuts it lists are `SPEED_LABELS` and `SHORTCUTS` (a component
+/// test checks that they agree), its ids are [`ids`] and its acts [`Act`].
+const BAR_HTML: &str = include_str!("bar.html");
 
 impl Player {
     /// One element of the bar, by its id.
@@ -960,9 +845,10 @@ impl Player {
                 .set_value(SPEED_LABELS[speed]);
         }
         let speed = speed.to_string();
-        for item in self.all("[data-speed]") {
-            let checked = item.get_attribute("data-speed").as_deref() == Some(speed.as_str());
-            let _ = item.set_attribute("aria-checked", &checked.to_string());
+        for item in self.menu_items() {
+            if let Some(index) = item.get_attribute("data-speed") {
+                let _ = item.set_attribute("aria-checked", &(index == speed).to_string());
+            }
         }
         let skipping = self.skip_silence.get().to_string();
         self.set_attr(ids::SKIP_SILENCE, "aria-pressed", &skipping);
@@ -984,66 +870,37 @@ impl Player {
             return;
         };
         if help && !dialog.open() {
-            let from = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.active_element())
-                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
-            self.help_from.set_value(from);
+            self.help_from.set_value(active());
             if dialog.show_modal().is_ok() {
-                self.focus_first(&dialog, "button");
+                self.focus_close();
             }
         } else if !help && dialog.open() {
             dialog.close();
-            // Back where it was: the page itself (a `?` pressed with no
-            // control focused), or the control, else (it went away, as the
-            // menu's item does) the button that opens the dialog.
-            let from = self.help_from.try_update_value(Option::take).flatten();
-            let on_page = from.as_ref().is_none_or(|e| e.tag_name() == "BODY");
-            let back = from
-                .filter(|e| e.is_connected() && e.offset_parent().is_some())
-                .or_else(|| self.el(ids::KEYS).filter(|e| e.offset_parent().is_some()))
-                .or_else(|| self.el(ids::MORE));
-            match back {
-                _ if on_page => {
-                    let active = web_sys::window()
-                        .and_then(|w| w.document())
-                        .and_then(|d| d.active_element())
-                        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
-                    if let Some(active) = active {
-                        let _ = active.blur();
+            // Back where it was: the control (else, gone or hidden as the
+            // menu's item is, the button that opens the dialog or "More"),
+            // or the page itself for a `?` pressed with nothing focused.
+            match self.help_from.try_update_value(Option::take).flatten() {
+                Some(from) if from.tag_name() != "BODY" => {
+                    let back = [Some(from), self.el(ids::KEYS), self.el(ids::MORE)]
+                        .into_iter()
+                        .flatten()
+                        .find(|e| e.is_connected() && e.offset_parent().is_some());
+                    if let Some(e) = back {
+                        let _ = e.focus();
                     }
                 }
-                Some(e) => {
-                    let _ = e.focus();
+                _ => {
+                    if let Some(e) = active() {
+                        let _ = e.blur();
+                    }
                 }
-                None => {}
             }
         }
     }
 
-    /// The displayed elements matching `css` within `within`, in order.
-    fn shown_in(within: &web_sys::Element, css: &str) -> Vec<web_sys::HtmlElement> {
-        let Ok(list) = within.query_selector_all(css) else {
-            return Vec::new();
-        };
-        (0..list.length())
-            .filter_map(|i| list.item(i))
-            .map(JsCast::unchecked_into::<web_sys::HtmlElement>)
-            .filter(|e| !e.hidden())
-            .collect()
-    }
-
-    /// The bar's elements matching `css`.
-    fn all(self, css: &str) -> Vec<web_sys::HtmlElement> {
-        self.root
-            .get_value()
-            .map(|r| Self::shown_in(&r, css))
-            .unwrap_or_default()
-    }
-
-    fn focus_first(self, within: &web_sys::Element, css: &str) {
-        if let Some(e) = Self::shown_in(within, css).first() {
-            let _ = e.focus();
+    fn focus_close(self) {
+        if let Some(close) = self.el(ids::DIALOG).and_then(|d| d.last_element_child()) {
+            let _ = close.unchecked_into::<web_sys::HtmlElement>().focus();
         }
     }
 
@@ -1054,24 +911,31 @@ impl Player {
         // (Shown at once, so that its item can take the focus now.)
         self.set_hidden(ids::MENU, !open);
         self.set_attr(ids::MORE, "aria-expanded", &open.to_string());
-        if open {
-            let items = self.menu_items();
-            let item = if last { items.last() } else { items.first() };
-            if let Some(item) = item {
-                let _ = item.focus();
-            }
-        } else if refocus {
-            if let Some(more) = self.el(ids::MORE) {
-                let _ = more.focus();
-            }
+        let items = self.menu_items();
+        let to = match (open, last) {
+            (true, false) => items.first().cloned(),
+            (true, true) => items.last().cloned(),
+            (false, _) => self.el(ids::MORE).filter(|_| refocus),
+        };
+        if let Some(e) = to {
+            let _ = e.focus();
         }
     }
 
-    /// The menu's items that are shown, in order.
+    /// The menu's items that are shown, in order (the speeds first).
     fn menu_items(self) -> Vec<web_sys::HtmlElement> {
-        self.el(ids::MENU)
-            .map(|m| Self::shown_in(&m, "[role^=menuitem]"))
-            .unwrap_or_default()
+        let Some(menu) = self.el(ids::MENU) else {
+            return Vec::new();
+        };
+        let speeds = menu.first_element_child().map(|g| g.children());
+        let rest = menu.children();
+        let all = speeds
+            .into_iter()
+            .chain([rest])
+            .flat_map(|list| (0..list.length()).filter_map(move |i| list.item(i)));
+        all.map(JsCast::unchecked_into::<web_sys::HtmlElement>)
+            .filter(|e| !e.hidden() && e.has_attribute("tabindex"))
+            .collect()
     }
 
     /// A key while the focus is on "More" or in its menu: the menu-button
@@ -1093,73 +957,47 @@ impl Player {
             }
             return matches!(key.as_str(), " " | "Enter");
         }
-        let in_menu = target
-            .closest(&format!("#{}", ids::MENU))
-            .ok()
-            .flatten()
-            .is_some();
-        if !in_menu {
-            return false;
-        }
         let items = self.menu_items();
-        let at = items.iter().position(|i| *i == target).unwrap_or(0);
+        let Some(at) = items.iter().position(|i| *i == target) else {
+            return false;
+        };
+        let n = items.len();
         let to = match key.as_str() {
-            "ArrowDown" => Some((at + 1) % items.len().max(1)),
-            "ArrowUp" => Some((at + items.len().max(1) - 1) % items.len().max(1)),
-            "Home" => Some(0),
-            "End" => Some(items.len().saturating_sub(1)),
+            "ArrowDown" => (at + 1) % n,
+            "ArrowUp" => (at + n - 1) % n,
+            "Home" => 0,
+            "End" => n - 1,
             "Escape" => {
+                ev.prevent_default();
                 self.set_menu(false, false, true);
-                None
+                return true;
             }
             // Tab leaves the menu, closing it, and goes on from "More".
             "Tab" => {
-                self.set_menu(false, false, false);
-                if let Some(more) = self.el(ids::MORE) {
-                    let _ = more.focus();
-                }
+                self.set_menu(false, false, true);
                 return true;
             }
             // A link is not activated by Space by itself.
             " " if target.tag_name() == "A" => {
+                ev.prevent_default();
                 target.click();
-                None
+                return true;
             }
             _ => return true,
         };
         ev.prevent_default();
-        if let Some(item) = to.and_then(|i| items.get(i)) {
-            let _ = item.focus();
-        }
+        let _ = items[to].focus();
         true
     }
 
-    /// Tab within the open shortcuts dialog stays within it.
+    /// Tab within the open shortcuts dialog stays on its one control.
     fn on_dialog_key(self, ev: &web_sys::KeyboardEvent) -> bool {
-        if ev.key() != "Tab" || !self.help.get_untracked() {
-            return false;
+        let trapped = ev.key() == "Tab" && self.help.get_untracked();
+        if trapped {
+            ev.prevent_default();
+            self.focus_close();
         }
-        let Some(dialog) = self.el(ids::DIALOG) else {
-            return false;
-        };
-        let stops = Self::shown_in(&dialog, "button, a[href]");
-        if stops.is_empty() {
-            return false;
-        }
-        let active = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.active_element());
-        let at = active.and_then(|a| stops.iter().position(|s| **s == a));
-        let next = match (at, ev.shift_key()) {
-            (Some(i), false) => (i + 1) % stops.len(),
-            (Some(i), true) => (i + stops.len() - 1) % stops.len(),
-            (None, _) => 0,
-        };
-        ev.prevent_default();
-        if let Some(stop) = stops.get(next) {
-            let _ = stop.focus();
-        }
-        true
+        trapped
     }
 
     /// The waveform's lanes, or none.
@@ -1394,5 +1232,5 @@ pub fn PlayerBar() -> impl IntoView {
     let player = Player::get();
     let root = NodeRef::<leptos::html::Section>::new();
     root.on_load(move |section| player.mount(&section));
-    view! { <section id=ids::PLAYER class="bar" aria-label="Player" hidden node_ref=root inner_html=bar_html()></section> }
+    view! { <section id=ids::PLAYER class="bar" aria-label="Player" hidden node_ref=root inner_html=BAR_HTML></section> }
 }

@@ -3,8 +3,6 @@
 //! share, so that a call's row and the bar drive the same `Loader`. It
 //! knows which recording the bar holds, whose loader outlives its row.
 
-use std::collections::HashMap;
-
 use leptos::prelude::*;
 use playback_core::bar::RecordingRef;
 use playback_core::player::RowEvent;
@@ -14,7 +12,9 @@ use crate::row::{AudioSink, Loader};
 
 #[derive(Clone, Copy)]
 pub struct Loaders {
-    loaders: StoredValue<HashMap<RecordingRef, Loader>, LocalStorage>,
+    /// (A list, looked through: a few thousand at most, and a map's code
+    /// would cost the player's download more than the look-ups cost.)
+    loaders: StoredValue<Vec<(RecordingRef, Loader)>, LocalStorage>,
     owner: StoredValue<Owner, LocalStorage>,
     sink: AudioSink,
     /// The recording in the bar, once a row played or a link named one.
@@ -26,7 +26,7 @@ impl Loaders {
     /// under the current owner (loaders live as long as it).
     pub fn new(sink: AudioSink) -> Loaders {
         Loaders {
-            loaders: StoredValue::new_local(HashMap::new()),
+            loaders: StoredValue::new_local(Vec::new()),
             owner: StoredValue::new_local(Owner::current().unwrap_or_default()),
             sink,
             bar_call: RwSignal::new(None),
@@ -55,15 +55,15 @@ impl Loaders {
         let loader = self
             .owner
             .with_value(|o| o.with(|| Loader::new(recording, call.cloned(), self.sink)));
-        self.loaders.update_value(|l| {
-            l.insert(recording.clone(), loader);
-        });
+        self.loaders
+            .update_value(|l| l.push((recording.clone(), loader)));
         loader
     }
 
     /// The loader of `recording`, if there is one.
     pub fn of(self, recording: &RecordingRef) -> Option<Loader> {
-        self.loaders.with_value(|l| l.get(recording).copied())
+        self.loaders
+            .with_value(|l| l.iter().find(|(r, _)| r == recording).map(|(_, l)| *l))
     }
 
     /// The bar call's loader.
@@ -81,7 +81,10 @@ impl Loaders {
         }
         if let Some(loader) = self
             .loaders
-            .try_update_value(|l| l.remove(recording))
+            .try_update_value(|l| {
+                let at = l.iter().position(|(r, _)| r == recording)?;
+                Some(l.swap_remove(at).1)
+            })
             .flatten()
         {
             loader.dispatch(RowEvent::Stop);

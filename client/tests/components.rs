@@ -1176,3 +1176,37 @@ async fn the_shortcuts_dialog_is_modal_keeps_the_focus_and_returns_it() {
     );
     assert_eq!(active().id(), "keys", "the focus is back on the button");
 }
+
+/// The bar's static markup lists the core's speeds (the select and the
+/// menu's radio items, in order) and shortcuts (the dialog's list).
+#[wasm_bindgen_test]
+async fn the_bars_markup_lists_the_cores_speeds_and_shortcuts() {
+    use playback_core::bar::{SHORTCUTS, SPEED_LABELS};
+    let (c, _, _) = mount_with_bar(None);
+    settle().await;
+    let texts = |css: &str, attr: Option<&str>| -> Vec<String> {
+        let list = c.query_selector_all(css).unwrap();
+        (0..list.length())
+            .map(|i| {
+                let e: web_sys::Element = list.item(i).unwrap().unchecked_into();
+                match attr {
+                    Some(a) => e.get_attribute(a).unwrap_or_default(),
+                    None => e.text_content().unwrap_or_default(),
+                }
+            })
+            .collect()
+    };
+    let labels: Vec<String> = SPEED_LABELS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(texts("#speed option", Some("value")), labels);
+    let items: Vec<String> = SPEED_LABELS.iter().map(|s| format!("{s}×")).collect();
+    assert_eq!(texts("#more-menu [data-speed]", None), items);
+    let indexes: Vec<String> = (0..SPEED_LABELS.len()).map(|i| i.to_string()).collect();
+    assert_eq!(
+        texts("#more-menu [data-speed]", Some("data-speed")),
+        indexes
+    );
+    let keys: Vec<String> = SHORTCUTS.iter().map(|(k, _)| k.to_string()).collect();
+    let what: Vec<String> = SHORTCUTS.iter().map(|(_, w)| w.to_string()).collect();
+    assert_eq!(texts("#shortcuts dt", None), keys);
+    assert_eq!(texts("#shortcuts dd", None), what);
+}
