@@ -199,7 +199,7 @@ fn now_s() -> u64 {
 /// origin, 403 `no_account` for a business that has no Twilio account
 /// (nothing is asked of anyone for it).
 fn authenticate(req: &Request, config: &EdgeConfig) -> EdgeResult<Claims> {
-    let claims = verified_claims(req, &config.session_secret)?;
+    let claims = verified_claims(req, config)?;
     if let OriginConfig::Twilio(twilio) = &config.origin {
         if twilio.account(&claims.bid).is_none() {
             return Err(EdgeError::NoAccount);
@@ -208,13 +208,14 @@ fn authenticate(req: &Request, config: &EdgeConfig) -> EdgeResult<Claims> {
     Ok(claims)
 }
 
-fn verified_claims(req: &Request, secret: &str) -> EdgeResult<Claims> {
+fn verified_claims(req: &Request, config: &EdgeConfig) -> EdgeResult<Claims> {
     let headers = req.headers();
     let authorization = headers.get("Authorization").ok().flatten();
     let cookie = headers.get("Cookie").ok().flatten();
     let token = session::token_from_headers(authorization.as_deref(), cookie.as_deref())
         .ok_or(EdgeError::Unauthorized)?;
-    session::verify(token, secret.as_bytes(), now_s()).map_err(|_| EdgeError::Unauthorized)
+    let (keys, expect) = (config.session_keys(), config.session_expect());
+    session::verify(token, keys, expect, now_s()).map_err(|_| EdgeError::Unauthorized)
 }
 
 fn handle_dev_login(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> {
@@ -230,11 +231,12 @@ fn handle_dev_login(req: &Request, config: &EdgeConfig) -> EdgeResult<Response> 
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
     let bid = BusinessId::parse(&business).map_err(|_| EdgeError::InvalidBusiness)?;
-    let claims = Claims {
-        bid,
-        sub: "dev".into(),
-        exp: now_s() + DEV_SESSION_S,
-    };
+    let now = now_s();
+    let claims = Claims::new(bid, "dev", now + DEV_SESSION_S).for_service(
+        &config.session_audience,
+        &config.session_issuer,
+        now,
+    );
     let token = session::sign(&claims, config.session_secret.as_bytes());
     let mut home = url.clone();
     home.set_path("/");

@@ -17,7 +17,14 @@ use crate::twilio::{Sid, DEFAULT_TWILIO_API_BASE};
 pub struct EdgeConfig {
     /// Where recordings and call lists come from (`ORIGIN_KIND`).
     pub origin: OriginConfig,
+    /// The key session tokens are signed with (`SESSION_SECRET`), and the
+    /// one before it while a rotation is under way (`SESSION_SECRET_PREVIOUS`).
     pub session_secret: String,
+    pub session_secret_previous: Option<String>,
+    /// What a token's `aud` must name (`SESSION_AUDIENCE`) and who must have
+    /// minted it (`SESSION_ISSUER`).
+    pub session_audience: String,
+    pub session_issuer: String,
     pub slots_per_business: u32,
     pub slot_lease_ms: u64,
     pub download_timeout_ms: u64,
@@ -234,6 +241,10 @@ fn parse_accounts(raw: &str) -> Result<BTreeMap<BusinessId, Sid>, ConfigError> {
 pub const EXAMPLE_SESSION_SECRET: &str = "dev-session-secret-change-me";
 /// The shortest session secret accepted outside local development.
 pub const MIN_SESSION_SECRET_BYTES: usize = 32;
+/// The `aud` and `iss` of session tokens when `SESSION_AUDIENCE` and
+/// `SESSION_ISSUER` are unset, which only `DEV_LOGIN` allows.
+pub const DEV_SESSION_AUDIENCE: &str = "call-recordings";
+pub const DEV_SESSION_ISSUER: &str = "dev-login";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -255,6 +266,22 @@ pub const DEFAULT_ORIGIN_BASE_URL: &str = "http://127.0.0.1:8790";
 pub const DEFAULT_RECORDING_RECHECK_MS: u64 = 900_000;
 
 impl EdgeConfig {
+    /// The keys a session token may be signed with.
+    pub fn session_keys(&self) -> crate::session::Keys<'_> {
+        crate::session::Keys {
+            current: self.session_secret.as_bytes(),
+            previous: self.session_secret_previous.as_deref().map(str::as_bytes),
+        }
+    }
+
+    /// What a session token's claims must say: this service, its issuer.
+    pub fn session_expect(&self) -> crate::session::Expect<'_> {
+        crate::session::Expect {
+            audience: Some(&self.session_audience),
+            issuer: Some(&self.session_issuer),
+        }
+    }
+
     /// The call object's rules for a download (`crate::download`).
     pub fn download_policy(&self) -> crate::download::DownloadPolicy {
         crate::download::DownloadPolicy {
@@ -295,21 +322,20 @@ impl EdgeConfig {
             }
         };
         let dev_login = boolean(&lookup, "DEV_LOGIN", false)?;
-        let session_secret = secret(&lookup, "SESSION_SECRET")?;
-        if !dev_login
-            && (session_secret.len() < MIN_SESSION_SECRET_BYTES
-                || session_secret == EXAMPLE_SESSION_SECRET)
-        {
-            return Err(ConfigError {
-                var: "SESSION_SECRET",
-                problem: format!(
-                    "must be at least {MIN_SESSION_SECRET_BYTES} bytes and not the example's value when DEV_LOGIN is off"
-                ),
-            });
-        }
+        let session_secret = session_key(&lookup, "SESSION_SECRET", dev_login)?;
+        let session_secret_previous = match lookup("SESSION_SECRET_PREVIOUS") {
+            None => None,
+            Some(_) => Some(session_key(&lookup, "SESSION_SECRET_PREVIOUS", dev_login)?),
+        };
+        let session_audience =
+            claim_name(&lookup, "SESSION_AUDIENCE", dev_login, DEV_SESSION_AUDIENCE)?;
+        let session_issuer = claim_name(&lookup, "SESSION_ISSUER", dev_login, DEV_SESSION_ISSUER)?;
         Ok(EdgeConfig {
             origin,
             session_secret,
+            session_secret_previous,
+            session_audience,
+            session_issuer,
             slots_per_business: number(&lookup, "SLOTS_PER_BUSINESS", 3, 1, 1_000)?,
             slot_lease_ms: number(&lookup, "SLOT_LEASE_MS", 120_000, 1_000, 86_400_000)?,
             download_timeout_ms: number(&lookup, "DOWNLOAD_TIMEOUT_MS", 60_000, 100, 3_600_000)?,
@@ -359,6 +385,46 @@ fn parse_base_url(var: &'static str, raw: &str) -> Result<String, ConfigError> {
         return Err(err("must be an absolute URL with a host and no query"));
     }
     Ok(raw.trim_end_matches('/').to_owned())
+}
+
+/// A session key: a secret, and with `DEV_LOGIN` off a strong one.
+fn session_key(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    dev_login: bool,
+) -> Result<String, ConfigError> {
+    let key = secret(lookup, var)?;
+    if !dev_login && (key.len() < MIN_SESSION_SECRET_BYTES || key == EXAMPLE_SESSION_SECRET) {
+        return Err(ConfigError {
+            var,
+            problem: format!(
+                "must be at least {MIN_SESSION_SECRET_BYTES} bytes and not the example's value when DEV_LOGIN is off"
+            ),
+        });
+    }
+    Ok(key)
+}
+
+/// A claim's required value (`aud`, `iss`): set, or with `DEV_LOGIN` on
+/// the development default.
+fn claim_name(
+    lookup: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    dev_login: bool,
+    dev_default: &str,
+) -> Result<String, ConfigError> {
+    match lookup(var) {
+        Some(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        Some(_) => Err(ConfigError {
+            var,
+            problem: "is empty".into(),
+        }),
+        None if dev_login => Ok(dev_default.to_owned()),
+        None => Err(ConfigError {
+            var,
+            problem: "is not set (required unless DEV_LOGIN is on: session tokens must name this service and their issuer)".into(),
+        }),
+    }
 }
 
 fn secret(
@@ -430,6 +496,8 @@ mod tests {
         let mut map: HashMap<String, String> = [
             ("ORIGIN_TOKEN", "o"),
             ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("SESSION_AUDIENCE", "call-recordings"),
+            ("SESSION_ISSUER", "https://login.example"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -577,6 +645,59 @@ mod tests {
     }
 
     #[test]
+    fn the_session_audience_and_issuer_are_required_unless_dev_login_is_on() {
+        for var in ["SESSION_AUDIENCE", "SESSION_ISSUER"] {
+            let map: HashMap<&str, &str> = [
+                ("ORIGIN_TOKEN", "o"),
+                ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+                ("SESSION_AUDIENCE", "call-recordings"),
+                ("SESSION_ISSUER", "https://login.example"),
+            ]
+            .into_iter()
+            .filter(|(k, _)| *k != var)
+            .collect();
+            let err = EdgeConfig::from_lookup(|n| map.get(n).map(|v| v.to_string())).unwrap_err();
+            assert_eq!(err.var, var);
+            assert_eq!(parse(&[(var, " ")]).unwrap_err().var, var, "empty");
+        }
+        let dev = EdgeConfig::from_lookup(|n| match n {
+            "ORIGIN_TOKEN" => Some("o".into()),
+            "SESSION_SECRET" => Some("short".into()),
+            "DEV_LOGIN" => Some("true".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            (dev.session_audience.as_str(), dev.session_issuer.as_str()),
+            (DEV_SESSION_AUDIENCE, DEV_SESSION_ISSUER)
+        );
+        let c = parse(&[]).unwrap();
+        let expect = c.session_expect();
+        assert_eq!(
+            (expect.audience, expect.issuer),
+            (Some("call-recordings"), Some("https://login.example"))
+        );
+    }
+
+    #[test]
+    fn a_previous_session_key_is_optional_and_as_strong_as_the_current() {
+        assert_eq!(parse(&[]).unwrap().session_keys().previous, None);
+        let c = parse(&[(
+            "SESSION_SECRET_PREVIOUS",
+            "fedcba9876543210fedcba9876543210",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.session_keys().previous,
+            Some("fedcba9876543210fedcba9876543210".as_bytes())
+        );
+        for weak in ["short", EXAMPLE_SESSION_SECRET, ""] {
+            let err = parse(&[("SESSION_SECRET_PREVIOUS", weak)]).unwrap_err();
+            assert_eq!(err.var, "SESSION_SECRET_PREVIOUS", "{weak:?}");
+        }
+    }
+
+    #[test]
     fn the_twilio_origin_needs_no_origin_token_and_checks_its_base_as_the_generic_one() {
         let account = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
         let lookup = |pairs: &'static [(&'static str, &'static str)]| {
@@ -586,6 +707,8 @@ mod tests {
                     ("TWILIO_ACCOUNT_SID", account),
                     ("TWILIO_AUTH_TOKEN", "t"),
                     ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
+                    ("SESSION_AUDIENCE", "call-recordings"),
+                    ("SESSION_ISSUER", "https://login.example"),
                 ]
                 .iter()
                 .chain(pairs)

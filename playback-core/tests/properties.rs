@@ -954,9 +954,9 @@ proptest! {
 
     #[test]
     fn the_token_verifier_never_panics_on_any_input(token in "\\PC{0,300}", bytes in prop::collection::vec(any::<u8>(), 0..200)) {
-        prop_assert!(session::verify(&token, b"secret", 1_000).is_err());
+        prop_assert!(session::verify(&token, session::Keys::one(b"secret"), session::Expect::default(), 1_000).is_err());
         let as_text = String::from_utf8_lossy(&bytes);
-        let _ = session::verify(&as_text, b"secret", 1_000);
+        let _ = session::verify(&as_text, session::Keys::one(b"secret"), session::Expect::default(), 1_000);
     }
 
     #[test]
@@ -967,9 +967,9 @@ proptest! {
         now in 0u64..4_000_000_000,
         flip in any::<prop::sample::Index>(),
     ) {
-        let claims = Claims { bid: BusinessId::parse("acme").unwrap(), sub, exp };
+        let claims = Claims::new(BusinessId::parse("acme").unwrap(), sub, exp);
         let token = session::sign(&claims, &secret);
-        let verdict = session::verify(&token, &secret, now);
+        let verdict = session::verify(&token, session::Keys::one(&secret), session::Expect::default(), now);
         prop_assert_eq!(verdict.is_ok(), now < exp);
         // Any single changed character is refused.
         let mut bytes = token.clone().into_bytes();
@@ -977,12 +977,12 @@ proptest! {
         bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap();
         if tampered != token {
-            prop_assert!(session::verify(&tampered, &secret, 0).is_err());
+            prop_assert!(session::verify(&tampered, session::Keys::one(&secret), session::Expect::default(), 0).is_err());
         }
         // Another secret is refused.
         let mut other = secret.clone();
         other[0] ^= 1;
-        prop_assert!(session::verify(&token, &other, 0).is_err());
+        prop_assert!(session::verify(&token, session::Keys::one(&other), session::Expect::default(), 0).is_err());
     }
 }
 

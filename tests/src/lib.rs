@@ -28,6 +28,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use playback_core::config::{DEV_SESSION_AUDIENCE, DEV_SESSION_ISSUER};
 use playback_core::session::{self, Claims};
 use playback_core::BusinessId;
 
@@ -63,10 +64,12 @@ pub fn token_for(business: &str) -> String {
 
 /// A session token of agent `sub` of `business` (each agent has its own download budget).
 pub fn token_for_agent(business: &str, sub: &str) -> String {
-    let claims = Claims {
-        bid: BusinessId::parse(business).expect("a valid business id"),
-        sub: sub.into(),
-        exp: now_s() + 3600,
-    };
+    let now = now_s();
+    let claims = Claims::new(
+        BusinessId::parse(business).expect("a valid business id"),
+        sub,
+        now + 3600,
+    )
+    .for_service(DEV_SESSION_AUDIENCE, DEV_SESSION_ISSUER, now);
     session::sign(&claims, SESSION_SECRET.as_bytes())
 }

@@ -65,11 +65,7 @@ async fn skeleton_serves_health_calls_auth_and_errors() {
     );
 
     // No token, a bad signature, an expired token, alg none, garbage: 401 each.
-    let claims = |exp| Claims {
-        bid: BusinessId::parse("acme").unwrap(),
-        sub: "x".into(),
-        exp,
-    };
+    let claims = |exp| Claims::new(BusinessId::parse("acme").unwrap(), "x", exp);
     let bad_signature = sign(&claims(now_s() + 3600), b"not-the-secret");
     let expired = sign(&claims(now_s() - 1), SESSION_SECRET.as_bytes());
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now_s() + 3600)).unwrap());
@@ -207,7 +203,11 @@ async fn dev_login_sets_an_http_only_session_cookie_and_redirects_home() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dev_login_is_404_unless_enabled() {
-    let options = integration_tests::EdgeOptions::default().var("DEV_LOGIN", "false");
+    // (Without the dev login, the tokens' audience and issuer must be set.)
+    let options = integration_tests::EdgeOptions::default()
+        .var("DEV_LOGIN", "false")
+        .var("SESSION_AUDIENCE", "call-recordings")
+        .var("SESSION_ISSUER", "https://login.example");
     let stack = Stack::start_with(Default::default(), options).await;
     let r = stack
         .http

@@ -40,11 +40,7 @@ async fn refusals_come_in_the_contract_order_and_touch_nothing() {
     let stack = Stack::start().await;
     let sid = listed_call(&stack, "acme", 0);
     let stream = |sid: &str| stack.url(&format!("/api/recordings/{sid}/stream"));
-    let claims = |exp| Claims {
-        bid: BusinessId::parse("acme").unwrap(),
-        sub: "x".into(),
-        exp,
-    };
+    let claims = |exp| Claims::new(BusinessId::parse("acme").unwrap(), "x", exp);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(now_s() + 60)).unwrap());
     let bad_tokens = [
         sign(&claims(now_s() + 60), b"wrong"),
