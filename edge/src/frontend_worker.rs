@@ -55,6 +55,9 @@ const SECURITY_HEADERS: [(&str, &str); 3] = [
 struct RequestNote {
     id: String,
     play: std::cell::RefCell<Option<serde_json::Value>>,
+    /// Where a stream answer's recording bytes came from (`r2`, `fill`),
+    /// for the audit trail.
+    served_from: std::cell::Cell<Option<&'static str>>,
 }
 
 /// A short id for a request: 8 hex digits.
@@ -72,6 +75,7 @@ pub(crate) async fn handle_request(req: Request, env: &Env) -> web_sys::Response
     let note = RequestNote {
         id: request_id(),
         play: Default::default(),
+        served_from: Default::default(),
     };
     let id = &note.id;
     let header = req.headers().get("X-User-Action").ok().flatten();
@@ -335,7 +339,21 @@ async fn handle_stream(
     let query = req.url()?.query().map(str::to_owned);
     let download =
         bar::download_param(query.as_deref()).map_err(|()| EdgeError::BadQuery("download"))?;
+    let who = (id.clone(), agent.clone());
     let mut response = stream(req, env, config, (id, agent), query.as_deref(), head, note).await?;
+    // The audit trail: every answer that carries recording bytes.
+    let status = response.status_code();
+    if let Some(from) = note
+        .served_from
+        .get()
+        .filter(|_| !head && matches!(status, 200 | 206))
+    {
+        let header = |name| response.headers().get(name).ok().flatten();
+        let bytes = header("Content-Length").and_then(|v| v.parse::<u64>().ok());
+        let fields = json!({"status": status, "bytes": bytes, "from": from,
+            "range": header("Content-Range"), "download": download.is_some()});
+        crate::log::audit(&who.0, "listen", &who.1, &note.id, fields);
+    }
     if let Some(name) = download {
         if bar::is_attachment(response.status_code()) {
             let content_type = response.headers().get("Content-Type")?.unwrap_or_default();
@@ -365,6 +383,7 @@ async fn stream(
     // Twilio recording stored long enough ago is asked about again first.)
     let admit = async |uploaded_ms| admit_stored(env, config, &id, &key, uploaded_ms).await;
     if let Some(cached) = serve_cached(req, &bucket, &key, head, admit).await? {
+        note.served_from.set(Some("r2"));
         return Ok(cached);
     }
     let call = CallObject::of(env, &id)?;
@@ -373,19 +392,28 @@ async fn stream(
         // A download in progress is served like stored bytes: reading it
         // never makes the origin work.
         return match call.fill(None).await? {
-            Some(view) if view.serves() => serve_fill(req, env, &id, &bucket, view, head).await,
+            Some(view) if view.serves() => {
+                note.served_from.set(Some("fill"));
+                serve_fill(req, env, &id, &bucket, view, head).await
+            }
             _ => Err(EdgeError::MissingUserAction),
         };
     }
-    let answer = call.play(&id, &agent).await?;
+    let answer = call.play(&id, &agent, &note.id).await?;
     // Told in the request's line.
     *note.play.borrow_mut() = Some(json!(answer));
     match answer {
-        PlayAnswer::Filling(view) => serve_fill(req, env, &id, &bucket, view, head).await,
+        PlayAnswer::Filling(view) => {
+            note.served_from.set(Some("fill"));
+            serve_fill(req, env, &id, &bucket, view, head).await
+        }
         PlayAnswer::Ready => {
             let admit = async |uploaded_ms| admit_stored(env, config, &id, &key, uploaded_ms).await;
             match serve_cached(req, &bucket, &key, head, admit).await? {
-                Some(cached) => Ok(cached),
+                Some(cached) => {
+                    note.served_from.set(Some("r2"));
+                    Ok(cached)
+                }
                 // Ready but gone again at once: ask the client to come back.
                 None => Ok(accepted(download::ready_but_gone(&id.call_sid))),
             }

@@ -26,3 +26,23 @@ pub(crate) fn call_event(id: &CallIdentity, event_name: &str, mut fields: Value)
     }
     event(fields);
 }
+
+/// One line of the audit trail (`"event": "audit"`, schema in docs/API.md):
+/// who (`agent`, the session's `sub`) did what (`action`) to which
+/// recording of which call of which business, in which request. Never a
+/// token, a cookie or a credential: its fields are these and `fields`.
+pub(crate) fn audit(
+    id: &CallIdentity,
+    action: &str,
+    agent: &str,
+    request_id: &str,
+    mut fields: Value,
+) {
+    if let Some(map) = fields.as_object_mut() {
+        map.insert("action".into(), action.into());
+        map.insert("agent".into(), agent.into());
+        map.insert("recording".into(), id.recording.unwrap_or(1).into());
+        map.insert("request_id".into(), request_id.into());
+    }
+    call_event(id, "audit", fields);
+}

@@ -94,6 +94,8 @@ pub(crate) enum CallMessage {
 pub(crate) struct Play {
     pub(crate) id: CallIdentity,
     pub(crate) agent: String,
+    /// The request's id, for the audit line of a download it starts.
+    pub(crate) request_id: String,
 }
 message!(Play => CallMessage::Play, PlayAnswer);
 
@@ -316,9 +318,22 @@ impl CallObject {
         send(&self.0, Status { id: id.clone() }).await
     }
 
-    pub(crate) async fn play(&self, id: &CallIdentity, agent: &str) -> EdgeResult<PlayAnswer> {
-        let (id, agent) = (id.clone(), agent.to_owned());
-        send(&self.0, Play { id, agent }).await
+    pub(crate) async fn play(
+        &self,
+        id: &CallIdentity,
+        agent: &str,
+        request_id: &str,
+    ) -> EdgeResult<PlayAnswer> {
+        let (id, agent, request_id) = (id.clone(), agent.to_owned(), request_id.to_owned());
+        send(
+            &self.0,
+            Play {
+                id,
+                agent,
+                request_id,
+            },
+        )
+        .await
     }
 
     pub(crate) async fn fill(&self, piece: Option<u32>) -> EdgeResult<Option<FillView>> {

@@ -863,6 +863,23 @@ pub const ALARM_ERROR_RETRY_MS: u64 = 1_000;
 /// object's answer and the frontend's read asks the client: come back soon.
 pub const READY_BUT_GONE_RETRY_MS: u64 = 250;
 
+/// Whether a play's step, from `before` to `after`, started a download
+/// (the audit trail's `download_started`): the call was not on its way to
+/// the origin, and now is (queued for a slot, downloading, or asking the
+/// provider whether its recording is ready).
+pub fn starts_download(before: &CallState, after: &CallState) -> bool {
+    let under_way = |s: &CallState| {
+        matches!(
+            s,
+            CallState::Queued { .. }
+                | CallState::Downloading { .. }
+                | CallState::RetryWait { .. }
+                | CallState::AwaitingProvider { .. }
+        )
+    };
+    !under_way(before) && under_way(after)
+}
+
 /// Whether a play request waits (up to `PLAY_HOLD_MS`) for the download to
 /// end before it is answered: while the call is queued or downloading.
 pub fn holds_play(state: &CallState) -> bool {
@@ -1939,5 +1956,28 @@ mod tests {
         // A download under way is not touched (it asks the provider itself).
         let d = downloading(1);
         assert_eq!(on_recording_gone(&d, 100, &P).state, d);
+    }
+
+    #[test]
+    fn only_a_step_onto_the_origins_way_starts_a_download() {
+        let queued = CallState::Queued {
+            attempts: 0,
+            since_ms: 1,
+            fresh: true,
+        };
+        let downloading = CallState::Downloading {
+            attempt: 1,
+            started_ms: 2,
+            grant: 1,
+        };
+        let ready = CallState::Ready { size: 10 };
+        assert!(starts_download(&CallState::None, &queued));
+        assert!(starts_download(
+            &CallState::NotFound { at_ms: 0 },
+            &downloading
+        ));
+        assert!(!starts_download(&queued, &downloading), "already under way");
+        assert!(!starts_download(&CallState::None, &ready));
+        assert!(!starts_download(&ready, &ready));
     }
 }

@@ -21,7 +21,14 @@ use crate::rpc::{recordings, BusinessObject, Handles, Play, Status};
 use crate::signal;
 
 impl Handles<Play> for Rc<Call> {
-    async fn handle(&self, Play { id, agent }: Play) -> EdgeResult<PlayAnswer> {
+    async fn handle(
+        &self,
+        Play {
+            id,
+            agent,
+            request_id,
+        }: Play,
+    ) -> EdgeResult<PlayAnswer> {
         let p = config::load(&self.env)?.download_policy();
         let first = self.load().await?;
         let generation = self.generation.get();
@@ -29,6 +36,16 @@ impl Handles<Play> for Rc<Call> {
         // Decide on the state as it is now: other requests ran during the await.
         let fact = download::fact_after_await(fact, generation, self.generation.get());
         let state = self.decide(&id, fact, &p).await?;
+        // The audit trail: who started a download of which recording.
+        if download::starts_download(&first, &state) {
+            crate::log::audit(
+                &id,
+                "download_started",
+                &agent,
+                &request_id,
+                serde_json::json!({}),
+            );
+        }
         let state = self.hold(state).await?;
         let position = self.queue_position(&state, &id).await;
         let answer = download::play_answer(&state, &id.call_sid, now_ms(), position, fact, &p);
