@@ -154,3 +154,50 @@ async fn a_token_for_another_service_from_another_issuer_or_not_yet_valid_is_401
     assert_eq!(claims["aud"], "playback.test");
     assert_eq!(claims["iss"], "https://login.test");
 }
+
+/// A page on another site: the browser sends the session cookie with none
+/// of its requests (`SameSite=Strict`), and the edge grants no
+/// cross-origin reads. A preflight for the play's marker header is
+/// answered without an `Access-Control-Allow-*` header, so a browser never
+/// sends the play itself; a plain cross-site read is answered without one
+/// too, so its script never sees the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_on_another_site_is_granted_no_cross_origin_request() {
+    let stack = Stack::start().await;
+    let sid = stack
+        .origin
+        .stub
+        .catalog()
+        .listed_calls("acme")
+        .next()
+        .unwrap()
+        .summary
+        .call_sid
+        .to_string();
+    let path = format!("/api/recordings/{sid}/stream");
+    let preflight = stack
+        .http
+        .request(reqwest::Method::OPTIONS, stack.url(&path))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "x-user-action")
+        .send()
+        .await
+        .unwrap();
+    assert!(!preflight.status().is_success(), "{}", preflight.status());
+    let granted = |r: &reqwest::Response| {
+        r.headers()
+            .keys()
+            .any(|k| k.as_str().starts_with("access-control-allow"))
+    };
+    assert!(!granted(&preflight), "{:?}", preflight.headers());
+    let read = stack
+        .get_as("acme", "/api/calls")
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!granted(&read), "{:?}", read.headers());
+    // Nothing was downloaded.
+    assert_eq!(stack.origin.stats().total_attempts(), 0);
+}
