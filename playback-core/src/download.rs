@@ -868,16 +868,19 @@ pub const READY_BUT_GONE_RETRY_MS: u64 = 250;
 /// the origin, and now is (queued for a slot, downloading, or asking the
 /// provider whether its recording is ready).
 pub fn starts_download(before: &CallState, after: &CallState) -> bool {
-    let under_way = |s: &CallState| {
-        matches!(
-            s,
-            CallState::Queued { .. }
-                | CallState::Downloading { .. }
-                | CallState::RetryWait { .. }
-                | CallState::AwaitingProvider { .. }
-        )
-    };
-    !under_way(before) && under_way(after)
+    !is_under_way(before) && is_under_way(after)
+}
+
+/// Whether a download is on its way: queued for a slot, downloading,
+/// waiting to retry, or asking the provider whether its recording is ready.
+pub fn is_under_way(state: &CallState) -> bool {
+    matches!(
+        state,
+        CallState::Queued { .. }
+            | CallState::Downloading { .. }
+            | CallState::RetryWait { .. }
+            | CallState::AwaitingProvider { .. }
+    )
 }
 
 /// Whether a play request waits (up to `PLAY_HOLD_MS`) for the download to

@@ -174,3 +174,42 @@ async fn every_answer_with_recording_bytes_and_every_download_started_is_one_aud
         assert!(!log.contains(secret), "{secret} in the worker's log");
     }
 }
+
+/// Twenty agents click one cold call at once: one download, so one
+/// `download_started` line, naming the agent whose play started it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storm_of_clicks_by_many_agents_is_one_download_started_line() {
+    let stack = Stack::start().await;
+    let sid = listed(&stack, 3);
+    stack.origin.stub.set_knobs(Knobs {
+        calls: [(
+            sid.clone(),
+            FaultSet {
+                latency_ms: 300,
+                ..Default::default()
+            },
+        )]
+        .into(),
+        ..Default::default()
+    });
+    let agents: Vec<String> = (0..20).map(|n| format!("agent-{n}")).collect();
+    let plays = agents.iter().map(|agent| {
+        stack
+            .play_as("acme", agent, &sid)
+            .header("Range", "bytes=0-0")
+            .send()
+    });
+    for answer in futures_util::future::join_all(plays).await {
+        let status = answer.unwrap().status().as_u16();
+        assert!([202, 206].contains(&status), "{status}");
+    }
+    stack.wait_status("acme", &sid, "ready", UI).await;
+    let lines = audit_of(&stack, &sid).await;
+    let started: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["action"] == "download_started")
+        .collect();
+    assert_eq!(started.len(), 1, "{started:#?}");
+    assert!(agents.iter().any(|a| started[0]["agent"] == a.as_str()));
+    assert_eq!(stack.origin.stats().call(&sid).attempts, 1);
+}

@@ -194,6 +194,19 @@ impl Call {
         lease: Lease,
     ) -> EdgeResult<()> {
         self.running.set(true);
+        // The audit trail: the download's first attempt, and who set it on
+        // its way (unknown after this object restarted).
+        let clicker = self.clicker.borrow_mut().take();
+        if attempt == 1 || clicker.is_some() {
+            let (agent, request) = clicker.unwrap_or_default();
+            crate::log::audit(
+                d.id,
+                "download_started",
+                &agent,
+                &request,
+                json!({"attempt": attempt}),
+            );
+        }
         // Its start is the `downloading` transition's line (attempt, grant).
         let started = now_ms();
         let bucket = recordings(&self.env)?;

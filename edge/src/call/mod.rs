@@ -94,6 +94,11 @@ struct Call {
     /// The admission request in flight: plays that arrive while it is asked
     /// share its answer, so a storm costs one admission, never the budget.
     admission: InFlight<Option<Admission>>,
+    /// The agent and request of the first play that set a download on its
+    /// way, told in the audit trail's `download_started` when its first
+    /// attempt starts (plays of a storm all step from the state they read,
+    /// so only the attempt is one per download).
+    clicker: RefCell<Option<(String, String)>>,
     fill: LiveFill,
     /// The peaks computation from R2 in flight: every request shares it.
     peaks: InFlight<Option<PeaksRecord>>,
@@ -144,6 +149,7 @@ impl worker::DurableObject for CallRecording {
             generation: Cell::new(0),
             ended: RefCell::new(Signal::new()),
             admission: InFlight::new(),
+            clicker: RefCell::new(None),
             fill: LiveFill::new(),
             peaks: InFlight::new(),
             recheck: InFlight::new(),

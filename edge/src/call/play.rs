@@ -35,16 +35,17 @@ impl Handles<Play> for Rc<Call> {
         let fact = self.learn(&first, &id, &agent, &p).await?;
         // Decide on the state as it is now: other requests ran during the await.
         let fact = download::fact_after_await(fact, generation, self.generation.get());
-        let state = self.decide(&id, fact, &p).await?;
-        // The audit trail: who started a download of which recording.
-        if download::starts_download(&first, &state) {
-            crate::log::audit(
-                &id,
-                "download_started",
-                &agent,
-                &request_id,
-                serde_json::json!({}),
-            );
+        let (before, state) = self.decide(&id, fact, &p).await?;
+        // The audit trail's `download_started` names the first play that
+        // set the download on its way; it is written when the download's
+        // first attempt starts (`run_attempt`).
+        {
+            let mut clicker = self.clicker.borrow_mut();
+            if !download::is_under_way(&state) {
+                *clicker = None;
+            } else if download::starts_download(&before, &state) && clicker.is_none() {
+                *clicker = Some((agent, request_id));
+            }
         }
         let state = self.hold(state).await?;
         let position = self.queue_position(&state, &id).await;
@@ -89,13 +90,14 @@ impl Call {
     }
 
     /// Commits the play's step, and runs the alarm it armed at once
-    /// ([`super::AlarmRun`]). The state it committed.
+    /// ([`super::AlarmRun`]). The state it stepped from, and the one it
+    /// committed.
     async fn decide(
         self: &Rc<Self>,
         id: &CallIdentity,
         fact: PlayFact,
         p: &DownloadPolicy,
-    ) -> EdgeResult<CallState> {
+    ) -> EdgeResult<(CallState, CallState)> {
         let before = self.load().await?;
         let now = now_ms();
         let input = PlayInput {
@@ -112,7 +114,7 @@ impl Call {
         if download::runs_alarm_at_once(&armed, now, self.alarm.in_flight()) {
             self.start_alarm_run();
         }
-        Ok(state)
+        Ok((before, state))
     }
 
     /// Holds the play until the download's first piece lands, it ends, or
