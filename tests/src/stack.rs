@@ -244,6 +244,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Stack {
+    /// The SID of the `n`th call `business`'s list has (oldest first).
+    pub fn listed_sid(&self, business: &str, n: usize) -> String {
+        self.origin
+            .stub
+            .catalog()
+            .listed_calls(business)
+            .nth(n)
+            .expect("the business has that many calls")
+            .summary
+            .call_sid
+            .to_string()
+    }
+
     /// A play request of agent `sub`, as the client sends it.
     pub fn play_as(&self, business: &str, sub: &str, sid: &str) -> reqwest::RequestBuilder {
         self.http

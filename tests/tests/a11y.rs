@@ -109,14 +109,7 @@ async fn the_lists_screens_pass_the_engine_and_show_the_focus(engine: Engine) {
 /// call playing in the bar and the shortcuts' dialog open.
 async fn with_reduced_motion_nothing_moves(engine: Engine) {
     let stack = Stack::start().await;
-    let catalog = stack.origin.stub.catalog();
-    let sid = catalog
-        .listed_calls("acme")
-        .next()
-        .unwrap()
-        .summary
-        .call_sid
-        .to_string();
+    let sid = stack.listed_sid("acme", 0);
     stack.cache("acme", &sid).await;
     let browser = Browser::start_with_reduced_motion(engine).await;
     browser.goto(&stack.url("/dev/login?business=acme")).await;

@@ -12,19 +12,6 @@ use serde_json::Value;
 
 const UI: Duration = Duration::from_secs(60);
 
-fn listed(stack: &Stack, n: usize) -> String {
-    stack
-        .origin
-        .stub
-        .catalog()
-        .listed_calls("acme")
-        .nth(n)
-        .unwrap()
-        .summary
-        .call_sid
-        .to_string()
-}
-
 /// The audit lines of `sid`, once the log has every line so far.
 async fn audit_of(stack: &Stack, sid: &str) -> Vec<Value> {
     stack.log_barrier().await;
@@ -53,7 +40,7 @@ fn request_id_of(stack: &Stack, path: &str, status: u16, range: Option<&str>) ->
 async fn every_answer_with_recording_bytes_and_every_download_started_is_one_audit_line() {
     // The origin sends its body slowly, so a listener can read during the fill.
     let stack = Stack::start_with(Knobs::default(), EdgeOptions::default()).await;
-    let sid = listed(&stack, 2);
+    let sid = stack.listed_sid("acme", 2);
     stack.origin.stub.set_knobs(Knobs {
         calls: [(
             sid.clone(),
@@ -180,7 +167,7 @@ async fn every_answer_with_recording_bytes_and_every_download_started_is_one_aud
 #[tokio::test(flavor = "multi_thread")]
 async fn a_storm_of_clicks_by_many_agents_is_one_download_started_line() {
     let stack = Stack::start().await;
-    let sid = listed(&stack, 3);
+    let sid = stack.listed_sid("acme", 3);
     stack.origin.stub.set_knobs(Knobs {
         calls: [(
             sid.clone(),

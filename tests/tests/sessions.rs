@@ -164,16 +164,7 @@ async fn a_token_for_another_service_from_another_issuer_or_not_yet_valid_is_401
 #[tokio::test(flavor = "multi_thread")]
 async fn a_page_on_another_site_is_granted_no_cross_origin_request() {
     let stack = Stack::start().await;
-    let sid = stack
-        .origin
-        .stub
-        .catalog()
-        .listed_calls("acme")
-        .next()
-        .unwrap()
-        .summary
-        .call_sid
-        .to_string();
+    let sid = stack.listed_sid("acme", 0);
     let path = format!("/api/recordings/{sid}/stream");
     let preflight = stack
         .http
